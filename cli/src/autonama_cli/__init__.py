@@ -1,0 +1,1 @@
+"""The `autonama` command."""

@@ -1,0 +1,55 @@
+# Shared helpers for the deploy/local scripts (sourced, not run).
+# Everything these scripts create lives under AUTONAMA_LOCAL_DIR (default:
+# <repo>/.local, ignored by git); downloaded jars live under AUTONAMA_CACHE_DIR
+# (default: ~/.cache/autonama), outside the checkout, so a fresh clone reuses them.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+AUTONAMA_LOCAL_DIR="${AUTONAMA_LOCAL_DIR:-$REPO_ROOT/.local}"
+AUTONAMA_CACHE_DIR="${AUTONAMA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/autonama}"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# pid_alive PIDFILE PATTERN: true when the pid in PIDFILE is a live process
+# whose command line contains PATTERN. A pid file that names a dead process or
+# somebody else's process (pid reuse) is stale and is removed.
+pid_alive() {
+  local pidfile=$1 pattern=$2 pid
+  [[ -s $pidfile ]] || return 1
+  pid=$(<"$pidfile")
+  if [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
+    && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"; then
+    return 0
+  fi
+  log "removing stale pid file $pidfile (pid ${pid:-?} is not running)"
+  rm -f "$pidfile"
+  return 1
+}
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# stop_pid PIDFILE PATTERN NAME: SIGTERM, wait up to 60 s, then SIGKILL.
+stop_pid() {
+  local pidfile=$1 pattern=$2 name=$3 pid i
+  if ! pid_alive "$pidfile" "$pattern"; then
+    log "$name is not running"
+    return 0
+  fi
+  pid=$(<"$pidfile")
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 600; i++)); do
+    [[ -d /proc/$pid ]] || break
+    sleep 0.1
+  done
+  if [[ -d /proc/$pid ]]; then
+    log "$name did not stop in 60 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+  rm -f "$pidfile"
+  log "$name stopped"
+}

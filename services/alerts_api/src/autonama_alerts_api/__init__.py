@@ -1,0 +1,1 @@
+"""Autonama's alerts_api service."""

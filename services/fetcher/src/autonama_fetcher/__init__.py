@@ -1,0 +1,1 @@
+"""Autonama's fetcher service."""

@@ -1,0 +1,1 @@
+"""Autonama's ingestor service."""

@@ -1,0 +1,150 @@
+"""Settings shared by the apps: where the broker and the database are.
+
+Each app has its own settings class, a subclass of ``AppSettings`` with its
+own ``env_prefix``, nesting these models with ``__``: for the fetcher,
+``AUTONAMA_FETCHER_KAFKA__BOOTSTRAP_SERVERS`` sets ``settings.kafka.bootstrap_servers``.
+What all apps share may be set once without the app's name,
+``AUTONAMA_KAFKA__BOOTSTRAP_SERVERS``; the app's own prefix wins where both are set.
+Settings objects are built in ``main()`` (or the API lifespan) and passed down,
+never created at import.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from autonama_shared.errors import ConfigError
+
+__all__ = [
+    "AppSettings",
+    "Environment",
+    "KafkaSettings",
+    "PostgresSettings",
+    "load_settings",
+    "refuse_unsafe_defaults",
+]
+
+Environment = Literal["development", "test", "production"]
+
+#: The password of the local development cluster (deploy/local), refused in production.
+_DEV_PASSWORDS = frozenset({"", "changethis", "autonama"})
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka cluster, and the names of the topics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list of brokers."
+    )
+    client_id: str = Field(default="autonama", description="Client id reported to the broker.")
+    topic_prefix: str = Field(
+        default="autonama.",
+        description="Prefix of every topic name (lets several stacks or tests share a broker).",
+    )
+
+    def topic(self, name: str) -> str:
+        """The full name of topic ``name`` under this prefix.
+
+        >>> KafkaSettings(topic_prefix="t1.").topic("signals")
+        't1.signals'
+        """
+        return f"{self.topic_prefix}{name}"
+
+
+class PostgresSettings(BaseModel):
+    """How to reach PostgreSQL. The password is a secret: never printed or logged."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5433, ge=1, le=65535)
+    database: str = "autonama"
+    user: str = "autonama"
+    password: SecretStr = SecretStr("")
+    db_schema: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Schema that holds Autonama's tables (tests use one schema each).",
+    )
+    min_pool_size: int = Field(default=1, ge=0)
+    max_pool_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> PostgresSettings:
+        if self.min_pool_size > self.max_pool_size:
+            raise ValueError("min_pool_size must not exceed max_pool_size")
+        return self
+
+    def dsn(self) -> str:
+        """The connection URL *without* the password (safe to log); pass the password apart."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def refuse_unsafe_defaults(environment: Environment, postgres: PostgresSettings) -> None:
+    """Stop a production app that still runs with the development password.
+
+    >>> refuse_unsafe_defaults("development", PostgresSettings())
+    >>> refuse_unsafe_defaults("production", PostgresSettings())
+    Traceback (most recent call last):
+    ...
+    autonama_shared.errors.ConfigError: postgres.password is empty or a development default; ...
+    """
+    if environment == "production" and postgres.password.get_secret_value() in _DEV_PASSWORDS:
+        raise ConfigError(
+            "postgres.password is empty or a development default; set a real password in production"
+        )
+
+
+S = TypeVar("S", bound="AppSettings")
+
+
+class AppSettings(BaseSettings):
+    """What every app has: its environment, log level, broker and database.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="AUTONAMA_<APP>_", ...)``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTONAMA_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    environment: Environment = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaSettings = KafkaSettings()
+    postgres: PostgresSettings = PostgresSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The app's own prefix first, then the common AUTONAMA_ prefix.
+        common = EnvSettingsSource(settings_cls, env_prefix="AUTONAMA_", env_nested_delimiter="__")
+        return init_settings, env_settings, common, dotenv_settings, file_secret_settings
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build ``cls`` from the environment; a bad value is a ``ConfigError`` naming it."""
+    try:
+        settings = cls()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid settings for {cls.__name__}: {problems}") from e
+    refuse_unsafe_defaults(settings.environment, settings.postgres)
+    return settings

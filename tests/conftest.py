@@ -1,0 +1,3 @@
+"""Test configuration. The fixtures live in plugin modules under tests/fixtures/."""
+
+pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.data"]

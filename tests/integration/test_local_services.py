@@ -1,0 +1,99 @@
+"""deploy/local: `make services-up` is idempotent and `make services-down` leaves nothing running.
+
+Runs a second, private Kafka and PostgreSQL (own folder, own ports) so the
+instance that the rest of the suite uses is not disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and "pytest" not in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture
+def private_stack() -> Iterator[dict[str, str]]:
+    # Under the checkout (not /tmp/pytest-of-root, which the postgres user cannot enter).
+    local_dir = REPO_ROOT / ".local" / f"test-{uuid.uuid4().hex[:8]}"
+    kafka_port = free_port()
+    env = {
+        **os.environ,
+        "AUTONAMA_LOCAL_DIR": str(local_dir),
+        "KAFKA_PORT": str(kafka_port),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "PG_PORT": str(free_port()),
+        "KAFKA_HEAP": "512m",
+    }
+    yield env
+    subprocess.run(["make", "-s", "services-down"], cwd=REPO_ROOT, env=env, check=False)
+    shutil.rmtree(local_dir, ignore_errors=True)
+
+
+def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "-s", target], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_services_up_twice_then_down_leaves_nothing(private_stack: dict[str, str]) -> None:
+    local_dir = private_stack["AUTONAMA_LOCAL_DIR"]
+    first = make("services-up", private_stack)
+    assert first.returncode == 0, first.stderr
+    second = make("services-up", private_stack)
+    assert second.returncode == 0, second.stderr
+    assert "already running" in second.stderr
+    assert processes_mentioning(local_dir), "nothing of ours is running after services-up"
+    status = make("services-status", private_stack)
+    assert status.returncode == 0
+    assert "kafka running" in status.stdout
+
+    down = make("services-down", private_stack)
+    assert down.returncode == 0, down.stderr
+    assert processes_mentioning(local_dir) == []
+    assert make("services-status", private_stack).returncode != 0
+
+
+def test_stale_pid_file_is_handled(private_stack: dict[str, str]) -> None:
+    """A pid file naming a process that is not our broker (dead, or pid reused) is replaced."""
+    kafka_dir = Path(private_stack["AUTONAMA_LOCAL_DIR"]) / "kafka"
+    kafka_dir.mkdir(parents=True)
+    (kafka_dir / "kafka.pid").write_text(str(os.getpid()))  # alive, but not Kafka
+    script = str(REPO_ROOT / "deploy" / "local" / "kafka.sh")
+    start = subprocess.run(
+        [script, "start"], env=private_stack, capture_output=True, text=True, check=False
+    )
+    assert start.returncode == 0, start.stderr
+    assert "stale pid file" in start.stderr
+    assert (kafka_dir / "kafka.pid").read_text().strip() != str(os.getpid())
+    stop = subprocess.run([script, "stop"], env=private_stack, capture_output=True, check=False)
+    assert stop.returncode == 0
+    assert processes_mentioning(str(kafka_dir)) == []

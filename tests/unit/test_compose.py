@@ -1,0 +1,88 @@
+"""docker-compose.yml cannot run here (no Docker engine): check what it promises by parsing it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APPS = {
+    "fetcher": "autonama-fetcher",
+    "analyzer": "autonama-analyzer",
+    "ingestor": "autonama-ingestor",
+    "alerts-api": "autonama-alerts-api",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def workspace_packages() -> set[str]:
+    names = set()
+    for pyproject in [
+        REPO_ROOT / "cli" / "pyproject.toml",
+        *REPO_ROOT.glob("services/*/pyproject.toml"),
+    ]:
+        names.add(tomllib.loads(pyproject.read_text())["project"]["name"])
+    return names
+
+
+def test_kafka_is_official_4x_image_in_kraft_mode(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    image, tag = kafka["image"].split(":")
+    assert image == "apache/kafka"
+    assert tag.split(".")[0] == "4"
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+    assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_postgres_is_official_image_with_healthcheck(compose: dict[str, Any]) -> None:
+    pg = compose["services"]["postgres"]
+    assert pg["image"].split(":") == ["postgres", "15"]
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+
+
+def test_stateful_services_use_named_volumes(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    for name in ("kafka", "postgres"):
+        mounts = compose["services"][name]["volumes"]
+        sources = {m.split(":")[0] for m in mounts}
+        assert sources
+        assert sources <= declared
+
+
+@pytest.mark.parametrize(("service", "package"), APPS.items())
+def test_apps_build_from_one_dockerfile_and_wait_for_healthy_deps(
+    compose: dict[str, Any], service: str, package: str
+) -> None:
+    app = compose["services"][service]
+    assert app["build"]["dockerfile"] == "deploy/docker/Dockerfile"
+    assert app["build"]["context"] == "."
+    assert app["build"]["args"]["PACKAGE"] == package
+    assert package in workspace_packages()
+    assert app["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    assert app["environment"]["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert app["environment"]["AUTONAMA_POSTGRES__HOST"] == "postgres"
+
+
+def test_analyzer_runs_two_replicas(compose: dict[str, Any]) -> None:
+    assert compose["services"]["analyzer"]["deploy"]["replicas"] == 2
+
+
+def test_dockerfile_installs_one_package_from_the_lock_file() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    assert 'uv sync --frozen --no-dev --no-editable --package "$PACKAGE"' in dockerfile
+    assert (REPO_ROOT / "uv.lock").is_file()
