@@ -70,7 +70,9 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 async def migrate(
-    conn: asyncpg.Connection | PoolConnectionProxy, schema: str, migrations: list[Migration] | None = None
+    conn: asyncpg.Connection | PoolConnectionProxy,
+    schema: str,
+    migrations: list[Migration] | None = None,
 ) -> list[int]:
     """Bring ``schema`` up to date; return the versions applied now (empty: nothing to do)."""
     if not _SCHEMA.match(schema):
