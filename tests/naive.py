@@ -37,7 +37,7 @@ def naive_fit(
 
 
 def naive_signal(close: NDArray[np.float64], degree: int, kstd: float, scale: str) -> str:
-    fit, lower, upper, _ = naive_fit(close, degree, kstd, scale)
+    _, lower, upper, _ = naive_fit(close, degree, kstd, scale)
     price = close[-1]
     if price < lower[-1]:
         return "BUY"

@@ -365,7 +365,9 @@ def _signals_of(closes: Float64Array, params: BandParams, window: int) -> list[S
         buy, (upper - lower) / lower * 100.0, np.where(sell, (upper - lower) / upper * 100.0, 0.0)
     )
     target = (fit - price) / price * 100.0
-    signals: list[Signal] = ["BUY" if b else "SELL" if s else "HOLD" for b, s in zip(buy, sell)]
+    signals: list[Signal] = [
+        "BUY" if b else "SELL" if s else "HOLD" for b, s in zip(buy, sell, strict=True)
+    ]
     partial = n < window
     return [
         SignalResult(sig, p, n, window, partial, pr, lo, up, f, sg, tr)
