@@ -5,9 +5,10 @@ SHELL := bash
 
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
+DATA ?=
 LOCAL := deploy/local
 
-.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo up down
+.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,9 +48,16 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-demo: ## scan the core movers and show the results (not built yet)
-	@echo "make demo is not built yet: it needs the signal engine and 'autonama scan' (issue 3)." >&2
-	@exit 2
+demo: setup ## scan the core movers (Binance; offline: make demo DATA=<folder of candle files>)
+	@if [ -n "$(DATA)" ]; then \
+		$(UV) run --frozen autonama scan --data "$(DATA)" --output results --charts results/charts; \
+	else \
+		$(UV) run --frozen autonama scan --output results --charts results/charts; \
+	fi
+	@echo "results and charts are in results/ (charts in results/charts/)"
+
+schema: setup ## regenerate the published JSON Schema of the results file
+	$(UV) run --frozen autonama schema > shared/src/autonama_shared/schemas/backtest_results.schema.json
 
 up: ## run the whole stack locally (not built yet)
 	@echo "make up is not built yet: it needs the services (issues 4-6)." >&2

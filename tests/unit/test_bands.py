@@ -212,3 +212,16 @@ def test_walk_forward_steep_noiseless_trend_stays_exact() -> None:
         fit, _, _, sigma = naive_fit(closes[end - 99 : end + 1], 2, 2.0, "linear")
         assert_allclose(wf.fit[end], fit[-1], rtol=RTOL)
         assert_allclose(wf.sigma[end], sigma, rtol=1e-6)
+
+
+def test_with_bands_returns_the_full_fit(daily: dict[str, np.ndarray]) -> None:
+    closes = daily["DOGEUSDT"][-400:]
+    (r,) = scan_signals([closes], BandParams(degree=3, price_scale="log"), 400, with_bands=True)
+    assert r.bands is not None
+    fit, lower, upper, _ = naive_fit(closes, 3, 2.0, "log")
+    assert_allclose(r.bands.fit, fit, rtol=RTOL)
+    assert_allclose(r.bands.lower, lower, rtol=RTOL)
+    assert_allclose(r.bands.upper, upper, rtol=RTOL)
+    assert r.fit == r.bands.fit[-1]
+    (plain,) = scan_signals([closes], BandParams(degree=3, price_scale="log"), 400)
+    assert plain.bands is None

@@ -7,9 +7,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from autonama_cli import scan
 from autonama_shared import __version__
 from autonama_shared.db import migrate
-from autonama_shared.errors import AutonamaError
+from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.settings import AppSettings, load_settings
 
 
@@ -34,6 +35,15 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from autonama_shared.results import generated_schema
+
+    print(json.dumps(generated_schema(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autonama",
@@ -46,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply the database migrations (settings: AUTONAMA_POSTGRES__HOST, ...)",
     )
     p.set_defaults(handler=_migrate)
+    scan.add_parser(sub)
+    p = sub.add_parser("schema", help="print the JSON Schema of the results file")
+    p.set_defaults(handler=_schema)
     return parser
 
 
@@ -54,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
+    except ConfigError as e:
+        print(f"autonama {args.command}: {e}", file=sys.stderr)
+        return 2
     except AutonamaError as e:
         print(f"autonama {args.command}: {e}", file=sys.stderr)
         return 1

@@ -262,6 +262,8 @@ class SignalResult(NamedTuple):
     sigma: float | None = None
     target_return: float | None = None
     error: str | None = None
+    #: The band series over the window, when asked for (``with_bands=True``).
+    bands: Bands | None = None
 
 
 def _error_result(message: str, candles: int, window: int) -> SignalResult:
@@ -276,12 +278,13 @@ def _error_result(message: str, candles: int, window: int) -> SignalResult:
 
 
 def scan_signals(
-    series: Sequence[ArrayLike], params: BandParams, window: int
+    series: Sequence[ArrayLike], params: BandParams, window: int, *, with_bands: bool = False
 ) -> list[SignalResult]:
     """The signal of each series over its last ``window`` closes, in the order given.
 
     Series with the same number of candles are fitted together; shorter ones
     (newly listed symbols) use all they have and report ``partial_window``.
+    ``with_bands`` also returns each series' fit and bands over its window.
 
     >>> up = np.linspace(100.0, 200.0, 60)
     >>> r = scan_signals([up, up[:20]], BandParams(degree=2), window=60)
@@ -306,7 +309,7 @@ def scan_signals(
         for start in range(0, len(members), step):
             block = members[start : start + step]
             closes = np.array([close for _, close in block])
-            for row, result in enumerate(_block_signals(closes, params, window)):
+            for row, result in enumerate(_block_signals(closes, params, window, with_bands)):
                 results[block[row][0]] = result
     return [r for r in results if r is not None]
 
@@ -315,7 +318,9 @@ def scan_signals(
 _BLOCK_VALUES = 15_360
 
 
-def _block_signals(closes: Float64Array, params: BandParams, window: int) -> list[SignalResult]:
+def _block_signals(
+    closes: Float64Array, params: BandParams, window: int, with_bands: bool
+) -> list[SignalResult]:
     """Signals of rows of closes of one length: errors per row, the valid rows fitted at once."""
     n = closes.shape[1]
     needed = min_candles(params.degree)
@@ -340,18 +345,22 @@ def _block_signals(closes: Float64Array, params: BandParams, window: int) -> lis
             )
     elif good.size:
         valid = closes if good.size == closes.shape[0] else closes[good]
-        for row, result in zip(good, _signals_of(valid, params, window), strict=True):
+        results = _signals_of(valid, params, window, with_bands)
+        for row, result in zip(good, results, strict=True):
             out[row] = result
     return [r for r in out if r is not None]
 
 
-def _signals_of(closes: Float64Array, params: BandParams, window: int) -> list[SignalResult]:
+def _signals_of(
+    closes: Float64Array, params: BandParams, window: int, with_bands: bool
+) -> list[SignalResult]:
     """Signals of rows of valid closes of one length, computed for all rows at once."""
     n = closes.shape[1]
     q = basis(n, params.degree)
     y = _to_y(closes, params.price_scale)
     coef = y @ q
     resid = coef @ q.T
+    fit_rows = resid.copy() if with_bands else None
     end = resid[:, -1].copy()
     np.subtract(y, resid, out=resid)
     sigma = np.sqrt(np.einsum("ij,ij->i", resid, resid) / n)
@@ -369,9 +378,21 @@ def _signals_of(closes: Float64Array, params: BandParams, window: int) -> list[S
         "BUY" if b else "SELL" if s else "HOLD" for b, s in zip(buy, sell, strict=True)
     ]
     partial = n < window
+    bands: list[Bands | None] = [None] * closes.shape[0]
+    if fit_rows is not None:
+        half_rows = half[:, None]
+        bands = [
+            Bands(
+                fit=_from_y(fit_rows[r], params.price_scale),
+                lower=_from_y(fit_rows[r] - half_rows[r], params.price_scale),
+                upper=_from_y(fit_rows[r] + half_rows[r], params.price_scale),
+                sigma=sigma[r],
+            )
+            for r in range(closes.shape[0])
+        ]
     return [
-        SignalResult(sig, p, n, window, partial, pr, lo, up, f, sg, tr)
-        for sig, p, pr, lo, up, f, sg, tr in zip(
+        SignalResult(sig, p, n, window, partial, pr, lo, up, f, sg, tr, None, b)
+        for sig, p, pr, lo, up, f, sg, tr, b in zip(
             signals,
             potential.tolist(),
             price.tolist(),
@@ -380,6 +401,7 @@ def _signals_of(closes: Float64Array, params: BandParams, window: int) -> list[S
             fit.tolist(),
             sigma.tolist(),
             target.tolist(),
+            bands,
             strict=True,
         )
     ]

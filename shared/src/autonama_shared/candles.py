@@ -1,0 +1,119 @@
+"""Candles (klines) of one symbol and interval: closed candles only, oldest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from autonama_shared.errors import DataError
+from autonama_shared.intervals import interval_ms
+
+__all__ = ["COLUMNS", "Candles"]
+
+COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, eq=False)
+class Candles:
+    """Closed candles of ``symbol`` at ``interval``; ``open_time`` in ms since the epoch, UTC.
+
+    Times are strictly increasing; gaps (exchange outages) are kept as they are.
+
+    >>> rows = [(0, 1, 2, 0.5, 1.5, 10), (86_400_000, 1.5, 2, 1, 1.8, 12)]
+    >>> c = Candles.from_rows("BTCUSDT", "1d", rows)
+    >>> len(c), float(c.close[-1]), c.last_close_time
+    (2, 1.8, 172799999)
+    """
+
+    symbol: str
+    interval: str
+    open_time: NDArray[np.int64]
+    open: NDArray[np.float64]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
+    close: NDArray[np.float64]
+    volume: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        n = len(self.open_time)
+        for name in COLUMNS[1:]:
+            if len(getattr(self, name)) != n:
+                raise DataError(f"{self.symbol} {self.interval}: column {name} has another length")
+        if n > 1 and not bool(np.all(np.diff(self.open_time) > 0)):
+            i = int(np.flatnonzero(np.diff(self.open_time) <= 0)[0]) + 1
+            raise DataError(
+                f"{self.symbol} {self.interval}: open_time is not strictly increasing at row {i}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    @classmethod
+    def empty(cls, symbol: str, interval: str) -> Candles:
+        return cls.from_rows(symbol, interval, [])
+
+    @classmethod
+    def from_rows(cls, symbol: str, interval: str, rows: Sequence[Sequence[float]]) -> Candles:
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        return cls(
+            symbol,
+            interval,
+            arr[:, 0].astype(np.int64),
+            arr[:, 1].copy(),
+            arr[:, 2].copy(),
+            arr[:, 3].copy(),
+            arr[:, 4].copy(),
+            arr[:, 5].copy(),
+        )
+
+    @classmethod
+    def from_frame(cls, symbol: str, interval: str, frame: pd.DataFrame) -> Candles:
+        return cls(
+            symbol,
+            interval,
+            frame["open_time"].to_numpy(dtype=np.int64),
+            *(frame[c].to_numpy(dtype=np.float64) for c in COLUMNS[1:]),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({c: getattr(self, c) for c in COLUMNS})
+
+    def tail(self, n: int) -> Candles:
+        """The last ``n`` candles (all of them when there are fewer)."""
+        if n >= len(self):
+            return self
+        start = len(self) - n
+        return Candles(
+            self.symbol,
+            self.interval,
+            *(getattr(self, c)[start:] for c in COLUMNS),
+        )
+
+    def merge(self, newer: Candles) -> Candles:
+        """Union by ``open_time``; where both have a candle, ``newer``'s wins."""
+        if not len(newer):
+            return self
+        if not len(self):
+            return newer
+        frame = pd.concat([self.to_frame(), newer.to_frame()], ignore_index=True)
+        frame = frame.drop_duplicates("open_time", keep="last").sort_values("open_time")
+        return Candles.from_frame(self.symbol, self.interval, frame)
+
+    @property
+    def first_open_time(self) -> int | None:
+        return int(self.open_time[0]) if len(self) else None
+
+    @property
+    def last_open_time(self) -> int | None:
+        return int(self.open_time[-1]) if len(self) else None
+
+    @property
+    def last_close_time(self) -> int | None:
+        """Close time of the last candle: its open time + the interval - 1 ms (Binance's rule)."""
+        if not len(self):
+            return None
+        return int(self.open_time[-1]) + interval_ms(self.interval) - 1

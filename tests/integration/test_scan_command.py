@@ -1,0 +1,163 @@
+"""`autonama scan` end to end, as a user runs it: a subprocess against the Binance stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from autonama_shared.results import generated_schema, results_schema
+from tests.naive import naive_fit
+from tests.support.binance_standin import StandIn
+
+MAJORS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT,ADAUSDT,DOGEUSDT,AVAXUSDT,LINKUSDT,LTCUSDT"
+
+
+def autonama(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autonama_cli", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def only_results_file(folder: Path) -> dict[str, Any]:
+    files = list(folder.glob("backtest_results_*.json"))
+    assert len(files) == 1, files
+    assert re.fullmatch(r"backtest_results_\d{8}_\d{6}\.json", files[0].name)
+    data: dict[str, Any] = json.loads(files[0].read_text())
+    return data
+
+
+def test_scan_of_ten_majors_matches_an_independent_fit(standin: StandIn, tmp_path: Path) -> None:
+    run = autonama(
+        "scan", "--symbols", MAJORS, "--binance-url", standin.url, "--degree", "5",
+        "--kstd", "1.5", "--price-scale", "log", "--charts", "charts", "--output", "out",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    data = only_results_file(tmp_path / "out")
+    jsonschema.validate(data, results_schema())
+    assert data["parameters"] == {
+        "interval": "1d", "degree": 5, "kstd": 1.5, "days": 720, "window": 720,
+        "price_scale": "log", "source": "binance", "universe": "symbols",
+    }  # fmt: skip
+    assert [r["symbol"] for r in data["results"]] == MAJORS.split(",")
+    step = 86_400_000
+    for r in data["results"]:
+        rows = standin.klines[(r["symbol"], "1d")]
+        closed = rows[rows[:, 0] + step <= standin.now_ms][-720:]
+        closes = closed[:, 4]
+        fit, lower, upper, sigma = naive_fit(closes, 5, 1.5, "log")
+        assert r["candles"] == len(closes)
+        assert r["partial_window"] == (len(closes) < 720)
+        assert_allclose(
+            [r["fit"], r["lower"], r["upper"]], [fit[-1], lower[-1], upper[-1]], rtol=1e-9
+        )
+        assert_allclose(r["sigma"], sigma, rtol=1e-9)
+        assert r["price"] == closes[-1]
+        expected = "BUY" if closes[-1] < lower[-1] else "SELL" if closes[-1] > upper[-1] else "HOLD"
+        assert r["signal"] == expected
+        assert r["series"]["open_time"] == closed[:, 0].astype(np.int64).tolist()
+        assert_allclose(r["series"]["upper"], upper, rtol=1e-9)
+        png = tmp_path / "charts" / f"{r['symbol']}_1d.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "results: out/backtest_results_" in run.stdout
+    assert (tmp_path / "local_backtest_engine.log").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--degree", "11"], "degree must be an integer from 2 to 10, got 11"),
+        (["--degree", "1"], "degree must be an integer from 2 to 10, got 1"),
+        (["--kstd", "0.5"], "kstd must be from 1.0 to 3.0, got 0.5"),
+        (["--kstd", "3.5"], "kstd must be from 1.0 to 3.0, got 3.5"),
+        (["--days", "721"], "days must be from 1 to 720, got 721"),
+        (["--days", "0"], "days must be from 1 to 720, got 0"),
+        (["--interval", "7m"], "unknown interval '7m'"),
+        (["--symbols", "BTC/USDT"], "symbol 'BTC/USDT' is not a Binance symbol"),
+        (["--top", "0"], "top must be from 1 to 1000, got 0"),
+    ],
+)
+def test_out_of_range_arguments_are_refused_not_clamped(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    run = autonama("scan", *args, cwd=tmp_path)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_flags_over_environment_over_config_file(standin: StandIn, tmp_path: Path) -> None:
+    (tmp_path / "autonama.toml").write_text(
+        f'degree = 3\nkstd = 2.5\nsymbols = ["BTCUSDT"]\ndays = 100\n'
+        f'[binance]\nbase_url = "{standin.url}"\n'
+    )
+    env = {"AUTONAMA_DEGREE": "5", "AUTONAMA_DAYS": "200"}
+    run = autonama("scan", "--config", "autonama.toml", "--days", "300", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    params = only_results_file(tmp_path / "results")["parameters"]
+    assert (params["degree"], params["kstd"], params["days"]) == (5, 2.5, 300)
+
+
+def test_api_secret_is_never_printed_or_logged(standin: StandIn, tmp_path: Path) -> None:
+    env = {"BINANCE_API_KEY": "key-4f9a2c", "BINANCE_API_SECRET": "secret-8d1e7b"}
+    run = autonama(
+        "scan", "-v", "--symbols", "BTCUSDT", "--binance-url", standin.url, cwd=tmp_path, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    log_text = (tmp_path / "local_backtest_engine.log").read_text()
+    for secret in env.values():
+        assert secret not in run.stdout
+        assert secret not in run.stderr
+        assert secret not in log_text
+
+
+def test_unreachable_binance_says_so_in_one_line(tmp_path: Path) -> None:
+    run = autonama("scan", "--binance-url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert run.returncode == 1
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "cannot reach Binance at http://127.0.0.1:9" in lines[0]
+    assert "DATA=<folder of candle files>" in lines[0]
+
+
+def test_symbol_errors_are_listed_and_the_scan_goes_on(standin: StandIn, tmp_path: Path) -> None:
+    run = autonama(
+        "scan", "--symbols", "BTCUSDT,NOSUCHUSDT", "--binance-url", standin.url, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    results = {r["symbol"]: r for r in only_results_file(tmp_path / "results")["results"]}
+    assert results["BTCUSDT"]["error"] is None
+    assert "Invalid symbol" in results["NOSUCHUSDT"]["error"]
+    assert results["NOSUCHUSDT"]["signal"] == "HOLD"
+    assert "NOSUCHUSDT: Binance refused" in run.stderr
+
+
+def test_scan_of_local_files(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data / "klines" / "until-2022-10" / "1d"
+    run = autonama("scan", "--data", str(data), "--top", "5", "--days", "365", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    results = only_results_file(tmp_path / "results")
+    assert results["parameters"]["source"] == "files"
+    assert len(results["results"]) == 5
+
+
+def test_published_schema_is_the_models_schema() -> None:
+    assert results_schema() == generated_schema(), "run `make schema` and commit the file"
