@@ -10,6 +10,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from autonama_shared.errors import DataError, TemporaryError
+from autonama_shared.scan import ScanSpec, run_scan
 from autonama_shared.sources import CORE_MOVERS
 from autonama_shared.sources.binance import BinanceSettings, BinanceSource
 from autonama_shared.sources.cache import KlineCache
@@ -185,6 +186,15 @@ async def test_corrupt_cache_file_is_refetched(standin: StandIn, tmp_path: Path)
         again = await source.fetch("BTCUSDT", "1d", 200)
     assert_array_equal(first.close, again.close)
     assert cache.load("BTCUSDT", "1d").candles.close.size >= 200
+
+
+async def test_concurrency_is_bounded(standin: StandIn) -> None:
+    standin.latency_seconds = 0.05
+    spec = ScanSpec(interval="1d", days=100, symbols=tuple(MAJORS))
+    async with BinanceSource(settings(standin, max_concurrency=3)) as source:
+        report = await run_scan(source, spec, concurrency=10)
+    assert all(i.result.error is None for i in report.items)
+    assert standin.max_in_flight == 3
 
 
 def test_core_movers_are_the_default_universe() -> None:

@@ -67,6 +67,9 @@ class StandIn:
     requests: list[Recorded] = field(default_factory=list)
     used_weight_floor: int = 0  # pretend other clients on this IP used this much
     hang_seconds: float = 30.0
+    latency_seconds: float = 0.0  # added to every answer, to make overlap observable
+    in_flight: int = 0
+    max_in_flight: int = 0
     _minute: int = -1
     _used: int = 0
     url: str = ""
@@ -100,6 +103,16 @@ class StandIn:
         return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_seconds:
+                await asyncio.sleep(self.latency_seconds)
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         params = dict(request.query)
         headers = self._weight_header(WEIGHTS.get(path, 1))

@@ -148,6 +148,19 @@ def test_overlapping_files_of_one_symbol_are_refused(
         asyncio.run(source.fetch("BTCUSDT", "1d", 100))
 
 
+async def test_freely_named_file_takes_symbol_and_interval_from_flags(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    original = shared_data / "original-formats" / "BTC_USDT-1d.json"
+    path = tmp_path / "my candles.json"
+    path.write_bytes(original.read_bytes())
+    source = FileSource(path, interval="1d", symbol="BTCUSDT")
+    candles = await source.fetch("BTCUSDT", "1d", 50)
+    assert_array_equal(candles.close, read_candle_file(original).close[-50:])
+    with pytest.raises(ConfigError, match="no candle files"):
+        FileSource(path)  # without the flags nothing says what the file holds
+
+
 def test_missing_folder_and_empty_folder_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         FileSource(tmp_path / "nope")

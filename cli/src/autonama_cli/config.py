@@ -39,6 +39,7 @@ class ScanConfig(BaseSettings):
     top: int | None = None
     source: Literal["binance", "files"] = "binance"
     data: Path | None = Field(default=None, description="Candle file or folder (--source files).")
+    data_symbol: str | None = Field(default=None, description="Symbol of a freely named file.")
     output: Path = Path("results")
     cache_dir: Path = Path("cache")
     refresh: bool = False

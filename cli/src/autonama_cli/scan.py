@@ -49,6 +49,7 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--price-scale", choices=["linear", "log"], help="fit prices or ln prices")
     p.add_argument("--source", choices=["binance", "files"], help="where candles come from")
     p.add_argument("--data", type=Path, help="candle file or folder for --source files")
+    p.add_argument("--data-symbol", help="the symbol of a --data file whose name does not say it")
     p.add_argument("--cache-dir", type=Path, help="candle cache folder (cache/)")
     p.add_argument("--refresh", action="store_true", default=None, help="ignore the cache")
     p.add_argument("--binance-url", help="Binance REST base URL (testnet, mirror, stand-in)")
@@ -73,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> ScanConfig:
         "price_scale": args.price_scale,
         "source": args.source,
         "data": args.data,
+        "data_symbol": args.data_symbol.upper() if args.data_symbol else None,
         "cache_dir": args.cache_dir,
         "refresh": args.refresh,
         "log_file": args.log_file,
@@ -105,7 +107,7 @@ def build_source(config: ScanConfig) -> CandleSource:
     if config.source == "files":
         if config.data is None:
             raise ConfigError("--source files needs --data FILE_OR_FOLDER")
-        return FileSource(config.data, interval=config.interval)
+        return FileSource(config.data, interval=config.interval, symbol=config.data_symbol)
     return BinanceSource(
         config.binance, cache=KlineCache(config.cache_dir, "binance"), refresh=config.refresh
     )

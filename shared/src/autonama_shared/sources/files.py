@@ -78,6 +78,14 @@ def _identify(path: Path, interval_hint: str | None, symbol_hint: str | None) ->
                 "pass --interval"
             )
         return _FileInfo(path, symbol_hint or m["symbol"], interval, "csv")
+    if symbol_hint is not None and path.suffix in (".csv", ".json", ".zip"):
+        # A file named freely: the flags say what it holds.
+        folder = path.parent.name if path.parent.name in INTERVALS else None
+        interval = interval_hint or folder
+        if interval is None:
+            raise DataError(f"{path}: the interval is not in the file name; pass --interval")
+        kind = {".json": "freqtrade", ".zip": "dump", ".csv": "csv"}[path.suffix]
+        return _FileInfo(path, symbol_hint, interval, kind)
     return None
 
 
