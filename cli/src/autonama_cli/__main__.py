@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from autonama_cli import scan
+from autonama_cli import pipeline, scan
 from autonama_shared import __version__
 from autonama_shared.db import migrate
 from autonama_shared.errors import AutonamaError, ConfigError
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_migrate)
     scan.add_parser(sub)
+    pipeline.add_parsers(sub)
     p = sub.add_parser("schema", help="print the JSON Schema of the results file")
     p.set_defaults(handler=_schema)
     return parser

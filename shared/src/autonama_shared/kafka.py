@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from autonama_shared.errors import ConfigError, TemporaryError
+from autonama_shared.settings import KafkaSettings
 
-__all__ = ["TopicSpec", "ensure_topics"]
+__all__ = [
+    "TopicSpec",
+    "ensure_topics",
+    "make_consumer",
+    "make_producer",
+    "send_dead_letter",
+    "start_when_ready",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +100,98 @@ async def _check_partitions(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) 
                 f"topic {spec.name} has {have} partitions but {spec.partitions} are needed; "
                 "add partitions with kafka-topics --alter or choose another topic prefix"
             )
+
+
+def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
+    """A producer that waits for every in-sync replica and never duplicates on retry."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        compression_type="gzip",
+        linger_ms=5,
+        max_request_size=settings.max_message_bytes,
+        request_timeout_ms=30_000,
+    )
+
+
+def make_consumer(
+    settings: KafkaSettings, *topics: str, group_id: str, client_id: str, max_records: int = 500
+) -> AIOKafkaConsumer:
+    """A group member that commits only when told (after its output is safe).
+
+    Partition assignments are logged (``assigned [...]``), so an operator sees
+    how replicas share the work.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=max_records,
+        max_partition_fetch_bytes=settings.max_message_bytes,
+        fetch_max_bytes=max(settings.max_message_bytes, 52_428_800),
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        rebalance_timeout_ms=30_000,
+    )
+    consumer.subscribe(list(topics), listener=_LogAssignments(client_id))
+    return consumer
+
+
+class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, who: str) -> None:
+        self.who = who
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        parts = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        log.info("%s assigned %d partitions: %s", self.who, len(parts), ", ".join(parts))
+
+
+async def start_when_ready(
+    client: AIOKafkaProducer | AIOKafkaConsumer,
+    stop: asyncio.Event,
+    what: str,
+    *,
+    max_wait: float = 30.0,
+) -> bool:
+    """``client.start()``, retried with backoff while the broker is unreachable.
+
+    Returns False when ``stop`` was set first.
+    """
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await client.start()
+        except KafkaConnectionError as e:
+            log.warning("%s: Kafka not reachable (%s); retrying in %.1f s", what, e, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(max_wait, delay * 2)
+            continue
+        return True
+    return False
+
+
+async def send_dead_letter(
+    producer: AIOKafkaProducer,
+    topic: str,
+    service: str,
+    record: ConsumerRecord[bytes, bytes],
+    error: str,
+) -> None:
+    """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
+    from autonama_shared.events import DeadLetter, encode
+
+    letter = DeadLetter.of(
+        service, record.topic, record.partition, record.offset, record.key, record.value, error
+    )
+    await producer.send_and_wait(topic, encode(letter), key=record.key)
+    log.warning(
+        "sent %s[%d]@%d to %s: %s", record.topic, record.partition, record.offset, topic, error
+    )

@@ -51,6 +51,15 @@ class KafkaSettings(BaseModel):
         default="autonama.",
         description="Prefix of every topic name (lets several stacks or tests share a broker).",
     )
+    partitions: int = Field(
+        default=6,
+        ge=6,
+        description="Partitions of the klines and signals topics: the most analyzer replicas "
+        "that can share the work.",
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024 * 1024, description="Largest event (a long window)."
+    )
 
     def topic(self, name: str) -> str:
         """The full name of topic ``name`` under this prefix.

@@ -1,24 +1,17 @@
-"""Entry point: `python -m autonama_fetcher` or `autonama-fetcher`."""
+"""Entry point: ``python -m autonama_fetcher`` or ``autonama-fetcher``."""
 
 from __future__ import annotations
 
 import sys
 
+from autonama_fetcher.service import run
 from autonama_fetcher.settings import Settings
-from autonama_shared.errors import ConfigError
+from autonama_shared.service import run_service
 from autonama_shared.settings import load_settings
 
 
 def main() -> int:
-    try:
-        load_settings(Settings)
-    except ConfigError as e:
-        print(f"autonama-fetcher: {e}", file=sys.stderr)
-        return 2
-    # The service loop is built by issue 4 (the event pipeline). Until then the
-    # service says so and fails, rather than pretending to run.
-    print("autonama-fetcher: not built yet (the event pipeline, issue 4)", file=sys.stderr)
-    return 2
+    return run_service("autonama-fetcher", lambda: load_settings(Settings), run)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""``autonama request-scan`` and ``autonama ingest``: commands that talk to the running stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from autonama_cli.scan import add_scan_options, config_from_args, spec_from_config
+from autonama_shared.db import migrate
+from autonama_shared.db.pool import open_pool
+from autonama_shared.errors import ConfigError, TemporaryError
+from autonama_shared.events import ScanParams, ScanRequested, encode
+from autonama_shared.ingest import ingest_file
+from autonama_shared.service import ensure_topics_when_ready
+from autonama_shared.settings import AppSettings, load_settings
+from autonama_shared.topics import Topics
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("request-scan", help="ask the running pipeline for a scan")
+    add_scan_options(p)
+    p.add_argument("--wait", action="store_true", help="follow the scan until it finishes")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    p.set_defaults(handler=request_scan)
+    p = sub.add_parser("ingest", help="store offline results files in the database")
+    p.add_argument("files", nargs="+", type=Path, help="backtest_results_*.json files")
+    p.set_defaults(handler=ingest)
+
+
+def request_scan(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    spec = spec_from_config(config)
+    app = load_settings(AppSettings)
+    request = ScanRequested(
+        origin="cli",
+        params=ScanParams(
+            interval=spec.interval, days=spec.days, degree=spec.params.degree,
+            kstd=spec.params.kstd, price_scale=spec.params.price_scale,
+        ),
+        symbols=list(spec.symbols) if spec.symbols is not None else None,
+        top=spec.top,
+    )  # fmt: skip
+    asyncio.run(_publish(app, request))
+    print(request.scan_id)
+    if not args.wait:
+        return 0
+    return asyncio.run(_follow(app, request.scan_id, args.timeout))
+
+
+async def _publish(app: AppSettings, request: ScanRequested) -> None:
+    topics = Topics.of(app.kafka)
+    stop = asyncio.Event()
+    try:
+        async with asyncio.timeout(30):
+            await ensure_topics_when_ready(app.kafka, stop, "autonama-cli")
+            producer = AIOKafkaProducer(
+                bootstrap_servers=app.kafka.bootstrap_servers, acks="all", enable_idempotence=True
+            )
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    topics.scan_requests, encode(request), key=request.scan_id.encode()
+                )
+            finally:
+                await producer.stop()
+    except TimeoutError as e:
+        raise TemporaryError(f"Kafka at {app.kafka.bootstrap_servers} did not answer") from e
+
+
+async def _follow(app: AppSettings, scan_id: str, wait_seconds: float) -> int:
+    err = Console(stderr=True)
+    deadline = time.monotonic() + wait_seconds
+    async with open_pool(app.postgres, application_name="autonama-cli") as pool:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("waiting for the fetcher", total=None)
+            while time.monotonic() < deadline:
+                row = await pool.fetchrow(
+                    """SELECT status, symbols_expected, symbols_done, symbols_failed, error
+                       FROM scans WHERE scan_id = $1""",
+                    uuid.UUID(scan_id),
+                )
+                if row is not None and row["symbols_expected"] is not None:
+                    done = row["symbols_done"] + row["symbols_failed"]
+                    progress.update(
+                        task, description="scanning", total=row["symbols_expected"],
+                        completed=done,
+                    )  # fmt: skip
+                    if row["status"] in ("finished", "failed"):
+                        progress.stop()
+                        print(
+                            f"scan {scan_id} {row['status']}: {row['symbols_done']} done, "
+                            f"{row['symbols_failed']} failed"
+                            + (f" ({row['error']})" if row["error"] else "")
+                        )
+                        return 0 if row["status"] == "finished" else 1
+                await asyncio.sleep(0.5)
+    print(f"scan {scan_id} did not finish within {wait_seconds:.0f} s", file=sys.stderr)
+    return 1
+
+
+def ingest(args: argparse.Namespace) -> int:
+    app = load_settings(AppSettings)
+    missing = [str(f) for f in args.files if not f.exists() and not f.is_symlink()]
+    if missing:
+        raise ConfigError(f"no such file: {', '.join(missing)}")
+
+    async def run() -> int:
+        rejected = 0
+        async with open_pool(app.postgres, application_name="autonama-ingest") as pool:
+            async with pool.acquire() as conn:
+                await migrate(conn, app.postgres.db_schema)
+            for path in args.files:
+                o = await ingest_file(pool, path)
+                detail = f": {o.error}" if o.error else ""
+                print(f"{path}: {o.status}, {o.rows} signals{detail}")
+                rejected += o.status == "rejected"
+        return 1 if rejected else 0
+
+    return asyncio.run(run())

@@ -1,0 +1,93 @@
+"""The analyzer's loop: kline batches in, signals out, offsets committed after the acks.
+
+Replicas share the ``klines`` topic in one consumer group: add a replica to
+add capacity (up to the topic's partition count). Whatever is waiting is taken
+in one poll and fitted together (the batched band function).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AsyncExitStack
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from autonama_analyzer.analyze import signals_of
+from autonama_analyzer.settings import Settings
+from autonama_shared.errors import DataError
+from autonama_shared.events import EventDecodeError, KlineBatch, decode, encode
+from autonama_shared.kafka import make_consumer, make_producer, send_dead_letter, start_when_ready
+from autonama_shared.service import ensure_topics_when_ready, wait_or_stop
+from autonama_shared.topics import Topics
+
+__all__ = ["run"]
+
+log = logging.getLogger("autonama.analyzer")
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    topics = Topics.of(settings.kafka)
+    who = f"analyzer-{settings.replica}"
+    if not await ensure_topics_when_ready(settings.kafka, stop, who):
+        return
+    async with AsyncExitStack() as stack:
+        producer = make_producer(settings.kafka, client_id=who)
+        if not await start_when_ready(producer, stop, who):
+            return
+        stack.push_async_callback(producer.stop)
+        consumer = make_consumer(
+            settings.kafka, topics.klines, group_id=settings.group_id, client_id=who,
+            max_records=settings.max_batch,
+        )  # fmt: skip
+        if not await start_when_ready(consumer, stop, who):
+            return
+        stack.push_async_callback(consumer.stop)
+        while not stop.is_set():
+            polled = await consumer.getmany(
+                timeout_ms=settings.poll_ms, max_records=settings.max_batch
+            )
+            if not polled:
+                continue
+            batches: list[KlineBatch] = []
+            for records in polled.values():
+                for record in records:
+                    try:
+                        batches.append(decode(record.value, KlineBatch))
+                    except EventDecodeError as e:
+                        await send_dead_letter(
+                            producer, topics.dead_letters, "analyzer", record, str(e)
+                        )
+            try:
+                events = signals_of(batches)
+            except DataError as e:  # a batch whose candles are inconsistent
+                log.error("a poll of %d batches could not be analysed one by one: %s",
+                          len(batches), e)  # fmt: skip
+                events = []
+                for b in batches:
+                    try:
+                        events.extend(signals_of([b]))
+                    except DataError as one:
+                        events.extend(signals_of([b.model_copy(update={"error": str(one)})]))
+            try:
+                futures = [
+                    await producer.send(topics.signals, encode(e), key=e.symbol.encode())
+                    for e in events
+                ]
+                await asyncio.gather(*futures)  # acknowledged by the broker...
+                await consumer.commit()  # ...before the input is marked done
+            except KafkaError as e:
+                # Some output may be out (duplicates are harmless downstream); the input
+                # is read again from the last committed offsets.
+                log.warning("Kafka error (%s); reading the batch again", e)
+                await _rewind(consumer)
+                await wait_or_stop(stop, 2.0)
+                continue
+            log.info("analysed %d batches", len(events))
+
+
+async def _rewind(consumer: AIOKafkaConsumer) -> None:
+    with contextlib.suppress(KafkaError):
+        await consumer.seek_to_committed()

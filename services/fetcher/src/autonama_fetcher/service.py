@@ -1,0 +1,98 @@
+"""The fetcher's loop: scan requests in, plans and kline batches out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AsyncExitStack
+
+from aiokafka.errors import KafkaError
+
+from autonama_fetcher.fetch import handle_request
+from autonama_fetcher.schedule import Scheduler
+from autonama_fetcher.settings import Settings
+from autonama_shared.db.pool import open_pool
+from autonama_shared.errors import ConfigError
+from autonama_shared.events import EventDecodeError, ScanRequested, decode
+from autonama_shared.kafka import make_consumer, make_producer, send_dead_letter, start_when_ready
+from autonama_shared.service import ensure_topics_when_ready, migrate_when_ready, wait_or_stop
+from autonama_shared.sources.binance import BinanceSource
+from autonama_shared.sources.cache import KlineCache
+from autonama_shared.topics import Topics
+
+__all__ = ["run"]
+
+log = logging.getLogger("autonama.fetcher")
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    topics = Topics.of(settings.kafka)
+    who = f"fetcher-{settings.replica}"
+    if not await ensure_topics_when_ready(settings.kafka, stop, who):
+        return
+    async with AsyncExitStack() as stack:
+        producer = make_producer(settings.kafka, client_id=who)
+        if not await start_when_ready(producer, stop, who):
+            return
+        stack.push_async_callback(producer.stop)
+        consumer = make_consumer(
+            settings.kafka, topics.scan_requests, group_id=settings.group_id, client_id=who,
+            max_records=1,
+        )  # fmt: skip
+        if not await start_when_ready(consumer, stop, who):
+            return
+        stack.push_async_callback(consumer.stop)
+        source = BinanceSource(settings.binance, cache=KlineCache(settings.cache_dir, "binance"))
+        await stack.enter_async_context(source)
+
+        scheduler_task = None
+        if settings.schedules:
+            if not await migrate_when_ready(settings.postgres, stop, who):
+                return
+            pool = await stack.enter_async_context(
+                open_pool(settings.postgres, application_name=who)
+            )
+            scheduler = Scheduler(
+                settings.schedules, pool, producer, topics, settings.replica,
+                settings.schedule_delay_seconds,
+            )  # fmt: skip
+            scheduler_task = asyncio.create_task(scheduler.run(stop), name="scheduler")
+
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=1000, max_records=1)
+                for tp, records in batch.items():
+                    for record in records:
+                        try:
+                            request = decode(record.value, ScanRequested)
+                            request.params.spec(
+                                tuple(request.symbols) if request.symbols else None, request.top
+                            )
+                        except (EventDecodeError, ConfigError) as e:
+                            await send_dead_letter(
+                                producer, topics.dead_letters, "fetcher", record, str(e)
+                            )
+                            await consumer.commit({tp: record.offset + 1})
+                            continue
+                        try:
+                            done = await handle_request(
+                                request, source, producer, topics, stop, settings.concurrency
+                            )
+                        except KafkaError as e:
+                            # Not acknowledged: handle the same request again once Kafka is back.
+                            log.warning("scan %s: Kafka error (%s); retrying the request",
+                                        request.scan_id, e)  # fmt: skip
+                            consumer.seek(tp, record.offset)
+                            await wait_or_stop(stop, 2.0)
+                            break
+                        if not done:
+                            log.info("scan %s abandoned at stop; it will be handled again",
+                                     request.scan_id)  # fmt: skip
+                            return
+                        await consumer.commit({tp: record.offset + 1})
+        finally:
+            if scheduler_task is not None:
+                scheduler_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler_task

@@ -1,0 +1,194 @@
+"""Writing the pipeline's results to PostgreSQL: batched, idempotent, one transaction per batch.
+
+Signals go through a staging table filled by COPY, then one
+``INSERT ... SELECT ... ON CONFLICT`` on the signal key, so a signal delivered
+twice is one row; each batch is de-duplicated first (``ON CONFLICT`` cannot
+touch one row twice in one statement). Scan progress is kept per symbol in
+``scan_symbols`` (idempotent too), and a scan is finished once every symbol
+of its plan is in.
+
+Callers run these inside a transaction and commit their Kafka offsets only
+after it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from asyncpg import Connection
+from asyncpg.pool import PoolConnectionProxy
+
+from autonama_shared.events import ScanPlanned, ScanRequested, SignalComputed
+
+__all__ = ["FinishedScan", "record_plan", "record_request", "store_signals", "update_progress"]
+
+Conn = Connection | PoolConnectionProxy
+
+_SIGNAL_COLUMNS = (
+    "symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time", "signal",
+    "price", "lower_band", "upper_band", "fit", "sigma", "potential_return", "target_return",
+    "candles", "window_candles", "partial_window", "scan_id", "origin", "engine_version",
+    "computed_at",
+)  # fmt: skip
+_KEY = "symbol, interval, degree, kstd, price_scale, days, last_candle_time"
+
+
+def _universe(request: ScanRequested) -> str:
+    if request.top is not None:
+        return json.dumps({"top": request.top})
+    if request.symbols is not None:
+        return json.dumps({"symbols": request.symbols})
+    return json.dumps({"core": True})
+
+
+async def record_request(conn: Conn, request: ScanRequested) -> None:
+    """A scan as requested (status ``requested``); a second call changes nothing."""
+    p = request.params
+    await conn.execute(
+        """INSERT INTO scans (scan_id, origin, interval, days, degree, kstd, price_scale,
+                              universe, schedule, requested_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+           ON CONFLICT (scan_id) DO NOTHING""",
+        uuid.UUID(request.scan_id), request.origin, p.interval, p.days, p.degree, p.kstd,
+        p.price_scale, _universe(request), request.schedule, request.requested_at,
+    )  # fmt: skip
+
+
+async def record_plan(conn: Conn, plan: ScanPlanned) -> None:
+    """The fetcher's plan: the symbols to expect. The scan becomes ``running`` (or ``failed``)."""
+    error = plan.error
+    await record_request(conn, plan.request)
+    await conn.execute(
+        """UPDATE scans SET started_at = COALESCE(started_at, $2),
+                            symbols_expected = $3, window_candles = $4,
+                            status = CASE WHEN $5::text IS NOT NULL THEN 'failed'
+                                          WHEN status = 'requested' THEN 'running'
+                                          ELSE status END,
+                            error = COALESCE($5, error),
+                            finished_at = CASE WHEN $5::text IS NOT NULL THEN $2
+                                               ELSE finished_at END
+           WHERE scan_id = $1""",
+        uuid.UUID(plan.scan_id), plan.planned_at, len(plan.symbols), plan.window, error,
+    )  # fmt: skip
+
+
+async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> int:
+    """Store signals and per-symbol outcomes; return how many signal rows are new."""
+    if not events:
+        return 0
+    good: dict[tuple[object, ...], SignalComputed] = {}
+    for e in events:
+        if e.error is None and e.last_candle_time is not None:
+            p = e.params
+            good[(e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days,
+                  e.last_candle_time)] = e  # fmt: skip
+    inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
+    new_rows = 0
+    if good:
+        await conn.execute(
+            f"""CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
+                SELECT {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA"""  # noqa: S608
+        )
+        records = [
+            (
+                e.symbol, e.params.interval, e.params.degree, e.params.kstd, e.params.price_scale,
+                e.params.days, e.last_candle_time, e.signal, e.price, e.lower, e.upper, e.fit,
+                e.sigma, e.potential_return, e.target_return, e.candles, e.window,
+                e.partial_window, uuid.UUID(e.scan_id), origin, e.engine_version, e.computed_at,
+            )
+            for e in good.values()
+        ]  # fmt: skip
+        await conn.copy_records_to_table(
+            "signals_staging", records=records, columns=list(_SIGNAL_COLUMNS)
+        )
+        cols = ", ".join(_SIGNAL_COLUMNS)
+        rows = await conn.fetch(
+            f"""INSERT INTO signals ({cols})
+                SELECT {cols} FROM signals_staging
+                ON CONFLICT ({_KEY}) DO UPDATE SET symbol = EXCLUDED.symbol
+                RETURNING id, {_KEY}, scan_id, (xmax = 0) AS inserted"""  # noqa: S608
+        )
+        series = []
+        for row in rows:
+            key = tuple(row[k.strip()] for k in _KEY.split(","))
+            event = good[key]
+            inserted[(event.scan_id, event.symbol)] = row["id"]
+            if row["inserted"]:
+                new_rows += 1
+                s = event.series
+                if s:
+                    series.append(
+                        (row["id"], [int(t) for t in s["open_time"]], s.get("open"),
+                         s.get("high"), s.get("low"), s["close"], s["fit"], s["lower"],
+                         s["upper"])
+                    )  # fmt: skip
+        if series:
+            await conn.copy_records_to_table(
+                "band_series",
+                records=series,
+                columns=["signal_id", "open_time", "open", "high", "low", "close", "fit",
+                         "lower_band", "upper_band"],
+            )  # fmt: skip
+    outcomes = {}
+    for e in events:
+        signal_id = inserted.get((e.scan_id, e.symbol))
+        status = "failed" if e.error is not None or signal_id is None else "done"
+        outcomes[(e.scan_id, e.symbol)] = (
+            uuid.UUID(e.scan_id),
+            e.symbol,
+            status,
+            signal_id,
+            e.error,
+        )
+    await conn.executemany(
+        """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scan_id, symbol) DO NOTHING""",
+        list(outcomes.values()),
+    )
+    return new_rows
+
+
+@dataclass(frozen=True)
+class FinishedScan:
+    scan_id: str
+    symbols_done: int
+    symbols_failed: int
+    finished_at: datetime
+
+
+async def update_progress(conn: Conn, scan_ids: Sequence[str]) -> list[FinishedScan]:
+    """Recount the given scans; return those that finished now (every planned symbol in)."""
+    if not scan_ids:
+        return []
+    rows = await conn.fetch(
+        """WITH counts AS (
+               SELECT s.scan_id,
+                      count(ss.symbol) FILTER (WHERE ss.status = 'done') AS done,
+                      count(ss.symbol) FILTER (WHERE ss.status = 'failed') AS failed
+               FROM scans s LEFT JOIN scan_symbols ss USING (scan_id)
+               WHERE s.scan_id = ANY($1::uuid[])
+               GROUP BY s.scan_id)
+           UPDATE scans s
+              SET symbols_done = c.done, symbols_failed = c.failed,
+                  status = CASE WHEN s.symbols_expected IS NOT NULL
+                                 AND c.done + c.failed >= s.symbols_expected
+                                 AND s.status = 'running' THEN 'finished' ELSE s.status END,
+                  finished_at = CASE WHEN s.symbols_expected IS NOT NULL
+                                      AND c.done + c.failed >= s.symbols_expected
+                                      AND s.status = 'running' THEN now() ELSE s.finished_at END
+             FROM counts c
+            WHERE s.scan_id = c.scan_id AND s.status IN ('requested', 'running')
+        RETURNING s.scan_id, s.symbols_done, s.symbols_failed, s.finished_at,
+                  s.status = 'finished' AS finished""",
+        [uuid.UUID(s) for s in set(scan_ids)],
+    )
+    # Only scans still open were updated, so "finished" here means "finished now".
+    return [
+        FinishedScan(str(r["scan_id"]), r["symbols_done"], r["symbols_failed"], r["finished_at"])
+        for r in rows
+        if r["finished"]
+    ]

@@ -1,0 +1,188 @@
+"""Ingesting an offline results file (``autonama scan``'s output) into PostgreSQL.
+
+A file is validated against the published JSON Schema, then stored in one
+transaction: a ``scans`` row (origin ``file``), its signals (idempotent, like
+the pipeline's) and an ``ingestions`` row. A file whose content (sha256) was
+ingested before is a duplicate and changes nothing. Every outcome, rejections
+included, is recorded in ``ingestions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import asyncpg
+import jsonschema
+from pydantic import ValidationError
+
+from autonama_shared.db.store import record_plan, store_signals, update_progress
+from autonama_shared.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
+from autonama_shared.results import ResultsFile, results_schema
+
+__all__ = ["ACCEPTED_NAME", "IngestOutcome", "ingest_file"]
+
+#: The names ``autonama scan`` writes; nothing else is taken from a drop folder.
+ACCEPTED_NAME = re.compile(r"^backtest_results_\d{8}_\d{6}(_\d{1,3})?\.json$")
+_NAMESPACE = uuid.UUID("0b5f2a61-7c1e-4d2b-9a8e-3f6c1d9e4b27")
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    file_name: str
+    status: Literal["ingested", "duplicate", "rejected"]
+    rows: int  # signals the file holds (stored now, or already stored by the pipeline)
+    sha256: str
+    size_bytes: int
+    error: str | None = None
+    scan_id: str | None = None
+
+
+def _signals(results: ResultsFile, scan_id: str) -> tuple[ScanPlanned, list[SignalComputed]]:
+    p = results.parameters
+    params = ScanParams(
+        interval=p.interval, days=p.days, degree=p.degree, kstd=p.kstd, price_scale=p.price_scale
+    )
+    request = ScanRequested(
+        scan_id=scan_id, origin="file", params=params, requested_at=results.generated_at,
+        symbols=[r.symbol for r in results.results] or None,
+    )  # fmt: skip
+    plan = ScanPlanned(
+        scan_id=scan_id, request=request, symbols=[r.symbol for r in results.results],
+        window=p.window, planned_at=results.generated_at,
+    )  # fmt: skip
+    events = []
+    for r in results.results:
+        series = None
+        if r.series is not None:
+            series = {
+                "open_time": [float(t) for t in r.series.open_time],
+                "close": r.series.close, "fit": r.series.fit,
+                "lower": r.series.lower, "upper": r.series.upper,
+            }  # fmt: skip
+        events.append(
+            SignalComputed(
+                scan_id=scan_id,
+                symbol=r.symbol,
+                params=params,
+                window=p.window,
+                computed_at=results.generated_at,
+                engine_version=results.engine_version,
+                signal=r.signal,
+                potential_return=r.potential_return,
+                candles=r.candles,
+                partial_window=r.partial_window,
+                last_candle_time=r.last_candle_time,
+                price=r.price,
+                lower=r.lower,
+                upper=r.upper,
+                fit=r.fit,
+                sigma=r.sigma,
+                target_return=r.target_return,
+                error=r.error,
+                series=series,
+            )
+        )
+    return plan, events
+
+
+def _read(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    try:
+        st = path.lstat()
+    except OSError as e:
+        return None, f"cannot read: {e.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "not a regular file (a link, a folder or a device is never read)"
+    if st.st_size > max_bytes:
+        return None, f"{st.st_size} bytes is over the limit of {max_bytes}"
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as f:
+            return f.read(), None
+    except OSError as e:
+        return None, f"cannot read: {e.strerror}"
+
+
+async def _record(conn: asyncpg.pool.PoolConnectionProxy, o: IngestOutcome) -> None:
+    await conn.execute(
+        """INSERT INTO ingestions (file_name, sha256, size_bytes, rows, status, error, scan_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        o.file_name, o.sha256, o.size_bytes, o.rows, o.status, o.error,
+        uuid.UUID(o.scan_id) if o.scan_id else None,
+    )  # fmt: skip
+
+
+async def ingest_file(
+    pool: asyncpg.Pool, path: Path, *, max_bytes: int = 200 * 1024 * 1024
+) -> IngestOutcome:
+    """Validate and store one results file; the outcome is also recorded in ``ingestions``."""
+    name = path.name
+    data, problem = _read(path, max_bytes)
+    digest = hashlib.sha256(data or b"").hexdigest()
+    size = len(data) if data is not None else 0
+
+    def rejected(error: str) -> IngestOutcome:
+        return IngestOutcome(name, "rejected", 0, digest, size, error)
+
+    outcome: IngestOutcome | None = None
+    results: ResultsFile | None = None
+    if problem is not None or data is None:
+        outcome = rejected(problem or "empty")
+    else:
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            outcome = rejected(f"not valid JSON (truncated?): {e}")
+        else:
+            error = jsonschema.exceptions.best_match(
+                jsonschema.Draft202012Validator(results_schema()).iter_errors(document)
+            )
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+                outcome = rejected(f"does not match the results schema at {where}: {error.message}")
+            else:
+                try:
+                    results = ResultsFile.model_validate(document)
+                except ValidationError as e:
+                    outcome = rejected(f"invalid results: {e.errors()[:3]}")
+    async with pool.acquire() as conn:
+        if outcome is not None or results is None:
+            final = outcome or rejected("unreadable")
+            await _record(conn, final)
+            return final
+        scan_id = str(uuid.uuid5(_NAMESPACE, digest))
+        try:
+            async with conn.transaction():
+                before = await conn.fetchrow(
+                    """SELECT file_name, ingested_at FROM ingestions
+                       WHERE sha256 = $1 AND status = 'ingested'""",
+                    digest,
+                )
+                if before is not None:
+                    outcome = IngestOutcome(
+                        name, "duplicate", 0, digest, size,
+                        f"same content as {before['file_name']}, ingested "
+                        f"{before['ingested_at'].isoformat()}", scan_id,
+                    )  # fmt: skip
+                    await _record(conn, outcome)
+                    return outcome
+                plan, events = _signals(results, scan_id)
+                await record_plan(conn, plan)
+                await store_signals(conn, events, origin="file")
+                await update_progress(conn, [scan_id])
+                rows = sum(e.error is None for e in events)
+                outcome = IngestOutcome(name, "ingested", rows, digest, size, None, scan_id)
+                await _record(conn, outcome)
+        except asyncpg.UniqueViolationError:
+            # Another ingestor committed the same content in between.
+            outcome = IngestOutcome(name, "duplicate", 0, digest, size, "ingested concurrently")
+            await _record(conn, outcome)
+        return outcome

@@ -1,0 +1,44 @@
+"""The topics of the pipeline, named under the settings' prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autonama_shared.kafka import TopicSpec
+from autonama_shared.settings import KafkaSettings
+
+__all__ = ["Topics"]
+
+
+@dataclass(frozen=True)
+class Topics:
+    scan_requests: str
+    scans: str
+    klines: str
+    signals: str
+    dead_letters: str
+    partitions: int
+    max_message_bytes: int
+
+    @classmethod
+    def of(cls, kafka: KafkaSettings) -> Topics:
+        return cls(
+            scan_requests=kafka.topic("scan-requests"),
+            scans=kafka.topic("scans"),
+            klines=kafka.topic("klines"),
+            signals=kafka.topic("signals"),
+            dead_letters=kafka.topic("dead-letters"),
+            partitions=kafka.partitions,
+            max_message_bytes=kafka.max_message_bytes,
+        )
+
+    def specs(self) -> list[TopicSpec]:
+        """Every topic, created at start-up by each service (idempotently)."""
+        big = {"max.message.bytes": str(self.max_message_bytes)}
+        return [
+            TopicSpec(self.scan_requests, 3),
+            TopicSpec(self.scans, 3),
+            TopicSpec(self.klines, self.partitions, config=big),  # keyed by symbol
+            TopicSpec(self.signals, self.partitions, config=big),  # keyed by symbol
+            TopicSpec(self.dead_letters, 1, config=big),
+        ]

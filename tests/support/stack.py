@@ -1,0 +1,212 @@
+"""Running the real services as processes in tests, each with its own log file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from autonama_shared.events import DeadLetter, ScanParams, ScanRequested, encode
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+from autonama_shared.topics import Topics
+
+MODULES = {
+    "fetcher": "autonama_fetcher",
+    "analyzer": "autonama_analyzer",
+    "ingestor": "autonama_ingestor",
+}
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+    def kill9(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+@dataclass
+class Stack:
+    """Services sharing one topic prefix and one database schema."""
+
+    kafka: KafkaSettings
+    postgres: PostgresSettings
+    workdir: Path
+    binance_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.of(self.kafka)
+
+    def env(self) -> dict[str, str]:
+        pg = self.postgres
+        env = {
+            **os.environ,
+            "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "AUTONAMA_KAFKA__TOPIC_PREFIX": self.kafka.topic_prefix,
+            "AUTONAMA_POSTGRES__HOST": pg.host,
+            "AUTONAMA_POSTGRES__PORT": str(pg.port),
+            "AUTONAMA_POSTGRES__USER": pg.user,
+            "AUTONAMA_POSTGRES__PASSWORD": pg.password.get_secret_value(),
+            "AUTONAMA_POSTGRES__DATABASE": pg.database,
+            "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
+            "AUTONAMA_FETCHER_BINANCE__BASE_URL": self.binance_url,
+            "AUTONAMA_FETCHER_BINANCE__BACKOFF_BASE": "0.05",
+            "AUTONAMA_FETCHER_CACHE_DIR": str(self.workdir / "cache"),
+            "AUTONAMA_INGESTOR_DROP_FOLDER": str(self.workdir / "drop"),
+            "AUTONAMA_INGESTOR_POLL_SECONDS": "0.5",
+            "AUTONAMA_INGESTOR_SETTLE_SECONDS": "0.5",
+        }
+        # Group ids follow the topic prefix, so tests never share a consumer group.
+        for name in MODULES:
+            env[f"AUTONAMA_{name.upper()}_GROUP_ID"] = f"{self.kafka.topic_prefix}{name}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, name: str, **env: str) -> Service:
+        index = sum(s.name == name for s in self.services)
+        log_path = self.workdir / f"{name}-{index}.log"
+        full_env = {**self.env(), **env}
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", MODULES[name]],
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        service = Service(name, process, log_path)
+        self.services.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for s in self.services:
+            s.stop()
+
+    # -- talking to it ----------------------------------------------------------------
+
+    async def request(self, symbols: list[str] | None = None, top: int | None = None,
+                      **params: Any) -> str:  # fmt: skip
+        p = {"interval": "1d", "days": 720, "degree": 4, "kstd": 2.0, **params}
+        request = ScanRequested(origin="test", params=ScanParams(**p), symbols=symbols, top=top)
+        await self.send(self.topics.scan_requests, encode(request), request.scan_id.encode())
+        return request.scan_id
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    async def connect(self) -> asyncpg.Connection:
+        pg = self.postgres
+        return await asyncpg.connect(
+            host=pg.host, port=pg.port, user=pg.user, database=pg.database,
+            password=pg.password.get_secret_value() or None,
+            server_settings={"search_path": pg.db_schema},
+        )  # fmt: skip
+
+    async def scan_status(self, scan_id: str) -> str | None:
+        conn = await self.connect()
+        try:
+            if not await conn.fetchval("SELECT to_regclass('scans') IS NOT NULL"):
+                return None
+            status: str | None = await conn.fetchval(
+                "SELECT status FROM scans WHERE scan_id = $1", uuid.UUID(scan_id)
+            )
+            return status
+        finally:
+            await conn.close()
+
+    async def wait_for_scan(self, scan_id: str, timeout: float = 120.0) -> asyncpg.Record:
+        conn = await self.connect()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                with_table = await conn.fetchval("SELECT to_regclass('scans') IS NOT NULL")
+                if with_table:
+                    row = await conn.fetchrow(
+                        "SELECT * FROM scans WHERE scan_id = $1", uuid.UUID(scan_id)
+                    )
+                    if row is not None and row["status"] in ("finished", "failed"):
+                        return row
+                for s in self.services:
+                    if not s.running() and s.process.returncode not in (0, -9, None):
+                        raise AssertionError(f"{s.name} exited {s.process.returncode}:\n{s.log()}")
+                await asyncio.sleep(0.25)
+        finally:
+            await conn.close()
+        logs = "\n".join(f"--- {s.name}\n{s.log()[-3000:]}" for s in self.services)
+        raise AssertionError(f"scan {scan_id} did not finish in {timeout} s\n{logs}")
+
+    async def dead_letters(self, expected: int, timeout: float = 30.0) -> list[DeadLetter]:
+        consumer = AIOKafkaConsumer(
+            self.topics.dead_letters,
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        letters: list[DeadLetter] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while len(letters) < expected:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        letters.extend(DeadLetter.model_validate_json(r.value) for r in records)
+        finally:
+            await consumer.stop()
+        return letters
+
+
+async def wait_for_log(service: Service, text: str, timeout: float = 60.0, count: int = 1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.log().count(text) >= count:
+            return
+        if not service.running():
+            raise AssertionError(f"{service.name} exited:\n{service.log()}")
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{service.name} never logged {text!r}:\n{service.log()[-3000:]}")
+
+
+@contextmanager
+def running_stack(stack: Stack) -> Iterator[Stack]:
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
