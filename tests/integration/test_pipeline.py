@@ -18,6 +18,7 @@ from tests.naive import naive_fit
 from tests.support.binance_standin import StandIn
 from tests.support.stack import Stack, wait_for_log
 
+KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
 TEN = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT",
        "ADAUSDT", "DOGEUSDT", "AVAXUSDT", "LINKUSDT", "LTCUSDT"]  # fmt: skip
 
@@ -192,8 +193,10 @@ async def test_stopping_and_restarting_the_ingestor_mid_scan(
 
 
 async def test_kafka_restart_during_a_scan(stack: Stack, standin_2022: StandIn) -> None:
-    kafka_sh = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
-    status = subprocess.run([str(kafka_sh), "status"], capture_output=True, check=False)
+    kafka_sh = KAFKA_SH
+    status = await asyncio.to_thread(
+        subprocess.run, [str(kafka_sh), "status"], capture_output=True, check=False
+    )
     if status.returncode != 0 or not stack.kafka.bootstrap_servers.endswith(":9092"):
         pytest.skip("the broker is not the deploy/local one this test can restart")
     symbols = all_symbols(standin_2022)
@@ -210,7 +213,7 @@ async def test_kafka_restart_during_a_scan(stack: Stack, standin_2022: StandIn) 
         shell=True, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert restart.returncode == 0, restart.stderr
-    scan = await stack.wait_for_scan(scan_id, timeout=180)
+    scan = await stack.wait_for_scan(scan_id, within=180)
     assert scan["status"] == "finished"
     await exactly_once(stack, scan_id, symbols)
 

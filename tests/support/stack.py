@@ -152,9 +152,9 @@ class Stack:
         finally:
             await conn.close()
 
-    async def wait_for_scan(self, scan_id: str, timeout: float = 120.0) -> asyncpg.Record:
+    async def wait_for_scan(self, scan_id: str, within: float = 120.0) -> asyncpg.Record:
         conn = await self.connect()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         try:
             while time.monotonic() < deadline:
                 with_table = await conn.fetchval("SELECT to_regclass('scans') IS NOT NULL")
@@ -171,9 +171,9 @@ class Stack:
         finally:
             await conn.close()
         logs = "\n".join(f"--- {s.name}\n{s.log()[-3000:]}" for s in self.services)
-        raise AssertionError(f"scan {scan_id} did not finish in {timeout} s\n{logs}")
+        raise AssertionError(f"scan {scan_id} did not finish in {within} s\n{logs}")
 
-    async def dead_letters(self, expected: int, timeout: float = 30.0) -> list[DeadLetter]:
+    async def dead_letters(self, expected: int, within: float = 30.0) -> list[DeadLetter]:
         consumer = AIOKafkaConsumer(
             self.topics.dead_letters,
             bootstrap_servers=self.kafka.bootstrap_servers,
@@ -183,7 +183,7 @@ class Stack:
         await consumer.start()
         letters: list[DeadLetter] = []
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while len(letters) < expected:
                     batch = await consumer.getmany(timeout_ms=500)
                     for records in batch.values():
@@ -193,8 +193,8 @@ class Stack:
         return letters
 
 
-async def wait_for_log(service: Service, text: str, timeout: float = 60.0, count: int = 1) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for_log(service: Service, text: str, within: float = 60.0, count: int = 1) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if service.log().count(text) >= count:
             return
