@@ -9,25 +9,28 @@ included, is recorded in ``ingestions``.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import os
 import re
 import stat
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import asyncpg
-import jsonschema
+import fastjsonschema
 from pydantic import ValidationError
 
 from autonama_shared.db.store import record_plan, store_signals, update_progress
 from autonama_shared.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
 from autonama_shared.results import ResultsFile, results_schema
 
-__all__ = ["ACCEPTED_NAME", "IngestOutcome", "ingest_file"]
+__all__ = ["ACCEPTED_NAME", "IngestOutcome", "ingest_file", "record_outcome"]
 
 #: The names ``autonama scan`` writes; nothing else is taken from a drop folder.
 ACCEPTED_NAME = re.compile(r"^backtest_results_\d{8}_\d{6}(_\d{1,3})?\.json$")
@@ -93,6 +96,30 @@ def _signals(results: ResultsFile, scan_id: str) -> tuple[ScanPlanned, list[Sign
     return plan, events
 
 
+@functools.cache
+def _validator() -> Callable[[object], object]:
+    schema = results_schema()
+    schema.pop("$schema", None)  # fastjsonschema reads draft-07; the schema uses nothing newer
+    validate: Callable[[object], object] = fastjsonschema.compile(schema)
+    return validate
+
+
+def _check(data: bytes) -> tuple[ResultsFile | None, str | None]:
+    """The parsed file, or why it is refused."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"not valid JSON (truncated?): {e}"
+    try:
+        _validator()(document)
+    except fastjsonschema.JsonSchemaValueException as e:
+        return None, f"does not match the results schema: {e.message}"
+    try:
+        return ResultsFile.model_validate(document), None
+    except ValidationError as e:
+        return None, f"invalid results: {e.errors()[:3]}"
+
+
 def _read(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
     try:
         st = path.lstat()
@@ -111,6 +138,12 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
         return None, f"cannot read: {e.strerror}"
 
 
+async def record_outcome(pool: asyncpg.Pool, outcome: IngestOutcome) -> None:
+    """Add an outcome decided without reading the file (a refused name) to the history."""
+    async with pool.acquire() as conn:
+        await _record(conn, outcome)
+
+
 async def _record(conn: asyncpg.pool.PoolConnectionProxy, o: IngestOutcome) -> None:
     await conn.execute(
         """INSERT INTO ingestions (file_name, sha256, size_bytes, rows, status, error, scan_id)
@@ -125,7 +158,7 @@ async def ingest_file(
 ) -> IngestOutcome:
     """Validate and store one results file; the outcome is also recorded in ``ingestions``."""
     name = path.name
-    data, problem = _read(path, max_bytes)
+    data, problem = await asyncio.to_thread(_read, path, max_bytes)
     digest = hashlib.sha256(data or b"").hexdigest()
     size = len(data) if data is not None else 0
 
@@ -137,22 +170,10 @@ async def ingest_file(
     if problem is not None or data is None:
         outcome = rejected(problem or "empty")
     else:
-        try:
-            document = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            outcome = rejected(f"not valid JSON (truncated?): {e}")
-        else:
-            error = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(results_schema()).iter_errors(document)
-            )
-            if error is not None:
-                where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-                outcome = rejected(f"does not match the results schema at {where}: {error.message}")
-            else:
-                try:
-                    results = ResultsFile.model_validate(document)
-                except ValidationError as e:
-                    outcome = rejected(f"invalid results: {e.errors()[:3]}")
+        # Parsing and validating a large file is CPU work: off the event loop.
+        results, error = await asyncio.to_thread(_check, data)
+        if error is not None:
+            outcome = rejected(error)
     async with pool.acquire() as conn:
         if outcome is not None or results is None:
             final = outcome or rejected("unreadable")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from autonama_shared.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file
+from autonama_shared.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file, record_outcome
 from autonama_shared.service import wait_or_stop
 
 __all__ = ["DropFolder"]
@@ -52,7 +52,7 @@ class DropFolder:
 
     def _ready(self) -> list[Path]:
         now = time.monotonic()
-        ready = []
+        ready: list[tuple[int, str]] = []
         current = set()
         with os.scandir(self.folder) as entries:
             for entry in entries:
@@ -69,10 +69,11 @@ class DropFolder:
                     self._seen[name] = (*key, now)
                     continue
                 if now - seen[2] >= self.settle:
-                    ready.append(Path(self.folder, name))
+                    ready.append((st.st_mtime_ns, name))
         for gone in set(self._seen) - current:
             del self._seen[gone]
-        return ready
+        # Oldest first: of two files with the same content, the earlier one is the original.
+        return [Path(self.folder, name) for _, name in sorted(ready)]
 
     async def scan_once(self) -> list[IngestOutcome]:
         outcomes = []
@@ -89,6 +90,7 @@ class DropFolder:
                 path.name, "rejected", 0, "", 0,
                 "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json",
             )  # fmt: skip
+            await record_outcome(self.pool, outcome)
         target = self.processed if outcome.status == "ingested" else self.rejected
         moved = self._move(path, target)
         reason = {**asdict(outcome), "moved_to": str(moved), "at": time.time()}

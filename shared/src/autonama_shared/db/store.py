@@ -34,7 +34,8 @@ _SIGNAL_COLUMNS = (
     "candles", "window_candles", "partial_window", "scan_id", "origin", "engine_version",
     "computed_at",
 )  # fmt: skip
-_KEY = "symbol, interval, degree, kstd, price_scale, days, last_candle_time"
+_KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time")
+_KEY = ", ".join(_KEY_COLUMNS)
 
 
 def _universe(request: ScanRequested) -> str:
@@ -86,36 +87,43 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             p = e.params
             good[(e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days,
                   e.last_candle_time)] = e  # fmt: skip
+    uuids = {s: uuid.UUID(s) for s in {e.scan_id for e in events}}
     inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
     new_rows = 0
     if good:
         await conn.execute(
             f"""CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
-                SELECT {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA"""  # noqa: S608
+                SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA"""  # noqa: S608
         )
+        batch = list(good.values())
         records = [
             (
-                e.symbol, e.params.interval, e.params.degree, e.params.kstd, e.params.price_scale,
-                e.params.days, e.last_candle_time, e.signal, e.price, e.lower, e.upper, e.fit,
-                e.sigma, e.potential_return, e.target_return, e.candles, e.window,
-                e.partial_window, uuid.UUID(e.scan_id), origin, e.engine_version, e.computed_at,
+                seq, e.symbol, e.params.interval, e.params.degree, e.params.kstd,
+                e.params.price_scale, e.params.days, e.last_candle_time, e.signal, e.price,
+                e.lower, e.upper, e.fit, e.sigma, e.potential_return, e.target_return,
+                e.candles, e.window, e.partial_window, uuids[e.scan_id], origin,
+                e.engine_version, e.computed_at,
             )
-            for e in good.values()
+            for seq, e in enumerate(batch)
         ]  # fmt: skip
         await conn.copy_records_to_table(
-            "signals_staging", records=records, columns=list(_SIGNAL_COLUMNS)
+            "signals_staging", records=records, columns=["seq", *_SIGNAL_COLUMNS]
         )
         cols = ", ".join(_SIGNAL_COLUMNS)
+        # Only the staging position, the id and whether the row is new come back:
+        # far less to decode than the key columns of every row.
         rows = await conn.fetch(
-            f"""INSERT INTO signals ({cols})
-                SELECT {cols} FROM signals_staging
-                ON CONFLICT ({_KEY}) DO UPDATE SET symbol = EXCLUDED.symbol
-                RETURNING id, {_KEY}, scan_id, (xmax = 0) AS inserted"""  # noqa: S608
+            f"""WITH stored AS (
+                    INSERT INTO signals ({cols})
+                    SELECT {cols} FROM signals_staging
+                    ON CONFLICT ({_KEY}) DO UPDATE SET symbol = EXCLUDED.symbol
+                    RETURNING id, {_KEY}, (xmax = 0) AS inserted)
+                SELECT st.seq, stored.id, stored.inserted
+                FROM stored JOIN signals_staging st USING ({_KEY})"""  # noqa: S608
         )
         series = []
         for row in rows:
-            key = tuple(row[k.strip()] for k in _KEY.split(","))
-            event = good[key]
+            event = batch[row["seq"]]
             inserted[(event.scan_id, event.symbol)] = row["id"]
             if row["inserted"]:
                 new_rows += 1
@@ -137,17 +145,13 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     for e in events:
         signal_id = inserted.get((e.scan_id, e.symbol))
         status = "failed" if e.error is not None or signal_id is None else "done"
-        outcomes[(e.scan_id, e.symbol)] = (
-            uuid.UUID(e.scan_id),
-            e.symbol,
-            status,
-            signal_id,
-            e.error,
-        )
-    await conn.executemany(
+        outcomes[(e.scan_id, e.symbol)] = (uuids[e.scan_id], e.symbol, status, signal_id, e.error)
+    columns = list(zip(*outcomes.values(), strict=True))
+    await conn.execute(
         """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scan_id, symbol) DO NOTHING""",
-        list(outcomes.values()),
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+           ON CONFLICT (scan_id, symbol) DO NOTHING""",
+        *columns,
     )
     return new_rows
 

@@ -26,8 +26,10 @@ CREATE INDEX scans_requested_at ON scans (requested_at DESC);
 
 -- One row per symbol of a scan: done (with its signal) or failed (with why).
 -- Its primary key makes progress idempotent: a replayed signal counts once.
+-- No foreign key to scans: a signal may be stored before its scan's plan
+-- arrives (they travel on different topics).
 CREATE TABLE scan_symbols (
-    scan_id   uuid NOT NULL REFERENCES scans (scan_id) ON DELETE CASCADE,
+    scan_id   uuid NOT NULL,
     symbol    text NOT NULL,
     status    text NOT NULL CHECK (status IN ('done', 'failed')),
     signal_id bigint,
@@ -64,9 +66,9 @@ CREATE TABLE signals (
     ingested_at      timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT signals_key UNIQUE (symbol, interval, degree, kstd, price_scale, days, last_candle_time)
 );
-CREATE INDEX signals_symbol_interval ON signals (symbol, interval, last_candle_time DESC);
-CREATE INDEX signals_scan ON signals (scan_id);
-CREATE INDEX signals_computed_at ON signals (computed_at DESC);
+-- No other index on signals: the unique key serves lookups by symbol and
+-- interval, scan_symbols leads from a scan to its signals, and every extra index
+-- costs the ingestor's write rate. The API's own queries add theirs.
 
 -- The window behind a signal, for charts without refetching. Arrays in one row
 -- per signal: a chart reads the whole window at once, PostgreSQL compresses the

@@ -1,0 +1,153 @@
+"""Offline results files dropped in the ingestor's folder, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from autonama_ingestor.files import DropFolder
+from autonama_shared.db import migrate
+from autonama_shared.db.pool import open_pool
+from autonama_shared.results import ResultsFile, from_report, write_results
+from autonama_shared.scan import ScanSpec, run_scan
+from autonama_shared.settings import PostgresSettings
+from autonama_shared.sources.files import FileSource
+
+
+@pytest.fixture(scope="module")
+async def scan_results(shared_data: Path) -> ResultsFile:
+    source = FileSource(shared_data / "klines" / "until-2022-10" / "1d")
+    report = await run_scan(source, ScanSpec(symbols=("BTCUSDT", "ETHUSDT", "APEUSDT", "NOPEUSDT")))
+    return from_report(report)
+
+
+@pytest.fixture
+async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
+    async with open_pool(pg_settings) as p:
+        async with p.acquire() as conn:
+            await migrate(conn, pg_settings.db_schema)
+        yield p
+
+
+def reason(folder: Path, name: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads((folder / f"{name}.reason.json").read_text())
+    return data
+
+
+async def drain(drop: DropFolder) -> None:
+    """Two looks: a file is taken once it has not changed between them."""
+    await drop.scan_once()
+    await drop.scan_once()
+
+
+async def test_valid_duplicate_truncated_wrong_schema_and_tricks(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    valid = write_results(scan_results, folder)
+    text = valid.read_text()
+    (folder / "backtest_results_20240101_000001.json").write_text(text)  # same content
+    (folder / "backtest_results_20240101_000002.json").write_text(text[: len(text) // 2])
+    wrong = json.loads(text)
+    wrong["results"][0]["signal"] = "MAYBE"
+    (folder / "backtest_results_20240101_000003.json").write_text(json.dumps(wrong))
+    (folder / "backtest_results_..%2F..%2Fetc.json").write_text(text)
+    os.symlink("/etc/hostname", folder / "backtest_results_20240101_000004.json")
+    (folder / "notes.txt").write_text("not for the ingestor")
+
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=100 * 1024 * 1024)
+    await drain(drop)
+
+    processed, rejected = folder / "processed", folder / "rejected"
+    assert sorted(p.name for p in processed.glob("*.json") if ".reason" not in p.name) == [
+        valid.name
+    ]
+    assert reason(processed, valid.name)["status"] == "ingested"
+    assert reason(processed, valid.name)["rows"] == 3  # NOPEUSDT is an error result
+    dup = reason(rejected, "backtest_results_20240101_000001.json")
+    assert dup["status"] == "duplicate"
+    assert f"same content as {valid.name}" in str(dup["error"])
+    truncated = reason(rejected, "backtest_results_20240101_000002.json")
+    assert "not valid JSON" in str(truncated["error"])
+    schema = reason(rejected, "backtest_results_20240101_000003.json")
+    assert "does not match the results schema" in str(schema["error"])
+    assert "signal" in str(schema["error"])
+    tricky = reason(rejected, "backtest_results_..%2F..%2Fetc.json")
+    assert "file name not accepted" in str(tricky["error"])
+    link = reason(rejected, "backtest_results_20240101_000004.json")
+    assert "not a regular file" in str(link["error"])
+    assert (folder / "notes.txt").exists()  # not ours: left alone
+    assert Path("/etc/hostname").exists()
+
+    async with pool.acquire() as conn:
+        signals = await conn.fetch("SELECT symbol, origin FROM signals ORDER BY symbol")
+        history = await conn.fetch("SELECT file_name, status FROM ingestions ORDER BY id")
+        scan = await conn.fetchrow("SELECT * FROM scans WHERE origin = 'file'")
+        failed = await conn.fetchval(
+            "SELECT error FROM scan_symbols WHERE symbol = 'NOPEUSDT' AND status = 'failed'"
+        )
+    assert [(r["symbol"], r["origin"]) for r in signals] == [
+        ("APEUSDT", "file"), ("BTCUSDT", "file"), ("ETHUSDT", "file"),
+    ]  # fmt: skip
+    assert sorted(r["status"] for r in history) == [
+        "duplicate", "ingested", "rejected", "rejected", "rejected", "rejected",
+    ]  # fmt: skip
+    assert scan["status"] == "finished"
+    assert (scan["symbols_done"], scan["symbols_failed"]) == (3, 1)
+    assert "no 1d candle file for NOPEUSDT" in failed
+
+
+async def test_half_written_files_are_left_alone_until_complete(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    text = scan_results.model_dump_json()
+    hidden = folder / ".backtest_results_20240101_000000.json.tmp"  # the scanner's temporary name
+    hidden.write_text(text[:100])
+    growing = folder / "backtest_results_20240101_000009.json"
+    growing.write_text(text[:1000])
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=100 * 1024 * 1024)
+    assert await drop.scan_once() == []  # first sight
+    with growing.open("a") as f:
+        f.write(text[1000:5000])
+    assert await drop.scan_once() == []  # it changed: still being written
+    with growing.open("a") as f:
+        f.write(text[5000:])
+    assert await drop.scan_once() == []
+    (outcome,) = await drop.scan_once()  # unchanged since the last look: complete
+    assert outcome.status == "ingested"
+    assert hidden.exists()
+    assert not (folder / "rejected").exists()
+
+
+async def test_a_50_mb_file(pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path) -> None:
+    base = next(r for r in scan_results.results if r.symbol == "BTCUSDT")
+    many = [base.model_copy(update={"symbol": f"S{i:04d}USDT"}) for i in range(900)]
+    big = scan_results.model_copy(update={"results": many})
+    folder = tmp_path / "drop"
+    path = write_results(big, folder)
+    assert path.stat().st_size > 50_000_000
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=200 * 1024 * 1024)
+    await drain(drop)
+    assert reason(folder / "processed", path.name)["status"] == "ingested"
+    async with pool.acquire() as conn:
+        count = await conn.fetchval("SELECT count(*) FROM signals")
+        series = await conn.fetchval("SELECT count(*) FROM band_series")
+    assert count == 900
+    assert series == 900
+
+
+async def test_a_file_over_the_size_limit_is_rejected(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    path = write_results(scan_results, folder)
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=1024)
+    await drain(drop)
+    assert "over the limit of 1024" in str(reason(folder / "rejected", path.name)["error"])
