@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -151,3 +154,40 @@ async def test_a_file_over_the_size_limit_is_rejected(
     drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=1024)
     await drain(drop)
     assert "over the limit of 1024" in str(reason(folder / "rejected", path.name)["error"])
+
+
+def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AUTONAMA_POSTGRES__HOST": pg.host,
+        "AUTONAMA_POSTGRES__PORT": str(pg.port),
+        "AUTONAMA_POSTGRES__USER": pg.user,
+        "AUTONAMA_POSTGRES__DATABASE": pg.database,
+        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "autonama_cli", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+async def test_ingest_command_and_history(
+    pg_settings: PostgresSettings, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    path = write_results(scan_results, tmp_path)
+    bad = tmp_path / "backtest_results_20240101_000000.json"
+    bad.write_text("{")
+    first = await asyncio.to_thread(cli, pg_settings, "ingest", str(path))
+    assert first.returncode == 0, first.stderr
+    assert f"{path}: ingested, 3 signals" in first.stdout
+    again = await asyncio.to_thread(cli, pg_settings, "ingest", str(path), str(bad))
+    assert again.returncode == 1
+    assert f"{path}: duplicate" in again.stdout
+    assert f"{bad}: rejected, 0 signals: not valid JSON" in again.stdout
+    history = await asyncio.to_thread(cli, pg_settings, "ingestions", "--limit", "5")
+    assert history.returncode == 0, history.stderr
+    lines = [line for line in history.stdout.splitlines() if path.name in line]
+    assert [s for s in ("ingested", "duplicate") if any(f" {s} " in line for line in lines)] == [
+        "ingested", "duplicate",
+    ]  # fmt: skip
+    assert any(bad.name in line and " rejected " in line for line in history.stdout.splitlines())

@@ -13,7 +13,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from autonama_cli._console import stdout_console
 from autonama_cli.scan import add_scan_options, config_from_args, spec_from_config
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
@@ -36,6 +38,9 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("ingest", help="store offline results files in the database")
     p.add_argument("files", nargs="+", type=Path, help="backtest_results_*.json files")
     p.set_defaults(handler=ingest)
+    p = sub.add_parser("ingestions", help="the recent offline-file ingestions and their outcome")
+    p.add_argument("--limit", type=int, default=20, help="how many, newest first (20)")
+    p.set_defaults(handler=ingestions)
 
 
 def request_scan(args: argparse.Namespace) -> int:
@@ -131,3 +136,29 @@ def ingest(args: argparse.Namespace) -> int:
         return 1 if rejected else 0
 
     return asyncio.run(run())
+
+
+def ingestions(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 10_000:
+        raise ConfigError(f"--limit must be from 1 to 10000, got {args.limit}")
+    app = load_settings(AppSettings)
+
+    async def fetch() -> list[Any]:
+        async with open_pool(app.postgres, application_name="autonama-cli") as pool:
+            rows: list[Any] = await pool.fetch(
+                """SELECT ingested_at, file_name, status, rows, error FROM ingestions
+                   ORDER BY ingested_at DESC, id DESC LIMIT $1""",
+                args.limit,
+            )
+            return rows
+
+    table = Table(title="offline-file ingestions, newest first")
+    for name in ("time (UTC)", "file", "status", "signals", "error"):
+        table.add_column(name)
+    for r in asyncio.run(fetch()):
+        table.add_row(
+            r["ingested_at"].strftime("%Y-%m-%d %H:%M:%S"), r["file_name"], r["status"],
+            str(r["rows"]), r["error"] or "",
+        )  # fmt: skip
+    stdout_console().print(table)
+    return 0

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autonama_cli._console import stdout_console
 from autonama_cli.charts import draw_symbol_chart
 from autonama_cli.config import ScanConfig, load_config
 from autonama_cli.logs import setup_logging
@@ -179,9 +180,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(config.log_file, args.verbose)
     spec = spec_from_config(config)
     source = build_source(config)
-    out, err = Console(), Console(stderr=True)
-    if not out.is_terminal:  # a pipe or a file: do not squeeze the table into 80 columns
-        out = Console(width=160)
+    out, err = stdout_console(), Console(stderr=True)
     log.info("scan %s %s days %d params %s source %s", spec.universe, spec.interval, spec.days,
              spec.params, source.name)  # fmt: skip
     try:
