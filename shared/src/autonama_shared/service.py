@@ -8,16 +8,25 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
-from autonama_shared.kafka import ensure_topics
+from autonama_shared.kafka import ensure_topics, make_consumer, make_producer, start_when_ready
 from autonama_shared.settings import AppSettings, KafkaSettings, PostgresSettings
 from autonama_shared.topics import Topics
 
-__all__ = ["ensure_topics_when_ready", "migrate_when_ready", "run_service", "wait_or_stop"]
+__all__ = [
+    "ensure_topics_when_ready",
+    "migrate_when_ready",
+    "open_kafka",
+    "run_service",
+    "wait_or_stop",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +112,31 @@ def run_service(
         logging.getLogger(name).error("%s stopped: %s", name, e)
         return 1
     return 0
+
+
+async def open_kafka(
+    stack: AsyncExitStack,
+    kafka: KafkaSettings,
+    stop: asyncio.Event,
+    who: str,
+    *topics: str,
+    group_id: str,
+    max_records: int,
+) -> tuple[AIOKafkaProducer, AIOKafkaConsumer] | None:
+    """A started producer and group consumer, closed by ``stack``; None if ``stop`` came first.
+
+    The topics are created first (idempotently); every step waits for the broker.
+    """
+    if not await ensure_topics_when_ready(kafka, stop, who):
+        return None
+    producer = make_producer(kafka, client_id=who)
+    if not await start_when_ready(producer, stop, who):
+        return None
+    stack.push_async_callback(producer.stop)
+    consumer = make_consumer(
+        kafka, *topics, group_id=group_id, client_id=who, max_records=max_records
+    )
+    if not await start_when_ready(consumer, stop, who):
+        return None
+    stack.push_async_callback(consumer.stop)
+    return producer, consumer

@@ -19,8 +19,8 @@ from autonama_analyzer.analyze import signals_of
 from autonama_analyzer.settings import Settings
 from autonama_shared.errors import DataError
 from autonama_shared.events import EventDecodeError, KlineBatch, decode, encode
-from autonama_shared.kafka import make_consumer, make_producer, send_dead_letter, start_when_ready
-from autonama_shared.service import ensure_topics_when_ready, wait_or_stop
+from autonama_shared.kafka import send_dead_letter
+from autonama_shared.service import open_kafka, wait_or_stop
 from autonama_shared.topics import Topics
 
 __all__ = ["run"]
@@ -31,20 +31,14 @@ log = logging.getLogger("autonama.analyzer")
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topics = Topics.of(settings.kafka)
     who = f"analyzer-{settings.replica}"
-    if not await ensure_topics_when_ready(settings.kafka, stop, who):
-        return
     async with AsyncExitStack() as stack:
-        producer = make_producer(settings.kafka, client_id=who)
-        if not await start_when_ready(producer, stop, who):
-            return
-        stack.push_async_callback(producer.stop)
-        consumer = make_consumer(
-            settings.kafka, topics.klines, group_id=settings.group_id, client_id=who,
-            max_records=settings.max_batch,
+        kafka = await open_kafka(
+            stack, settings.kafka, stop, who, topics.klines,
+            group_id=settings.group_id, max_records=settings.max_batch,
         )  # fmt: skip
-        if not await start_when_ready(consumer, stop, who):
+        if kafka is None:
             return
-        stack.push_async_callback(consumer.stop)
+        producer, consumer = kafka
         while not stop.is_set():
             polled = await consumer.getmany(
                 timeout_ms=settings.poll_ms, max_records=settings.max_batch

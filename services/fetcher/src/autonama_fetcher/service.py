@@ -15,8 +15,8 @@ from autonama_fetcher.settings import Settings
 from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import ConfigError
 from autonama_shared.events import EventDecodeError, ScanRequested, decode
-from autonama_shared.kafka import make_consumer, make_producer, send_dead_letter, start_when_ready
-from autonama_shared.service import ensure_topics_when_ready, migrate_when_ready, wait_or_stop
+from autonama_shared.kafka import send_dead_letter
+from autonama_shared.service import migrate_when_ready, open_kafka, wait_or_stop
 from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.sources.cache import KlineCache
 from autonama_shared.topics import Topics
@@ -29,20 +29,14 @@ log = logging.getLogger("autonama.fetcher")
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topics = Topics.of(settings.kafka)
     who = f"fetcher-{settings.replica}"
-    if not await ensure_topics_when_ready(settings.kafka, stop, who):
-        return
     async with AsyncExitStack() as stack:
-        producer = make_producer(settings.kafka, client_id=who)
-        if not await start_when_ready(producer, stop, who):
-            return
-        stack.push_async_callback(producer.stop)
-        consumer = make_consumer(
-            settings.kafka, topics.scan_requests, group_id=settings.group_id, client_id=who,
-            max_records=1,
+        kafka = await open_kafka(
+            stack, settings.kafka, stop, who, topics.scan_requests,
+            group_id=settings.group_id, max_records=1,
         )  # fmt: skip
-        if not await start_when_ready(consumer, stop, who):
+        if kafka is None:
             return
-        stack.push_async_callback(consumer.stop)
+        producer, consumer = kafka
         source = BinanceSource(settings.binance, cache=KlineCache(settings.cache_dir, "binance"))
         await stack.enter_async_context(source)
 

@@ -29,8 +29,8 @@ from autonama_shared.events import (
     decode,
     encode,
 )
-from autonama_shared.kafka import make_consumer, make_producer, send_dead_letter, start_when_ready
-from autonama_shared.service import ensure_topics_when_ready, migrate_when_ready, wait_or_stop
+from autonama_shared.kafka import send_dead_letter
+from autonama_shared.service import migrate_when_ready, open_kafka, wait_or_stop
 from autonama_shared.topics import Topics
 
 __all__ = ["run"]
@@ -43,21 +43,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     who = f"ingestor-{settings.replica}"
     if not await migrate_when_ready(settings.postgres, stop, who):
         return
-    if not await ensure_topics_when_ready(settings.kafka, stop, who):
-        return
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings.postgres, application_name=who))
-        producer = make_producer(settings.kafka, client_id=who)
-        if not await start_when_ready(producer, stop, who):
-            return
-        stack.push_async_callback(producer.stop)
-        consumer = make_consumer(
-            settings.kafka, topics.signals, topics.scans, group_id=settings.group_id,
-            client_id=who, max_records=settings.max_batch,
+        kafka = await open_kafka(
+            stack, settings.kafka, stop, who, topics.signals, topics.scans,
+            group_id=settings.group_id, max_records=settings.max_batch,
         )  # fmt: skip
-        if not await start_when_ready(consumer, stop, who):
+        if kafka is None:
             return
-        stack.push_async_callback(consumer.stop)
+        producer, consumer = kafka
         watcher = None
         if settings.watch_files:
             folder = DropFolder(
