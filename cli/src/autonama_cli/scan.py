@@ -18,12 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autonama_cli._console import stdout_console
-from autonama_cli.charts import draw_symbol_chart
 from autonama_cli.config import ScanConfig, load_config
 from autonama_cli.logs import setup_logging
 from autonama_shared.bands import BandParams
 from autonama_shared.errors import ConfigError, TemporaryError
 from autonama_shared.intervals import INTERVALS
+from autonama_shared.plotting import draw_symbol_chart
 from autonama_shared.results import ResultsFile, SymbolResult, from_report, write_results
 from autonama_shared.scan import ScanReport, ScanSpec, normalise_symbols, run_scan
 from autonama_shared.sources.base import CandleSource

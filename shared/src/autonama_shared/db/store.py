@@ -24,7 +24,15 @@ from asyncpg.pool import PoolConnectionProxy
 
 from autonama_shared.events import ScanPlanned, ScanRequested, SignalComputed
 
-__all__ = ["FinishedScan", "record_plan", "record_request", "store_signals", "update_progress"]
+__all__ = [
+    "FinishedScan",
+    "alerts_channel",
+    "raise_alerts",
+    "record_plan",
+    "record_request",
+    "store_signals",
+    "update_progress",
+]
 
 Conn = Connection | PoolConnectionProxy
 
@@ -89,6 +97,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
                   e.last_candle_time)] = e  # fmt: skip
     uuids = {s: uuid.UUID(s) for s in {e.scan_id for e in events}}
     inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
+    fresh: set[int] = set()  # signal ids inserted now
     new_rows = 0
     if good:
         await conn.execute(
@@ -127,6 +136,8 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             inserted[(event.scan_id, event.symbol)] = row["id"]
             if row["inserted"]:
                 new_rows += 1
+                if event.signal != "HOLD":
+                    fresh.add(row["id"])
                 s = event.series
                 if s:
                     series.append(
@@ -146,6 +157,9 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         signal_id = inserted.get((e.scan_id, e.symbol))
         status = "failed" if e.error is not None or signal_id is None else "done"
         outcomes[(e.scan_id, e.symbol)] = (uuids[e.scan_id], e.symbol, status, signal_id, e.error)
+    new_ids = [i for i in inserted.values() if i in fresh]
+    if new_ids:
+        await raise_alerts(conn, new_ids)
     columns = list(zip(*outcomes.values(), strict=True))
     await conn.execute(
         """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
@@ -154,6 +168,59 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         *columns,
     )
     return new_rows
+
+
+def alerts_channel(schema: str) -> str:
+    """The NOTIFY channel of ``schema``'s new alerts (payload: the highest new alert id)."""
+    return f"{schema}_alerts"
+
+
+async def raise_alerts(conn: Conn, signal_ids: Sequence[int]) -> int:
+    """Alerts for newly stored signals that are BUY or SELL and the newest of their key.
+
+    Serialised by an advisory lock so alert ids commit in order; listeners are
+    told after commit (NOTIFY is transactional). Returns how many were raised.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'))")
+    row = await conn.fetchrow(
+        """WITH raised AS (
+               INSERT INTO alerts (signal_id, symbol, interval, degree, kstd, price_scale, days,
+                                   signal, previous_signal, reason, price, lower_band,
+                                   upper_band, fit, potential_return, target_return,
+                                   last_candle_time, scan_id)
+               SELECT s.id, s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days,
+                      s.signal, prev.signal,
+                      CASE WHEN prev.signal IS NULL THEN 'new'
+                           WHEN prev.signal = s.signal THEN 'confirmed'
+                           ELSE 'changed' END,
+                      s.price, s.lower_band, s.upper_band, s.fit, s.potential_return,
+                      s.target_return, s.last_candle_time, s.scan_id
+               FROM signals s
+               LEFT JOIN LATERAL (
+                   SELECT p.signal FROM signals p
+                   WHERE (p.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days)
+                       = (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
+                     AND p.last_candle_time < s.last_candle_time
+                   ORDER BY p.last_candle_time DESC LIMIT 1) prev ON true
+               WHERE s.id = ANY($1::bigint[])
+                 AND s.signal IN ('BUY', 'SELL')
+                 AND NOT EXISTS (
+                     SELECT 1 FROM signals n
+                     WHERE (n.symbol, n.interval, n.degree, n.kstd, n.price_scale, n.days)
+                         = (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
+                       AND n.last_candle_time > s.last_candle_time)
+               ORDER BY s.id
+               ON CONFLICT (signal_id) DO NOTHING
+               RETURNING id)
+           SELECT max(id) AS top, count(*) AS raised FROM raised""",
+        list(signal_ids),
+    )
+    if row is None or row["top"] is None:
+        return 0
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, $2)", alerts_channel(schema), str(row["top"]))
+    raised: int = row["raised"]
+    return raised
 
 
 @dataclass(frozen=True)

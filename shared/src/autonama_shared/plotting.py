@@ -1,0 +1,92 @@
+"""PNG charts with matplotlib: closes, the fit, both bands, the signal marked.
+
+An adapter beside the pure core (like backtesting.py's ``_plotting.py``): it
+needs the ``plots`` extra (``autonama-shared[plots]``), which only the CLI and
+the alerts API install.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+
+mpl.use("Agg")  # files only, never a window
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+
+from autonama_shared.results import SymbolResult
+
+__all__ = ["band_chart_png", "draw_symbol_chart"]
+
+_COLOURS = {"BUY": "#1a7f37", "SELL": "#cf222e", "HOLD": "#6e7781"}
+
+
+def band_chart_png(
+    title: str,
+    open_time_ms: Sequence[int],
+    close: Sequence[float],
+    fit: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    signal: str,
+    markers: Sequence[tuple[int, float, str]] = (),
+) -> bytes:
+    """A PNG of closes, fit and bands; ``signal`` marks the last close, ``markers`` are
+    earlier signals as (open time in ms, price, BUY/SELL)."""
+    times = np.array(open_time_ms, dtype="datetime64[ms]")
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
+    try:
+        ax.plot(times, close, color="#24292f", linewidth=1.0, label="close")
+        ax.plot(times, fit, color="#0969da", linewidth=1.4, label="fit")
+        ax.plot(times, upper, color="#cf222e", linewidth=1.0, linestyle="--", label="upper")
+        ax.plot(times, lower, color="#1a7f37", linewidth=1.0, linestyle="--", label="lower")
+        ax.fill_between(times, lower, upper, color="#0969da", alpha=0.06)
+        for kind in ("BUY", "SELL"):
+            points = [(t, p) for t, p, s in markers if s == kind]
+            if points:
+                ax.scatter(
+                    np.array([t for t, _ in points], dtype="datetime64[ms]"),
+                    [p for _, p in points], s=60, marker="^" if kind == "BUY" else "v",
+                    color=_COLOURS[kind], zorder=4, label=f"{kind} alerts",
+                )  # fmt: skip
+        marker = {"BUY": "^", "SELL": "v", "HOLD": "o"}.get(signal, "o")
+        ax.scatter(
+            [times[-1]], [close[-1]], s=120, marker=marker,
+            color=_COLOURS.get(signal, "#6e7781"), zorder=5, label=f"{signal} (last close)",
+        )  # fmt: skip
+        ax.set_title(title)
+        ax.set_ylabel("price (USDT)")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+        ax.grid(alpha=0.25)
+        ax.legend(loc="upper left", fontsize=8)
+        fig.autofmt_xdate()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def draw_symbol_chart(result: SymbolResult, folder: Path) -> Path | None:
+    """Write ``<SYMBOL>_<interval>.png`` into ``folder``; None when there is no series to draw."""
+    series = result.series
+    if series is None or not series.open_time:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    title = (
+        f"{result.symbol} {result.interval}: {result.signal}, "
+        f"potential {result.potential_return:.2f}%"
+    )
+    if result.target_return is not None:
+        title += f", to fit {result.target_return:+.2f}%"
+    png = band_chart_png(
+        title, series.open_time, series.close, series.fit, series.lower, series.upper,
+        result.signal,
+    )  # fmt: skip
+    target = folder / f"{result.symbol}_{result.interval}.png"
+    target.write_bytes(png)
+    return target
