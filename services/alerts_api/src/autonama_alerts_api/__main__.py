@@ -1,9 +1,12 @@
-"""Entry point: `python -m autonama_alerts_api` or `autonama-alerts-api`."""
+"""Entry point: ``python -m autonama_alerts_api`` or ``autonama-alerts-api`` (uvicorn)."""
 
 from __future__ import annotations
 
 import sys
 
+import uvicorn
+
+from autonama_alerts_api.app import create_app
 from autonama_alerts_api.settings import Settings
 from autonama_shared.errors import ConfigError
 from autonama_shared.settings import load_settings
@@ -11,14 +14,19 @@ from autonama_shared.settings import load_settings
 
 def main() -> int:
     try:
-        load_settings(Settings)
+        settings = load_settings(Settings)
     except ConfigError as e:
         print(f"autonama-alerts-api: {e}", file=sys.stderr)
         return 2
-    # The service loop is built by issue 4 (the event pipeline). Until then the
-    # service says so and fails, rather than pretending to run.
-    print("autonama-alerts-api: not built yet (the event pipeline, issue 4)", file=sys.stderr)
-    return 2
+    # uvicorn turns SIGTERM into a graceful shutdown that runs the app's lifespan exit.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,11 +20,17 @@ from aiokafka.errors import KafkaError
 from autonama_ingestor.files import DropFolder
 from autonama_ingestor.settings import Settings
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.store import record_plan, store_signals, update_progress
+from autonama_shared.db.store import (
+    record_plan,
+    record_request,
+    store_signals,
+    update_progress,
+)
 from autonama_shared.events import (
     EventDecodeError,
     ScanFinished,
     ScanPlanned,
+    ScanRequested,
     SignalComputed,
     decode,
     encode,
@@ -46,7 +52,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings.postgres, application_name=who))
         kafka = await open_kafka(
-            stack, settings.kafka, stop, who, topics.signals, topics.scans,
+            stack, settings.kafka, stop, who, topics.signals, topics.scans, topics.scan_requests,
             group_id=settings.group_id, max_records=settings.max_batch,
         )  # fmt: skip
         if kafka is None:
@@ -66,12 +72,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 )
                 if not polled:
                     continue
+                requests: list[ScanRequested] = []
                 plans: list[ScanPlanned] = []
                 signals: list[SignalComputed] = []
                 for records in polled.values():
                     for record in records:
                         try:
-                            event = decode(record.value, SignalComputed, ScanPlanned, ScanFinished)
+                            event = decode(
+                                record.value, SignalComputed, ScanPlanned, ScanFinished,
+                                ScanRequested,
+                            )  # fmt: skip
                         except EventDecodeError as e:
                             await send_dead_letter(
                                 producer, topics.dead_letters, "ingestor", record, str(e)
@@ -81,8 +91,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                             signals.append(event)
                         elif isinstance(event, ScanPlanned):
                             plans.append(event)
+                        elif isinstance(event, ScanRequested):
+                            requests.append(event)
                 try:
                     async with pool.acquire() as conn, conn.transaction():
+                        for request in requests:  # so a scan is visible as "requested"
+                            await record_request(conn, request)
                         for plan in plans:
                             await record_plan(conn, plan)
                         new = await store_signals(conn, signals, origin="pipeline")

@@ -1,0 +1,181 @@
+"""The API's response and request bodies (documented in the OpenAPI schema, with examples)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale
+from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS
+
+__all__ = [
+    "Alert",
+    "AlertPage",
+    "BandSeries",
+    "Ingestion",
+    "Problem",
+    "Scan",
+    "ScanAccepted",
+    "ScanRequestBody",
+    "Summary",
+]
+
+_ALERT_EXAMPLE: dict[str, Any] = {
+    "id": 42, "symbol": "BTCUSDT", "interval": "1d", "degree": 4, "kstd": 2.0,
+    "price_scale": "linear", "days": 720, "signal": "BUY", "previous_signal": "HOLD",
+    "reason": "changed", "price": 52000.0, "lower": 53100.5, "upper": 71020.3, "fit": 62060.4,
+    "potential_return": 33.75, "target_return": 19.35,
+    "last_candle_time": "2026-03-14T00:00:00Z", "created_at": "2026-03-15T00:00:07Z",
+    "scan_id": "6f0b7c1e-2a4d-4f7a-9a31-0c2b9d7e5a10",
+}  # fmt: skip
+
+
+class Alert(BaseModel):
+    """A BUY or SELL signal that was new for its symbol, interval and parameters."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
+
+    id: int = Field(description="Increases with every alert; the event id of the stream.")
+    symbol: str
+    interval: str
+    degree: int
+    kstd: float
+    price_scale: str
+    days: int
+    signal: Literal["BUY", "SELL"]
+    previous_signal: Literal["BUY", "SELL", "HOLD"] | None
+    reason: Literal["new", "changed", "confirmed"]
+    price: float
+    lower: float
+    upper: float
+    fit: float
+    potential_return: float = Field(description="Percent between the bands.")
+    target_return: float = Field(description="Percent back to the fit line, signed.")
+    last_candle_time: datetime
+    created_at: datetime
+    scan_id: str | None
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "counts": {"BUY": 3, "SELL": 1},
+                    "strongest_buy": _ALERT_EXAMPLE,
+                    "strongest_sell": None,
+                    "last_scan_id": _ALERT_EXAMPLE["scan_id"],
+                    "last_scan_finished_at": "2026-03-15T00:00:09Z",
+                    "last_scan_symbols": 100,
+                    "failed_symbols": 2,
+                }
+            ]
+        }
+    )
+
+    counts: dict[str, int] = Field(description="Current alerts per signal.")
+    strongest_buy: Alert | None
+    strongest_sell: Alert | None
+    last_scan_id: str | None
+    last_scan_finished_at: datetime | None
+    last_scan_symbols: int | None
+    failed_symbols: int | None = Field(description="Symbols the last finished scan failed on.")
+
+
+class ScanRequestBody(BaseModel):
+    """The same choices as ``autonama scan``: a universe, an interval, a window and bands."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"symbols": ["BTCUSDT", "ETHUSDT"], "interval": "4h", "days": 90}]
+        },
+    )
+
+    symbols: list[str] | None = Field(default=None, max_length=1000)
+    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+    interval: str = "1d"
+    days: int = Field(default=720, ge=MIN_DAYS, le=MAX_DAYS)
+    degree: int = Field(default=4, ge=MIN_DEGREE, le=MAX_DEGREE)
+    kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)
+    price_scale: PriceScale = "linear"
+
+
+class ScanAccepted(BaseModel):
+    scan_id: str
+    status_url: str
+
+
+class Scan(BaseModel):
+    scan_id: str
+    origin: str
+    status: Literal["requested", "running", "finished", "failed"]
+    interval: str
+    days: int
+    degree: int
+    kstd: float
+    price_scale: str
+    universe: dict[str, Any]
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    symbols_expected: int | None
+    symbols_done: int
+    symbols_failed: int
+    error: str | None
+    failed: list[dict[str, str]] = Field(
+        default_factory=list, description="Failed symbols and why (detail view only)."
+    )
+
+
+class Ingestion(BaseModel):
+    file_name: str
+    sha256: str
+    size_bytes: int
+    rows: int
+    status: Literal["ingested", "duplicate", "rejected"]
+    error: str | None
+    scan_id: str | None
+    ingested_at: datetime
+
+
+class BandSeries(BaseModel):
+    """The stored window of the latest signal of a symbol: candles, fit and bands."""
+
+    symbol: str
+    interval: str
+    degree: int
+    kstd: float
+    price_scale: str
+    days: int
+    signal: Literal["BUY", "SELL", "HOLD"]
+    price: float
+    fit: float
+    lower: float
+    upper: float
+    sigma: float
+    potential_return: float
+    target_return: float
+    last_candle_time: datetime
+    open_time: list[int] = Field(description="Candle open times, ms since the epoch (UTC).")
+    open: list[float] | None
+    high: list[float] | None
+    low: list[float] | None
+    close: list[float]
+    fit_series: list[float]
+    lower_series: list[float]
+    upper_series: list[float]
+    alerts: list[Alert] = Field(description="Alerts of this key within the window.")
+
+
+class Problem(BaseModel):
+    detail: str

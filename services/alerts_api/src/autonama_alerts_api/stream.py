@@ -1,0 +1,115 @@
+"""Live alerts: one LISTEN connection per API process, fanned out to every stream client.
+
+Why PostgreSQL LISTEN/NOTIFY rather than a Kafka topic of committed alerts: the
+ingestor raises alerts and NOTIFYs inside the very transaction that stores
+them, and PostgreSQL delivers a NOTIFY only after that transaction commits. So
+an alert that reaches a stream is always already readable through
+``GET /v1/alerts``, every API replica hears every notification, and there is no
+second system to keep consistent. The notification only says "there is news up
+to id N"; the broadcaster reads the alerts themselves (ids are committed in
+order). A periodic check covers a notification lost while reconnecting.
+
+Each client has a bounded queue: a client too slow to keep up is dropped (its
+stream ends) and resumes by ``Last-Event-ID``, without slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from autonama_alerts_api.models import Alert
+from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
+
+__all__ = ["Broadcaster", "Client"]
+
+log = logging.getLogger("autonama.alerts_api.stream")
+
+
+@dataclass(eq=False)
+class Client:
+    filters: AlertFilter
+    queue: asyncio.Queue[Alert]
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        connect: asyncpg.Connection,
+        channel: str,
+        *,
+        queue_size: int,
+        poll_seconds: float,
+    ) -> None:
+        self.pool = pool
+        self.listener = connect
+        self.channel = channel
+        self.queue_size = queue_size
+        self.poll_seconds = poll_seconds
+        self.clients: set[Client] = set()
+        self.last_id = 0
+        self.sent = 0
+        self._news = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.last_id = int(await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM alerts"))
+        await self.listener.add_listener(self.channel, self._notified)
+        self._task = asyncio.create_task(self._run(), name="alert-broadcaster")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(asyncpg.InterfaceError, OSError):
+            await self.listener.remove_listener(self.channel, self._notified)
+
+    def _notified(self, *_: object) -> None:
+        self._news.set()
+
+    def subscribe(self, filters: AlertFilter) -> tuple[Client, int]:
+        """A new client and the id it has seen up to (alerts after it come through its queue)."""
+        client = Client(filters, asyncio.Queue(self.queue_size))
+        self.clients.add(client)
+        return client, self.last_id
+
+    def unsubscribe(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), self.poll_seconds)
+            self._news.clear()
+            try:
+                await self._fan_out()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                log.warning("reading new alerts failed (%s); retrying", e)
+                await asyncio.sleep(1.0)
+
+    async def _fan_out(self) -> None:
+        while True:
+            rows = await self.pool.fetch(
+                f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id > $1 ORDER BY a.id LIMIT 500",  # noqa: S608
+                self.last_id,
+            )
+            if not rows:
+                return
+            for row in rows:
+                alert = alert_of(row)
+                for client in list(self.clients):
+                    if client.dropped.is_set() or not client.filters.matches(alert):
+                        continue
+                    try:
+                        client.queue.put_nowait(alert)
+                    except asyncio.QueueFull:
+                        client.dropped.set()  # its stream ends; it resumes by Last-Event-ID
+                self.last_id = alert.id

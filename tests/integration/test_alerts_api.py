@@ -1,0 +1,368 @@
+"""The alerts API over real HTTP (uvicorn in its own process) on the real PostgreSQL.
+
+Alerts are produced by the ingestor's storage path (``store_signals``), which is
+what raises them and NOTIFYs the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from autonama_shared import __version__
+from autonama_shared.db import migrate
+from autonama_shared.db.pool import open_pool
+from autonama_shared.db.store import store_signals
+from autonama_shared.events import ScanParams, SignalComputed
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+
+DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "AUTONAMA_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        "AUTONAMA_POSTGRES__HOST": pg.host,
+        "AUTONAMA_POSTGRES__PORT": str(pg.port),
+        "AUTONAMA_POSTGRES__USER": pg.user,
+        "AUTONAMA_POSTGRES__DATABASE": pg.database,
+        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
+        "AUTONAMA_ALERTS_API_PORT": str(port),
+        "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
+    }
+
+
+def start_api(
+    pg: PostgresSettings, kafka: KafkaSettings, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autonama_alerts_api"],
+            env=api_env(pg, kafka, port), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the API exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the API did not answer:\n{log.read_text()}")
+
+
+@pytest.fixture
+def api(
+    pg_settings: PostgresSettings, kafka_settings: KafkaSettings, tmp_path: Path
+) -> Iterator[str]:
+    proc, url = start_api(pg_settings, kafka_settings, tmp_path / "api.log")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@pytest.fixture
+async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
+    async with open_pool(pg_settings) as p:
+        async with p.acquire() as conn:
+            await migrate(conn, pg_settings.db_schema)
+        yield p
+
+
+@pytest.fixture
+async def http(api: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        yield client
+
+
+def make_signal(
+    symbol: str, signal: str, day: int, *, potential: float = 10.0, target: float = 5.0,
+    interval: str = "1d", degree: int = 4, scan_id: str | None = None,
+) -> SignalComputed:  # fmt: skip
+    price = 100.0 + day
+    return SignalComputed(
+        scan_id=scan_id or str(uuid.uuid4()), symbol=symbol,
+        params=ScanParams(interval=interval, days=720, degree=degree, kstd=2.0), window=720,
+        engine_version=__version__, signal=signal, potential_return=potential,  # type: ignore[arg-type]
+        candles=720, partial_window=False, last_candle_time=DAY0 + timedelta(days=day),
+        price=price, lower=price * 0.9, upper=price * 1.1, fit=price * 1.05, sigma=2.0,
+        target_return=target,
+        series={"open_time": [float((DAY0 + timedelta(days=d)).timestamp() * 1000)
+                              for d in range(day - 2, day + 1)],
+                "open": [1.0, 2.0, 3.0], "high": [2.0, 3.0, 4.0], "low": [0.5, 1.5, 2.5],
+                "close": [1.5, 2.5, 3.5], "fit": [1.4, 2.4, 3.4], "lower": [1.0, 2.0, 3.0],
+                "upper": [2.0, 3.0, 4.0]},
+    )  # fmt: skip
+
+
+async def store(pool: asyncpg.Pool, *events: SignalComputed) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await store_signals(conn, list(events), origin="test")
+
+
+async def alerts(http: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    r = await http.get("/v1/alerts", params=params)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def test_alert_rules_new_changed_confirmed_and_replays(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    await store(pool, make_signal("BTCUSDT", "HOLD", 1))
+    assert await alerts(http, latest="false") == []  # HOLD raises nothing
+    buy = make_signal("BTCUSDT", "BUY", 2, potential=12.5)
+    await store(pool, buy)
+    await store(pool, buy)  # a replay
+    await store(pool, make_signal("BTCUSDT", "BUY", 3, potential=11.0))  # confirmed
+    await store(pool, make_signal("BTCUSDT", "SELL", 4, potential=9.0))  # changed
+    await store(pool, make_signal("BTCUSDT", "BUY", 1, degree=5))  # another key: new
+    history = await alerts(http, latest="false", sort="time", order="asc")
+    assert [(a["signal"], a["previous_signal"], a["reason"], a["degree"]) for a in history] == [
+        ("BUY", "HOLD", "changed", 4),
+        ("BUY", "BUY", "confirmed", 4),
+        ("SELL", "BUY", "changed", 4),
+        ("BUY", None, "new", 5),
+    ]
+    ids = [a["id"] for a in history]
+    assert ids == sorted(ids)
+    current = await alerts(http)
+    assert sorted((a["signal"], a["degree"]) for a in current) == [("BUY", 5), ("SELL", 4)]
+    # An older candle stored late raises nothing: it is not the newest of its key.
+    await store(pool, make_signal("BTCUSDT", "BUY", 0))
+    assert len(await alerts(http, latest="false")) == 4
+    # The key turning HOLD ends its current alert.
+    await store(pool, make_signal("BTCUSDT", "HOLD", 5))
+    assert [a["degree"] for a in await alerts(http)] == [5]
+
+
+async def test_filters_sorting_and_stable_cursor_pages(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    events = [
+        make_signal(f"S{i:02d}USDT", "BUY" if i % 3 else "SELL", 1, potential=float(i % 7),
+                    target=float(i), interval="4h" if i % 2 else "1d")
+        for i in range(25)
+    ]  # fmt: skip
+    await store(pool, *events)
+    everything = await alerts(http, limit=100)
+    assert len(everything) == 25
+    keys = [(a["potential_return"], a["id"]) for a in everything]
+    assert keys == sorted(keys, reverse=True)
+
+    pages, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 10, **({"cursor": cursor} if cursor else {})}
+        body = (await http.get("/v1/alerts", params=params)).json()
+        pages.append([a["id"] for a in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [i for p in pages for i in p] == [a["id"] for a in everything]
+
+    sells = await alerts(http, signal="SELL", limit=100)
+    assert {a["symbol"] for a in sells} == {f"S{i:02d}USDT" for i in range(25) if i % 3 == 0}
+    assert [a["symbol"] for a in await alerts(http, symbol="s07usdt")] == ["S07USDT"]
+    assert all(a["interval"] == "4h" for a in await alerts(http, interval="4h", limit=100))
+    assert all(a["potential_return"] >= 5 for a in await alerts(http, min_potential_return=5))
+    by_target = await alerts(http, sort="target_return", limit=3)
+    assert [a["target_return"] for a in by_target] == [24.0, 23.0, 22.0]
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert await alerts(http, since=future) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 100000}, "limit"),
+        ({"signal": "MAYBE"}, "signal"),
+        ({"interval": "7m"}, "interval"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"since": "2026-01-01T00:00:00"}, "since"),
+        ({"since": "yesterday"}, "since"),
+        ({"min_potential_return": "-1"}, "min_potential_return"),
+        ({"symbol": "BTC/USDT"}, "symbol"),
+        ({"sort": "volume"}, "sort"),
+    ],
+)
+async def test_bad_parameters_are_422_naming_the_parameter(
+    http: httpx.AsyncClient, params: dict[str, Any], names: str
+) -> None:
+    r = await http.get("/v1/alerts", params=params)
+    assert r.status_code == 422, r.text
+    assert names in r.text
+
+
+async def test_summary_and_top_lists(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+    await store(
+        pool,
+        make_signal("AAAUSDT", "BUY", 1, potential=5.0),
+        make_signal("BBBUSDT", "BUY", 1, potential=25.0),
+        make_signal("CCCUSDT", "SELL", 1, potential=7.0),
+        make_signal("DDDUSDT", "HOLD", 1),
+    )
+    s = (await http.get("/v1/alerts/summary")).json()
+    assert s["counts"] == {"BUY": 2, "SELL": 1}
+    assert s["strongest_buy"]["symbol"] == "BBBUSDT"
+    assert s["strongest_sell"]["symbol"] == "CCCUSDT"
+    top = (await http.get("/v1/alerts/top-buy", params={"limit": 1})).json()
+    assert [a["symbol"] for a in top] == ["BBBUSDT"]
+    assert [a["symbol"] for a in (await http.get("/v1/alerts/top-sell")).json()] == ["CCCUSDT"]
+
+
+class Events:
+    """The server-sent events of one open stream, read as they come."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.aiter_lines()
+
+    async def take(self, count: int, within: float) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        current: dict[str, str] = {}
+        async with asyncio.timeout(within):
+            async for line in self.lines:
+                if line == "":
+                    if "data" in current:
+                        events.append({"id": int(current["id"]), **json.loads(current["data"])})
+                        if len(events) == count:
+                            return events
+                    current = {}
+                elif not line.startswith(":") and ":" in line:
+                    key, _, value = line.partition(":")
+                    current[key] = value.strip()
+        return events
+
+
+async def test_stream_live_then_resume_without_gap_or_duplicate(
+    pool: asyncpg.Pool, api: str, pg_settings: PostgresSettings, kafka_settings: KafkaSettings,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    async with httpx.AsyncClient(base_url=api, timeout=None) as client:
+        async with client.stream("GET", "/v1/alerts/stream") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            await asyncio.sleep(0.3)
+            committed = time.monotonic()
+            await store(pool, make_signal("LIVEUSDT", "BUY", 1))
+            (first,) = await Events(response).take(1, within=5)
+            assert time.monotonic() - committed < 1.0
+            assert first["symbol"] == "LIVEUSDT"
+        # Disconnected: five alerts are committed meanwhile.
+        for i in range(5):
+            await store(pool, make_signal(f"MISS{i}USDT", "SELL", 1))
+        async with client.stream(
+            "GET", "/v1/alerts/stream", headers={"Last-Event-ID": str(first["id"])}
+        ) as response:
+            events = Events(response)
+            missed = await events.take(5, within=5)
+            assert [e["symbol"] for e in missed] == [f"MISS{i}USDT" for i in range(5)]
+            assert [e["id"] for e in missed] == sorted(e["id"] for e in missed)
+            await store(pool, make_signal("AFTERUSDT", "BUY", 1))
+            (live,) = await events.take(1, within=5)
+            assert live["symbol"] == "AFTERUSDT"
+            assert live["id"] > missed[-1]["id"]
+
+    # A second API process streams the same alerts.
+    proc, second = await asyncio.to_thread(
+        start_api, pg_settings, kafka_settings, tmp_path / "api2.log"
+    )
+    try:
+        async with (
+            httpx.AsyncClient(base_url=api, timeout=None) as c1,
+            httpx.AsyncClient(base_url=second, timeout=None) as c2,
+            c1.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"}) as r1,
+            c2.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"}) as r2,
+        ):
+            await asyncio.sleep(0.3)
+            await store(pool, make_signal("TWOUSDT", "SELL", 1), make_signal("ONEUSDT", "BUY", 1))
+            got1, got2 = await asyncio.gather(Events(r1).take(1, 5), Events(r2).take(1, 5))
+            assert got1 == got2
+            assert got1[0]["symbol"] == "ONEUSDT"  # the SELL was filtered out on both
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 20)
+
+
+async def test_scans_ingestions_bands_and_chart(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    scan_id = str(uuid.uuid4())
+    await store(pool, make_signal("BTCUSDT", "BUY", 3, scan_id=scan_id))
+    r = await http.get("/v1/symbols/btcusdt/bands", params={"interval": "1d"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["close"] == [1.5, 2.5, 3.5]
+    assert body["upper_series"] == [2.0, 3.0, 4.0]
+    assert [a["signal"] for a in body["alerts"]] == ["BUY"]
+    png = await http.get("/v1/symbols/BTCUSDT/chart.png")
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (await http.get("/v1/symbols/NOPEUSDT/bands")).status_code == 404
+    assert (await http.get("/v1/symbols/NOPEUSDT/chart.png")).status_code == 404
+    assert (await http.get("/v1/scans/not-a-uuid")).status_code == 422
+    assert (await http.get(f"/v1/scans/{uuid.uuid4()}")).status_code == 404
+    assert (await http.get("/v1/ingestion/status")).json() == []
+    assert (await http.get("/v1/scans")).status_code == 200
+
+
+async def test_the_api_cannot_write(pg_settings: PostgresSettings, pool: asyncpg.Pool) -> None:
+    async with open_pool(pg_settings, read_only_role="autonama_reader") as ro:
+        assert await ro.fetchval("SELECT count(*) FROM alerts") == 0
+        denied = (asyncpg.InsufficientPrivilegeError, asyncpg.ReadOnlySQLTransactionError)
+        with pytest.raises(denied):
+            await ro.execute("DELETE FROM alerts")
+        async with ro.acquire() as conn:
+            with pytest.raises(denied):
+                await conn.execute(
+                    "RESET ALL; INSERT INTO ingestions (file_name, sha256, size_bytes, status) "
+                    "VALUES ('x', 'y', 1, 'rejected')"
+                )
+
+
+async def test_health_readiness_and_metrics(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    deadline = time.monotonic() + 30
+    while True:
+        ready = await http.get("/readyz")
+        if ready.status_code == 200 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "database": "ok", "kafka": "ok"}
+    await http.get("/v1/alerts")
+    metrics = (await http.get("/metrics")).text
+    assert 'autonama_http_requests_total{method="GET",route="/v1/alerts",status="200"}' in metrics
+    assert "autonama_sse_clients" in metrics
+    assert "autonama_sse_alerts_sent_total" in metrics
