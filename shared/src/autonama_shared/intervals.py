@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 from autonama_shared.errors import ConfigError
 
-__all__ = ["INTERVALS", "candles_per_day", "interval_ms", "window_candles"]
+__all__ = ["INTERVALS", "IntervalName", "candles_per_day", "interval_ms", "window_candles"]
+
+#: The interval names, as a type (for API schemas); the same keys as ``INTERVALS``.
+IntervalName = Literal[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+    "1d", "3d", "1w", "1M",
+]  # fmt: skip
 
 _MINUTE = 60_000
 #: Every interval Binance spot serves, with its length in milliseconds. A month
@@ -63,3 +70,7 @@ def window_candles(days: int, interval: str) -> int:
     """
     length = interval_ms(interval)
     return max(1, math.ceil(days * _DAY_MS / length))
+
+
+if set(get_args(IntervalName)) != set(INTERVALS):  # pragma: no cover - a guard for editors
+    raise ConfigError("IntervalName and INTERVALS list different intervals")

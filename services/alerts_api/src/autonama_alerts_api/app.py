@@ -18,7 +18,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +29,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autonama_alerts_api.models import (
     Alert,
@@ -55,7 +58,7 @@ from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel
 from autonama_shared.errors import ConfigError
 from autonama_shared.events import ScanParams, ScanRequested, encode
-from autonama_shared.intervals import INTERVALS
+from autonama_shared.intervals import IntervalName
 from autonama_shared.kafka import ensure_topics
 from autonama_shared.scan import ScanSpec, normalise_symbols
 from autonama_shared.service import migrate_when_ready
@@ -190,47 +193,73 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, e: ConfigError) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=422)
+        detail = [{"loc": ["body"], "msg": str(e), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> Response:
+        response = await http_exception_handler(request, e)
+        if e.status_code == 405:  # say which methods the path takes
+            allowed = sorted(
+                {m for r in app.routes if isinstance(r, APIRoute)
+                 and r.path_regex.match(request.url.path) for m in (r.methods or ())}
+            )  # fmt: skip
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     _routes(app)
     return app
+
+
+def invalid(name: str, message: str, where: str = "query") -> HTTPException:
+    """A 422 in FastAPI's own shape (the documented one), naming the parameter."""
+    return HTTPException(
+        422, detail=[{"loc": [where, name], "msg": f"{name}: {message}", "type": "value_error"}]
+    )
 
 
 def _symbol(symbol: str) -> str:
     return symbol.upper()
 
 
-def _interval(interval: str | None) -> str | None:
-    if interval is not None and interval not in INTERVALS:
-        raise HTTPException(422, f"interval: unknown interval {interval!r}; one of "
-                            f"{', '.join(INTERVALS)}")  # fmt: skip
-    return interval
-
-
-def _aware(since: datetime | None) -> datetime | None:
-    if since is not None and since.tzinfo is None:
-        raise HTTPException(422, "since: give a timezone (e.g. 2026-03-15T00:00:00Z)")
-    return since
+def _aware(since: str | None) -> datetime | None:
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError as e:
+        raise invalid("since", f"{since!r} is not an ISO 8601 time") from e
+    if moment.tzinfo is None:
+        raise invalid("since", "give a timezone (e.g. 2026-03-15T00:00:00Z)")
+    return moment
 
 
 SignalQ = Annotated[Literal["BUY", "SELL"] | None, Query(description="BUY or SELL")]
 SymbolQ = Annotated[str | None, Query(pattern=SYMBOL, description="e.g. BTCUSDT")]
-IntervalQ = Annotated[str | None, Query(description="a Binance interval, e.g. 1d")]
+IntervalQ = Annotated[IntervalName | None, Query(description="a Binance interval, e.g. 1d")]
+LimitQ = Annotated[int, Query(ge=1, le=500, description="Page size, at most 500")]
 MinPotentialQ = Annotated[
     float | None, Query(ge=0, le=1e6, description="Minimum potential return, percent")
 ]
 SymbolPath = Annotated[str, Path(pattern=SYMBOL, description="e.g. BTCUSDT")]
-SinceQ = Annotated[datetime | None, Query(description="Alerts created at or after (ISO 8601)")]
+SinceQ = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Alerts created at or after this time (ISO 8601 with a timezone)",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 
 
 def _filter(
     signal: str | None, symbol: str | None, interval: str | None, min_potential: float | None,
-    since: datetime | None,
+    since: str | None,
 ) -> AlertFilter:  # fmt: skip
     return AlertFilter(
         signal=signal,  # type: ignore[arg-type]
         symbol=_symbol(symbol) if symbol else None,
-        interval=_interval(interval),
+        interval=interval,
         min_potential_return=min_potential,
         since=_aware(since),
     )
@@ -283,21 +312,21 @@ def _routes(app: FastAPI) -> None:
         latest: Annotated[bool, Query(description="Only the current alert per key")] = True,
         sort: Annotated[Sort, Query()] = "potential_return",
         order: Annotated[Literal["desc", "asc"], Query()] = "desc",
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-        limit: Annotated[int, Query(ge=1)] = 50,
+        cursor: Annotated[
+            str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+        ] = None,
+        limit: LimitQ = 50,
     ) -> AlertPage:
         """Alerts, filtered and sorted, one page at a time (stable order, cursor pagination)."""
         state = _state(request)
-        if limit > state.settings.max_limit:
-            raise HTTPException(422, f"limit: at most {state.settings.max_limit}")
         after = None
         if cursor is not None:
             try:
                 after = Cursor.decode(cursor)
             except ValueError as e:
-                raise HTTPException(422, f"cursor: {e}") from e
+                raise invalid("cursor", str(e)) from e
             if after.sort != sort:
-                raise HTTPException(422, "cursor: it belongs to another sort order")
+                raise invalid("cursor", "it belongs to another sort order")
         items, nxt = await list_alerts(
             state.pool, _filter(signal, symbol, interval, min_potential_return, since),
             latest=latest, sort=sort, descending=order == "desc", limit=limit, cursor=after,
@@ -310,8 +339,6 @@ def _routes(app: FastAPI) -> None:
         return Summary(**await summary_rows(_state(request).pool))
 
     async def top(request: Request, signal: str, limit: int) -> list[Alert]:
-        if limit > _state(request).settings.max_limit:
-            raise HTTPException(422, f"limit: at most {_state(request).settings.max_limit}")
         items, _ = await list_alerts(
             _state(request).pool, AlertFilter(signal=signal),  # type: ignore[arg-type]
             latest=True, sort="potential_return", descending=True, limit=limit, cursor=None,
@@ -319,12 +346,12 @@ def _routes(app: FastAPI) -> None:
         return items
 
     @app.get("/v1/alerts/top-buy", tags=["alerts"], response_model=list[Alert])
-    async def top_buy(request: Request, limit: Annotated[int, Query(ge=1)] = 10) -> list[Alert]:
+    async def top_buy(request: Request, limit: LimitQ = 10) -> list[Alert]:
         """The strongest current BUY alerts by potential return."""
         return await top(request, "BUY", limit)
 
     @app.get("/v1/alerts/top-sell", tags=["alerts"], response_model=list[Alert])
-    async def top_sell(request: Request, limit: Annotated[int, Query(ge=1)] = 10) -> list[Alert]:
+    async def top_sell(request: Request, limit: LimitQ = 10) -> list[Alert]:
         """The strongest current SELL alerts by potential return."""
         return await top(request, "SELL", limit)
 
@@ -350,7 +377,7 @@ def _routes(app: FastAPI) -> None:
         resume = after
         if last_event_id is not None:
             if not last_event_id.isdigit():
-                raise HTTPException(422, "Last-Event-ID: must be an alert id")
+                raise invalid("Last-Event-ID", "must be an alert id", where="header")
             resume = int(last_event_id)
         client, seen = state.broadcaster.subscribe(filters)
         return StreamingResponse(
@@ -360,15 +387,14 @@ def _routes(app: FastAPI) -> None:
         )
 
     @app.post("/v1/scans", tags=["scans"], status_code=202, response_model=ScanAccepted,
-              responses={503: {"model": Problem}})  # fmt: skip
+              responses={400: {"model": Problem, "description": "The body is not JSON"},
+                         503: {"model": Problem}})  # fmt: skip
     async def request_scan(
         request: Request, body: ScanRequestBody, response: Response
     ) -> ScanAccepted:
         """Publish a scan request (validated like `autonama scan`); follow it at the Location."""
         state = _state(request)
         symbols = normalise_symbols(body.symbols) if body.symbols is not None else None
-        if body.interval not in INTERVALS:
-            raise HTTPException(422, f"interval: unknown interval {body.interval!r}")
         params = ScanParams(interval=body.interval, days=body.days, degree=body.degree,
                             kstd=body.kstd, price_scale=body.price_scale)  # fmt: skip
         ScanSpec(params.interval, params.days, params.band_params(), symbols=symbols, top=body.top)
@@ -435,22 +461,20 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/symbols/{symbol}/bands", tags=["symbols"], response_model=BandSeries,
              responses=not_found)  # fmt: skip
     async def bands(
-        request: Request, symbol: SymbolPath, interval: Annotated[str, Query()] = "1d"
+        request: Request, symbol: SymbolPath, interval: Annotated[IntervalName, Query()] = "1d"
     ) -> BandSeries:
         """The stored band series of the symbol's latest signal at `interval`."""
-        return await _band_series(
-            _state(request).pool, _symbol(symbol), _interval(interval) or "1d"
-        )
+        return await _band_series(_state(request).pool, _symbol(symbol), interval)
 
     @app.get("/v1/symbols/{symbol}/chart.png", tags=["symbols"], response_class=Response,
              responses={200: {"content": {"image/png": {}}}, **not_found})  # fmt: skip
     async def chart(
-        request: Request, symbol: SymbolPath, interval: Annotated[str, Query()] = "1d"
+        request: Request, symbol: SymbolPath, interval: Annotated[IntervalName, Query()] = "1d"
     ) -> Response:
         """The same band series drawn: closes, fit, bands, and the alerts that fired."""
         from autonama_shared.plotting import band_chart_png
 
-        b = await _band_series(_state(request).pool, _symbol(symbol), _interval(interval) or "1d")
+        b = await _band_series(_state(request).pool, _symbol(symbol), interval)
         title = (f"{b.symbol} {b.interval} (degree {b.degree}, kstd {b.kstd}): {b.signal}, "
                  f"potential {b.potential_return:.2f}%")  # fmt: skip
         markers = [

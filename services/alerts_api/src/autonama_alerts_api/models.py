@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale
+from autonama_shared.intervals import IntervalName
 from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS
 
 __all__ = [
@@ -97,13 +98,20 @@ class ScanRequestBody(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"symbols": ["BTCUSDT", "ETHUSDT"], "interval": "4h", "days": 90}]
+            "examples": [{"symbols": ["BTCUSDT", "ETHUSDT"], "interval": "4h", "days": 90}],
+            # A universe of symbols or the top N, never both.
+            "not": {
+                "required": ["symbols", "top"],
+                "properties": {"symbols": {"type": "array"}, "top": {"type": "integer"}},
+            },
         },
     )
 
-    symbols: list[str] | None = Field(default=None, max_length=1000)
+    symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
     top: int | None = Field(default=None, ge=1, le=MAX_TOP)
-    interval: str = "1d"
+    interval: IntervalName = "1d"
     days: int = Field(default=720, ge=MIN_DAYS, le=MAX_DAYS)
     degree: int = Field(default=4, ge=MIN_DEGREE, le=MAX_DEGREE)
     kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)

@@ -20,7 +20,6 @@ class Settings(AppSettings):
     read_role: str = Field(
         default="autonama_reader", description="The database role the API reads through."
     )
-    max_limit: int = Field(default=500, ge=1, le=10_000, description="Largest page size.")
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     sse_queue_size: int = Field(
         default=256, ge=1, description="Alerts buffered per stream client before it is dropped."
