@@ -138,7 +138,9 @@ def create_app(settings: Settings) -> FastAPI:
         stop = asyncio.Event()
         await migrate_when_ready(pg, stop, "alerts-api")
         async with open_pool(
-            pg, application_name="autonama-alerts-api", read_only_role=settings.read_role
+            pg.model_copy(update={"max_pool_size": max(pg.max_pool_size, 20)}),
+            application_name="autonama-alerts-api",
+            read_only_role=settings.read_role,
         ) as pool:
             listener = await asyncpg.connect(
                 host=pg.host, port=pg.port, user=pg.user, database=pg.database,

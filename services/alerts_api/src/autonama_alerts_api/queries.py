@@ -18,6 +18,13 @@ __all__ = ["AlertFilter", "Cursor", "alert_of", "list_alerts", "summary_rows"]
 Sort = Literal["potential_return", "target_return", "time"]
 _SORT_COLUMN = {"potential_return": "a.potential_return", "target_return": "a.target_return",
                 "time": "a.id"}  # fmt: skip
+#: An alert is current while its signal is the newest of its key: one probe of the
+#: signals' unique key per alert (cheaper than the DISTINCT ON of latest_signals).
+CURRENT = """NOT EXISTS (
+    SELECT 1 FROM signals n
+    WHERE (n.symbol, n.interval, n.degree, n.kstd, n.price_scale, n.days)
+        = (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
+      AND n.last_candle_time > a.last_candle_time)"""
 ALERT_COLUMNS = (
     "a.id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
     "a.previous_signal, a.reason, a.price, a.lower_band, a.upper_band, a.fit, "
@@ -112,12 +119,13 @@ async def list_alerts(
         args.extend([cursor.value, cursor.id])
         op = "<" if descending else ">"
         conditions.append(f"({column}, a.id) {op} (${len(args) - 1}, ${len(args)})")
-    join = "JOIN latest_signals l ON l.id = a.signal_id" if latest else ""
+    if latest:
+        conditions.append(CURRENT)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     direction = "DESC" if descending else "ASC"
     args.append(limit + 1)
     rows = await pool.fetch(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a {join} {where} "  # noqa: S608 - no user text
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {where} "  # noqa: S608 - no user text
         f"ORDER BY {column} {direction}, a.id {direction} LIMIT ${len(args)}",
         *args,
     )
@@ -133,14 +141,13 @@ async def list_alerts(
 
 async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
     counts = await pool.fetch(
-        """SELECT a.signal, count(*) AS n FROM alerts a
-           JOIN latest_signals l ON l.id = a.signal_id GROUP BY a.signal"""
+        f"SELECT a.signal, count(*) AS n FROM alerts a WHERE {CURRENT} GROUP BY a.signal"  # noqa: S608
     )
     strongest = {}
     for signal in ("BUY", "SELL"):
         row = await pool.fetchrow(
-            f"""SELECT {ALERT_COLUMNS} FROM alerts a JOIN latest_signals l ON l.id = a.signal_id
-                WHERE a.signal = $1 ORDER BY a.potential_return DESC, a.id DESC LIMIT 1""",  # noqa: S608
+            f"""SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.signal = $1 AND {CURRENT}
+                ORDER BY a.potential_return DESC, a.id DESC LIMIT 1""",  # noqa: S608
             signal,
         )
         strongest[signal] = alert_of(row) if row else None
