@@ -23,6 +23,8 @@ import asyncpg
 import httpx
 import pytest
 
+from autonama_alerts_api.queries import AlertFilter
+from autonama_alerts_api.stream import Broadcaster
 from autonama_shared import __version__
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
@@ -447,3 +449,40 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
         )  # fmt: skip
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
         assert " passed" in run.stdout
+
+
+async def test_a_slow_stream_client_is_dropped_without_slowing_the_others(
+    pool: asyncpg.Pool, pg_settings: PostgresSettings
+) -> None:
+    """The broadcaster never waits for a client: a full queue drops that client alone."""
+    listener = await asyncpg.connect(
+        host=pg_settings.host, port=pg_settings.port, user=pg_settings.user,
+        database=pg_settings.database,
+    )  # fmt: skip
+    broadcaster = Broadcaster(pool, listener, "unused", queue_size=2, poll_seconds=60)
+    await broadcaster.start()
+    try:
+        slow, _ = broadcaster.subscribe(AlertFilter())
+        fast, _ = broadcaster.subscribe(AlertFilter())
+        fast.queue = asyncio.Queue(100)  # a client that keeps up
+        await store(pool, *(make_signal(f"Q{i}USDT", "BUY", 1) for i in range(5)))
+        await broadcaster._fan_out()
+        assert slow.dropped.is_set()
+        assert slow.queue.qsize() == 2
+        assert not fast.dropped.is_set()
+        assert [fast.queue.get_nowait().symbol for _ in range(5)] == [f"Q{i}USDT" for i in range(5)]
+    finally:
+        await broadcaster.stop()
+        await listener.close()
+
+
+async def test_idle_streams_get_heartbeats(api: str) -> None:
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=None) as client,
+        client.stream("GET", "/v1/alerts/stream") as response,
+    ):
+        lines = response.aiter_lines()
+        async with asyncio.timeout(5):  # the test API beats every second
+            async for line in lines:
+                if line.startswith(": keep-alive"):
+                    break
