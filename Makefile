@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 DATA ?=
 LOCAL := deploy/local
 
-.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down
+.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down status scan vendor-js browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,8 +33,11 @@ services-status: ## say whether they run
 migrate: setup ## apply the database migrations to the local PostgreSQL
 	$(UV) run --frozen autonama migrate
 
-test: setup ## the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
+test: setup browser ## the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
 	$(LOCAL)/with-services.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+browser: ## Debian's Chromium for the dashboard's browser tests (installed if missing)
+	@$(LOCAL)/browser.sh >/dev/null
 
 test-unit: setup ## only the fast tests that need no broker or database
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)
@@ -48,21 +51,32 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-demo: setup ## scan the core movers (Binance; offline: make demo DATA=<folder of candle files>)
+demo: setup ## the stack, a scan of the core movers, the dashboard's address (offline: DATA=<candle files>)
+	DATA="$(DATA)" $(LOCAL)/stack.sh demo
+
+schema: setup ## regenerate the published JSON Schema of the results file
+	$(UV) run --frozen autonama schema > shared/src/autonama_shared/schemas/backtest_results.schema.json
+
+up: setup ## the whole stack locally: Kafka, PostgreSQL, fetcher, 2 analyzers, ingestor, API + dashboard
+	$(LOCAL)/stack.sh up
+
+down: ## stop the whole stack
+	$(LOCAL)/stack.sh down
+
+status: ## what of the stack runs
+	$(LOCAL)/stack.sh status
+
+scan: setup ## the offline scan of the core movers, no broker or database (DATA=<candle files> to scan files)
 	@if [ -n "$(DATA)" ]; then \
 		$(UV) run --frozen autonama scan --data "$(DATA)" --output results --charts results/charts; \
 	else \
 		$(UV) run --frozen autonama scan --output results --charts results/charts; \
 	fi
-	@echo "results and charts are in results/ (charts in results/charts/)"
 
-schema: setup ## regenerate the published JSON Schema of the results file
-	$(UV) run --frozen autonama schema > shared/src/autonama_shared/schemas/backtest_results.schema.json
-
-up: ## run the whole stack locally (not built yet)
-	@echo "make up is not built yet: it needs the services (issues 4-6)." >&2
-	@exit 2
-
-down: ## stop the whole stack (not built yet)
-	@echo "make down is not built yet: it needs the services (issues 4-6); 'make services-down' stops Kafka and PostgreSQL." >&2
-	@exit 2
+vendor-js: ## refresh the dashboard's vendored Lightweight Charts from npm
+	cd services/alerts_api/web && npm install --no-audit --no-fund
+	cp services/alerts_api/web/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js \
+		services/alerts_api/web/node_modules/lightweight-charts/LICENSE \
+		services/alerts_api/src/autonama_alerts_api/static/vendor/
+	mv services/alerts_api/src/autonama_alerts_api/static/vendor/LICENSE \
+		services/alerts_api/src/autonama_alerts_api/static/vendor/lightweight-charts.LICENSE

@@ -28,7 +28,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.test_alerts_api import make_signal, start_api  # noqa: E402
+from tests.integration.test_alerts_api import start_api  # noqa: E402
+from tests.support.factories import make_signal  # noqa: E402
 
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402

@@ -25,16 +25,12 @@ import pytest
 
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
-from autonama_shared import __version__
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.store import store_signals
-from autonama_shared.events import ScanParams, SignalComputed
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.binance_standin import StandIn
+from tests.support.factories import make_signal, store
 from tests.support.stack import Stack
-
-DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -56,6 +52,7 @@ def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, 
         "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
         "AUTONAMA_ALERTS_API_PORT": str(port),
         "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
+        "AUTONAMA_ALERTS_API_DASHBOARD_PORT": "0",
     }
 
 
@@ -106,31 +103,6 @@ async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
 async def http(api: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api, timeout=10) as client:
         yield client
-
-
-def make_signal(
-    symbol: str, signal: str, day: int, *, potential: float = 10.0, target: float = 5.0,
-    interval: str = "1d", degree: int = 4, scan_id: str | None = None,
-) -> SignalComputed:  # fmt: skip
-    price = 100.0 + day
-    return SignalComputed(
-        scan_id=scan_id or str(uuid.uuid4()), symbol=symbol,
-        params=ScanParams(interval=interval, days=720, degree=degree, kstd=2.0), window=720,
-        engine_version=__version__, signal=signal, potential_return=potential,  # type: ignore[arg-type]
-        candles=720, partial_window=False, last_candle_time=DAY0 + timedelta(days=day),
-        price=price, lower=price * 0.9, upper=price * 1.1, fit=price * 1.05, sigma=2.0,
-        target_return=target,
-        series={"open_time": [float((DAY0 + timedelta(days=d)).timestamp() * 1000)
-                              for d in range(day - 2, day + 1)],
-                "open": [1.0, 2.0, 3.0], "high": [2.0, 3.0, 4.0], "low": [0.5, 1.5, 2.5],
-                "close": [1.5, 2.5, 3.5], "fit": [1.4, 2.4, 3.4], "lower": [1.0, 2.0, 3.0],
-                "upper": [2.0, 3.0, 4.0]},
-    )  # fmt: skip
-
-
-async def store(pool: asyncpg.Pool, *events: SignalComputed) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await store_signals(conn, list(events), origin="test")
 
 
 async def alerts(http: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
@@ -326,8 +298,10 @@ async def test_scans_ingestions_bands_and_chart(
     r = await http.get("/v1/symbols/btcusdt/bands", params={"interval": "1d"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["close"] == [1.5, 2.5, 3.5]
-    assert body["upper_series"] == [2.0, 3.0, 4.0]
+    expected = make_signal("BTCUSDT", "BUY", 3).series
+    assert expected is not None
+    assert body["close"] == expected["close"]
+    assert body["upper_series"] == expected["upper"]
     assert [a["signal"] for a in body["alerts"]] == ["BUY"]
     png = await http.get("/v1/symbols/BTCUSDT/chart.png")
     assert png.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import uvicorn
@@ -18,15 +19,28 @@ def main() -> int:
     except ConfigError as e:
         print(f"autonama-alerts-api: {e}", file=sys.stderr)
         return 2
-    # uvicorn turns SIGTERM into a graceful shutdown that runs the app's lifespan exit.
-    uvicorn.run(
+    # One app on two ports: the API's and the dashboard's (same origin for the page's calls).
+    sockets = [_bind(settings.host, settings.port)]
+    if settings.dashboard_port and settings.dashboard_port != settings.port:
+        sockets.append(_bind(settings.host, settings.dashboard_port))
+    config = uvicorn.Config(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
     )
+    # uvicorn turns SIGTERM into a graceful shutdown that runs the app's lifespan exit.
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as e:
+        print(f"autonama-alerts-api: cannot listen on {host}:{port}: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

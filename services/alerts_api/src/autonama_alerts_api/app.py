@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -19,8 +20,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -68,6 +70,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("autonama.alerts_api")
 SYMBOL = r"^[A-Za-z0-9]{1,20}$"
+STATIC = PathLib(__file__).parent / "static"
 
 
 @dataclass
@@ -208,6 +211,16 @@ def create_app(settings: Settings) -> FastAPI:
             )  # fmt: skip
             response.headers["Allow"] = ", ".join(allowed)
         return response
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/alerts", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "alerts.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/alerts")
 
     _routes(app)
     return app

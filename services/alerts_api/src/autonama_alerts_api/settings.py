@@ -20,6 +20,12 @@ class Settings(AppSettings):
     read_role: str = Field(
         default="autonama_reader", description="The database role the API reads through."
     )
+    dashboard_port: int | None = Field(
+        default=3001,
+        ge=0,
+        le=65535,
+        description="Second port on which the same app serves the dashboard (/alerts); 0: none.",
+    )
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     sse_queue_size: int = Field(
         default=256, ge=1, description="Alerts buffered per stream client before it is dropped."

@@ -11,6 +11,7 @@ from autonama_shared.errors import AutonamaError
 from autonama_shared.events import KlineBatch, ScanPlanned, ScanRequested, encode
 from autonama_shared.scan import resolve_universe
 from autonama_shared.sources.base import CandleSource
+from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.topics import Topics
 
 __all__ = ["handle_request"]
@@ -35,10 +36,12 @@ async def handle_request(
         tuple(request.symbols) if request.symbols is not None else None, request.top
     )
     try:
+        if isinstance(source, BinanceSource):
+            await source.check_reachable()  # fail the scan at once, not symbol by symbol
         symbols = await resolve_universe(source, spec)
         error = None
     except AutonamaError as e:
-        symbols, error = [], f"cannot resolve the universe: {e}"
+        symbols, error = [], str(e)
         log.error("scan %s: %s", request.scan_id, error)
     plan = ScanPlanned(
         scan_id=request.scan_id, request=request, symbols=symbols, window=spec.window, error=error
