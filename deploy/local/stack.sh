@@ -94,7 +94,7 @@ demo() {
   local autonama="$REPO_ROOT/.venv/bin/autonama"
   if [[ -n ${DATA:-} ]]; then
     log "scanning the candle files in $DATA; the ingestor takes the results file from $DROP"
-    "$autonama" scan --data "$DATA" --output "$DROP" --log-file "$LOGS/scan.log"
+    "$autonama" scan --data "$DATA" --top 100 --output "$DROP" --log-file "$LOGS/scan.log"
     local i
     for ((i = 0; i < 60; i++)); do
       if "$PY" -c "import json,urllib.request,sys; r=json.load(urllib.request.urlopen('http://127.0.0.1:$API_PORT/v1/ingestion/status?limit=1', timeout=2)); sys.exit(0 if r and r[0]['status']=='ingested' else 1)" 2>/dev/null; then
