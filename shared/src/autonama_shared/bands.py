@@ -38,6 +38,7 @@ __all__ = [
     "MIN_DEGREE",
     "MIN_KSTD",
     "BandParams",
+    "BandSweep",
     "Bands",
     "PriceScale",
     "Signal",
@@ -52,6 +53,7 @@ __all__ = [
     "min_candles",
     "scan_signals",
     "walk_forward",
+    "walk_forward_sweep",
 ]
 
 PriceScale = Literal["linear", "log"]
@@ -432,20 +434,25 @@ class WalkForwardBands:
 _CANCELLATION_LIMIT = 1e5
 
 
-def _endpoint_terms(y: Float64Array, window: int, degree: int) -> tuple[Float64Array, Float64Array]:
-    """For every trailing window: the fitted value at its last point and its RSS (fitted scale).
+def _endpoint_terms(
+    y: Float64Array, window: int, degrees: Sequence[int]
+) -> tuple[Float64Array, Float64Array]:
+    """For every trailing window and degree: the fitted value at its last point and its RSS.
 
+    Returns two arrays of shape (len(degrees), windows), in the fitted scale.
     The endpoint fit is the fixed filter ``Q q_last`` applied to the window,
     and ``RSS = |y|^2 - |Q^T y|^2``: rolling dot products, no solve per bar.
-    The series is first shifted by its median (the constant is in the span, so
-    no fit changes) to keep the subtraction well conditioned.
+    One basis of the highest degree serves every degree (its first d+1
+    columns), so a sweep over degrees costs about one fit. The series is first
+    shifted by its median (the constant is in the span, so no fit changes) to
+    keep the subtraction well conditioned.
     """
-    q = basis(window, degree)
+    q = basis(window, max(degrees))
     shift = float(np.median(y))
     views = sliding_window_view(y - shift, window)
     count = views.shape[0]
-    fit_end = np.empty(count)
-    rss = np.empty(count)
+    fit_end = np.empty((len(degrees), count))
+    rss = np.empty((len(degrees), count))
     # Windows are copied in blocks of at most _WF_BLOCK_VALUES values, so memory
     # stays bounded (a year of hourly windows over five years would be gigabytes).
     step = max(1, _WF_BLOCK_VALUES // window)
@@ -453,16 +460,25 @@ def _endpoint_terms(y: Float64Array, window: int, degree: int) -> tuple[Float64A
         windows = np.ascontiguousarray(views[start : start + step])
         coef = windows @ q
         energy = np.einsum("ij,ij->i", windows, windows)
-        block_rss = energy - np.einsum("ij,ij->i", coef, coef)
-        block_fit = shift + coef @ q[-1]
-        risky = np.flatnonzero(block_rss * _CANCELLATION_LIMIT < energy)
-        if risky.size:
-            # Explicit residuals for these few windows: exact, whatever the trend.
-            local = windows[risky]
-            resid = local - (local @ q) @ q.T
-            block_rss[risky] = np.einsum("ij,ij->i", resid, resid)
-        fit_end[start : start + step] = block_fit
-        rss[start : start + step] = block_rss
+        if len(degrees) == 1:  # one degree: plain dot products (the common case)
+            projected = np.einsum("ij,ij->i", coef, coef)[:, None]
+            ends = (coef @ q[-1])[:, None]
+            columns = [0]
+        else:
+            projected = np.cumsum(coef * coef, axis=1)  # |Q_d^T y|^2 for d = 0, 1, ...
+            ends = np.cumsum(coef * q[-1], axis=1)  # the fitted endpoint for d = 0, 1, ...
+            columns = list(degrees)
+        for k, (degree, column) in enumerate(zip(degrees, columns, strict=True)):
+            block_rss = energy - projected[:, column]
+            risky = np.flatnonzero(block_rss * _CANCELLATION_LIMIT < energy)
+            if risky.size:
+                # Explicit residuals for these few windows: exact, whatever the trend.
+                qd = q[:, : degree + 1]
+                local = windows[risky]
+                resid = local - (local @ qd) @ qd.T
+                block_rss[risky] = np.einsum("ij,ij->i", resid, resid)
+            fit_end[k, start : start + step] = shift + ends[:, column]
+            rss[k, start : start + step] = block_rss
     return fit_end, np.maximum(rss, 0.0)
 
 
@@ -488,11 +504,69 @@ def walk_forward(close: ArrayLike, window: int, params: BandParams) -> WalkForwa
     out = {name: np.full(n, np.nan) for name in ("fit", "lower", "upper", "sigma")}
     if n >= window:
         y = _to_y(prices, params.price_scale)
-        fit_y, rss = _endpoint_terms(y, window, params.degree)
-        sigma = np.sqrt(rss / window)
+        fits, rsss = _endpoint_terms(y, window, [params.degree])
+        fit_y, sigma = fits[0], np.sqrt(rsss[0] / window)
         half = params.kstd * sigma
         out["fit"][window - 1 :] = _from_y(fit_y, params.price_scale)
         out["lower"][window - 1 :] = _from_y(fit_y - half, params.price_scale)
         out["upper"][window - 1 :] = _from_y(fit_y + half, params.price_scale)
         out["sigma"][window - 1 :] = sigma
     return WalkForwardBands(window=window, **out)
+
+
+@dataclass(frozen=True, slots=True)
+class BandSweep:
+    """Walk-forward fits for several degrees of one series and window (fitted scale).
+
+    ``fit[k]`` and ``sigma[k]`` belong to ``degrees[k]``; entries before the first
+    full window are NaN. ``bands(k, kstd)`` gives price-scale lower / fit / upper:
+    a sweep over kstd reuses the fit and sigma.
+    """
+
+    window: int
+    degrees: tuple[int, ...]
+    price_scale: PriceScale
+    fit: Float64Array
+    sigma: Float64Array
+
+    def bands(self, k: int, kstd: float) -> tuple[Float64Array, Float64Array, Float64Array]:
+        half = kstd * self.sigma[k]
+        fit = self.fit[k]
+        return (
+            _from_y(fit - half, self.price_scale),
+            _from_y(fit, self.price_scale),
+            _from_y(fit + half, self.price_scale),
+        )
+
+
+def walk_forward_sweep(
+    close: ArrayLike, window: int, degrees: Sequence[int], price_scale: PriceScale = "linear"
+) -> BandSweep:
+    """The trailing-window fits of ``close`` for every degree in ``degrees`` at once.
+
+    >>> c = np.exp(np.linspace(0.0, 1.0, 80))
+    >>> sweep = walk_forward_sweep(c, 40, [2, 5])
+    >>> one = walk_forward(c, 40, BandParams(degree=5, kstd=2.0))
+    >>> lower, fit, upper = sweep.bands(1, 2.0)
+    >>> bool(np.allclose(fit[39:], one.fit[39:], rtol=1e-12))
+    True
+    """
+    for d in degrees:
+        BandParams(degree=d, price_scale=price_scale)  # validates each degree
+    if not degrees:
+        raise ConfigError("give at least one degree")
+    prices = check_prices(close)
+    needed = min_candles(max(degrees))
+    if window < needed:
+        raise ConfigError(
+            f"window of {window} candles is too short for degree {max(degrees)}; "
+            f"at least {needed} are needed"
+        )
+    n = prices.shape[0]
+    fit = np.full((len(degrees), n), np.nan)
+    sigma = np.full((len(degrees), n), np.nan)
+    if n >= window:
+        fits, rss = _endpoint_terms(_to_y(prices, price_scale), window, list(degrees))
+        fit[:, window - 1 :] = fits
+        sigma[:, window - 1 :] = np.sqrt(rss / window)
+    return BandSweep(window, tuple(degrees), price_scale, fit, sigma)

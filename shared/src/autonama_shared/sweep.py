@@ -1,0 +1,130 @@
+"""Parameter sweeps of the band strategy: degree x kstd x window, at vectorised speed.
+
+For each series and window, one walk-forward sweep fits every degree at once
+(one basis); every kstd reuses those fits. Each combination is then traded by
+``backtest.simulate`` over the same bars (from the first bar where the longest
+window is full), so combinations compare fairly, and buy-and-hold is measured
+over those bars too.
+
+Out of sample: ``split`` chooses the best combination on the first part of the
+bars and reports it on the rest (``choose_and_test``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from autonama_shared.backtest import Metrics, Trade, TradeRules, metrics_of, simulate
+from autonama_shared.bands import PriceScale, walk_forward_sweep
+from autonama_shared.candles import Candles
+from autonama_shared.errors import ConfigError
+
+__all__ = ["Combo", "ComboResult", "SeriesSweep", "choose_and_test", "sweep_series"]
+
+METRICS = ("sharpe", "sortino", "total_return", "cagr")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Combo:
+    degree: int
+    kstd: float
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class ComboResult:
+    combo: Combo
+    metrics: Metrics
+    trades: list[Trade]
+    equity: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSweep:
+    symbol: str
+    start: int  # first evaluated bar
+    end: int  # one past the last evaluated bar
+    results: list[ComboResult]
+    buy_and_hold: Metrics
+    buy_and_hold_equity: np.ndarray
+
+    def best(self, metric: str = "sharpe") -> ComboResult:
+        if metric not in METRICS:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        return max(self.results, key=lambda r: (getattr(r.metrics, metric), -r.combo.degree))
+
+
+def sweep_series(
+    candles: Candles,
+    degrees: Sequence[int],
+    kstds: Sequence[float],
+    windows: Sequence[int],
+    rules: TradeRules,
+    per_year: float,
+    *,
+    price_scale: PriceScale = "linear",
+    start: int | None = None,
+    end: int | None = None,
+    on_combo: Callable[[], None] | None = None,
+) -> SeriesSweep:
+    """Trade every combination over bars ``start`` .. ``end`` (default: all bars after the
+    longest window's first full window)."""
+    n = len(candles)
+    first = max(windows) - 1
+    lo = first if start is None else max(start, first)
+    hi = n if end is None else min(end, n)
+    if hi - lo < 2:
+        raise ConfigError(
+            f"{candles.symbol}: {n} candles leave no bars to trade after a {max(windows)}-candle "
+            "window"
+        )
+    o, h, lw, c = candles.open[lo:hi], candles.high[lo:hi], candles.low[lo:hi], candles.close[lo:hi]
+    results = []
+    for window in windows:
+        sweep = walk_forward_sweep(candles.close, window, degrees, price_scale)
+        for k, degree in enumerate(degrees):
+            for kstd in kstds:
+                lower, fit, upper = sweep.bands(k, kstd)
+                outcome = simulate(o, h, lw, c, lower[lo:hi], fit[lo:hi], upper[lo:hi], rules)
+                metrics = metrics_of(outcome.equity, per_year, outcome.trades, outcome.exposure)
+                combo = Combo(degree, float(kstd), window)
+                results.append(ComboResult(combo, metrics, outcome.trades, outcome.equity))
+                if on_combo is not None:
+                    on_combo()
+    hold = c / o[0] * (1 - rules.fee)
+    hold[-1] *= 1 - rules.fee
+    return SeriesSweep(candles.symbol, lo, hi, results, metrics_of(hold, per_year), hold)
+
+
+def choose_and_test(
+    candles: Candles,
+    degrees: Sequence[int],
+    kstds: Sequence[float],
+    windows: Sequence[int],
+    rules: TradeRules,
+    per_year: float,
+    split: float,
+    *,
+    metric: str = "sharpe",
+    price_scale: PriceScale = "linear",
+) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
+    """Choose on the first ``split`` of the tradable bars, then test only that choice on the rest.
+
+    Returns the in-sample sweep, the out-of-sample result of the chosen
+    combination (as a one-result sweep), and the chosen in-sample result.
+    """
+    if not 0.1 <= split <= 0.9:
+        raise ConfigError(f"split must be from 0.1 to 0.9, got {split}")
+    first = max(windows) - 1
+    cut = first + int((len(candles) - first) * split)
+    train = sweep_series(candles, degrees, kstds, windows, rules, per_year,
+                         price_scale=price_scale, end=cut)  # fmt: skip
+    chosen = train.best(metric)
+    test = sweep_series(
+        candles, [chosen.combo.degree], [chosen.combo.kstd], [chosen.combo.window], rules,
+        per_year, price_scale=price_scale, start=cut,
+    )  # fmt: skip
+    return train, test, chosen

@@ -1,0 +1,189 @@
+"""Trade accounting on small hand-computed cases, and the honesty checks on real candles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from autonama_shared.backtest import TradeRules, metrics_of, simulate
+from autonama_shared.bands import walk_forward_sweep
+from autonama_shared.candles import Candles
+from autonama_shared.errors import ConfigError
+from autonama_shared.sources.files import FileSource
+from autonama_shared.sweep import choose_and_test, sweep_series
+from tests.naive import naive_fit
+
+FLAT = 9.0, 10.0, 11.5  # lower, fit, upper used by the hand-made cases
+
+
+def bands(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.full(n, FLAT[0]), np.full(n, FLAT[1]), np.full(n, FLAT[2])
+
+
+def run(opens: list[float], closes: list[float], rules: TradeRules, lows: list[float] | None = None,
+        highs: list[float] | None = None):  # fmt: skip
+    o, c = np.array(opens), np.array(closes)
+    lo = np.array(lows) if lows is not None else np.minimum(o, c)
+    hi = np.array(highs) if highs is not None else np.maximum(o, c)
+    return simulate(o, hi, lo, c, *bands(len(c)), rules)
+
+
+def test_entry_at_next_open_and_fees_on_both_sides() -> None:
+    # Bar 1 closes at 8 < 9 (BUY): filled at bar 2's open, 8. Bar 3 closes at 10 >= fit:
+    # out at bar 4's open, 10. Net: 10 / 8 * 0.999 * 0.999 - 1.
+    r = run([10, 10, 8, 9, 10, 11], [10, 8, 9, 10, 11, 11], TradeRules(fee=0.001))
+    (t,) = r.trades
+    assert (t.signal_bar, t.entry_bar, t.entry_price, t.exit_bar, t.exit_price, t.reason) == (
+        1, 2, 8.0, 4, 10.0, "target",
+    )  # fmt: skip
+    assert t.net_return == pytest.approx(10 / 8 * 0.999 * 0.999 - 1, rel=1e-12)
+    assert r.equity[-1] == pytest.approx(1 + t.net_return, rel=1e-12)
+    assert r.equity[1] == 1.0  # nothing held before the fill
+    # Held from the entry bar to the bar before the exit fill: bars 2 and 3.
+    assert r.exposure == pytest.approx(2 / 6)
+
+
+def test_slippage_moves_both_fills_against_us() -> None:
+    r = run([10, 10, 8, 9, 10, 11], [10, 8, 9, 10, 11, 11], TradeRules(fee=0.0, slippage_bps=10))
+    (t,) = r.trades
+    assert t.entry_price == pytest.approx(8 * 1.001)
+    assert t.exit_price == pytest.approx(10 * 0.999)
+    assert t.net_return == pytest.approx(10 * 0.999 / (8 * 1.001) - 1)
+
+
+def test_stop_loss_fills_at_the_stop_or_at_a_gap() -> None:
+    rules = TradeRules(fee=0.0, stop_loss=0.05)
+    # Entry at 8 (bar 2); bar 3 trades down to 7.5 (< 8 * 0.95 = 7.6): out at 7.6, same bar.
+    lows = [9.5, 7.9, 7.9, 7.5, 8.8, 8.8]
+    r = run([10, 10, 8, 8.2, 9, 9], [10, 8, 8.1, 9.2, 9, 9], rules, lows=lows)
+    (t,) = r.trades
+    assert (t.exit_bar, t.reason) == (3, "stop")
+    assert t.exit_price == pytest.approx(7.6)
+    # The same, but bar 3 opens at 7 (a gap through the stop): filled at the open, 7.
+    lows = [9.5, 7.9, 7.9, 6.9, 8.8, 8.8]
+    r = run([10, 10, 8, 7, 9, 9], [10, 8, 8.1, 9.2, 9, 9], rules, lows=lows)
+    assert (r.trades[0].exit_price, r.trades[0].reason) == (7.0, "stop")
+
+
+def test_max_hold_exits_after_that_many_bars() -> None:
+    # Never reaches the fit: with max_hold=2 the position opened at bar 2 is closed at bar 4's open.
+    r = run([10, 10, 8, 8.5, 8.7, 8.9, 9], [10, 8, 8.6, 8.8, 9.2, 9.5, 9.6],
+            TradeRules(fee=0.0, max_hold=2))  # fmt: skip
+    t = r.trades[0]
+    assert (t.entry_bar, t.exit_bar, t.exit_price, t.reason) == (2, 4, 8.7, "max_hold")
+
+
+def test_short_side_mirrors_the_long_one() -> None:
+    # Bar 1 closes at 12 > 11.5 (SELL): short at bar 2's open, 12; bar 3 closes at 10 <= fit:
+    # covered at bar 4's open, 9.5. Net: (2 - 9.5 / 12) * 0.999^2 - 1.
+    opens, closes = [10, 10, 12, 11, 9.5, 10], [10, 12, 11, 10, 10, 10]
+    assert run(opens, closes, TradeRules(fee=0.001)).trades == []  # long only by default
+    (t,) = run(opens, closes, TradeRules(fee=0.001, allow_short=True)).trades
+    assert (t.side, t.entry_price, t.exit_price, t.reason) == ("short", 12.0, 9.5, "target")
+    assert t.net_return == pytest.approx((2 - 9.5 / 12) * 0.999**2 - 1)
+
+
+def test_one_position_at_a_time_and_an_open_position_at_the_end() -> None:
+    # BUY on bars 1 and 2: one position (from bar 2); it never reaches the fit: valued at the end.
+    r = run([10, 10, 8, 7, 8], [10, 8, 7, 8, 8.5], TradeRules(fee=0.0))
+    (t,) = r.trades
+    assert (t.entry_bar, t.exit_bar, t.reason, t.exit_price) == (2, 4, "end", 8.5)
+    assert r.equity[-1] == pytest.approx(8.5 / 8)
+
+
+def test_metrics_of_a_known_curve() -> None:
+    m = metrics_of(np.array([1.0, 1.1, 0.99, 1.2, 1.2]), per_year=4.0)
+    returns = np.array([0.1, -0.1, 1.2 / 0.99 - 1, 0.0])
+    assert m.total_return == pytest.approx(0.2)
+    assert m.cagr == pytest.approx(1.2 ** (1 / 1.0) - 1)  # 4 bars at 4 a year: one year
+    assert m.sharpe == pytest.approx(returns.mean() / returns.std(ddof=1) * 2)
+    assert m.max_drawdown == pytest.approx(0.99 / 1.1 - 1)
+    assert m.max_drawdown_bars == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fee": -0.1}, "fee"),
+        ({"stop_loss": 1.5}, "stop-loss"),
+        ({"max_hold": 0}, "max-hold"),
+        ({"slippage_bps": -1}, "slippage"),
+    ],
+)
+def test_bad_rules_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TradeRules(**kwargs)  # type: ignore[arg-type]
+
+
+# --- on real candles -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def btc(shared_data: Path) -> Candles:
+    import asyncio
+
+    source = FileSource(shared_data / "klines" / "until-2022-10" / "1d")
+    return asyncio.run(source.fetch("BTCUSDT", "1d", 100_000))
+
+
+def cut(c: Candles, t: int) -> Candles:
+    """The candles up to and including bar t."""
+    fields = ("open_time", "open", "high", "low", "close", "volume")
+    return Candles(c.symbol, c.interval, *(getattr(c, f)[: t + 1] for f in fields))
+
+
+def trade_sweep(c: Candles, rules: TradeRules):
+    return sweep_series(c, [3, 6], [1.5, 2.0], [200], rules, 365.0, price_scale="log")
+
+
+@pytest.mark.parametrize("t", [400, 777, 1200, 1700])
+def test_truncation_changes_no_decision_up_to_t(btc: Candles, t: int) -> None:
+    rules = TradeRules(stop_loss=0.08, max_hold=30, allow_short=True)
+    full, part = trade_sweep(btc, rules), trade_sweep(cut(btc, t), rules)
+    for a, b in zip(full.results, part.results, strict=True):
+        assert a.combo == b.combo
+        done_a = [x for x in a.trades if x.exit_bar + full.start < t]
+        done_b = [x for x in b.trades if x.exit_bar + part.start < t]
+        assert done_a == done_b
+        upto = t - full.start
+        assert_allclose(a.equity[:upto], b.equity[:upto], rtol=1e-12)
+        assert len(done_a) > 0 or t < 500
+
+
+@pytest.mark.parametrize("t", [600, 1300])
+def test_changing_prices_after_t_changes_nothing_before_t(btc: Candles, t: int) -> None:
+    rng = np.random.default_rng(11)
+    scale = np.ones(len(btc))
+    scale[t + 1 :] = rng.uniform(0.5, 1.5, len(btc) - t - 1)
+    prices = (btc.open * scale, btc.high * scale, btc.low * scale, btc.close * scale)
+    shuffled = Candles(btc.symbol, btc.interval, btc.open_time, *prices, btc.volume)
+    rules = TradeRules(stop_loss=0.1)
+    full, other = trade_sweep(btc, rules), trade_sweep(shuffled, rules)
+    upto = t - full.start
+    for a, b in zip(full.results, other.results, strict=True):
+        assert [x for x in a.trades if x.exit_bar < upto] == [
+            x for x in b.trades if x.exit_bar < upto
+        ]
+        assert_allclose(a.equity[:upto], b.equity[:upto], rtol=1e-12)
+
+
+def test_every_sweep_band_matches_the_naive_fit(btc: Candles) -> None:
+    degrees, window = [2, 4, 7, 10], 365
+    sweep = walk_forward_sweep(btc.close, window, degrees, "log")
+    for k, degree in enumerate(degrees):
+        for kstd in (1.0, 2.25, 3.0):
+            lower, fit, upper = sweep.bands(k, kstd)
+            for t in range(window - 1, len(btc), 211):
+                f, lo, up, _ = naive_fit(btc.close[t - window + 1 : t + 1], degree, kstd, "log")
+                assert_allclose([lower[t], fit[t], upper[t]], [lo[-1], f[-1], up[-1]], rtol=1e-9)
+
+
+def test_split_chooses_in_sample_and_reports_out_of_sample(btc: Candles) -> None:
+    train, test, chosen = choose_and_test(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, 0.6)
+    assert len(train.results) == 4
+    assert chosen is train.best("sharpe")
+    assert [r.combo for r in test.results] == [chosen.combo]
+    assert test.start == train.end  # the test bars follow the training bars, no overlap
