@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
-from autonama_cli import pipeline, scan
+from autonama_cli import backtest, pipeline, scan
 from autonama_shared import __version__
 from autonama_shared.db import migrate
 from autonama_shared.errors import AutonamaError, ConfigError
+from autonama_shared.report import generated_report_schema
+from autonama_shared.results import generated_schema
 from autonama_shared.settings import AppSettings, load_settings
 
 
@@ -36,11 +39,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    import json
-
-    from autonama_shared.results import generated_schema
-
-    print(json.dumps(generated_schema(), indent=2))
+    schema = generated_schema() if args.which == "results" else generated_report_schema()
+    print(json.dumps(schema, indent=2))
     return 0
 
 
@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_migrate)
     scan.add_parser(sub)
     pipeline.add_parsers(sub)
-    p = sub.add_parser("schema", help="print the JSON Schema of the results file")
+    backtest.add_parser(sub)
+    p = sub.add_parser("schema", help="print the JSON Schema of the results file or report")
+    p.add_argument("which", nargs="?", choices=["results", "report"], default="results")
     p.set_defaults(handler=_schema)
     return parser
 

@@ -31,22 +31,35 @@ from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.sources.cache import KlineCache
 from autonama_shared.sources.files import FileSource
 
-__all__ = ["add_parser", "add_scan_options", "build_source", "config_from_args", "run"]
+__all__ = [
+    "add_parser",
+    "add_scan_options",
+    "add_source_options",
+    "build_source",
+    "config_from_args",
+    "run",
+    "spec_from_config",
+]
 
 log = logging.getLogger("autonama.scan")
 
 
 def add_scan_options(p: argparse.ArgumentParser) -> None:
-    """The universe, source and band options shared by scan, request-scan and backtest."""
+    """The universe, source and band options shared by scan and request-scan."""
+    add_source_options(p)
+    p.add_argument("--degree", type=int, help="polynomial degree, 2 to 10 (4)")
+    p.add_argument("--kstd", type=float, help="band width in residual std, 1.0 to 3.0 (2.0)")
+    p.add_argument("--days", type=int, help="days of candles in the window, 1 to 720 (720)")
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """Where candles come from and for which symbols (scan, request-scan, backtest)."""
     p.add_argument("--config", type=Path, help="JSON or TOML file of settings")
     universe = p.add_mutually_exclusive_group()
     universe.add_argument("--symbols", help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
     universe.add_argument("--top", type=int, metavar="N", help="the N USDT pairs by 24h volume")
     universe.add_argument("--top-100", action="store_true", help="the top 100 by 24h volume")
     p.add_argument("--interval", help=f"candle interval, one of {', '.join(INTERVALS)} (1d)")
-    p.add_argument("--degree", type=int, help="polynomial degree, 2 to 10 (4)")
-    p.add_argument("--kstd", type=float, help="band width in residual std, 1.0 to 3.0 (2.0)")
-    p.add_argument("--days", type=int, help="days of candles in the window, 1 to 720 (720)")
     p.add_argument("--price-scale", choices=["linear", "log"], help="fit prices or ln prices")
     p.add_argument("--source", choices=["binance", "files"], help="where candles come from")
     p.add_argument("--data", type=Path, help="candle file or folder for --source files")
@@ -69,9 +82,9 @@ def add_parser(sub: Any) -> None:
 def config_from_args(args: argparse.Namespace) -> ScanConfig:
     flags: dict[str, Any] = {
         "interval": args.interval,
-        "degree": args.degree,
-        "kstd": args.kstd,
-        "days": args.days,
+        "degree": getattr(args, "degree", None),
+        "kstd": getattr(args, "kstd", None),
+        "days": getattr(args, "days", None),
         "price_scale": args.price_scale,
         "source": args.source,
         "data": args.data,

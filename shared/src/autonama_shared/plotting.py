@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 
 from autonama_shared.results import SymbolResult
 
-__all__ = ["band_chart_png", "draw_symbol_chart"]
+__all__ = ["band_chart_png", "draw_symbol_chart", "equity_chart_png", "heatmap_png"]
 
 _COLOURS = {"BUY": "#1a7f37", "SELL": "#cf222e", "HOLD": "#6e7781"}
 
@@ -90,3 +90,62 @@ def draw_symbol_chart(result: SymbolResult, folder: Path) -> Path | None:
     target = folder / f"{result.symbol}_{result.interval}.png"
     target.write_bytes(png)
     return target
+
+
+def equity_chart_png(
+    title: str,
+    open_time_ms: Sequence[int],
+    strategy: Sequence[float] | np.ndarray,
+    buy_and_hold: Sequence[float] | np.ndarray,
+    entries: Sequence[int] = (),
+    exits: Sequence[int] = (),
+) -> bytes:
+    """Equity of the strategy against buy-and-hold; ``entries`` / ``exits`` are bar indexes."""
+    times = np.array(open_time_ms, dtype="datetime64[ms]")
+    equity = np.asarray(strategy, dtype=float)
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
+    try:
+        ax.plot(times, buy_and_hold, color="#6e7781", linewidth=1.0, label="buy and hold")
+        ax.plot(times, equity, color="#0969da", linewidth=1.4, label="band strategy")
+        if len(entries):
+            ax.scatter(times[list(entries)], equity[list(entries)], marker="^", s=30,
+                       color=_COLOURS["BUY"], zorder=4, label="entries")  # fmt: skip
+        if len(exits):
+            ax.scatter(times[list(exits)], equity[list(exits)], marker="v", s=30,
+                       color=_COLOURS["SELL"], zorder=4, label="exits")  # fmt: skip
+        ax.set_title(title)
+        ax.set_ylabel("equity (start = 1)")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+        ax.grid(alpha=0.25)
+        ax.legend(loc="upper left", fontsize=8)
+        fig.autofmt_xdate()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def heatmap_png(
+    title: str, degrees: Sequence[int], kstds: Sequence[float], values: np.ndarray, label: str
+) -> bytes:
+    """A degree x kstd heatmap of ``values`` (shape: degrees x kstds), annotated."""
+    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * len(kstds), 1.2 + 0.5 * len(degrees)), dpi=100)
+    try:
+        image = ax.imshow(values, cmap="RdYlGn", aspect="auto", origin="lower")
+        ax.set_xticks(range(len(kstds)), [f"{k:g}" for k in kstds])
+        ax.set_yticks(range(len(degrees)), [str(d) for d in degrees])
+        ax.set_xlabel("kstd")
+        ax.set_ylabel("degree")
+        ax.set_title(title, fontsize=9)
+        for i in range(len(degrees)):
+            for j in range(len(kstds)):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        fig.colorbar(image, ax=ax, label=label)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()

@@ -8,8 +8,6 @@ models by ``make schema``; a test keeps the two equal) before storing it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from autonama_shared import __version__
+from autonama_shared._files import write_new
 from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale, Signal
 from autonama_shared.scan import MAX_DAYS, MIN_DAYS, ScanReport
 
@@ -151,31 +150,11 @@ def from_report(report: ScanReport) -> ResultsFile:
 def write_results(results: ResultsFile, folder: Path) -> Path:
     """Write ``backtest_results_YYYYMMDD_HHMMSS.json`` (UTC) atomically; return its path.
 
-    The file appears under its final name only when complete (a temporary
-    ``.backtest_results_...json.tmp`` is renamed), so a watcher never reads half a file.
+    The file appears under its final name only when complete, so a watcher
+    never reads half a file; an existing file is never overwritten.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = results.generated_at.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
-    text = results.model_dump_json()
-    for n in range(1000):
-        name = f"{RESULTS_PREFIX}{stamp}{'' if n == 0 else f'_{n}'}.json"
-        target = folder / name
-        if target.exists():
-            continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            # link() fails if another scan took the name in between: never overwrite.
-            os.link(tmp, target)
-        except FileExistsError:
-            continue
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return target
-    raise FileExistsError(f"too many results files for {stamp} in {folder}")
+    return write_new(folder, f"{RESULTS_PREFIX}{stamp}", results.model_dump_json())
 
 
 def results_schema() -> dict[str, Any]:

@@ -1,0 +1,308 @@
+"""``autonama backtest``: trade the band signals through history, without look-ahead.
+
+Sweeps degree x kstd x window (single values, lists ``2,4,6`` or ranges
+``2:10`` / ``1.0:3.0:0.25``), chooses the best combination per symbol by a
+metric (optionally on the first part of the history only, ``--split``, and
+reports it on the rest), prints a table beside buy-and-hold, and writes
+``backtest_report_YYYYMMDD_HHMMSS.json`` with PNGs: the equity curve against
+buy-and-hold with the trades marked, and a degree x kstd heatmap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autonama_cli._console import stdout_console
+from autonama_cli.logs import setup_logging
+from autonama_cli.scan import add_source_options, build_source, config_from_args
+from autonama_shared import __version__
+from autonama_shared.backtest import Metrics, TradeRules, bars_per_year, metrics_of
+from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, min_candles
+from autonama_shared.candles import Candles
+from autonama_shared.errors import AutonamaError, ConfigError
+from autonama_shared.intervals import interval_ms
+from autonama_shared.plotting import equity_chart_png, heatmap_png
+from autonama_shared.report import (
+    BacktestParameters,
+    BacktestReport,
+    ComboMetrics,
+    MetricsModel,
+    SymbolBacktest,
+    TradeModel,
+    write_report,
+)
+from autonama_shared.scan import ScanSpec, normalise_symbols, resolve_universe
+from autonama_shared.sweep import METRICS, ComboResult, SeriesSweep, choose_and_test, sweep_series
+
+__all__ = ["add_parser", "parse_values"]
+
+log = logging.getLogger("autonama.backtest")
+
+
+def parse_values(text: str, kind: type, name: str) -> list[Any]:
+    """``4``, ``2,4,6`` or an inclusive range ``2:10`` / ``1.0:3.0:0.25``.
+
+    >>> parse_values("2:5", int, "--degree"), parse_values("1:2:0.5", float, "--kstd")
+    ([2, 3, 4, 5], [1.0, 1.5, 2.0])
+    """
+    try:
+        if ":" in text:
+            parts = [kind(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            step = parts[2] if len(parts) == 3 else kind(1)
+            if step <= 0 or stop < start:
+                raise ConfigError(f"{name} {text!r}: the range must go up by a positive step")
+            count = round((stop - start) / step) + 1
+            values = [kind(round(start + i * step, 10)) for i in range(count)]
+            return [v for v in values if v <= stop + 1e-9]
+        return [kind(p) for p in text.split(",") if p.strip()]
+    except ValueError as e:
+        raise ConfigError(
+            f"{name} {text!r} is not a value, a list (a,b,c) or a range (start:stop[:step])"
+        ) from e
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("backtest", help="trade the signals through history, sweep parameters")
+    add_source_options(p)
+    p.add_argument("--degree", default="4", help="degrees: 4, 2,4,6 or 2:10 (4)")
+    p.add_argument("--kstd", default="2.0", help="kstd values: 2.0, 1.5,2 or 1.0:3.0:0.25 (2.0)")
+    p.add_argument("--window", default="365", help="windows in candles: 365, 180,365 (365)")
+    p.add_argument("--history", type=int, default=2000,
+                   help="candles of history to test on, per symbol (2000)")  # fmt: skip
+    p.add_argument("--fee", type=float, default=0.001, help="fee per side, fraction (0.001)")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per fill (0)")
+    p.add_argument("--allow-short", action="store_true", help="also sell short on SELL")
+    p.add_argument("--stop-loss", type=float, help="stop-loss, fraction of the entry (off)")
+    p.add_argument("--max-hold", type=int, help="most bars in a position (off)")
+    p.add_argument(
+        "--split", type=float, help="choose on this part of the history (0.1-0.9), test on the rest"
+    )
+    p.add_argument("--metric", choices=METRICS, default="sharpe", help="what best means")
+    p.add_argument("--output", type=Path, default=Path("results"), help="report folder")
+    p.set_defaults(handler=run)
+
+
+def _metrics(m: Metrics) -> MetricsModel:
+    values = asdict(m)
+    values.pop("extra", None)
+    return MetricsModel(**values)
+
+
+def _combo(r: ComboResult) -> ComboMetrics:
+    return ComboMetrics(degree=r.combo.degree, kstd=r.combo.kstd, window=r.combo.window,
+                        metrics=_metrics(r.metrics))  # fmt: skip
+
+
+def _trades(r: ComboResult, candles: Candles, offset: int) -> list[TradeModel]:
+    t = candles.open_time
+    return [
+        TradeModel(
+            side=x.side,
+            signal_time=int(t[offset + x.signal_bar]),
+            entry_time=int(t[offset + x.entry_bar]),
+            entry_price=x.entry_price,
+            exit_time=int(t[offset + x.exit_bar]),
+            exit_price=x.exit_price,
+            reason=x.reason,
+            net_return=x.net_return,
+        )
+        for x in r.trades
+    ]
+
+
+def _draw(folder: Path, candles: Candles, sweep: SeriesSweep, chosen: ComboResult, metric: str,
+          degrees: list[int], kstds: list[float]) -> None:  # fmt: skip
+    times = candles.open_time[sweep.start : sweep.end].tolist()
+    entries = [x.entry_bar for x in chosen.trades]
+    exits = [x.exit_bar for x in chosen.trades]
+    c = chosen.combo
+    png = equity_chart_png(
+        f"{candles.symbol} {candles.interval}: degree {c.degree}, kstd {c.kstd:g}, window "
+        f"{c.window} against buy and hold", times, chosen.equity, sweep.buy_and_hold_equity,
+        entries, exits,
+    )  # fmt: skip
+    (folder / f"equity_{candles.symbol}_{candles.interval}.png").write_bytes(png)
+    if len(degrees) > 1 or len(kstds) > 1:
+        grid = np.full((len(degrees), len(kstds)), np.nan)
+        for r in sweep.results:
+            if r.combo.window == c.window:
+                grid[degrees.index(r.combo.degree), kstds.index(r.combo.kstd)] = getattr(
+                    r.metrics, metric
+                )
+        png = heatmap_png(f"{candles.symbol}: {metric} at window {c.window}", degrees, kstds,
+                          grid, metric)  # fmt: skip
+        (folder / f"heatmap_{candles.symbol}_{candles.interval}.png").write_bytes(png)
+
+
+def _portfolio(curves: list[tuple[np.ndarray, np.ndarray]], per_year: float) -> Metrics | None:
+    """Equal weight, rebalanced every bar, over the union of the symbols' bars."""
+    if not curves:
+        return None
+    frame = pd.concat([pd.Series(eq, index=times) for times, eq in curves], axis=1).sort_index()
+    returns = frame.pct_change().mean(axis=1, skipna=True).fillna(0.0)
+    equity = np.cumprod(1.0 + returns.to_numpy(dtype=np.float64)).astype(np.float64)
+    return metrics_of(equity, per_year)
+
+
+def run(args: argparse.Namespace) -> int:
+    # --degree and --kstd are lists and ranges here: the source settings are read without them.
+    source_args = {k: v for k, v in vars(args).items() if k not in ("degree", "kstd")}
+    config = config_from_args(argparse.Namespace(**source_args))
+    setup_logging(config.log_file, args.verbose)
+    degrees = parse_values(args.degree, int, "--degree")
+    kstds = parse_values(args.kstd, float, "--kstd")
+    windows = parse_values(args.window, int, "--window")
+    for d in degrees:
+        if not MIN_DEGREE <= d <= MAX_DEGREE:
+            raise ConfigError(f"--degree {d} is outside {MIN_DEGREE} to {MAX_DEGREE}")
+    for k in kstds:
+        if not MIN_KSTD <= k <= MAX_KSTD:
+            raise ConfigError(f"--kstd {k} is outside {MIN_KSTD} to {MAX_KSTD}")
+    shortest = min_candles(max(degrees))
+    for w in windows:
+        if not shortest <= w <= 10_000:
+            raise ConfigError(f"--window {w} must be from {shortest} to 10000 candles")
+    if not max(windows) + 2 <= args.history <= 100_000:
+        raise ConfigError(f"--history {args.history} must be from {max(windows) + 2} to 100000")
+    rules = TradeRules(fee=args.fee, slippage_bps=args.slippage_bps, allow_short=args.allow_short,
+                       stop_loss=args.stop_loss, max_hold=args.max_hold)  # fmt: skip
+    if args.split is not None and not 0.1 <= args.split <= 0.9:
+        raise ConfigError(f"--split must be from 0.1 to 0.9, got {args.split}")
+    symbols = normalise_symbols(config.symbols) if config.symbols else None
+    spec = ScanSpec(interval=config.interval, symbols=symbols, top=config.top)
+    per_year = bars_per_year(interval_ms(config.interval))
+    source = build_source(config)
+    err = Console(stderr=True)
+
+    async def load() -> list[tuple[str, Candles | None, str | None]]:
+        try:
+            names = await resolve_universe(source, spec)
+            out: list[tuple[str, Candles | None, str | None]] = []
+            for name in names:
+                try:
+                    out.append(
+                        (name, await source.fetch(name, config.interval, args.history), None)
+                    )
+                except AutonamaError as e:
+                    out.append((name, None, str(e)))
+            return out
+        finally:
+            await source.close()
+
+    loaded = asyncio.run(load())
+    combos = len(degrees) * len(kstds) * len(windows)
+    folder = config.output
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[SymbolBacktest] = []
+    curves: list[tuple[np.ndarray, np.ndarray]] = []
+    holds: list[tuple[np.ndarray, np.ndarray]] = []
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:  # fmt: skip
+        task = progress.add_task("backtesting", total=combos * len(loaded))
+        for name, candles, error in loaded:
+            if candles is None or len(candles) < max(windows) + 2:
+                why = error or f"{len(candles) if candles else 0} candles are fewer than the window"
+                rows.append(SymbolBacktest(symbol=name, first_time=None, last_time=None, bars=0,
+                                           chosen=None, out_of_sample=None, buy_and_hold=None,
+                                           buy_and_hold_out_of_sample=None, trades=[],
+                                           combinations=[], error=why))  # fmt: skip
+                progress.advance(task, combos)
+                continue
+            tick = lambda: progress.advance(task)  # noqa: E731
+            if args.split is None:
+                sweep = sweep_series(candles, degrees, kstds, windows, rules, per_year,
+                                     price_scale=config.price_scale, on_combo=tick)  # fmt: skip
+                chosen, report_sweep, report = sweep.best(args.metric), sweep, None
+                reported = chosen
+            else:
+                sweep, report_sweep, chosen = choose_and_test(
+                    candles, degrees, kstds, windows, rules, per_year, args.split,
+                    metric=args.metric, price_scale=config.price_scale,
+                )  # fmt: skip
+                progress.advance(task, combos)
+                reported = report_sweep.results[0]
+                report = _combo(reported)
+            times = candles.open_time[report_sweep.start : report_sweep.end]
+            curves.append((times, reported.equity))
+            holds.append((times, report_sweep.buy_and_hold_equity))
+            _draw(folder, candles, report_sweep, reported, args.metric, degrees, kstds)
+            rows.append(SymbolBacktest(
+                symbol=name, first_time=int(times[0]), last_time=int(times[-1]),
+                bars=len(times), chosen=_combo(chosen), out_of_sample=report,
+                buy_and_hold=_metrics(sweep.buy_and_hold),
+                buy_and_hold_out_of_sample=(_metrics(report_sweep.buy_and_hold)
+                                            if args.split is not None else None),
+                trades=_trades(reported, candles, report_sweep.start),
+                combinations=[_combo(r) for r in sweep.results],
+            ))  # fmt: skip
+    portfolio, portfolio_hold = _portfolio(curves, per_year), _portfolio(holds, per_year)
+    report_file = BacktestReport(
+        engine_version=__version__, generated_at=datetime.now(UTC),
+        parameters=BacktestParameters(
+            interval=config.interval, degrees=degrees, kstds=kstds, windows=windows,
+            price_scale=config.price_scale, fee=rules.fee, slippage_bps=rules.slippage_bps,
+            allow_short=rules.allow_short, stop_loss=rules.stop_loss, max_hold=rules.max_hold,
+            split=args.split, metric=args.metric, source=source.name,
+        ),
+        symbols=rows,
+        portfolio=_metrics(portfolio) if portfolio else None,
+        portfolio_buy_and_hold=_metrics(portfolio_hold) if portfolio_hold else None,
+    )  # fmt: skip
+    path = write_report(report_file, folder)
+    _print(report_file, stdout_console())
+    for r in rows:
+        if r.error:
+            err.print(f"{r.symbol}: {r.error}", style="yellow", soft_wrap=True, markup=False)
+    print(f"report: {path} (charts: {folder}/equity_*.png, {folder}/heatmap_*.png)")
+    return 0 if any(r.error is None for r in rows) else 1
+
+
+def _print(report: BacktestReport, out: Console) -> None:
+    p = report.parameters
+    split = f", chosen on the first {p.split:.0%}, shown on the rest" if p.split else ""
+    table = Table(title=f"{p.interval}, best by {p.metric}{split}; fee {p.fee:.2%} per side")
+    for name in ("symbol", "degree", "kstd", "window", "return %", "CAGR %", "Sharpe",
+                 "max DD %", "trades", "win %", "hold return %", "hold Sharpe"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "symbol" else "right")
+
+    def cells(m: MetricsModel | None) -> list[str]:
+        if m is None:
+            return ["", "", "", ""]
+        return [f"{m.total_return * 100:.1f}", f"{m.cagr * 100:.1f}", f"{m.sharpe:.2f}",
+                f"{m.max_drawdown * 100:.1f}"]  # fmt: skip
+
+    for r in report.symbols:
+        shown = r.out_of_sample or r.chosen
+        if shown is None:
+            table.add_row(r.symbol, "error", *[""] * 10, style="dim")
+            continue
+        hold = r.buy_and_hold_out_of_sample or r.buy_and_hold
+        m = shown.metrics
+        table.add_row(
+            r.symbol, str(shown.degree), f"{shown.kstd:g}", str(shown.window), *cells(m),
+            str(m.trades), f"{m.win_rate * 100:.0f}",
+            f"{hold.total_return * 100:.1f}" if hold else "", f"{hold.sharpe:.2f}" if hold else "",
+        )  # fmt: skip
+    if report.portfolio is not None:
+        hold = report.portfolio_buy_and_hold
+        table.add_row(
+            "portfolio", "", "", "", *cells(report.portfolio), "", "",
+            f"{hold.total_return * 100:.1f}" if hold else "", f"{hold.sharpe:.2f}" if hold else "",
+            style="bold",
+        )  # fmt: skip
+    out.print(table)

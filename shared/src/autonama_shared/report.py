@@ -1,0 +1,129 @@
+"""The backtest report, ``backtest_report_YYYYMMDD_HHMMSS.json``: its model and writer.
+
+Its JSON Schema is published beside the results file's
+(``schemas/backtest_report.schema.json``, ``make schema``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from autonama_shared._files import write_new
+from autonama_shared.bands import PriceScale
+
+__all__ = [
+    "BacktestParameters",
+    "BacktestReport",
+    "ComboMetrics",
+    "MetricsModel",
+    "SymbolBacktest",
+    "TradeModel",
+    "generated_report_schema",
+    "report_schema",
+    "write_report",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricsModel(_Model):
+    total_return: float
+    cagr: float
+    volatility: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float
+    max_drawdown_bars: int
+    trades: int
+    win_rate: float
+    average_trade: float
+    exposure: float
+
+
+class ComboMetrics(_Model):
+    degree: int
+    kstd: float
+    window: int
+    metrics: MetricsModel
+
+
+class TradeModel(_Model):
+    side: Literal["long", "short"]
+    signal_time: int = Field(description="Open time (ms) of the bar whose close decided.")
+    entry_time: int
+    entry_price: float
+    exit_time: int
+    exit_price: float
+    reason: Literal["target", "signal", "stop", "max_hold", "end"]
+    net_return: float
+
+
+class SymbolBacktest(_Model):
+    symbol: str
+    first_time: int | None = Field(description="First evaluated bar (ms); null on error.")
+    last_time: int | None
+    bars: int
+    chosen: ComboMetrics | None = Field(description="The best combination (in sample with split).")
+    out_of_sample: ComboMetrics | None = Field(description="The chosen one on the held-out bars.")
+    buy_and_hold: MetricsModel | None
+    buy_and_hold_out_of_sample: MetricsModel | None
+    trades: list[TradeModel] = Field(description="Trades of the reported combination.")
+    combinations: list[ComboMetrics] = Field(description="Every combination, in sample.")
+    error: str | None = None
+
+
+class BacktestParameters(_Model):
+    interval: str
+    degrees: list[int]
+    kstds: list[float]
+    windows: list[int]
+    price_scale: PriceScale
+    fee: float
+    slippage_bps: float
+    allow_short: bool
+    stop_loss: float | None
+    max_hold: int | None
+    split: float | None
+    metric: str
+    source: str
+
+
+class BacktestReport(_Model):
+    schema_version: Literal[1] = 1
+    engine_version: str
+    generated_at: AwareDatetime
+    parameters: BacktestParameters
+    symbols: list[SymbolBacktest]
+    portfolio: MetricsModel | None = Field(
+        description="Equal weight of every symbol's reported run."
+    )
+    portfolio_buy_and_hold: MetricsModel | None
+
+
+def write_report(report: BacktestReport, folder: Path) -> Path:
+    """``backtest_report_YYYYMMDD_HHMMSS.json`` (UTC), written atomically, never overwriting."""
+    stamp = report.generated_at.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+    return write_new(folder, f"backtest_report_{stamp}", report.model_dump_json())
+
+
+def report_schema() -> dict[str, Any]:
+    """The published JSON Schema of the backtest report."""
+    path = resources.files("autonama_shared") / "schemas" / "backtest_report.schema.json"
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def generated_report_schema() -> dict[str, Any]:
+    """The schema as the models define it now (``make schema`` writes it to the package)."""
+    schema = BacktestReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://autonama.dev/schemas/backtest_report.schema.json"
+    return schema
