@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -28,23 +26,24 @@ from autonama_cli._console import stdout_console
 from autonama_cli.logs import setup_logging
 from autonama_cli.scan import add_source_options, build_source, config_from_args
 from autonama_shared import __version__
-from autonama_shared.backtest import Metrics, TradeRules, bars_per_year, metrics_of
-from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, min_candles
+from autonama_shared.backtest import TradeRules
+from autonama_shared.backtest_run import (
+    BacktestSpec,
+    SymbolRun,
+    metrics_model,
+    portfolio,
+    run_symbol,
+)
 from autonama_shared.candles import Candles
 from autonama_shared.errors import AutonamaError, ConfigError
-from autonama_shared.intervals import interval_ms
 from autonama_shared.plotting import equity_chart_png, heatmap_png
 from autonama_shared.report import (
-    BacktestParameters,
     BacktestReport,
-    ComboMetrics,
     MetricsModel,
-    SymbolBacktest,
-    TradeModel,
     write_report,
 )
 from autonama_shared.scan import ScanSpec, normalise_symbols, resolve_universe
-from autonama_shared.sweep import METRICS, ComboResult, SeriesSweep, choose_and_test, sweep_series
+from autonama_shared.sweep import METRICS
 
 __all__ = ["add_parser", "parse_values"]
 
@@ -97,66 +96,27 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _metrics(m: Metrics) -> MetricsModel:
-    values = asdict(m)
-    values.pop("extra", None)
-    return MetricsModel(**values)
-
-
-def _combo(r: ComboResult) -> ComboMetrics:
-    return ComboMetrics(degree=r.combo.degree, kstd=r.combo.kstd, window=r.combo.window,
-                        metrics=_metrics(r.metrics))  # fmt: skip
-
-
-def _trades(r: ComboResult, candles: Candles, offset: int) -> list[TradeModel]:
-    t = candles.open_time
-    return [
-        TradeModel(
-            side=x.side,
-            signal_time=int(t[offset + x.signal_bar]),
-            entry_time=int(t[offset + x.entry_bar]),
-            entry_price=x.entry_price,
-            exit_time=int(t[offset + x.exit_bar]),
-            exit_price=x.exit_price,
-            reason=x.reason,
-            net_return=x.net_return,
-        )
-        for x in r.trades
-    ]
-
-
-def _draw(folder: Path, candles: Candles, sweep: SeriesSweep, chosen: ComboResult, metric: str,
-          degrees: list[int], kstds: list[float]) -> None:  # fmt: skip
-    times = candles.open_time[sweep.start : sweep.end].tolist()
-    entries = [x.entry_bar for x in chosen.trades]
-    exits = [x.exit_bar for x in chosen.trades]
-    c = chosen.combo
+def _draw(folder: Path, candles: Candles, run: SymbolRun, metric: str, degrees: list[int],
+          kstds: list[float]) -> None:  # fmt: skip
+    """The equity curve of the reported run against buy and hold, and the in-sample heatmap."""
+    if run.times is None or run.equity is None or run.hold is None or run.reported is None:
+        return
+    c = run.reported.combo
     png = equity_chart_png(
         f"{candles.symbol} {candles.interval}: degree {c.degree}, kstd {c.kstd:g}, window "
-        f"{c.window} against buy and hold", times, chosen.equity, sweep.buy_and_hold_equity,
-        entries, exits,
+        f"{c.window} against buy and hold", run.times.tolist(), run.equity, run.hold,
+        [x.entry_bar for x in run.reported.trades], [x.exit_bar for x in run.reported.trades],
     )  # fmt: skip
     (folder / f"equity_{candles.symbol}_{candles.interval}.png").write_bytes(png)
-    if len(degrees) > 1 or len(kstds) > 1:
+    if run.sweep is not None and (len(degrees) > 1 or len(kstds) > 1):
         grid = np.full((len(degrees), len(kstds)), np.nan)
-        for r in sweep.results:
+        for r in run.sweep.results:
             if r.combo.window == c.window:
-                grid[degrees.index(r.combo.degree), kstds.index(r.combo.kstd)] = getattr(
-                    r.metrics, metric
-                )
-        png = heatmap_png(f"{candles.symbol}: {metric} at window {c.window}", degrees, kstds,
-                          grid, metric)  # fmt: skip
+                value = getattr(r.metrics, metric)
+                grid[degrees.index(r.combo.degree), kstds.index(r.combo.kstd)] = value
+        png = heatmap_png(f"{candles.symbol}: {metric} at window {c.window} (in sample)",
+                          degrees, kstds, grid, metric)  # fmt: skip
         (folder / f"heatmap_{candles.symbol}_{candles.interval}.png").write_bytes(png)
-
-
-def _portfolio(curves: list[tuple[np.ndarray, np.ndarray]], per_year: float) -> Metrics | None:
-    """Equal weight, rebalanced every bar, over the union of the symbols' bars."""
-    if not curves:
-        return None
-    frame = pd.concat([pd.Series(eq, index=times) for times, eq in curves], axis=1).sort_index()
-    returns = frame.pct_change().mean(axis=1, skipna=True).fillna(0.0)
-    equity = np.cumprod(1.0 + returns.to_numpy(dtype=np.float64)).astype(np.float64)
-    return metrics_of(equity, per_year)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,28 +124,18 @@ def run(args: argparse.Namespace) -> int:
     source_args = {k: v for k, v in vars(args).items() if k not in ("degree", "kstd")}
     config = config_from_args(argparse.Namespace(**source_args))
     setup_logging(config.log_file, args.verbose)
-    degrees = parse_values(args.degree, int, "--degree")
-    kstds = parse_values(args.kstd, float, "--kstd")
-    windows = parse_values(args.window, int, "--window")
-    for d in degrees:
-        if not MIN_DEGREE <= d <= MAX_DEGREE:
-            raise ConfigError(f"--degree {d} is outside {MIN_DEGREE} to {MAX_DEGREE}")
-    for k in kstds:
-        if not MIN_KSTD <= k <= MAX_KSTD:
-            raise ConfigError(f"--kstd {k} is outside {MIN_KSTD} to {MAX_KSTD}")
-    shortest = min_candles(max(degrees))
-    for w in windows:
-        if not shortest <= w <= 10_000:
-            raise ConfigError(f"--window {w} must be from {shortest} to 10000 candles")
-    if not max(windows) + 2 <= args.history <= 100_000:
-        raise ConfigError(f"--history {args.history} must be from {max(windows) + 2} to 100000")
     rules = TradeRules(fee=args.fee, slippage_bps=args.slippage_bps, allow_short=args.allow_short,
                        stop_loss=args.stop_loss, max_hold=args.max_hold)  # fmt: skip
-    if args.split is not None and not 0.1 <= args.split <= 0.9:
-        raise ConfigError(f"--split must be from 0.1 to 0.9, got {args.split}")
+    bt = BacktestSpec(
+        interval=config.interval,
+        degrees=tuple(parse_values(args.degree, int, "--degree")),
+        kstds=tuple(parse_values(args.kstd, float, "--kstd")),
+        windows=tuple(parse_values(args.window, int, "--window")),
+        rules=rules, price_scale=config.price_scale, split=args.split, metric=args.metric,
+        history=args.history,
+    )  # fmt: skip
     symbols = normalise_symbols(config.symbols) if config.symbols else None
     spec = ScanSpec(interval=config.interval, symbols=symbols, top=config.top)
-    per_year = bars_per_year(interval_ms(config.interval))
     source = build_source(config)
     err = Console(stderr=True)
 
@@ -205,63 +155,28 @@ def run(args: argparse.Namespace) -> int:
             await source.close()
 
     loaded = asyncio.run(load())
-    combos = len(degrees) * len(kstds) * len(windows)
     folder = config.output
     folder.mkdir(parents=True, exist_ok=True)
-    rows: list[SymbolBacktest] = []
-    curves: list[tuple[np.ndarray, np.ndarray]] = []
-    holds: list[tuple[np.ndarray, np.ndarray]] = []
+    runs = []
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as progress:  # fmt: skip
-        task = progress.add_task("backtesting", total=combos * len(loaded))
+        task = progress.add_task("backtesting", total=bt.combinations * len(loaded))
         for name, candles, error in loaded:
-            if candles is None or len(candles) < max(windows) + 2:
-                why = error or f"{len(candles) if candles else 0} candles are fewer than the window"
-                rows.append(SymbolBacktest(symbol=name, first_time=None, last_time=None, bars=0,
-                                           chosen=None, out_of_sample=None, buy_and_hold=None,
-                                           buy_and_hold_out_of_sample=None, trades=[],
-                                           combinations=[], error=why))  # fmt: skip
-                progress.advance(task, combos)
-                continue
-            tick = lambda: progress.advance(task)  # noqa: E731
-            if args.split is None:
-                sweep = sweep_series(candles, degrees, kstds, windows, rules, per_year,
-                                     price_scale=config.price_scale, on_combo=tick)  # fmt: skip
-                chosen, report_sweep, report = sweep.best(args.metric), sweep, None
-                reported = chosen
-            else:
-                sweep, report_sweep, chosen = choose_and_test(
-                    candles, degrees, kstds, windows, rules, per_year, args.split,
-                    metric=args.metric, price_scale=config.price_scale,
-                )  # fmt: skip
-                progress.advance(task, combos)
-                reported = report_sweep.results[0]
-                report = _combo(reported)
-            times = candles.open_time[report_sweep.start : report_sweep.end]
-            curves.append((times, reported.equity))
-            holds.append((times, report_sweep.buy_and_hold_equity))
-            _draw(folder, candles, report_sweep, reported, args.metric, degrees, kstds)
-            rows.append(SymbolBacktest(
-                symbol=name, first_time=int(times[0]), last_time=int(times[-1]),
-                bars=len(times), chosen=_combo(chosen), out_of_sample=report,
-                buy_and_hold=_metrics(sweep.buy_and_hold),
-                buy_and_hold_out_of_sample=(_metrics(report_sweep.buy_and_hold)
-                                            if args.split is not None else None),
-                trades=_trades(reported, candles, report_sweep.start),
-                combinations=[_combo(r) for r in sweep.results],
-            ))  # fmt: skip
-    portfolio, portfolio_hold = _portfolio(curves, per_year), _portfolio(holds, per_year)
+            done = progress.tasks[0].completed
+            one = run_symbol(name, candles, error, bt, on_combo=lambda: progress.advance(task))
+            progress.update(task, completed=done + bt.combinations)
+            if candles is not None:
+                _draw(folder, candles, one, bt.metric, list(bt.degrees), list(bt.kstds))
+            runs.append(one)
+    curves = [(r.times, r.equity) for r in runs if r.times is not None and r.equity is not None]
+    holds = [(r.times, r.hold) for r in runs if r.times is not None and r.hold is not None]
+    strategy, hold = portfolio(curves, bt.per_year), portfolio(holds, bt.per_year)
+    rows = [r.row for r in runs]
     report_file = BacktestReport(
         engine_version=__version__, generated_at=datetime.now(UTC),
-        parameters=BacktestParameters(
-            interval=config.interval, degrees=degrees, kstds=kstds, windows=windows,
-            price_scale=config.price_scale, fee=rules.fee, slippage_bps=rules.slippage_bps,
-            allow_short=rules.allow_short, stop_loss=rules.stop_loss, max_hold=rules.max_hold,
-            split=args.split, metric=args.metric, source=source.name,
-        ),
-        symbols=rows,
-        portfolio=_metrics(portfolio) if portfolio else None,
-        portfolio_buy_and_hold=_metrics(portfolio_hold) if portfolio_hold else None,
+        parameters=bt.parameters(source.name), symbols=rows,
+        portfolio=metrics_model(strategy) if strategy else None,
+        portfolio_buy_and_hold=metrics_model(hold) if hold else None,
     )  # fmt: skip
     path = write_report(report_file, folder)
     _print(report_file, stdout_console())

@@ -1,0 +1,186 @@
+"""One backtest of one symbol, as the CLI and the analyzer service both run it.
+
+``BacktestSpec`` holds the sweep and the trading rules (validated, with
+messages that name the option); ``run_symbol`` sweeps, chooses (in sample, or
+on the first part with ``split``), and returns the report row with the curves
+to draw or store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from autonama_shared.backtest import Metrics, TradeRules, bars_per_year, metrics_of
+from autonama_shared.bands import (
+    MAX_DEGREE,
+    MAX_KSTD,
+    MIN_DEGREE,
+    MIN_KSTD,
+    PriceScale,
+    min_candles,
+)
+from autonama_shared.candles import Candles
+from autonama_shared.errors import ConfigError
+from autonama_shared.intervals import interval_ms
+from autonama_shared.report import (
+    BacktestParameters,
+    ComboMetrics,
+    MetricsModel,
+    SymbolBacktest,
+    TradeModel,
+)
+from autonama_shared.sweep import METRICS, ComboResult, SeriesSweep, choose_and_test, sweep_series
+
+__all__ = ["BacktestSpec", "SymbolRun", "metrics_model", "portfolio", "run_symbol"]
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    interval: str
+    degrees: tuple[int, ...]
+    kstds: tuple[float, ...]
+    windows: tuple[int, ...]
+    rules: TradeRules
+    price_scale: PriceScale = "linear"
+    split: float | None = None
+    metric: str = "sharpe"
+    history: int = 2000
+
+    def __post_init__(self) -> None:
+        interval_ms(self.interval)
+        if not self.degrees or not self.kstds or not self.windows:
+            raise ConfigError("give at least one degree, one kstd and one window")
+        for d in self.degrees:
+            if not MIN_DEGREE <= d <= MAX_DEGREE:
+                raise ConfigError(f"--degree {d} is outside {MIN_DEGREE} to {MAX_DEGREE}")
+        for k in self.kstds:
+            if not MIN_KSTD <= k <= MAX_KSTD:
+                raise ConfigError(f"--kstd {k} is outside {MIN_KSTD} to {MAX_KSTD}")
+        shortest = min_candles(max(self.degrees))
+        for w in self.windows:
+            if not shortest <= w <= 10_000:
+                raise ConfigError(f"--window {w} must be from {shortest} to 10000 candles")
+        if not max(self.windows) + 2 <= self.history <= 100_000:
+            raise ConfigError(
+                f"--history {self.history} must be from {max(self.windows) + 2} to 100000"
+            )
+        if self.split is not None and not 0.1 <= self.split <= 0.9:
+            raise ConfigError(f"--split must be from 0.1 to 0.9, got {self.split}")
+        if self.metric not in METRICS:
+            raise ConfigError(f"--metric must be one of {', '.join(METRICS)}")
+
+    @property
+    def combinations(self) -> int:
+        return len(self.degrees) * len(self.kstds) * len(self.windows)
+
+    @property
+    def per_year(self) -> float:
+        return bars_per_year(interval_ms(self.interval))
+
+    def parameters(self, source: str) -> BacktestParameters:
+        r = self.rules
+        return BacktestParameters(
+            interval=self.interval, degrees=list(self.degrees), kstds=list(self.kstds),
+            windows=list(self.windows), price_scale=self.price_scale, fee=r.fee,
+            slippage_bps=r.slippage_bps, allow_short=r.allow_short, stop_loss=r.stop_loss,
+            max_hold=r.max_hold, split=self.split, metric=self.metric, source=source,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SymbolRun:
+    row: SymbolBacktest
+    times: np.ndarray | None = None  # open times of the reported bars
+    equity: np.ndarray | None = None  # the reported combination's equity on those bars
+    hold: np.ndarray | None = None  # buy and hold on those bars
+    sweep: SeriesSweep | None = None  # every combination (in sample)
+    reported: ComboResult | None = None
+
+
+def metrics_model(m: Metrics) -> MetricsModel:
+    values = asdict(m)
+    values.pop("extra", None)
+    return MetricsModel(**values)
+
+
+def _combo(r: ComboResult) -> ComboMetrics:
+    c = r.combo
+    return ComboMetrics(degree=c.degree, kstd=c.kstd, window=c.window,
+                        metrics=metrics_model(r.metrics))  # fmt: skip
+
+
+def _trades(r: ComboResult, candles: Candles, offset: int) -> list[TradeModel]:
+    t = candles.open_time
+    return [
+        TradeModel(
+            side=x.side,
+            signal_time=int(t[offset + x.signal_bar]),
+            entry_time=int(t[offset + x.entry_bar]),
+            entry_price=x.entry_price,
+            exit_time=int(t[offset + x.exit_bar]),
+            exit_price=x.exit_price,
+            reason=x.reason,
+            net_return=x.net_return,
+        )
+        for x in r.trades
+    ]
+
+
+def failed(symbol: str, error: str) -> SymbolRun:
+    return SymbolRun(SymbolBacktest(
+        symbol=symbol, first_time=None, last_time=None, bars=0, chosen=None, out_of_sample=None,
+        buy_and_hold=None, buy_and_hold_out_of_sample=None, trades=[], combinations=[],
+        error=error,
+    ))  # fmt: skip
+
+
+def run_symbol(
+    symbol: str,
+    candles: Candles | None,
+    error: str | None,
+    spec: BacktestSpec,
+    on_combo: Callable[[], None] | None = None,
+) -> SymbolRun:
+    """Sweep and choose for one symbol (see ``BacktestSpec``); a symbol without enough
+    candles, or whose candles could not be had, is a row with its error."""
+    if candles is None or len(candles) < max(spec.windows) + 2:
+        count = len(candles) if candles is not None else 0
+        return failed(symbol, error or f"{count} candles are fewer than the window")
+    args = (candles, list(spec.degrees), list(spec.kstds), list(spec.windows), spec.rules,
+            spec.per_year)  # fmt: skip
+    if spec.split is None:
+        sweep = sweep_series(*args, price_scale=spec.price_scale, on_combo=on_combo)
+        chosen = reported = sweep.best(spec.metric)
+        report_sweep, out_of_sample = sweep, None
+    else:
+        sweep, report_sweep, chosen = choose_and_test(
+            *args, spec.split, metric=spec.metric, price_scale=spec.price_scale
+        )
+        reported = report_sweep.results[0]
+        out_of_sample = _combo(reported)
+    times = candles.open_time[report_sweep.start : report_sweep.end]
+    row = SymbolBacktest(
+        symbol=symbol, first_time=int(times[0]), last_time=int(times[-1]), bars=len(times),
+        chosen=_combo(chosen), out_of_sample=out_of_sample,
+        buy_and_hold=metrics_model(sweep.buy_and_hold),
+        buy_and_hold_out_of_sample=(
+            metrics_model(report_sweep.buy_and_hold) if spec.split is not None else None
+        ),
+        trades=_trades(reported, candles, report_sweep.start),
+        combinations=[_combo(r) for r in sweep.results],
+    )  # fmt: skip
+    return SymbolRun(row, times, reported.equity, report_sweep.buy_and_hold_equity, sweep, reported)
+
+
+def portfolio(curves: Sequence[tuple[np.ndarray, np.ndarray]], per_year: float) -> Metrics | None:
+    """Equal weight, rebalanced every bar, over the union of the symbols' bars."""
+    if not curves:
+        return None
+    frame = pd.concat([pd.Series(eq, index=times) for times, eq in curves], axis=1).sort_index()
+    returns = frame.pct_change().mean(axis=1, skipna=True).fillna(0.0)
+    equity = np.cumprod(1.0 + returns.to_numpy(dtype=np.float64)).astype(np.float64)
+    return metrics_of(equity, per_year)
