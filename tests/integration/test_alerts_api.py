@@ -21,12 +21,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+import numpy as np
 import pytest
 
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
+from autonama_shared.backtest_run import run_symbol
+from autonama_shared.candles import Candles
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
+from autonama_shared.events import BacktestParams
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.binance_standin import StandIn
 from tests.support.factories import make_signal, store
@@ -403,15 +407,17 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
 ) -> None:
     """Property-based requests generated from the OpenAPI schema (schemathesis).
 
-    The stream is left out (it never ends). On /v1/alerts one check is relaxed:
-    a cursor is an opaque token, so a schema-valid string that this API did not
-    issue is rightly refused.
+    The stream is left out (it never ends). On /v1/alerts and /v1/backtests one
+    check is relaxed: a cursor is an opaque token (a schema-valid string this API
+    did not issue is rightly refused), and a backtest's history must exceed its
+    longest window, which JSON Schema cannot say.
     """
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     runs = [
-        ["--exclude-path", "/v1/alerts"],
-        ["--include-path", "/v1/alerts", "--exclude-checks", "positive_data_acceptance"],
-    ]
+        ["--exclude-path-regex", "^/v1/(alerts|backtests)"],
+        ["--include-path-regex", "^/v1/(alerts|backtests)", "--exclude-checks",
+         "positive_data_acceptance"],
+    ]  # fmt: skip
     for extra in runs:
         run = await asyncio.to_thread(
             subprocess.run,
@@ -460,3 +466,57 @@ async def test_idle_streams_get_heartbeats(api: str) -> None:
             async for line in lines:
                 if line.startswith(": keep-alive"):
                     break
+
+
+async def test_a_backtest_requested_over_http_runs_through_the_pipeline(
+    stack: Stack, http: httpx.AsyncClient, standin_2022: StandIn
+) -> None:
+    for name in ("ingestor", "analyzer", "fetcher"):
+        stack.start(name)
+    deadline = time.monotonic() + 60
+    while (await http.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, "the API never became ready"
+        await asyncio.sleep(0.5)
+    for body, name in [({"degrees": [11]}, "degrees"), ({"windows": [10]}, "windows"),
+                       ({"split": 0.95}, "split"), ({"windows": [365], "history": 100}, "history"),
+                       ({"symbols": ["BTCUSDT"], "top": 3}, "not both")]:  # fmt: skip
+        bad = await http.post("/v1/backtests", json=body)
+        assert bad.status_code == 422, (body, bad.text)
+        assert name in bad.text
+
+    body = {"symbols": ["BTCUSDT", "ETHUSDT", "APEUSDT"], "degrees": [2, 4], "kstds": [1.5, 2.0],
+            "windows": [365], "history": 1000, "split": 0.6, "stop_loss": 0.1}  # fmt: skip
+    r = await http.post("/v1/backtests", json=body)
+    assert r.status_code == 202, r.text
+    location = r.headers["location"]
+    deadline = time.monotonic() + 120
+    while True:
+        got = await http.get(location)
+        if got.status_code == 200 and got.json()["status"] == "finished":
+            break
+        assert time.monotonic() < deadline, got.text
+        await asyncio.sleep(0.3)
+    detail = got.json()
+    assert (detail["symbols_done"], detail["symbols_failed"]) == (2, 1)
+    results = {x["symbol"]: x for x in detail["results"]}
+    assert "fewer than the window" in results["APEUSDT"]["error"]
+
+    # The pipeline's numbers are those of the same run on the same candles here.
+    spec = BacktestParams(**{k: v for k, v in body.items() if k != "symbols"}).spec()
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        rows = standin_2022.klines[(symbol, "1d")]
+        closed = rows[rows[:, 0] + 86_400_000 <= standin_2022.now_ms][-1000:]
+        candles = Candles(
+            symbol, "1d", closed[:, 0].astype(np.int64), *(closed[:, i] for i in range(1, 6))
+        )
+        local = run_symbol(symbol, candles, None, spec).row
+        assert results[symbol] == json.loads(local.model_dump_json())
+        png = await http.get(f"{location}/equity.png", params={"symbol": symbol})
+        assert png.status_code == 200
+        assert png.content[:4] == b"\x89PNG"
+    assert (
+        await http.get(f"{location}/equity.png", params={"symbol": "APEUSDT"})
+    ).status_code == 404
+    listed = (await http.get("/v1/backtests")).json()
+    assert listed[0]["backtest_id"] == detail["backtest_id"]
+    assert listed[0]["results"] == []

@@ -11,6 +11,10 @@ knows gets an ``EventDecodeError`` and sends the message to the dead-letter topi
     KlineBatch     klines          closed candles of one symbol for one scan (or its fetch error)
     SignalComputed signals         the analyzer's result for one symbol (or its error)
     ScanFinished   scans           the ingestor stored every symbol of the scan
+    BacktestRequested scan-requests  someone wants a backtest (fetcher: candles; analyzer: trades)
+    BacktestPlanned   scans          the fetcher resolved the backtest's symbols
+    BacktestKlines    klines         the history of one symbol for one backtest
+    BacktestComputed  signals        the analyzer's backtest of one symbol
     DeadLetter     dead-letters    a message no consumer could handle, with why
 """
 
@@ -22,8 +26,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
+from autonama_shared.backtest import TradeRules
+from autonama_shared.backtest_run import BacktestSpec
 from autonama_shared.bands import (
     MAX_DEGREE,
     MAX_KSTD,
@@ -34,11 +48,17 @@ from autonama_shared.bands import (
     Signal,
 )
 from autonama_shared.errors import AutonamaError
-from autonama_shared.intervals import INTERVALS
+from autonama_shared.intervals import INTERVALS, IntervalName
+from autonama_shared.report import SymbolBacktest
 from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS, ScanSpec
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BacktestComputed",
+    "BacktestKlines",
+    "BacktestParams",
+    "BacktestPlanned",
+    "BacktestRequested",
     "DeadLetter",
     "Event",
     "EventDecodeError",
@@ -218,10 +238,119 @@ class DeadLetter(_Event):
         return base64.b64decode(self.value_b64) if self.value_b64 is not None else None
 
 
-Event = ScanRequested | ScanPlanned | KlineBatch | SignalComputed | ScanFinished | DeadLetter
+class BacktestParams(BaseModel):
+    """What ``autonama backtest`` takes: the sweep, the trading rules, the history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: IntervalName = "1d"
+    history: int = Field(default=2000, ge=32, le=100_000)
+    degrees: list[Annotated[int, Field(ge=MIN_DEGREE, le=MAX_DEGREE)]] = Field(
+        default_factory=lambda: [4], min_length=1, max_length=9
+    )
+    kstds: list[Annotated[float, Field(ge=MIN_KSTD, le=MAX_KSTD)]] = Field(
+        default_factory=lambda: [2.0], min_length=1, max_length=41
+    )
+    windows: list[Annotated[int, Field(ge=30, le=10_000)]] = Field(
+        default_factory=lambda: [365], min_length=1, max_length=20
+    )
+    price_scale: PriceScale = "linear"
+    fee: float = Field(default=0.001, ge=0, lt=0.1)
+    slippage_bps: float = Field(default=0.0, ge=0, lt=1000)
+    allow_short: StrictBool = False
+    stop_loss: float | None = Field(default=None, gt=0, lt=1)
+    max_hold: int | None = Field(default=None, ge=1, le=100_000)
+    split: float | None = Field(default=None, ge=0.1, le=0.9)
+    metric: Literal["sharpe", "sortino", "total_return", "cagr"] = "sharpe"
+
+    @field_validator(
+        "history", "degrees", "kstds", "windows", "fee", "slippage_bps", "stop_loss", "max_hold",
+        "split", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # JSON true/false are not numbers, though Python would take them as 1 and 0.
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, bool) for v in items):
+            raise ValueError("must be a number, not true or false")
+        return value
+
+    def spec(self) -> BacktestSpec:
+        """The validated spec; ``ConfigError`` names what is wrong."""
+        rules = TradeRules(fee=self.fee, slippage_bps=self.slippage_bps,
+                           allow_short=self.allow_short, stop_loss=self.stop_loss,
+                           max_hold=self.max_hold)  # fmt: skip
+        return BacktestSpec(
+            interval=self.interval, degrees=tuple(self.degrees), kstds=tuple(self.kstds),
+            windows=tuple(self.windows), rules=rules, price_scale=self.price_scale,
+            split=self.split, metric=self.metric, history=self.history,
+        )  # fmt: skip
+
+
+class BacktestRequested(_Event):
+    type: Literal["backtest.requested"] = "backtest.requested"
+    backtest_id: str = Field(default_factory=new_scan_id)
+    requested_at: AwareDatetime = Field(default_factory=utcnow)
+    origin: Literal["cli", "api", "test"] = "api"
+    params: BacktestParams
+    symbols: list[Symbol] | None = None
+    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+
+
+class BacktestPlanned(_Event):
+    type: Literal["backtest.planned"] = "backtest.planned"
+    backtest_id: str
+    planned_at: AwareDatetime = Field(default_factory=utcnow)
+    request: BacktestRequested
+    symbols: list[Symbol]
+    error: str | None = None
+
+
+class BacktestKlines(_Event):
+    type: Literal["backtest.klines"] = "backtest.klines"
+    backtest_id: str
+    symbol: Symbol
+    params: BacktestParams
+    open_time: list[int] = Field(default_factory=list)
+    open: list[float] = Field(default_factory=list)
+    high: list[float] = Field(default_factory=list)
+    low: list[float] = Field(default_factory=list)
+    close: list[float] = Field(default_factory=list)
+    volume: list[float] = Field(default_factory=list)
+    error: str | None = None
+
+
+class BacktestComputed(_Event):
+    type: Literal["backtest.computed"] = "backtest.computed"
+    backtest_id: str
+    symbol: Symbol
+    computed_at: AwareDatetime = Field(default_factory=utcnow)
+    engine_version: str
+    result: SymbolBacktest
+    #: The reported run's bars, equity and buy-and-hold equity (absent on error).
+    equity_time: list[int] | None = None
+    equity: list[float] | None = None
+    hold: list[float] | None = None
+
+
+Event = (
+    ScanRequested | ScanPlanned | KlineBatch | SignalComputed | ScanFinished | DeadLetter
+    | BacktestRequested | BacktestPlanned | BacktestKlines | BacktestComputed
+)  # fmt: skip
 _BY_TYPE: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls
-    for cls in (ScanRequested, ScanPlanned, KlineBatch, SignalComputed, ScanFinished, DeadLetter)
+    for cls in (
+        ScanRequested,
+        ScanPlanned,
+        KlineBatch,
+        SignalComputed,
+        ScanFinished,
+        DeadLetter,
+        BacktestRequested,
+        BacktestPlanned,
+        BacktestKlines,
+        BacktestComputed,
+    )
 }
 
 

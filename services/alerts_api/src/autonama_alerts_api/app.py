@@ -36,6 +36,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from autonama_alerts_api.models import (
     Alert,
     AlertPage,
+    Backtest,
+    BacktestAccepted,
+    BacktestRequestBody,
     BandSeries,
     Ingestion,
     Problem,
@@ -59,9 +62,16 @@ from autonama_shared import __version__
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel
 from autonama_shared.errors import ConfigError
-from autonama_shared.events import ScanParams, ScanRequested, encode
+from autonama_shared.events import (
+    BacktestParams,
+    BacktestRequested,
+    ScanParams,
+    ScanRequested,
+    encode,
+)
 from autonama_shared.intervals import IntervalName
 from autonama_shared.kafka import ensure_topics
+from autonama_shared.report import SymbolBacktest
 from autonama_shared.scan import ScanSpec, normalise_symbols
 from autonama_shared.service import migrate_when_ready
 from autonama_shared.topics import Topics
@@ -223,6 +233,7 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse("/alerts")
 
     _routes(app)
+    _backtest_routes(app)
     return app
 
 
@@ -499,6 +510,103 @@ def _routes(app: FastAPI) -> None:
             band_chart_png, title, b.open_time, b.close, b.fit_series, b.lower_series,
             b.upper_series, b.signal, markers,
         )  # fmt: skip
+        return Response(png, media_type="image/png")
+
+
+def _backtest(row: asyncpg.Record, results: list[SymbolBacktest] | None = None) -> Backtest:
+    return Backtest(
+        backtest_id=str(row["backtest_id"]), origin=row["origin"], status=row["status"],
+        parameters=json.loads(row["parameters"]), universe=json.loads(row["universe"]),
+        requested_at=row["requested_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], symbols_expected=row["symbols_expected"],
+        symbols_done=row["symbols_done"], symbols_failed=row["symbols_failed"],
+        error=row["error"], results=results or [],
+    )  # fmt: skip
+
+
+def _backtest_routes(app: FastAPI) -> None:
+    not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+
+    @app.post("/v1/backtests", tags=["backtests"], status_code=202,
+              response_model=BacktestAccepted,
+              responses={400: {"model": Problem, "description": "The body is not JSON"},
+                         503: {"model": Problem}})  # fmt: skip
+    async def request_backtest(
+        request: Request, body: BacktestRequestBody, response: Response
+    ) -> BacktestAccepted:
+        """Publish a backtest request (validated like `autonama backtest`): the fetcher loads
+        the history, the analyzer pool trades it, the ingestor stores the results."""
+        state = _state(request)
+        symbols = normalise_symbols(body.symbols) if body.symbols is not None else None
+        params = BacktestParams(**body.model_dump(exclude={"symbols", "top"}))
+        params.spec()  # ConfigError: 422
+        ScanSpec(params.interval, symbols=symbols, top=body.top)
+        if not state.producer_ready.is_set():
+            raise HTTPException(503, "Kafka is not reachable; the backtest was not requested")
+        event = BacktestRequested(
+            origin="api", params=params, symbols=list(symbols) if symbols else None, top=body.top
+        )
+        try:
+            await state.producer.send_and_wait(
+                state.topics.scan_requests, encode(event), key=event.backtest_id.encode()
+            )
+        except KafkaError as e:
+            raise HTTPException(503, f"Kafka did not take the request: {e}") from e
+        url = f"/v1/backtests/{event.backtest_id}"
+        response.headers["Location"] = url
+        return BacktestAccepted(backtest_id=event.backtest_id, status_url=url)
+
+    @app.get("/v1/backtests", tags=["backtests"], response_model=list[Backtest])
+    async def backtests(
+        request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 20
+    ) -> list[Backtest]:
+        """The most recent backtests, newest first (without their per-symbol results)."""
+        rows = await _state(request).pool.fetch(
+            "SELECT * FROM backtests ORDER BY requested_at DESC LIMIT $1", limit
+        )
+        return [_backtest(r) for r in rows]
+
+    @app.get("/v1/backtests/{backtest_id}", tags=["backtests"], response_model=Backtest,
+             responses=not_found)  # fmt: skip
+    async def backtest(request: Request, backtest_id: uuid.UUID) -> Backtest:
+        """One backtest: parameters, progress, and every symbol's metrics and trades."""
+        pool = _state(request).pool
+        row = await pool.fetchrow("SELECT * FROM backtests WHERE backtest_id = $1", backtest_id)
+        if row is None:
+            raise HTTPException(404, f"backtest {backtest_id} is not known (yet)")
+        results = await pool.fetch(
+            "SELECT result FROM backtest_results WHERE backtest_id = $1 ORDER BY symbol",
+            backtest_id,
+        )
+        return _backtest(row, [SymbolBacktest.model_validate_json(r["result"]) for r in results])
+
+    @app.get("/v1/backtests/{backtest_id}/equity.png", tags=["backtests"], response_class=Response,
+             responses={200: {"content": {"image/png": {}}}, **not_found})  # fmt: skip
+    async def equity_chart(
+        request: Request, backtest_id: uuid.UUID, symbol: Annotated[str, Query(pattern=SYMBOL)]
+    ) -> Response:
+        """The reported run's equity against buy and hold, trades marked."""
+        from autonama_shared.plotting import equity_chart_png
+
+        row = await _state(request).pool.fetchrow(
+            """SELECT result, equity_time, equity, hold_equity FROM backtest_results
+               WHERE backtest_id = $1 AND symbol = $2""",
+            backtest_id, symbol.upper(),
+        )  # fmt: skip
+        if row is None or row["equity"] is None:
+            raise HTTPException(404, f"no equity curve for {symbol.upper()} in {backtest_id}")
+        result = SymbolBacktest.model_validate_json(row["result"])
+        times = list(row["equity_time"])
+        index = {t: i for i, t in enumerate(times)}
+        entries = [index[t.entry_time] for t in result.trades if t.entry_time in index]
+        exits = [index[t.exit_time] for t in result.trades if t.exit_time in index]
+        shown = result.out_of_sample or result.chosen
+        title = f"{result.symbol}: backtest {str(backtest_id)[:8]}"
+        if shown is not None:
+            title += f", degree {shown.degree}, kstd {shown.kstd:g}, window {shown.window}"
+        png = await asyncio.to_thread(
+            equity_chart_png, title, times, row["equity"], row["hold_equity"], entries, exits
+        )
         return Response(png, media_type="image/png")
 
 

@@ -8,12 +8,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale
+from autonama_shared.events import BacktestParams
 from autonama_shared.intervals import IntervalName
+from autonama_shared.report import SymbolBacktest
 from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS
 
 __all__ = [
     "Alert",
     "AlertPage",
+    "Backtest",
+    "BacktestAccepted",
+    "BacktestRequestBody",
     "BandSeries",
     "Ingestion",
     "Problem",
@@ -187,3 +192,54 @@ class BandSeries(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class BacktestRequestBody(BacktestParams):
+    """A backtest through the pipeline: the options of ``autonama backtest`` and a universe."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbols": ["BTCUSDT"],
+                    "degrees": [2, 4, 6],
+                    "kstds": [1.5, 2.0],
+                    "windows": [365],
+                    "split": 0.6,
+                }
+            ],
+            "not": {
+                "required": ["symbols", "top"],
+                "properties": {"symbols": {"type": "array"}, "top": {"type": "integer"}},
+            },
+        },
+    )
+
+    symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
+    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+
+
+class Backtest(BaseModel):
+    backtest_id: str
+    origin: str
+    status: Literal["requested", "running", "finished", "failed"]
+    parameters: dict[str, Any]
+    universe: dict[str, Any]
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    symbols_expected: int | None
+    symbols_done: int
+    symbols_failed: int
+    error: str | None
+    results: list[SymbolBacktest] = Field(
+        default_factory=list, description="Per symbol (detail view only)."
+    )
+
+
+class BacktestAccepted(BaseModel):
+    backtest_id: str
+    status_url: str

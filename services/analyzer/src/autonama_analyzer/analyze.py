@@ -9,11 +9,18 @@ from datetime import UTC, datetime
 import numpy as np
 
 from autonama_shared import __version__
+from autonama_shared.backtest_run import run_symbol
 from autonama_shared.candles import Candles
-from autonama_shared.events import KlineBatch, ScanParams, SignalComputed
+from autonama_shared.events import (
+    BacktestComputed,
+    BacktestKlines,
+    KlineBatch,
+    ScanParams,
+    SignalComputed,
+)
 from autonama_shared.scan import SymbolScan, analyse
 
-__all__ = ["signals_of"]
+__all__ = ["backtest_of", "signals_of"]
 
 
 def _candles(batch: KlineBatch) -> Candles:
@@ -73,3 +80,22 @@ def signals_of(batches: Sequence[KlineBatch]) -> list[SignalComputed]:
         for i, item in zip(members, analyse(fetched, spec, with_bands=True), strict=True):
             out[i] = _event(batches[i], item)
     return [e for e in out if e is not None]
+
+
+def backtest_of(batch: BacktestKlines) -> BacktestComputed:
+    """One symbol's backtest, with the same ``run_symbol`` as ``autonama backtest``."""
+    spec = batch.params.spec()
+    candles = None if batch.error is not None else Candles(
+        batch.symbol, batch.params.interval,
+        np.asarray(batch.open_time, dtype=np.int64), np.asarray(batch.open, dtype=np.float64),
+        np.asarray(batch.high, dtype=np.float64), np.asarray(batch.low, dtype=np.float64),
+        np.asarray(batch.close, dtype=np.float64), np.asarray(batch.volume, dtype=np.float64),
+    )  # fmt: skip
+    run = run_symbol(batch.symbol, candles, batch.error, spec)
+    return BacktestComputed(
+        backtest_id=batch.backtest_id, symbol=batch.symbol, engine_version=__version__,
+        result=run.row,
+        equity_time=run.times.tolist() if run.times is not None else None,
+        equity=run.equity.tolist() if run.equity is not None else None,
+        hold=run.hold.tolist() if run.hold is not None else None,
+    )  # fmt: skip

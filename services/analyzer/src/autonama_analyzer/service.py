@@ -11,14 +11,23 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from autonama_analyzer.analyze import signals_of
+from autonama_analyzer.analyze import backtest_of, signals_of
 from autonama_analyzer.settings import Settings
-from autonama_shared.errors import DataError
-from autonama_shared.events import EventDecodeError, KlineBatch, decode, encode
+from autonama_shared.errors import AutonamaError, DataError
+from autonama_shared.events import (
+    BacktestComputed,
+    BacktestKlines,
+    EventDecodeError,
+    KlineBatch,
+    SignalComputed,
+    decode,
+    encode,
+)
 from autonama_shared.kafka import send_dead_letter
 from autonama_shared.service import open_kafka, wait_or_stop
 from autonama_shared.topics import Topics
@@ -46,16 +55,25 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             if not polled:
                 continue
             batches: list[KlineBatch] = []
+            backtests: list[BacktestKlines] = []
             for records in polled.values():
                 for record in records:
                     try:
-                        batches.append(decode(record.value, KlineBatch))
+                        event = cast(
+                            KlineBatch | BacktestKlines,
+                            decode(record.value, KlineBatch, BacktestKlines),
+                        )
                     except EventDecodeError as e:
                         await send_dead_letter(
                             producer, topics.dead_letters, "analyzer", record, str(e)
                         )
+                        continue
+                    if isinstance(event, KlineBatch):
+                        batches.append(event)
+                    else:
+                        backtests.append(event)
             try:
-                events = signals_of(batches)
+                events: list[SignalComputed | BacktestComputed] = list(signals_of(batches))
             except DataError as e:  # a batch whose candles are inconsistent
                 log.error("a poll of %d batches could not be analysed one by one: %s",
                           len(batches), e)  # fmt: skip
@@ -65,6 +83,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                         events.extend(signals_of([b]))
                     except DataError as one:
                         events.extend(signals_of([b.model_copy(update={"error": str(one)})]))
+            for bt in backtests:  # CPU work: a sweep per symbol
+                try:
+                    events.append(await asyncio.to_thread(backtest_of, bt))
+                except (AutonamaError, ValueError) as e:
+                    log.error("backtest %s of %s failed: %s", bt.backtest_id, bt.symbol, e)
+                    events.append(backtest_of(bt.model_copy(update={"error": str(e)})))
             try:
                 futures = [
                     await producer.send(topics.signals, encode(e), key=e.symbol.encode())
@@ -79,7 +103,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 await _rewind(consumer)
                 await wait_or_stop(stop, 2.0)
                 continue
-            log.info("analysed %d batches", len(events))
+            log.info("analysed %d batches", len(batches))
+            if backtests:
+                log.info("backtested %d symbols", len(backtests))
 
 
 async def _rewind(consumer: AIOKafkaConsumer) -> None:

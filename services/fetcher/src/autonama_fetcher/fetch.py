@@ -8,13 +8,21 @@ import logging
 from aiokafka import AIOKafkaProducer
 
 from autonama_shared.errors import AutonamaError
-from autonama_shared.events import KlineBatch, ScanPlanned, ScanRequested, encode
-from autonama_shared.scan import resolve_universe
+from autonama_shared.events import (
+    BacktestKlines,
+    BacktestPlanned,
+    BacktestRequested,
+    KlineBatch,
+    ScanPlanned,
+    ScanRequested,
+    encode,
+)
+from autonama_shared.scan import ScanSpec, resolve_universe
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.topics import Topics
 
-__all__ = ["handle_request"]
+__all__ = ["handle_backtest", "handle_request"]
 
 log = logging.getLogger(__name__)
 
@@ -77,4 +85,54 @@ async def handle_request(
     futures = await asyncio.gather(*(one(s) for s in symbols))
     sent = [f for f in futures if f is not None]
     await asyncio.gather(*sent)  # every batch acknowledged by the broker
+    return len(sent) == len(symbols)
+
+
+async def handle_backtest(
+    request: BacktestRequested,
+    source: CandleSource,
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    stop: asyncio.Event,
+    concurrency: int,
+) -> bool:
+    """Publish the backtest's plan, then each symbol's history (for the analyzers)."""
+    params = request.params
+    spec = ScanSpec(interval=params.interval,
+                    symbols=tuple(request.symbols) if request.symbols is not None else None,
+                    top=request.top)  # fmt: skip
+    try:
+        if isinstance(source, BinanceSource):
+            await source.check_reachable()
+        symbols = await resolve_universe(source, spec)
+        error = None
+    except AutonamaError as e:
+        symbols, error = [], str(e)
+    plan = BacktestPlanned(backtest_id=request.backtest_id, request=request, symbols=symbols,
+                           error=error)  # fmt: skip
+    await producer.send_and_wait(topics.scans, encode(plan), key=request.backtest_id.encode())
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(symbol: str) -> asyncio.Future[object] | None:
+        async with semaphore:
+            if stop.is_set():
+                return None
+            try:
+                c = await source.fetch(symbol, params.interval, params.history)
+                event = BacktestKlines(
+                    backtest_id=request.backtest_id, symbol=symbol, params=params,
+                    open_time=c.open_time.tolist(), open=c.open.tolist(), high=c.high.tolist(),
+                    low=c.low.tolist(), close=c.close.tolist(), volume=c.volume.tolist(),
+                )  # fmt: skip
+            except AutonamaError as e:
+                event = BacktestKlines(backtest_id=request.backtest_id, symbol=symbol,
+                                       params=params, error=str(e))  # fmt: skip
+            future: asyncio.Future[object] = await producer.send(
+                topics.klines, encode(event), key=symbol.encode()
+            )
+            return future
+
+    futures = await asyncio.gather(*(one(s) for s in symbols))
+    sent = [f for f in futures if f is not None]
+    await asyncio.gather(*sent)
     return len(sent) == len(symbols)

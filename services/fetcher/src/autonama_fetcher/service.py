@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
+from typing import cast
 
 from aiokafka.errors import KafkaError
 
-from autonama_fetcher.fetch import handle_request
+from autonama_fetcher.fetch import handle_backtest, handle_request
 from autonama_fetcher.schedule import Scheduler
 from autonama_fetcher.settings import Settings
 from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import ConfigError
-from autonama_shared.events import EventDecodeError, ScanRequested, decode
+from autonama_shared.events import BacktestRequested, EventDecodeError, ScanRequested, decode
 from autonama_shared.kafka import send_dead_letter
 from autonama_shared.service import migrate_when_ready, open_kafka, wait_or_stop
 from autonama_shared.sources.binance import BinanceSource
@@ -59,30 +60,37 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 for tp, records in batch.items():
                     for record in records:
                         try:
-                            request = decode(record.value, ScanRequested)
-                            request.params.spec(
-                                tuple(request.symbols) if request.symbols else None, request.top
+                            request = cast(
+                                ScanRequested | BacktestRequested,
+                                decode(record.value, ScanRequested, BacktestRequested),
                             )
+                            if isinstance(request, ScanRequested):
+                                request.params.spec(
+                                    tuple(request.symbols) if request.symbols else None,
+                                    request.top,
+                                )
+                            else:
+                                request.params.spec()
                         except (EventDecodeError, ConfigError) as e:
                             await send_dead_letter(
                                 producer, topics.dead_letters, "fetcher", record, str(e)
                             )
                             await consumer.commit({tp: record.offset + 1})
                             continue
+                        work = (source, producer, topics, stop, settings.concurrency)
                         try:
-                            done = await handle_request(
-                                request, source, producer, topics, stop, settings.concurrency
-                            )
+                            if isinstance(request, ScanRequested):
+                                done = await handle_request(request, *work)
+                            else:
+                                done = await handle_backtest(request, *work)
                         except KafkaError as e:
                             # Not acknowledged: handle the same request again once Kafka is back.
-                            log.warning("scan %s: Kafka error (%s); retrying the request",
-                                        request.scan_id, e)  # fmt: skip
+                            log.warning("Kafka error (%s); retrying the request", e)
                             consumer.seek(tp, record.offset)
                             await wait_or_stop(stop, 2.0)
                             break
                         if not done:
-                            log.info("scan %s abandoned at stop; it will be handled again",
-                                     request.scan_id)  # fmt: skip
+                            log.info("request abandoned at stop; it will be handled again")
                             return
                         await consumer.commit({tp: record.offset + 1})
         finally:

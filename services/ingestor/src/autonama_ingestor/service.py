@@ -19,6 +19,12 @@ from aiokafka.errors import KafkaError
 
 from autonama_ingestor.files import DropFolder
 from autonama_ingestor.settings import Settings
+from autonama_shared.db.backtests import (
+    record_backtest_plan,
+    record_backtest_request,
+    store_backtest_results,
+    update_backtest_progress,
+)
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import (
     record_plan,
@@ -27,6 +33,9 @@ from autonama_shared.db.store import (
     update_progress,
 )
 from autonama_shared.events import (
+    BacktestComputed,
+    BacktestPlanned,
+    BacktestRequested,
     EventDecodeError,
     ScanFinished,
     ScanPlanned,
@@ -75,12 +84,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 requests: list[ScanRequested] = []
                 plans: list[ScanPlanned] = []
                 signals: list[SignalComputed] = []
+                bt_requests: list[BacktestRequested] = []
+                bt_plans: list[BacktestPlanned] = []
+                bt_results: list[BacktestComputed] = []
                 for records in polled.values():
                     for record in records:
                         try:
                             event = decode(
                                 record.value, SignalComputed, ScanPlanned, ScanFinished,
-                                ScanRequested,
+                                ScanRequested, BacktestRequested, BacktestPlanned,
+                                BacktestComputed,
                             )  # fmt: skip
                         except EventDecodeError as e:
                             await send_dead_letter(
@@ -93,6 +106,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                             plans.append(event)
                         elif isinstance(event, ScanRequested):
                             requests.append(event)
+                        elif isinstance(event, BacktestRequested):
+                            bt_requests.append(event)
+                        elif isinstance(event, BacktestPlanned):
+                            bt_plans.append(event)
+                        elif isinstance(event, BacktestComputed):
+                            bt_results.append(event)
                 try:
                     async with pool.acquire() as conn, conn.transaction():
                         for request in requests:  # so a scan is visible as "requested"
@@ -102,6 +121,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                         new = await store_signals(conn, signals, origin="pipeline")
                         finished = await update_progress(
                             conn, [p.scan_id for p in plans] + [s.scan_id for s in signals]
+                        )
+                        for bt_request in bt_requests:
+                            await record_backtest_request(conn, bt_request)
+                        for bt_plan in bt_plans:
+                            await record_backtest_plan(conn, bt_plan)
+                        await store_backtest_results(conn, bt_results)
+                        backtests_done = await update_backtest_progress(
+                            conn,
+                            [p.backtest_id for p in bt_plans] + [r.backtest_id for r in bt_results],
                         )
                     await consumer.commit()  # only now: the transaction has committed
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
@@ -113,6 +141,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     await wait_or_stop(stop, 2.0)
                     continue
                 log.info("stored %d signals (%d new), %d plans", len(signals), new, len(plans))
+                for backtest_id in backtests_done:
+                    log.info("backtest %s finished", backtest_id)
                 for f in finished:
                     done = ScanFinished(
                         scan_id=f.scan_id, finished_at=f.finished_at,

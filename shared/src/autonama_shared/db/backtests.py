@@ -1,0 +1,100 @@
+"""Storing backtests that ran through the pipeline (idempotent, in the caller's transaction)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+from autonama_shared.db.store import Conn
+from autonama_shared.events import BacktestComputed, BacktestPlanned, BacktestRequested
+
+__all__ = [
+    "record_backtest_plan",
+    "record_backtest_request",
+    "store_backtest_results",
+    "update_backtest_progress",
+]
+
+
+def _universe(request: BacktestRequested) -> str:
+    if request.top is not None:
+        return json.dumps({"top": request.top})
+    if request.symbols is not None:
+        return json.dumps({"symbols": request.symbols})
+    return json.dumps({"core": True})
+
+
+async def record_backtest_request(conn: Conn, request: BacktestRequested) -> None:
+    await conn.execute(
+        """INSERT INTO backtests (backtest_id, origin, parameters, universe, requested_at)
+           VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) ON CONFLICT (backtest_id) DO NOTHING""",
+        uuid.UUID(request.backtest_id), request.origin, request.params.model_dump_json(),
+        _universe(request), request.requested_at,
+    )  # fmt: skip
+
+
+async def record_backtest_plan(conn: Conn, plan: BacktestPlanned) -> None:
+    await record_backtest_request(conn, plan.request)
+    await conn.execute(
+        """UPDATE backtests SET started_at = COALESCE(started_at, $2), symbols_expected = $3,
+                  status = CASE WHEN $4::text IS NOT NULL THEN 'failed'
+                                WHEN status = 'requested' THEN 'running' ELSE status END,
+                  error = COALESCE($4, error),
+                  finished_at = CASE WHEN $4::text IS NOT NULL THEN $2 ELSE finished_at END
+           WHERE backtest_id = $1""",
+        uuid.UUID(plan.backtest_id), plan.planned_at, len(plan.symbols), plan.error,
+    )  # fmt: skip
+
+
+async def store_backtest_results(conn: Conn, results: Sequence[BacktestComputed]) -> None:
+    """Store per-symbol results (a replayed one changes nothing)."""
+    if not results:
+        return
+    await conn.executemany(
+        """INSERT INTO backtest_results (backtest_id, symbol, status, result, equity_time,
+                                         equity, hold_equity, engine_version, computed_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)
+           ON CONFLICT (backtest_id, symbol) DO NOTHING""",
+        [
+            (
+                uuid.UUID(r.backtest_id),
+                r.symbol,
+                "failed" if r.result.error else "done",
+                r.result.model_dump_json(),
+                r.equity_time,
+                r.equity,
+                r.hold,
+                r.engine_version,
+                r.computed_at,
+            )
+            for r in results
+        ],
+    )
+
+
+async def update_backtest_progress(conn: Conn, backtest_ids: Sequence[str]) -> list[str]:
+    """Recount the given backtests; return the ids of those that finished now."""
+    if not backtest_ids:
+        return []
+    rows = await conn.fetch(
+        """WITH counts AS (
+               SELECT b.backtest_id,
+                      count(r.symbol) FILTER (WHERE r.status = 'done') AS done,
+                      count(r.symbol) FILTER (WHERE r.status = 'failed') AS failed
+               FROM backtests b LEFT JOIN backtest_results r USING (backtest_id)
+               WHERE b.backtest_id = ANY($1::uuid[]) GROUP BY b.backtest_id)
+           UPDATE backtests b
+              SET symbols_done = c.done, symbols_failed = c.failed,
+                  status = CASE WHEN b.symbols_expected IS NOT NULL
+                                 AND c.done + c.failed >= b.symbols_expected
+                                THEN 'finished' ELSE b.status END,
+                  finished_at = CASE WHEN b.symbols_expected IS NOT NULL
+                                      AND c.done + c.failed >= b.symbols_expected
+                                     THEN now() ELSE b.finished_at END
+             FROM counts c
+            WHERE b.backtest_id = c.backtest_id AND b.status IN ('requested', 'running')
+        RETURNING b.backtest_id, b.status = 'finished' AS finished""",
+        list({uuid.UUID(i) for i in backtest_ids}),
+    )
+    return [str(r["backtest_id"]) for r in rows if r["finished"]]
