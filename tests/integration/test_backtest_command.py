@@ -96,3 +96,22 @@ def test_bad_arguments_are_refused(
 
 def test_published_report_schema_is_the_models_schema() -> None:
     assert report_schema() == generated_report_schema(), "run `make schema` and commit the file"
+
+
+def test_walk_forward_folds(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data / "klines" / "until-2022-10" / "1d"
+    sweep = ["--degree", "2:5", "--kstd", "1.5,2", "--window", "200", "--folds", "3"]
+    run = backtest("--data", str(data), "--symbols", "ETHUSDT", *sweep, "--output", "out",
+                   cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = report_in(tmp_path / "out")
+    jsonschema.validate(report, report_schema())
+    (s,) = report["symbols"]
+    assert len(s["folds"]) == 3
+    assert [f["test_start"] > f["train_end"] for f in s["folds"]] == [True] * 3
+    assert s["walk_forward"]["trades"] == len(s["trades"])
+    assert s["first_time"] == s["folds"][0]["test_start"]
+    assert "walk-forward over 3 folds" in run.stdout
+    both = backtest("--data", str(data), "--folds", "3", "--split", "0.5", cwd=tmp_path)
+    assert both.returncode == 2
+    assert "give --split or --folds, not both" in both.stderr

@@ -187,3 +187,20 @@ def test_split_chooses_in_sample_and_reports_out_of_sample(btc: Candles) -> None
     assert chosen is train.best("sharpe")
     assert [r.combo for r in test.results] == [chosen.combo]
     assert test.start == train.end  # the test bars follow the training bars, no overlap
+
+
+def test_rolling_folds_choose_on_each_part_and_test_on_the_next(btc: Candles) -> None:
+    from autonama_shared.sweep import rolling_folds
+
+    steps, chained = rolling_folds(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, 3)
+    assert len(steps) == 3
+    for i, f in enumerate(steps):
+        assert f.train[1] == f.test[0]  # each test part follows its training part
+        if i:
+            assert f.train == steps[i - 1].test  # and is the next fold's training part
+        best = sweep_series(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0,
+                            start=f.train[0], end=f.train[1]).best("sharpe")  # fmt: skip
+        assert f.chosen.combo == best.combo
+    assert len(chained) == steps[-1].test[1] - steps[0].test[0]
+    product = np.prod([f.result.equity[-1] for f in steps])
+    assert chained[-1] == pytest.approx(product, rel=1e-12)

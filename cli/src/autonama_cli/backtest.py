@@ -91,6 +91,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--split", type=float, help="choose on this part of the history (0.1-0.9), test on the rest"
     )
+    p.add_argument(
+        "--folds",
+        type=int,
+        help="walk-forward: cut into N+1 parts, choose on each, test on the next",
+    )
     p.add_argument("--metric", choices=METRICS, default="sharpe", help="what best means")
     p.add_argument("--output", type=Path, default=Path("results"), help="report folder")
     p.set_defaults(handler=run)
@@ -99,22 +104,20 @@ def add_parser(sub: Any) -> None:
 def _draw(folder: Path, candles: Candles, run: SymbolRun, metric: str, degrees: list[int],
           kstds: list[float]) -> None:  # fmt: skip
     """The equity curve of the reported run against buy and hold, and the in-sample heatmap."""
-    if run.times is None or run.equity is None or run.hold is None or run.reported is None:
+    if run.times is None or run.equity is None or run.hold is None:
         return
-    c = run.reported.combo
     png = equity_chart_png(
-        f"{candles.symbol} {candles.interval}: degree {c.degree}, kstd {c.kstd:g}, window "
-        f"{c.window} against buy and hold", run.times.tolist(), run.equity, run.hold,
-        [x.entry_bar for x in run.reported.trades], [x.exit_bar for x in run.reported.trades],
+        f"{candles.symbol} {candles.interval}: {run.title} against buy and hold",
+        run.times.tolist(), run.equity, run.hold, run.entries, run.exits,
     )  # fmt: skip
     (folder / f"equity_{candles.symbol}_{candles.interval}.png").write_bytes(png)
     if run.sweep is not None and (len(degrees) > 1 or len(kstds) > 1):
         grid = np.full((len(degrees), len(kstds)), np.nan)
         for r in run.sweep.results:
-            if r.combo.window == c.window:
+            if r.combo.window == run.window:
                 value = getattr(r.metrics, metric)
                 grid[degrees.index(r.combo.degree), kstds.index(r.combo.kstd)] = value
-        png = heatmap_png(f"{candles.symbol}: {metric} at window {c.window} (in sample)",
+        png = heatmap_png(f"{candles.symbol}: {metric} at window {run.window} (in sample)",
                           degrees, kstds, grid, metric)  # fmt: skip
         (folder / f"heatmap_{candles.symbol}_{candles.interval}.png").write_bytes(png)
 
@@ -131,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         degrees=tuple(parse_values(args.degree, int, "--degree")),
         kstds=tuple(parse_values(args.kstd, float, "--kstd")),
         windows=tuple(parse_values(args.window, int, "--window")),
-        rules=rules, price_scale=config.price_scale, split=args.split, metric=args.metric,
+        rules=rules, price_scale=config.price_scale, split=args.split, folds=args.folds,
+        metric=args.metric,
         history=args.history,
     )  # fmt: skip
     symbols = normalise_symbols(config.symbols) if config.symbols else None
@@ -190,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
 def _print(report: BacktestReport, out: Console) -> None:
     p = report.parameters
     split = f", chosen on the first {p.split:.0%}, shown on the rest" if p.split else ""
+    if p.folds:
+        split = f", walk-forward over {p.folds} folds (the last fold's choice shown)"
     table = Table(title=f"{p.interval}, best by {p.metric}{split}; fee {p.fee:.2%} per side")
     for name in ("symbol", "degree", "kstd", "window", "return %", "CAGR %", "Sharpe",
                  "max DD %", "trades", "win %", "hold return %", "hold Sharpe"):  # fmt: skip
@@ -202,12 +208,12 @@ def _print(report: BacktestReport, out: Console) -> None:
                 f"{m.max_drawdown * 100:.1f}"]  # fmt: skip
 
     for r in report.symbols:
-        shown = r.out_of_sample or r.chosen
+        shown = r.folds[-1].chosen if r.folds else (r.out_of_sample or r.chosen)
         if shown is None:
             table.add_row(r.symbol, "error", *[""] * 10, style="dim")
             continue
         hold = r.buy_and_hold_out_of_sample or r.buy_and_hold
-        m = shown.metrics
+        m = r.walk_forward or shown.metrics
         table.add_row(
             r.symbol, str(shown.degree), f"{shown.kstd:g}", str(shown.window), *cells(m),
             str(m.trades), f"{m.win_rate * 100:.0f}",

@@ -29,11 +29,19 @@ from autonama_shared.intervals import interval_ms
 from autonama_shared.report import (
     BacktestParameters,
     ComboMetrics,
+    FoldModel,
     MetricsModel,
     SymbolBacktest,
     TradeModel,
 )
-from autonama_shared.sweep import METRICS, ComboResult, SeriesSweep, choose_and_test, sweep_series
+from autonama_shared.sweep import (
+    METRICS,
+    ComboResult,
+    SeriesSweep,
+    choose_and_test,
+    rolling_folds,
+    sweep_series,
+)
 
 __all__ = ["BacktestSpec", "SymbolRun", "metrics_model", "portfolio", "run_symbol"]
 
@@ -49,6 +57,7 @@ class BacktestSpec:
     split: float | None = None
     metric: str = "sharpe"
     history: int = 2000
+    folds: int | None = None
 
     def __post_init__(self) -> None:
         interval_ms(self.interval)
@@ -70,6 +79,10 @@ class BacktestSpec:
             )
         if self.split is not None and not 0.1 <= self.split <= 0.9:
             raise ConfigError(f"--split must be from 0.1 to 0.9, got {self.split}")
+        if self.folds is not None and not 2 <= self.folds <= 20:
+            raise ConfigError(f"--folds must be from 2 to 20, got {self.folds}")
+        if self.folds is not None and self.split is not None:
+            raise ConfigError("give --split or --folds, not both")
         if self.metric not in METRICS:
             raise ConfigError(f"--metric must be one of {', '.join(METRICS)}")
 
@@ -87,7 +100,8 @@ class BacktestSpec:
             interval=self.interval, degrees=list(self.degrees), kstds=list(self.kstds),
             windows=list(self.windows), price_scale=self.price_scale, fee=r.fee,
             slippage_bps=r.slippage_bps, allow_short=r.allow_short, stop_loss=r.stop_loss,
-            max_hold=r.max_hold, split=self.split, metric=self.metric, source=source,
+            max_hold=r.max_hold, split=self.split, folds=self.folds, metric=self.metric,
+            source=source,
         )  # fmt: skip
 
 
@@ -95,10 +109,13 @@ class BacktestSpec:
 class SymbolRun:
     row: SymbolBacktest
     times: np.ndarray | None = None  # open times of the reported bars
-    equity: np.ndarray | None = None  # the reported combination's equity on those bars
+    equity: np.ndarray | None = None  # the reported run's equity on those bars
     hold: np.ndarray | None = None  # buy and hold on those bars
     sweep: SeriesSweep | None = None  # every combination (in sample)
-    reported: ComboResult | None = None
+    window: int | None = None  # the window of the chosen combination (for a heatmap)
+    title: str = ""  # what the reported run is
+    entries: tuple[int, ...] | list[int] = ()  # bar indexes into ``equity``
+    exits: tuple[int, ...] | list[int] = ()
 
 
 def metrics_model(m: Metrics) -> MetricsModel:
@@ -163,17 +180,51 @@ def run_symbol(
         reported = report_sweep.results[0]
         out_of_sample = _combo(reported)
     times = candles.open_time[report_sweep.start : report_sweep.end]
+    equity, hold = reported.equity, report_sweep.buy_and_hold_equity
+    trades = _trades(reported, candles, report_sweep.start)
+    entries = [x.entry_bar for x in reported.trades]
+    exits = [x.exit_bar for x in reported.trades]
+    c = reported.combo
+    title = f"degree {c.degree}, kstd {c.kstd:g}, window {c.window}"
+    folds: list[FoldModel] = []
+    walk_forward = None
+    if spec.folds is not None:
+        # Walk-forward: what is reported (trades, curves, portfolio) is the test parts chained.
+        steps, equity = rolling_folds(*args, spec.folds, metric=spec.metric,
+                                      price_scale=spec.price_scale)  # fmt: skip
+        t = candles.open_time
+        folds = [
+            FoldModel(
+                train_start=int(t[f.train[0]]), train_end=int(t[f.train[1] - 1]),
+                test_start=int(t[f.test[0]]), test_end=int(t[f.test[1] - 1]),
+                chosen=_combo(f.chosen), test=_combo(f.result),
+            )
+            for f in steps
+        ]  # fmt: skip
+        lo, hi = steps[0].test[0], steps[-1].test[1]
+        times = t[lo:hi]
+        hold = candles.close[lo:hi] / candles.open[lo] * (1 - spec.rules.fee)
+        hold[-1] *= 1 - spec.rules.fee
+        trades = [x for f in steps for x in _trades(f.result, candles, f.test[0])]
+        entries = [f.test[0] - lo + x.entry_bar for f in steps for x in f.result.trades]
+        exits = [f.test[0] - lo + x.exit_bar for f in steps for x in f.result.trades]
+        in_market = sum(f.result.metrics.exposure * (f.test[1] - f.test[0]) for f in steps)
+        combined = metrics_of(equity, spec.per_year, [x for f in steps for x in f.result.trades],
+                              in_market / (hi - lo))  # fmt: skip
+        walk_forward = metrics_model(combined)
+        title = f"walk-forward over {spec.folds} folds"
     row = SymbolBacktest(
         symbol=symbol, first_time=int(times[0]), last_time=int(times[-1]), bars=len(times),
         chosen=_combo(chosen), out_of_sample=out_of_sample,
         buy_and_hold=metrics_model(sweep.buy_and_hold),
         buy_and_hold_out_of_sample=(
-            metrics_model(report_sweep.buy_and_hold) if spec.split is not None else None
+            metrics_model(metrics_of(hold, spec.per_year))
+            if spec.split is not None or spec.folds is not None else None
         ),
-        trades=_trades(reported, candles, report_sweep.start),
-        combinations=[_combo(r) for r in sweep.results],
+        trades=trades, combinations=[_combo(r) for r in sweep.results],
+        folds=folds, walk_forward=walk_forward,
     )  # fmt: skip
-    return SymbolRun(row, times, reported.equity, report_sweep.buy_and_hold_equity, sweep, reported)
+    return SymbolRun(row, times, equity, hold, sweep, reported.combo.window, title, entries, exits)
 
 
 def portfolio(curves: Sequence[tuple[np.ndarray, np.ndarray]], per_year: float) -> Metrics | None:

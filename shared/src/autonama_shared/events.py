@@ -261,11 +261,12 @@ class BacktestParams(BaseModel):
     stop_loss: float | None = Field(default=None, gt=0, lt=1)
     max_hold: int | None = Field(default=None, ge=1, le=100_000)
     split: float | None = Field(default=None, ge=0.1, le=0.9)
+    folds: int | None = Field(default=None, ge=2, le=20)
     metric: Literal["sharpe", "sortino", "total_return", "cagr"] = "sharpe"
 
     @field_validator(
         "history", "degrees", "kstds", "windows", "fee", "slippage_bps", "stop_loss", "max_hold",
-        "split", mode="before",
+        "split", "folds", mode="before",
     )  # fmt: skip
     @classmethod
     def _no_booleans(cls, value: Any) -> Any:
@@ -283,7 +284,7 @@ class BacktestParams(BaseModel):
         return BacktestSpec(
             interval=self.interval, degrees=tuple(self.degrees), kstds=tuple(self.kstds),
             windows=tuple(self.windows), rules=rules, price_scale=self.price_scale,
-            split=self.split, metric=self.metric, history=self.history,
+            split=self.split, folds=self.folds, metric=self.metric, history=self.history,
         )  # fmt: skip
 
 

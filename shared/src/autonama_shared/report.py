@@ -21,6 +21,7 @@ __all__ = [
     "BacktestParameters",
     "BacktestReport",
     "ComboMetrics",
+    "FoldModel",
     "MetricsModel",
     "SymbolBacktest",
     "TradeModel",
@@ -66,6 +67,15 @@ class TradeModel(_Model):
     net_return: float
 
 
+class FoldModel(_Model):
+    train_start: int = Field(description="Open time (ms) of the first training bar.")
+    train_end: int = Field(description="Open time (ms) of the last training bar.")
+    test_start: int
+    test_end: int
+    chosen: ComboMetrics = Field(description="Best on the training bars.")
+    test: ComboMetrics = Field(description="The same combination on the test bars.")
+
+
 class SymbolBacktest(_Model):
     symbol: str
     first_time: int | None = Field(description="First evaluated bar (ms); null on error.")
@@ -77,6 +87,12 @@ class SymbolBacktest(_Model):
     buy_and_hold_out_of_sample: MetricsModel | None
     trades: list[TradeModel] = Field(description="Trades of the reported combination.")
     combinations: list[ComboMetrics] = Field(description="Every combination, in sample.")
+    folds: list[FoldModel] = Field(
+        default_factory=list, description="Walk-forward folds (with --folds)."
+    )
+    walk_forward: MetricsModel | None = Field(
+        default=None, description="The test parts of every fold chained (with --folds)."
+    )
     error: str | None = None
 
 
@@ -92,6 +108,7 @@ class BacktestParameters(_Model):
     stop_loss: float | None
     max_hold: int | None
     split: float | None
+    folds: int | None = None
     metric: str
     source: str
 

@@ -7,7 +7,8 @@ window is full), so combinations compare fairly, and buy-and-hold is measured
 over those bars too.
 
 Out of sample: ``split`` chooses the best combination on the first part of the
-bars and reports it on the rest (``choose_and_test``).
+bars and reports it on the rest (``choose_and_test``); ``rolling_folds`` does it
+again and again, each part chosen on the one before it (walk-forward optimisation).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from autonama_shared.bands import PriceScale, walk_forward_sweep
 from autonama_shared.candles import Candles
 from autonama_shared.errors import ConfigError
 
-__all__ = ["Combo", "ComboResult", "SeriesSweep", "choose_and_test", "sweep_series"]
+__all__ = [
+    "Combo",
+    "ComboResult",
+    "Fold",
+    "SeriesSweep",
+    "choose_and_test",
+    "rolling_folds",
+    "sweep_series",
+]
 
 METRICS = ("sharpe", "sortino", "total_return", "cagr")
 
@@ -128,3 +137,54 @@ def choose_and_test(
         per_year, price_scale=price_scale, start=cut,
     )  # fmt: skip
     return train, test, chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One step of the walk-forward: chosen on ``train`` bars, traded on the following ``test``."""
+
+    train: tuple[int, int]  # bar range [start, end)
+    test: tuple[int, int]
+    chosen: ComboResult  # in sample, on the training bars
+    result: ComboResult  # the chosen combination on the test bars
+
+
+def rolling_folds(
+    candles: Candles,
+    degrees: Sequence[int],
+    kstds: Sequence[float],
+    windows: Sequence[int],
+    rules: TradeRules,
+    per_year: float,
+    folds: int,
+    *,
+    metric: str = "sharpe",
+    price_scale: PriceScale = "linear",
+) -> tuple[list[Fold], np.ndarray]:
+    """Walk-forward optimisation: the tradable bars are cut into ``folds + 1`` equal parts;
+    the best combination on part i is traded on part i + 1. Returns the folds and the
+    out-of-sample equity of all test parts chained (starting at 1)."""
+    if not 2 <= folds <= 20:
+        raise ConfigError(f"folds must be from 2 to 20, got {folds}")
+    first = max(windows) - 1
+    edges = np.linspace(first, len(candles), folds + 2).astype(int)
+    if np.min(np.diff(edges)) < 2:
+        raise ConfigError(f"{candles.symbol}: too few bars for {folds} folds")
+    out: list[Fold] = []
+    chained: list[np.ndarray] = []
+    level = 1.0
+    for i in range(folds):
+        train = sweep_series(
+            candles, degrees, kstds, windows, rules, per_year, price_scale=price_scale,
+            start=int(edges[i]), end=int(edges[i + 1]),
+        )  # fmt: skip
+        chosen = train.best(metric)
+        c = chosen.combo
+        test = sweep_series(candles, [c.degree], [c.kstd], [c.window], rules, per_year,
+                            price_scale=price_scale, start=int(edges[i + 1]),
+                            end=int(edges[i + 2]))  # fmt: skip
+        result = test.results[0]
+        out.append(Fold((train.start, train.end), (test.start, test.end), chosen, result))
+        chained.append(level * result.equity)
+        level *= float(result.equity[-1])
+    return out, np.concatenate(chained)
