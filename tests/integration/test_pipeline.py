@@ -235,7 +235,8 @@ async def test_poison_messages_go_to_the_dead_letter_topic(
     await stack.send(topics.klines, encode(newer), b"BTCUSDT")
     await stack.send(topics.signals, b'{"type": "signal.computed"}', b"ETHUSDT")
     await stack.send(topics.scan_requests, b"[1, 2, 3]", None)
-    letters = await stack.dead_letters(4)
+    # The bad scan request is read (and refused) by both the fetcher and the ingestor.
+    letters = await stack.dead_letters(5)
     by_service = {(d.service, d.topic): d for d in letters}
     bad_json = next(d for d in letters if d.original_value() == b"\x00not json{")
     assert bad_json.service == "analyzer"
@@ -246,6 +247,8 @@ async def test_poison_messages_go_to_the_dead_letter_topic(
     assert newer_letter.original_value() == encode(newer)
     assert ("ingestor", topics.signals) in by_service
     assert ("fetcher", topics.scan_requests) in by_service
+    assert ("ingestor", topics.scan_requests) in by_service
+    assert len(letters) == 5
     # ... and the services keep going.
     scan_id = await stack.request(["BTCUSDT", "ETHUSDT"])
     scan = await stack.wait_for_scan(scan_id)

@@ -24,7 +24,7 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -339,19 +339,7 @@ Event = (
     | BacktestRequested | BacktestPlanned | BacktestKlines | BacktestComputed
 )  # fmt: skip
 _BY_TYPE: dict[str, type[_Event]] = {
-    cls.model_fields["type"].default: cls
-    for cls in (
-        ScanRequested,
-        ScanPlanned,
-        KlineBatch,
-        SignalComputed,
-        ScanFinished,
-        DeadLetter,
-        BacktestRequested,
-        BacktestPlanned,
-        BacktestKlines,
-        BacktestComputed,
-    )
+    cls.model_fields["type"].default: cls for cls in get_args(Event)
 }
 
 

@@ -424,16 +424,9 @@ def _routes(app: FastAPI) -> None:
         params = ScanParams(interval=body.interval, days=body.days, degree=body.degree,
                             kstd=body.kstd, price_scale=body.price_scale)  # fmt: skip
         ScanSpec(params.interval, params.days, params.band_params(), symbols=symbols, top=body.top)
-        if not state.producer_ready.is_set():
-            raise HTTPException(503, "Kafka is not reachable; the scan was not requested")
         scan = ScanRequested(origin="api", params=params,
                              symbols=list(symbols) if symbols else None, top=body.top)  # fmt: skip
-        try:
-            await state.producer.send_and_wait(
-                state.topics.scan_requests, encode(scan), key=scan.scan_id.encode()
-            )
-        except KafkaError as e:
-            raise HTTPException(503, f"Kafka did not take the request: {e}") from e
+        await _publish(state, scan, scan.scan_id, "scan")
         url = f"/v1/scans/{scan.scan_id}"
         response.headers["Location"] = url
         return ScanAccepted(scan_id=scan.scan_id, status_url=url)
@@ -513,6 +506,19 @@ def _routes(app: FastAPI) -> None:
         return Response(png, media_type="image/png")
 
 
+async def _publish(state: State, event: ScanRequested | BacktestRequested, key: str,
+                   what: str) -> None:  # fmt: skip
+    """The API's only write: a request onto the scan-requests topic, acknowledged, or a 503."""
+    if not state.producer_ready.is_set():
+        raise HTTPException(503, f"Kafka is not reachable; the {what} was not requested")
+    try:
+        await state.producer.send_and_wait(
+            state.topics.scan_requests, encode(event), key=key.encode()
+        )
+    except KafkaError as e:
+        raise HTTPException(503, f"Kafka did not take the request: {e}") from e
+
+
 def _backtest(row: asyncpg.Record, results: list[SymbolBacktest] | None = None) -> Backtest:
     return Backtest(
         backtest_id=str(row["backtest_id"]), origin=row["origin"], status=row["status"],
@@ -541,17 +547,10 @@ def _backtest_routes(app: FastAPI) -> None:
         params = BacktestParams(**body.model_dump(exclude={"symbols", "top"}))
         params.spec()  # ConfigError: 422
         ScanSpec(params.interval, symbols=symbols, top=body.top)
-        if not state.producer_ready.is_set():
-            raise HTTPException(503, "Kafka is not reachable; the backtest was not requested")
         event = BacktestRequested(
             origin="api", params=params, symbols=list(symbols) if symbols else None, top=body.top
         )
-        try:
-            await state.producer.send_and_wait(
-                state.topics.scan_requests, encode(event), key=event.backtest_id.encode()
-            )
-        except KafkaError as e:
-            raise HTTPException(503, f"Kafka did not take the request: {e}") from e
+        await _publish(state, event, event.backtest_id, "backtest")
         url = f"/v1/backtests/{event.backtest_id}"
         response.headers["Location"] = url
         return BacktestAccepted(backtest_id=event.backtest_id, status_url=url)

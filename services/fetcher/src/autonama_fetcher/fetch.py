@@ -1,12 +1,14 @@
-"""Turning one scan request into a plan and one kline batch per symbol."""
+"""Turning a scan or backtest request into a plan and one batch of candles per symbol."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
+from autonama_shared.candles import Candles
 from autonama_shared.errors import AutonamaError
 from autonama_shared.events import (
     BacktestKlines,
@@ -26,6 +28,61 @@ __all__ = ["handle_backtest", "handle_request"]
 
 log = logging.getLogger(__name__)
 
+#: Builds the event of one symbol: (symbol, candles, None) or (symbol, None, error).
+MakeEvent = Callable[[str, Candles | None, str | None], KlineBatch | BacktestKlines]
+
+
+async def _universe(source: CandleSource, spec: ScanSpec) -> tuple[list[str], str | None]:
+    """The symbols to fetch, or why there are none (no access fails at once, not per symbol)."""
+    try:
+        if isinstance(source, BinanceSource):
+            await source.check_reachable()
+        return await resolve_universe(source, spec), None
+    except AutonamaError as e:
+        return [], str(e)
+
+
+async def _fetch_each(
+    symbols: list[str],
+    source: CandleSource,
+    interval: str,
+    candles: int,
+    make: MakeEvent,
+    producer: AIOKafkaProducer,
+    topic: str,
+    stop: asyncio.Event,
+    concurrency: int,
+) -> bool:
+    """One event per symbol (keyed by symbol), bounded in concurrency; True when every event
+    was acknowledged, False when ``stop`` came first."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(symbol: str) -> asyncio.Future[object] | None:
+        async with semaphore:
+            if stop.is_set():
+                return None
+            try:
+                event = make(symbol, await source.fetch(symbol, interval, candles), None)
+            except AutonamaError as e:
+                log.warning("%s: %s", symbol, e)
+                event = make(symbol, None, str(e))
+            future: asyncio.Future[object] = await producer.send(
+                topic, encode(event), key=symbol.encode()
+            )
+            return future
+
+    futures = await asyncio.gather(*(one(s) for s in symbols))
+    sent = [f for f in futures if f is not None]
+    await asyncio.gather(*sent)  # every event acknowledged by the broker
+    return len(sent) == len(symbols)
+
+
+def _columns(c: Candles | None) -> dict[str, list[float] | list[int]]:
+    if c is None:
+        return {}
+    names = ("open_time", "open", "high", "low", "close", "volume")
+    return {name: getattr(c, name).tolist() for name in names}
+
 
 async def handle_request(
     request: ScanRequested,
@@ -35,7 +92,7 @@ async def handle_request(
     stop: asyncio.Event,
     concurrency: int,
 ) -> bool:
-    """Publish the plan, then a batch per symbol; True when every send was acknowledged.
+    """Publish the plan, then a kline batch per symbol; True when every send was acknowledged.
 
     False means ``stop`` came first: the request is left uncommitted and will be
     handled again (downstream writes are idempotent).
@@ -43,49 +100,20 @@ async def handle_request(
     spec = request.params.spec(
         tuple(request.symbols) if request.symbols is not None else None, request.top
     )
-    try:
-        if isinstance(source, BinanceSource):
-            await source.check_reachable()  # fail the scan at once, not symbol by symbol
-        symbols = await resolve_universe(source, spec)
-        error = None
-    except AutonamaError as e:
-        symbols, error = [], str(e)
-        log.error("scan %s: %s", request.scan_id, error)
+    symbols, error = await _universe(source, spec)
     plan = ScanPlanned(
         scan_id=request.scan_id, request=request, symbols=symbols, window=spec.window, error=error
     )
     await producer.send_and_wait(topics.scans, encode(plan), key=request.scan_id.encode())
-    log.info("scan %s: %d symbols planned (%s, %d candles)", request.scan_id, len(symbols),
-             spec.interval, spec.window)  # fmt: skip
-    semaphore = asyncio.Semaphore(concurrency)
+    log.info("scan %s: %d symbols planned (%s, %d candles)%s", request.scan_id, len(symbols),
+             spec.interval, spec.window, f": {error}" if error else "")  # fmt: skip
 
-    async def one(symbol: str) -> asyncio.Future[object] | None:
-        async with semaphore:
-            if stop.is_set():
-                return None
-            try:
-                c = await source.fetch(symbol, spec.interval, spec.window)
-                batch = KlineBatch(
-                    scan_id=request.scan_id, symbol=symbol, params=request.params,
-                    window=spec.window, open_time=c.open_time.tolist(), open=c.open.tolist(),
-                    high=c.high.tolist(), low=c.low.tolist(), close=c.close.tolist(),
-                    volume=c.volume.tolist(),
-                )  # fmt: skip
-            except AutonamaError as e:
-                log.warning("scan %s: %s: %s", request.scan_id, symbol, e)
-                batch = KlineBatch(
-                    scan_id=request.scan_id, symbol=symbol, params=request.params,
-                    window=spec.window, error=str(e),
-                )  # fmt: skip
-            future: asyncio.Future[object] = await producer.send(
-                topics.klines, encode(batch), key=symbol.encode()
-            )
-            return future
+    def make(symbol: str, candles: Candles | None, problem: str | None) -> KlineBatch:
+        return KlineBatch(scan_id=request.scan_id, symbol=symbol, params=request.params,
+                          window=spec.window, error=problem, **_columns(candles))  # fmt: skip
 
-    futures = await asyncio.gather(*(one(s) for s in symbols))
-    sent = [f for f in futures if f is not None]
-    await asyncio.gather(*sent)  # every batch acknowledged by the broker
-    return len(sent) == len(symbols)
+    return await _fetch_each(symbols, source, spec.interval, spec.window, make, producer,
+                             topics.klines, stop, concurrency)  # fmt: skip
 
 
 async def handle_backtest(
@@ -101,38 +129,15 @@ async def handle_backtest(
     spec = ScanSpec(interval=params.interval,
                     symbols=tuple(request.symbols) if request.symbols is not None else None,
                     top=request.top)  # fmt: skip
-    try:
-        if isinstance(source, BinanceSource):
-            await source.check_reachable()
-        symbols = await resolve_universe(source, spec)
-        error = None
-    except AutonamaError as e:
-        symbols, error = [], str(e)
+    symbols, error = await _universe(source, spec)
     plan = BacktestPlanned(backtest_id=request.backtest_id, request=request, symbols=symbols,
                            error=error)  # fmt: skip
     await producer.send_and_wait(topics.scans, encode(plan), key=request.backtest_id.encode())
-    semaphore = asyncio.Semaphore(concurrency)
+    log.info("backtest %s: %d symbols planned", request.backtest_id, len(symbols))
 
-    async def one(symbol: str) -> asyncio.Future[object] | None:
-        async with semaphore:
-            if stop.is_set():
-                return None
-            try:
-                c = await source.fetch(symbol, params.interval, params.history)
-                event = BacktestKlines(
-                    backtest_id=request.backtest_id, symbol=symbol, params=params,
-                    open_time=c.open_time.tolist(), open=c.open.tolist(), high=c.high.tolist(),
-                    low=c.low.tolist(), close=c.close.tolist(), volume=c.volume.tolist(),
-                )  # fmt: skip
-            except AutonamaError as e:
-                event = BacktestKlines(backtest_id=request.backtest_id, symbol=symbol,
-                                       params=params, error=str(e))  # fmt: skip
-            future: asyncio.Future[object] = await producer.send(
-                topics.klines, encode(event), key=symbol.encode()
-            )
-            return future
+    def make(symbol: str, candles: Candles | None, problem: str | None) -> BacktestKlines:
+        return BacktestKlines(backtest_id=request.backtest_id, symbol=symbol, params=params,
+                              error=problem, **_columns(candles))  # fmt: skip
 
-    futures = await asyncio.gather(*(one(s) for s in symbols))
-    sent = [f for f in futures if f is not None]
-    await asyncio.gather(*sent)
-    return len(sent) == len(symbols)
+    return await _fetch_each(symbols, source, params.interval, params.history, make, producer,
+                             topics.klines, stop, concurrency)  # fmt: skip
