@@ -153,19 +153,24 @@ class ScanPlanned(_Event):
     error: str | None = None
 
 
-class KlineBatch(_Event):
-    type: Literal["klines.batch"] = "klines.batch"
-    scan_id: str
-    symbol: Symbol
-    params: ScanParams
-    window: int = Field(ge=1)
-    fetched_at: AwareDatetime = Field(default_factory=utcnow)
+class _CandleColumns(_Event):
+    """Closed candles as columns, oldest first (empty when ``error`` says why)."""
+
     open_time: list[int] = Field(default_factory=list)
     open: list[float] = Field(default_factory=list)
     high: list[float] = Field(default_factory=list)
     low: list[float] = Field(default_factory=list)
     close: list[float] = Field(default_factory=list)
     volume: list[float] = Field(default_factory=list)
+
+
+class KlineBatch(_CandleColumns):
+    type: Literal["klines.batch"] = "klines.batch"
+    scan_id: str
+    symbol: Symbol
+    params: ScanParams
+    window: int = Field(ge=1)
+    fetched_at: AwareDatetime = Field(default_factory=utcnow)
     #: Set when the candles could not be fetched; the lists are then empty.
     error: str | None = None
 
@@ -307,17 +312,11 @@ class BacktestPlanned(_Event):
     error: str | None = None
 
 
-class BacktestKlines(_Event):
+class BacktestKlines(_CandleColumns):
     type: Literal["backtest.klines"] = "backtest.klines"
     backtest_id: str
     symbol: Symbol
     params: BacktestParams
-    open_time: list[int] = Field(default_factory=list)
-    open: list[float] = Field(default_factory=list)
-    high: list[float] = Field(default_factory=list)
-    low: list[float] = Field(default_factory=list)
-    close: list[float] = Field(default_factory=list)
-    volume: list[float] = Field(default_factory=list)
     error: str | None = None
 
 

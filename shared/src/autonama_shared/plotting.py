@@ -17,12 +17,19 @@ import numpy as np
 mpl.use("Agg")  # files only, never a window
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from autonama_shared.results import SymbolResult
 
 __all__ = ["band_chart_png", "draw_symbol_chart", "equity_chart_png", "heatmap_png"]
 
 _COLOURS = {"BUY": "#1a7f37", "SELL": "#cf222e", "HOLD": "#6e7781"}
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def band_chart_png(
@@ -64,11 +71,9 @@ def band_chart_png(
         ax.grid(alpha=0.25)
         ax.legend(loc="upper left", fontsize=8)
         fig.autofmt_xdate()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        return _png(fig)
     finally:
         plt.close(fig)
-    return buffer.getvalue()
 
 
 def draw_symbol_chart(result: SymbolResult, folder: Path) -> Path | None:
@@ -120,11 +125,9 @@ def equity_chart_png(
         ax.grid(alpha=0.25)
         ax.legend(loc="upper left", fontsize=8)
         fig.autofmt_xdate()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        return _png(fig)
     finally:
         plt.close(fig)
-    return buffer.getvalue()
 
 
 def heatmap_png(
@@ -144,8 +147,6 @@ def heatmap_png(
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
         fig.colorbar(image, ax=ax, label=label)
         fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        return _png(fig)
     finally:
         plt.close(fig)
-    return buffer.getvalue()

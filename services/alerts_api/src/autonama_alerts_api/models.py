@@ -28,6 +28,13 @@ __all__ = [
     "Summary",
 ]
 
+#: A universe of symbols or the top N, never both (JSON Schema for the request bodies).
+ONE_UNIVERSE: dict[str, Any] = {
+    "required": ["symbols", "top"],
+    "properties": {"symbols": {"type": "array"}, "top": {"type": "integer"}},
+}
+SymbolText = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]
+
 _ALERT_EXAMPLE: dict[str, Any] = {
     "id": 42, "symbol": "BTCUSDT", "interval": "1d", "degree": 4, "kstd": 2.0,
     "price_scale": "linear", "days": 720, "signal": "BUY", "previous_signal": "HOLD",
@@ -104,17 +111,11 @@ class ScanRequestBody(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [{"symbols": ["BTCUSDT", "ETHUSDT"], "interval": "4h", "days": 90}],
-            # A universe of symbols or the top N, never both.
-            "not": {
-                "required": ["symbols", "top"],
-                "properties": {"symbols": {"type": "array"}, "top": {"type": "integer"}},
-            },
+            "not": ONE_UNIVERSE,
         },
     )
 
-    symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(
-        default=None, min_length=1, max_length=1000
-    )
+    symbols: list[SymbolText] | None = Field(default=None, min_length=1, max_length=1000)
     top: int | None = Field(default=None, ge=1, le=MAX_TOP)
     interval: IntervalName = "1d"
     days: int = Field(default=720, ge=MIN_DAYS, le=MAX_DAYS)
@@ -209,16 +210,11 @@ class BacktestRequestBody(BacktestParams):
                     "split": 0.6,
                 }
             ],
-            "not": {
-                "required": ["symbols", "top"],
-                "properties": {"symbols": {"type": "array"}, "top": {"type": "integer"}},
-            },
+            "not": ONE_UNIVERSE,
         },
     )
 
-    symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(
-        default=None, min_length=1, max_length=1000
-    )
+    symbols: list[SymbolText] | None = Field(default=None, min_length=1, max_length=1000)
     top: int | None = Field(default=None, ge=1, le=MAX_TOP)
 
 
