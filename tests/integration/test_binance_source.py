@@ -11,7 +11,6 @@ from numpy.testing import assert_array_equal
 
 from autonama_shared.errors import DataError, TemporaryError
 from autonama_shared.scan import ScanSpec, run_scan
-from autonama_shared.sources import CORE_MOVERS
 from autonama_shared.sources.binance import BinanceSettings, BinanceSource
 from autonama_shared.sources.cache import KlineCache
 from tests.support.binance_standin import Fault, StandIn
@@ -197,5 +196,10 @@ async def test_concurrency_is_bounded(standin: StandIn) -> None:
     assert standin.max_in_flight == 3
 
 
-def test_core_movers_are_the_default_universe() -> None:
-    assert CORE_MOVERS == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+async def test_a_scan_without_symbols_covers_btc_eth_and_sol(standin: StandIn) -> None:
+    async with BinanceSource(settings(standin)) as source:
+        report = await run_scan(source, ScanSpec(interval="1d", days=100))
+    assert [i.symbol for i in report.items] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert sorted(r.params["symbol"] for r in standin.klines_requests()) == [
+        "BTCUSDT", "ETHUSDT", "SOLUSDT",
+    ]  # fmt: skip

@@ -131,8 +131,7 @@ def btc(shared_data: Path) -> Candles:
 
 def cut(c: Candles, t: int) -> Candles:
     """The candles up to and including bar t."""
-    fields = ("open_time", "open", "high", "low", "close", "volume")
-    return Candles(c.symbol, c.interval, *(getattr(c, f)[: t + 1] for f in fields))
+    return c.slice(0, t + 1)
 
 
 def trade_sweep(c: Candles, rules: TradeRules):

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic_settings import SettingsConfigDict
 
 from autonama_shared.errors import ConfigError
 from autonama_shared.settings import AppSettings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class DemoSettings(AppSettings):
@@ -13,12 +18,24 @@ class DemoSettings(AppSettings):
     )
 
 
+def script_default(script: str, variable: str) -> str:
+    """The default a deploy/local script gives ``variable`` (``X="${X:-default}"``)."""
+    text = (REPO / "deploy" / "local" / script).read_text()
+    match = re.search(rf'^{variable}="\$\{{{variable}:-([^}}]*)\}}"', text, re.MULTILINE)
+    assert match, f"{variable} has no default in {script}"
+    return match.group(1)
+
+
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of the box, the apps find what deploy/local starts."""
     for name in ("AUTONAMA_KAFKA__BOOTSTRAP_SERVERS", "AUTONAMA_POSTGRES__PORT"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(DemoSettings)
-    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
-    assert settings.postgres.port == 5433
+    kafka = f"{script_default('kafka.sh', 'KAFKA_HOST')}:{script_default('kafka.sh', 'KAFKA_PORT')}"
+    assert settings.kafka.bootstrap_servers == kafka
+    assert settings.postgres.port == int(script_default("postgres.sh", "PG_PORT"))
+    assert settings.postgres.database == script_default("postgres.sh", "PG_DB")
+    assert settings.postgres.user == script_default("postgres.sh", "PG_USER")
 
 
 def test_common_prefix_applies_and_app_prefix_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,14 +35,14 @@ from autonama_shared.backtest_run import (
     run_symbol,
 )
 from autonama_shared.candles import Candles
-from autonama_shared.errors import AutonamaError, ConfigError
+from autonama_shared.errors import ConfigError
 from autonama_shared.plotting import equity_chart_png, heatmap_png
 from autonama_shared.report import (
     BacktestReport,
     MetricsModel,
     write_report,
 )
-from autonama_shared.scan import ScanSpec, normalise_symbols, resolve_universe
+from autonama_shared.scan import ScanSpec, fetch_all, normalise_symbols, resolve_universe
 from autonama_shared.sweep import METRICS
 
 __all__ = ["add_parser", "parse_values"]
@@ -146,15 +146,8 @@ def run(args: argparse.Namespace) -> int:
     async def load() -> list[tuple[str, Candles | None, str | None]]:
         try:
             names = await resolve_universe(source, spec)
-            out: list[tuple[str, Candles | None, str | None]] = []
-            for name in names:
-                try:
-                    out.append(
-                        (name, await source.fetch(name, config.interval, args.history), None)
-                    )
-                except AutonamaError as e:
-                    out.append((name, None, str(e)))
-            return out
+            return await fetch_all(source, names, config.interval, bt.history,
+                                   concurrency=config.concurrency)  # fmt: skip
         finally:
             await source.close()
 

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,6 +21,7 @@ from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import ConfigError, TemporaryError
 from autonama_shared.events import ScanParams, ScanRequested, encode
 from autonama_shared.ingest import ingest_file
+from autonama_shared.kafka import make_producer
 from autonama_shared.service import ensure_topics_when_ready
 from autonama_shared.settings import AppSettings, load_settings
 from autonama_shared.topics import Topics
@@ -69,9 +69,7 @@ async def _publish(app: AppSettings, request: ScanRequested) -> None:
     try:
         async with asyncio.timeout(30):
             await ensure_topics_when_ready(app.kafka, stop, "autonama-cli")
-            producer = AIOKafkaProducer(
-                bootstrap_servers=app.kafka.bootstrap_servers, acks="all", enable_idempotence=True
-            )
+            producer = make_producer(app.kafka, client_id="autonama-cli")
             await producer.start()
             try:
                 await producer.send_and_wait(

@@ -1,12 +1,32 @@
-"""Writing a new file atomically under a name that no other file has."""
+"""Files of the package: writing a new file atomically; the published JSON Schemas."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_new"]
+from pydantic import BaseModel
+
+__all__ = ["model_schema", "published_schema", "write_new"]
+
+
+def published_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema ``schemas/<name>.schema.json`` shipped in the package."""
+    path = resources.files("autonama_shared") / "schemas" / f"{name}.schema.json"
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def model_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The schema as ``model`` defines it now (``make schema`` publishes it as ``name``)."""
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://autonama.dev/schemas/{name}.schema.json"
+    return schema
 
 
 def write_new(folder: Path, stem: str, text: str, suffix: str = ".json") -> Path:

@@ -20,6 +20,7 @@ from autonama_shared.bands import (
     MAX_KSTD,
     MIN_DEGREE,
     MIN_KSTD,
+    BandSweep,
     PriceScale,
     min_candles,
 )
@@ -169,13 +170,14 @@ def run_symbol(
         return failed(symbol, error or f"{count} candles are fewer than the window")
     args = (candles, list(spec.degrees), list(spec.kstds), list(spec.windows), spec.rules,
             spec.per_year)  # fmt: skip
+    bands: dict[int, BandSweep] = {}  # one band computation for every sweep below
     if spec.split is None:
-        sweep = sweep_series(*args, price_scale=spec.price_scale, on_combo=on_combo)
+        sweep = sweep_series(*args, price_scale=spec.price_scale, on_combo=on_combo, bands=bands)
         chosen = reported = sweep.best(spec.metric)
         report_sweep, out_of_sample = sweep, None
     else:
         sweep, report_sweep, chosen = choose_and_test(
-            *args, spec.split, metric=spec.metric, price_scale=spec.price_scale
+            *args, spec.split, metric=spec.metric, price_scale=spec.price_scale, bands=bands
         )
         reported = report_sweep.results[0]
         out_of_sample = _combo(reported)
@@ -191,7 +193,7 @@ def run_symbol(
     if spec.folds is not None:
         # Walk-forward: what is reported (trades, curves, portfolio) is the test parts chained.
         steps, equity = rolling_folds(*args, spec.folds, metric=spec.metric,
-                                      price_scale=spec.price_scale)  # fmt: skip
+                                      price_scale=spec.price_scale, bands=bands)  # fmt: skip
         t = candles.open_time
         folds = [
             FoldModel(

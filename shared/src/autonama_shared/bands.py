@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, cast, get_args
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -48,6 +48,7 @@ __all__ = [
     "check_prices",
     "classify",
     "compute_signal",
+    "error_result",
     "fit_bands",
     "fit_bands_batch",
     "min_candles",
@@ -183,6 +184,25 @@ class Bands:
     sigma: Float64Array
 
 
+def _too_few(n: int, degree: int) -> str:
+    return f"{n} candles are too few for degree {degree}; at least {min_candles(degree)} are needed"
+
+
+def _fit_rows(
+    y: Float64Array, degree: int, keep_fit: bool
+) -> tuple[Float64Array | None, Float64Array, Float64Array]:
+    """Least squares of every row of ``y`` on one basis: the fitted rows (when asked), the
+    fitted value at the last point, and sigma (ddof 0), all in the fitted scale."""
+    n = y.shape[1]
+    q = basis(n, degree)
+    resid = (y @ q) @ q.T
+    fit = resid.copy() if keep_fit else None
+    end = resid[:, -1].copy()
+    np.subtract(y, resid, out=resid)  # in place: one large temporary, not three
+    sigma = np.sqrt(np.einsum("ij,ij->i", resid, resid) / n)
+    return fit, end, sigma
+
+
 def fit_bands_batch(closes: ArrayLike, params: BandParams) -> Bands:
     """Fit m series of n closes at once (rows of ``closes``), sharing one basis.
 
@@ -196,16 +216,10 @@ def fit_bands_batch(closes: ArrayLike, params: BandParams) -> Bands:
         raise DataError(f"closes must be a 2-D array (series x candles), got shape {arr.shape}")
     for row in range(arr.shape[0]):
         check_prices(arr[row], what=f"closes[{row}]")
-    n = arr.shape[1]
-    if n < min_candles(params.degree):
-        raise DataError(
-            f"{n} candles are too few for degree {params.degree}; "
-            f"at least {min_candles(params.degree)} are needed"
-        )
-    q = basis(n, params.degree)
-    y = _to_y(arr, params.price_scale)
-    fit_y = (y @ q) @ q.T
-    sigma = np.sqrt(np.mean((y - fit_y) ** 2, axis=1))
+    if arr.shape[1] < min_candles(params.degree):
+        raise DataError(_too_few(arr.shape[1], params.degree))
+    fitted, _, sigma = _fit_rows(_to_y(arr, params.price_scale), params.degree, keep_fit=True)
+    fit_y = cast(Float64Array, fitted)  # keep_fit=True: never None
     half = params.kstd * sigma[:, None]
     return Bands(
         fit=_from_y(fit_y, params.price_scale),
@@ -226,21 +240,22 @@ def fit_bands(close: ArrayLike, params: BandParams) -> Bands:
     return Bands(batch.fit[0], batch.lower[0], batch.upper[0], batch.sigma[0])
 
 
-def classify(price: float, lower: float, upper: float) -> tuple[Signal, float]:
-    """Signal and potential return (percent) of ``price`` against the bands.
+def classify(
+    price: ArrayLike, lower: ArrayLike, upper: ArrayLike
+) -> tuple[list[Signal], Float64Array]:
+    """Signals and potential returns (percent) of prices against their bands, element-wise.
 
-    >>> classify(90.0, 100.0, 120.0)
-    ('BUY', 20.0)
-    >>> classify(130.0, 100.0, 125.0)
-    ('SELL', 20.0)
-    >>> classify(110.0, 100.0, 120.0)
-    ('HOLD', 0.0)
+    >>> signals, potential = classify([90.0, 130.0, 110.0], [100.0] * 3, [120.0, 125.0, 120.0])
+    >>> signals, potential.tolist()
+    (['BUY', 'SELL', 'HOLD'], [20.0, 20.0, 0.0])
     """
-    if price < lower:
-        return "BUY", (upper - lower) / lower * 100.0
-    if price > upper:
-        return "SELL", (upper - lower) / upper * 100.0
-    return "HOLD", 0.0
+    p, lo, up = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (price, lower, upper))
+    buy, sell = p < lo, p > up
+    potential = np.where(buy, (up - lo) / lo * 100.0, np.where(sell, (up - lo) / up * 100.0, 0.0))
+    signals: list[Signal] = [
+        "BUY" if b else "SELL" if s else "HOLD" for b, s in zip(buy, sell, strict=True)
+    ]
+    return signals, potential
 
 
 class SignalResult(NamedTuple):
@@ -268,7 +283,8 @@ class SignalResult(NamedTuple):
     bands: Bands | None = None
 
 
-def _error_result(message: str, candles: int, window: int) -> SignalResult:
+def error_result(message: str, candles: int, window: int) -> SignalResult:
+    """A HOLD with ``message`` and no numbers: what a series that cannot be fitted gets."""
     return SignalResult(
         signal="HOLD",
         potential_return=0.0,
@@ -300,7 +316,7 @@ def scan_signals(
     for i, raw in enumerate(series):
         tail = np.asarray(raw, dtype=np.float64)
         if tail.ndim != 1:
-            results[i] = _error_result(f"bad price data: shape {tail.shape} is not 1-D", 0, window)
+            results[i] = error_result(f"bad price data: shape {tail.shape} is not 1-D", 0, window)
             continue
         tail = tail[-window:]
         groups.setdefault(tail.shape[0], []).append((i, tail))
@@ -331,7 +347,7 @@ def _block_signals(
     bad_rows = bad.any(axis=1)
     for row in np.flatnonzero(bad_rows):
         col = int(np.flatnonzero(bad[row])[0])
-        out[row] = _error_result(
+        out[row] = error_result(
             f"bad price data: close[{col}] = {float(closes[row, col])!r} "
             "is not a positive finite price",
             n,
@@ -340,11 +356,7 @@ def _block_signals(
     good = np.flatnonzero(~bad_rows)
     if n < needed:
         for row in good:
-            out[row] = _error_result(
-                f"{n} candles are too few for degree {params.degree}; at least {needed} are needed",
-                n,
-                window,
-            )
+            out[row] = error_result(_too_few(n, params.degree), n, window)
     elif good.size:
         valid = closes if good.size == closes.shape[0] else closes[good]
         results = _signals_of(valid, params, window, with_bands)
@@ -358,27 +370,14 @@ def _signals_of(
 ) -> list[SignalResult]:
     """Signals of rows of valid closes of one length, computed for all rows at once."""
     n = closes.shape[1]
-    q = basis(n, params.degree)
-    y = _to_y(closes, params.price_scale)
-    coef = y @ q
-    resid = coef @ q.T
-    fit_rows = resid.copy() if with_bands else None
-    end = resid[:, -1].copy()
-    np.subtract(y, resid, out=resid)
-    sigma = np.sqrt(np.einsum("ij,ij->i", resid, resid) / n)
+    fit_rows, end, sigma = _fit_rows(_to_y(closes, params.price_scale), params.degree, with_bands)
     half = params.kstd * sigma
     fit = _from_y(end, params.price_scale)
     lower = _from_y(end - half, params.price_scale)
     upper = _from_y(end + half, params.price_scale)
     price = closes[:, -1]
-    buy, sell = price < lower, price > upper
-    potential = np.where(
-        buy, (upper - lower) / lower * 100.0, np.where(sell, (upper - lower) / upper * 100.0, 0.0)
-    )
+    signals, potential = classify(price, lower, upper)
     target = (fit - price) / price * 100.0
-    signals: list[Signal] = [
-        "BUY" if b else "SELL" if s else "HOLD" for b, s in zip(buy, sell, strict=True)
-    ]
     partial = n < window
     bands: list[Bands | None] = [None] * closes.shape[0]
     if fit_rows is not None:
@@ -494,24 +493,9 @@ def walk_forward(close: ArrayLike, window: int, params: BandParams) -> WalkForwa
     >>> bool(np.isnan(wf.fit[:39]).all()), bool(np.isfinite(wf.fit[39:]).all())
     (True, True)
     """
-    prices = check_prices(close)
-    if window < min_candles(params.degree):
-        raise ConfigError(
-            f"window of {window} candles is too short for degree {params.degree}; "
-            f"at least {min_candles(params.degree)} are needed"
-        )
-    n = prices.shape[0]
-    out = {name: np.full(n, np.nan) for name in ("fit", "lower", "upper", "sigma")}
-    if n >= window:
-        y = _to_y(prices, params.price_scale)
-        fits, rsss = _endpoint_terms(y, window, [params.degree])
-        fit_y, sigma = fits[0], np.sqrt(rsss[0] / window)
-        half = params.kstd * sigma
-        out["fit"][window - 1 :] = _from_y(fit_y, params.price_scale)
-        out["lower"][window - 1 :] = _from_y(fit_y - half, params.price_scale)
-        out["upper"][window - 1 :] = _from_y(fit_y + half, params.price_scale)
-        out["sigma"][window - 1 :] = sigma
-    return WalkForwardBands(window=window, **out)
+    sweep = walk_forward_sweep(close, window, [params.degree], params.price_scale)
+    lower, fit, upper = sweep.bands(0, params.kstd)
+    return WalkForwardBands(window, fit, lower, upper, sweep.sigma[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,16 +82,13 @@ class Candles:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({c: getattr(self, c) for c in COLUMNS})
 
+    def slice(self, start: int, stop: int | None = None) -> Candles:
+        """Candles ``start`` .. ``stop`` (Python slice bounds)."""
+        return Candles(self.symbol, self.interval, *(getattr(self, c)[start:stop] for c in COLUMNS))
+
     def tail(self, n: int) -> Candles:
         """The last ``n`` candles (all of them when there are fewer)."""
-        if n >= len(self):
-            return self
-        start = len(self) - n
-        return Candles(
-            self.symbol,
-            self.interval,
-            *(getattr(self, c)[start:] for c in COLUMNS),
-        )
+        return self if n >= len(self) else self.slice(len(self) - n)
 
     def merge(self, newer: Candles) -> Candles:
         """Union by ``open_time``; where both have a candle, ``newer``'s wins."""

@@ -159,26 +159,20 @@ async def ingest_file(
     """Validate and store one results file; the outcome is also recorded in ``ingestions``."""
     name = path.name
     data, problem = await asyncio.to_thread(_read, path, max_bytes)
-    digest = hashlib.sha256(data or b"").hexdigest()
-    size = len(data) if data is not None else 0
-
-    def rejected(error: str) -> IngestOutcome:
-        return IngestOutcome(name, "rejected", 0, digest, size, error)
-
-    outcome: IngestOutcome | None = None
     results: ResultsFile | None = None
-    if problem is not None or data is None:
-        outcome = rejected(problem or "empty")
+    if data is not None:
+        # Hashing, parsing and validating a large file is CPU work: off the event loop.
+        digest, (results, problem) = await asyncio.to_thread(
+            lambda: (hashlib.sha256(data).hexdigest(), _check(data))
+        )
     else:
-        # Parsing and validating a large file is CPU work: off the event loop.
-        results, error = await asyncio.to_thread(_check, data)
-        if error is not None:
-            outcome = rejected(error)
+        digest = hashlib.sha256(b"").hexdigest()
+    size = len(data) if data is not None else 0
     async with pool.acquire() as conn:
-        if outcome is not None or results is None:
-            final = outcome or rejected("unreadable")
-            await _record(conn, final)
-            return final
+        if results is None:
+            outcome = IngestOutcome(name, "rejected", 0, digest, size, problem or "empty")
+            await _record(conn, outcome)
+            return outcome
         scan_id = str(uuid.uuid5(_NAMESPACE, digest))
         try:
             async with conn.transaction():

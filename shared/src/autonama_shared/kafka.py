@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from autonama_shared.errors import ConfigError, TemporaryError
+from autonama_shared.events import DeadLetter, encode
 from autonama_shared.settings import KafkaSettings
 
 __all__ = [
@@ -186,7 +187,6 @@ async def send_dead_letter(
     error: str,
 ) -> None:
     """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
-    from autonama_shared.events import DeadLetter, encode
 
     letter = DeadLetter.of(
         service, record.topic, record.partition, record.offset, record.key, record.value, error

@@ -6,15 +6,13 @@ Its JSON Schema is published beside the results file's
 
 from __future__ import annotations
 
-import json
 from datetime import UTC
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from autonama_shared._files import write_new
+from autonama_shared._files import model_schema, published_schema, write_new
 from autonama_shared.bands import PriceScale
 
 __all__ = [
@@ -133,14 +131,9 @@ def write_report(report: BacktestReport, folder: Path) -> Path:
 
 def report_schema() -> dict[str, Any]:
     """The published JSON Schema of the backtest report."""
-    path = resources.files("autonama_shared") / "schemas" / "backtest_report.schema.json"
-    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return schema
+    return published_schema("backtest_report")
 
 
 def generated_report_schema() -> dict[str, Any]:
     """The schema as the models define it now (``make schema`` writes it to the package)."""
-    schema = BacktestReport.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://autonama.dev/schemas/backtest_report.schema.json"
-    return schema
+    return model_schema(BacktestReport, "backtest_report")

@@ -7,9 +7,7 @@ models by ``make schema``; a test keeps the two equal) before storing it.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +15,7 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from autonama_shared import __version__
-from autonama_shared._files import write_new
+from autonama_shared._files import model_schema, published_schema, write_new
 from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale, Signal
 from autonama_shared.scan import MAX_DAYS, MIN_DAYS, ScanReport
 
@@ -159,15 +157,9 @@ def write_results(results: ResultsFile, folder: Path) -> Path:
 
 def results_schema() -> dict[str, Any]:
     """The published JSON Schema of the results file."""
-    path = resources.files("autonama_shared") / "schemas" / "backtest_results.schema.json"
-    text = path.read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return published_schema("backtest_results")
 
 
 def generated_schema() -> dict[str, Any]:
     """The schema as the models define it now (``make schema`` writes it to the package)."""
-    schema = ResultsFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://autonama.dev/schemas/backtest_results.schema.json"
-    return schema
+    return model_schema(ResultsFile, "backtest_results")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from autonama_shared.bands import BandParams, SignalResult, scan_signals
+from autonama_shared.bands import BandParams, SignalResult, error_result, scan_signals
 from autonama_shared.candles import Candles
 from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.intervals import interval_ms, window_candles
@@ -25,6 +25,7 @@ __all__ = [
     "ScanSpec",
     "SymbolScan",
     "analyse",
+    "fetch_all",
     "normalise_symbols",
     "resolve_universe",
     "run_scan",
@@ -103,10 +104,6 @@ class ScanReport:
     started_at: datetime
     finished_at: datetime
 
-    @property
-    def failed(self) -> list[SymbolScan]:
-        return [i for i in self.items if i.result.error is not None]
-
 
 async def resolve_universe(source: CandleSource, spec: ScanSpec) -> list[str]:
     if spec.top is not None:
@@ -128,11 +125,39 @@ def analyse(
     out = []
     for symbol, candles, error in fetched:
         if candles is None:
-            result = SignalResult("HOLD", 0.0, 0, spec.window, True, error=error or "no candles")
+            result = error_result(error or "no candles", 0, spec.window)
         else:
             result = next(results)
         out.append(SymbolScan(symbol, spec.interval, result, candles))
     return out
+
+
+async def fetch_all(
+    source: CandleSource,
+    symbols: Sequence[str],
+    interval: str,
+    candles: int,
+    *,
+    concurrency: int = 8,
+    on_fetched: Callable[[str, str | None], None] | None = None,
+) -> list[tuple[str, Candles | None, str | None]]:
+    """The latest ``candles`` of every symbol, in order, at most ``concurrency`` at once:
+    (symbol, candles, None), or (symbol, None, why) for a symbol that failed."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(symbol: str) -> tuple[str, Candles | None, str | None]:
+        async with semaphore:
+            try:
+                got = await source.fetch(symbol, interval, candles)
+            except AutonamaError as e:
+                if on_fetched:
+                    on_fetched(symbol, str(e))
+                return symbol, None, str(e)
+        if on_fetched:
+            on_fetched(symbol, None)
+        return symbol, got, None
+
+    return list(await asyncio.gather(*(one(s) for s in symbols)))
 
 
 async def run_scan(
@@ -153,20 +178,8 @@ async def run_scan(
     symbols = await resolve_universe(source, spec)
     if on_universe:
         on_universe(symbols)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(symbol: str) -> tuple[str, Candles | None, str | None]:
-        async with semaphore:
-            try:
-                candles = await source.fetch(symbol, spec.interval, spec.window)
-            except AutonamaError as e:
-                if on_fetched:
-                    on_fetched(symbol, str(e))
-                return symbol, None, str(e)
-        if on_fetched:
-            on_fetched(symbol, None)
-        return symbol, candles, None
-
-    fetched = await asyncio.gather(*(one(s) for s in symbols))
+    fetched = await fetch_all(
+        source, symbols, spec.interval, spec.window, concurrency=concurrency, on_fetched=on_fetched
+    )
     items = analyse(fetched, spec, with_bands=with_bands)
     return ScanReport(spec, source.name, symbols, items, started, datetime.now(UTC))

@@ -7,20 +7,30 @@ import contextlib
 import logging
 import signal
 import sys
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
-from autonama_shared.kafka import ensure_topics, make_consumer, make_producer, start_when_ready
+from autonama_shared.events import E, EventDecodeError, decode
+from autonama_shared.kafka import (
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    send_dead_letter,
+    start_when_ready,
+)
 from autonama_shared.settings import AppSettings, KafkaSettings, PostgresSettings
 from autonama_shared.topics import Topics
 
 __all__ = [
+    "Polled",
+    "decode_poll",
     "ensure_topics_when_ready",
     "migrate_when_ready",
     "open_kafka",
@@ -140,3 +150,35 @@ async def open_kafka(
         return None
     stack.push_async_callback(consumer.stop)
     return producer, consumer
+
+
+class Polled:
+    """The events of one poll, by type; what could not be decoded went to the dead letters."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type[Any], list[Any]] = defaultdict(list)
+
+    def add(self, event: Any) -> None:
+        self._by_type[type(event)].append(event)
+
+    def of(self, cls: type[E]) -> list[E]:
+        return cast(list[E], self._by_type[cls])
+
+
+async def decode_poll(
+    polled: dict[Any, list[ConsumerRecord[bytes, bytes]]],
+    accepted: tuple[type[Any], ...],
+    producer: AIOKafkaProducer,
+    dead_letters: str,
+    service: str,
+) -> Polled:
+    """Decode every record of a ``getmany`` as one of ``accepted``; a record that is not
+    (undecodable, unknown type, newer version) is sent to ``dead_letters`` with why."""
+    out = Polled()
+    for records in polled.values():
+        for record in records:
+            try:
+                out.add(decode(record.value, *accepted))
+            except EventDecodeError as e:
+                await send_dead_letter(producer, dead_letters, service, record, str(e))
+    return out

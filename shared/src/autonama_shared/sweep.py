@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autonama_shared.backtest import Metrics, Trade, TradeRules, metrics_of, simulate
-from autonama_shared.bands import PriceScale, walk_forward_sweep
+from autonama_shared.bands import BandSweep, PriceScale, walk_forward_sweep
 from autonama_shared.candles import Candles
 from autonama_shared.errors import ConfigError
 
@@ -78,9 +78,14 @@ def sweep_series(
     start: int | None = None,
     end: int | None = None,
     on_combo: Callable[[], None] | None = None,
+    bands: dict[int, BandSweep] | None = None,
 ) -> SeriesSweep:
     """Trade every combination over bars ``start`` .. ``end`` (default: all bars after the
-    longest window's first full window)."""
+    longest window's first full window).
+
+    ``bands`` (window -> walk-forward fits) lets several calls on the same candles share
+    the band computation: the bands at a bar do not depend on the bars traded.
+    """
     n = len(candles)
     first = max(windows) - 1
     lo = first if start is None else max(start, first)
@@ -92,9 +97,13 @@ def sweep_series(
         )
     o, h, lw, c = candles.open[lo:hi], candles.high[lo:hi], candles.low[lo:hi], candles.close[lo:hi]
     results = []
+    cache = {} if bands is None else bands
     for window in windows:
-        sweep = walk_forward_sweep(candles.close, window, degrees, price_scale)
-        for k, degree in enumerate(degrees):
+        sweep = cache.get(window)
+        if sweep is None or not set(degrees) <= set(sweep.degrees):
+            sweep = cache[window] = walk_forward_sweep(candles.close, window, degrees, price_scale)
+        for degree in degrees:
+            k = sweep.degrees.index(degree)
             for kstd in kstds:
                 lower, fit, upper = sweep.bands(k, kstd)
                 outcome = simulate(o, h, lw, c, lower[lo:hi], fit[lo:hi], upper[lo:hi], rules)
@@ -119,6 +128,7 @@ def choose_and_test(
     *,
     metric: str = "sharpe",
     price_scale: PriceScale = "linear",
+    bands: dict[int, BandSweep] | None = None,
 ) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
     """Choose on the first ``split`` of the tradable bars, then test only that choice on the rest.
 
@@ -129,14 +139,37 @@ def choose_and_test(
         raise ConfigError(f"split must be from 0.1 to 0.9, got {split}")
     first = max(windows) - 1
     cut = first + int((len(candles) - first) * split)
-    train = sweep_series(candles, degrees, kstds, windows, rules, per_year,
-                         price_scale=price_scale, end=cut)  # fmt: skip
-    chosen = train.best(metric)
-    test = sweep_series(
-        candles, [chosen.combo.degree], [chosen.combo.kstd], [chosen.combo.window], rules,
-        per_year, price_scale=price_scale, start=cut,
+    return _train_and_test(
+        candles, degrees, kstds, windows, rules, per_year, (None, cut), (cut, None), metric,
+        price_scale, {} if bands is None else bands,
     )  # fmt: skip
-    return train, test, chosen
+
+
+def _train_and_test(
+    candles: Candles,
+    degrees: Sequence[int],
+    kstds: Sequence[float],
+    windows: Sequence[int],
+    rules: TradeRules,
+    per_year: float,
+    train: tuple[int | None, int | None],
+    test: tuple[int | None, int | None],
+    metric: str,
+    price_scale: PriceScale,
+    bands: dict[int, BandSweep],
+) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
+    """Sweep the ``train`` bars, choose the best by ``metric``, trade only it on ``test``."""
+    trained = sweep_series(
+        candles, degrees, kstds, windows, rules, per_year,
+        price_scale=price_scale, start=train[0], end=train[1], bands=bands,
+    )  # fmt: skip
+    chosen = trained.best(metric)
+    c = chosen.combo
+    tested = sweep_series(
+        candles, [c.degree], [c.kstd], [c.window], rules, per_year,
+        price_scale=price_scale, start=test[0], end=test[1], bands=bands,
+    )  # fmt: skip
+    return trained, tested, chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +193,7 @@ def rolling_folds(
     *,
     metric: str = "sharpe",
     price_scale: PriceScale = "linear",
+    bands: dict[int, BandSweep] | None = None,
 ) -> tuple[list[Fold], np.ndarray]:
     """Walk-forward optimisation: the tradable bars are cut into ``folds + 1`` equal parts;
     the best combination on part i is traded on part i + 1. Returns the folds and the
@@ -173,16 +207,13 @@ def rolling_folds(
     out: list[Fold] = []
     chained: list[np.ndarray] = []
     level = 1.0
+    bands = {} if bands is None else bands  # computed once, shared by every fold
     for i in range(folds):
-        train = sweep_series(
-            candles, degrees, kstds, windows, rules, per_year, price_scale=price_scale,
-            start=int(edges[i]), end=int(edges[i + 1]),
+        train, test, chosen = _train_and_test(
+            candles, degrees, kstds, windows, rules, per_year,
+            (int(edges[i]), int(edges[i + 1])), (int(edges[i + 1]), int(edges[i + 2])),
+            metric, price_scale, bands,
         )  # fmt: skip
-        chosen = train.best(metric)
-        c = chosen.combo
-        test = sweep_series(candles, [c.degree], [c.kstd], [c.window], rules, per_year,
-                            price_scale=price_scale, start=int(edges[i + 1]),
-                            end=int(edges[i + 2]))  # fmt: skip
         result = test.results[0]
         out.append(Fold((train.start, train.end), (test.start, test.end), chosen, result))
         chained.append(level * result.equity)

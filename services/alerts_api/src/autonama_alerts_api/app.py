@@ -61,7 +61,7 @@ from autonama_alerts_api.stream import Broadcaster
 from autonama_shared import __version__
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel
-from autonama_shared.errors import ConfigError
+from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.events import (
     BacktestParams,
     BacktestRequested,
@@ -70,10 +70,10 @@ from autonama_shared.events import (
     encode,
 )
 from autonama_shared.intervals import IntervalName
-from autonama_shared.kafka import ensure_topics
+from autonama_shared.kafka import make_producer, start_when_ready
 from autonama_shared.report import SymbolBacktest
 from autonama_shared.scan import ScanSpec, normalise_symbols
-from autonama_shared.service import migrate_when_ready
+from autonama_shared.service import ensure_topics_when_ready, migrate_when_ready
 from autonama_shared.topics import Topics
 
 __all__ = ["create_app"]
@@ -123,23 +123,16 @@ def _state(request: Request) -> State:
     return state
 
 
-async def _start_producer(state: State) -> None:
-    """Kafka is needed only to request scans: keep trying in the background."""
-    delay = 0.5
-    while True:
-        try:
-            await ensure_topics(
-                state.settings.kafka.bootstrap_servers, state.topics.specs(),
-                client_id="alerts-api",
-            )  # fmt: skip
-            await state.producer.start()
-        except Exception as e:  # noqa: BLE001 - any failure: retry, readiness says why
-            log.warning("Kafka not ready for scan requests (%s); retrying in %.0f s", e, delay)
-            await asyncio.sleep(delay)
-            delay = min(30.0, delay * 2)
-            continue
-        state.producer_ready.set()
-        return
+async def _start_producer(state: State, stop: asyncio.Event) -> None:
+    """Kafka is needed only to request scans: connect in the background, retrying."""
+    who = "alerts-api"
+    try:
+        if await ensure_topics_when_ready(state.settings.kafka, stop, who) and (
+            await start_when_ready(state.producer, stop, who)
+        ):
+            state.producer_ready.set()
+    except AutonamaError as e:
+        log.error("scan requests are unavailable: %s", e)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -164,18 +157,17 @@ def create_app(settings: Settings) -> FastAPI:
                 pool, listener, alerts_channel(pg.db_schema),
                 queue_size=settings.sse_queue_size, poll_seconds=settings.sse_poll_seconds,
             )  # fmt: skip
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka.bootstrap_servers, acks="all",
-                enable_idempotence=True, client_id="alerts-api",
-            )  # fmt: skip
+            producer = make_producer(settings.kafka, client_id="alerts-api")
             state = State(settings, pool, broadcaster, producer, asyncio.Event(),
                           Topics.of(settings.kafka), Metrics.new())  # fmt: skip
             app.state.autonama = state
             await broadcaster.start()
-            starter = asyncio.create_task(_start_producer(state))
+            stopping = asyncio.Event()
+            starter = asyncio.create_task(_start_producer(state, stopping))
             try:
                 yield
             finally:
+                stopping.set()
                 starter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await starter

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -164,7 +163,3 @@ async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
         "last_scan_symbols": scan["symbols_expected"] if scan else None,
         "failed_symbols": scan["symbols_failed"] if scan else None,
     }
-
-
-def scan_uuid(text: str) -> uuid.UUID:
-    return uuid.UUID(text)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
-from typing import cast
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -22,14 +21,11 @@ from autonama_shared.errors import AutonamaError, DataError
 from autonama_shared.events import (
     BacktestComputed,
     BacktestKlines,
-    EventDecodeError,
     KlineBatch,
     SignalComputed,
-    decode,
     encode,
 )
-from autonama_shared.kafka import send_dead_letter
-from autonama_shared.service import open_kafka, wait_or_stop
+from autonama_shared.service import decode_poll, open_kafka, wait_or_stop
 from autonama_shared.topics import Topics
 
 __all__ = ["run"]
@@ -54,24 +50,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             )
             if not polled:
                 continue
-            batches: list[KlineBatch] = []
-            backtests: list[BacktestKlines] = []
-            for records in polled.values():
-                for record in records:
-                    try:
-                        event = cast(
-                            KlineBatch | BacktestKlines,
-                            decode(record.value, KlineBatch, BacktestKlines),
-                        )
-                    except EventDecodeError as e:
-                        await send_dead_letter(
-                            producer, topics.dead_letters, "analyzer", record, str(e)
-                        )
-                        continue
-                    if isinstance(event, KlineBatch):
-                        batches.append(event)
-                    else:
-                        backtests.append(event)
+            got = await decode_poll(
+                polled, (KlineBatch, BacktestKlines), producer, topics.dead_letters, "analyzer"
+            )
+            batches, backtests = got.of(KlineBatch), got.of(BacktestKlines)
             try:
                 events: list[SignalComputed | BacktestComputed] = list(signals_of(batches))
             except DataError as e:  # a batch whose candles are inconsistent

@@ -36,16 +36,13 @@ from autonama_shared.events import (
     BacktestComputed,
     BacktestPlanned,
     BacktestRequested,
-    EventDecodeError,
     ScanFinished,
     ScanPlanned,
     ScanRequested,
     SignalComputed,
-    decode,
     encode,
 )
-from autonama_shared.kafka import send_dead_letter
-from autonama_shared.service import migrate_when_ready, open_kafka, wait_or_stop
+from autonama_shared.service import decode_poll, migrate_when_ready, open_kafka, wait_or_stop
 from autonama_shared.topics import Topics
 
 __all__ = ["run"]
@@ -81,37 +78,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 )
                 if not polled:
                     continue
-                requests: list[ScanRequested] = []
-                plans: list[ScanPlanned] = []
-                signals: list[SignalComputed] = []
-                bt_requests: list[BacktestRequested] = []
-                bt_plans: list[BacktestPlanned] = []
-                bt_results: list[BacktestComputed] = []
-                for records in polled.values():
-                    for record in records:
-                        try:
-                            event = decode(
-                                record.value, SignalComputed, ScanPlanned, ScanFinished,
-                                ScanRequested, BacktestRequested, BacktestPlanned,
-                                BacktestComputed,
-                            )  # fmt: skip
-                        except EventDecodeError as e:
-                            await send_dead_letter(
-                                producer, topics.dead_letters, "ingestor", record, str(e)
-                            )
-                            continue
-                        if isinstance(event, SignalComputed):
-                            signals.append(event)
-                        elif isinstance(event, ScanPlanned):
-                            plans.append(event)
-                        elif isinstance(event, ScanRequested):
-                            requests.append(event)
-                        elif isinstance(event, BacktestRequested):
-                            bt_requests.append(event)
-                        elif isinstance(event, BacktestPlanned):
-                            bt_plans.append(event)
-                        elif isinstance(event, BacktestComputed):
-                            bt_results.append(event)
+                got = await decode_poll(
+                    polled,
+                    (SignalComputed, ScanPlanned, ScanFinished, ScanRequested,
+                     BacktestRequested, BacktestPlanned, BacktestComputed),
+                    producer, topics.dead_letters, "ingestor",
+                )  # fmt: skip
+                requests, plans = got.of(ScanRequested), got.of(ScanPlanned)
+                signals = got.of(SignalComputed)  # ScanFinished: our own announcements
+                bt_requests, bt_plans = got.of(BacktestRequested), got.of(BacktestPlanned)
+                bt_results = got.of(BacktestComputed)
                 try:
                     async with pool.acquire() as conn, conn.transaction():
                         for request in requests:  # so a scan is visible as "requested"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 
-from autonama_shared.db.store import Conn
+from autonama_shared.db.store import Conn, recount, universe_json
 from autonama_shared.events import BacktestComputed, BacktestPlanned, BacktestRequested
 
 __all__ = [
@@ -17,20 +16,12 @@ __all__ = [
 ]
 
 
-def _universe(request: BacktestRequested) -> str:
-    if request.top is not None:
-        return json.dumps({"top": request.top})
-    if request.symbols is not None:
-        return json.dumps({"symbols": request.symbols})
-    return json.dumps({"core": True})
-
-
 async def record_backtest_request(conn: Conn, request: BacktestRequested) -> None:
     await conn.execute(
         """INSERT INTO backtests (backtest_id, origin, parameters, universe, requested_at)
            VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) ON CONFLICT (backtest_id) DO NOTHING""",
         uuid.UUID(request.backtest_id), request.origin, request.params.model_dump_json(),
-        _universe(request), request.requested_at,
+        universe_json(request.symbols, request.top), request.requested_at,
     )  # fmt: skip
 
 
@@ -75,26 +66,5 @@ async def store_backtest_results(conn: Conn, results: Sequence[BacktestComputed]
 
 async def update_backtest_progress(conn: Conn, backtest_ids: Sequence[str]) -> list[str]:
     """Recount the given backtests; return the ids of those that finished now."""
-    if not backtest_ids:
-        return []
-    rows = await conn.fetch(
-        """WITH counts AS (
-               SELECT b.backtest_id,
-                      count(r.symbol) FILTER (WHERE r.status = 'done') AS done,
-                      count(r.symbol) FILTER (WHERE r.status = 'failed') AS failed
-               FROM backtests b LEFT JOIN backtest_results r USING (backtest_id)
-               WHERE b.backtest_id = ANY($1::uuid[]) GROUP BY b.backtest_id)
-           UPDATE backtests b
-              SET symbols_done = c.done, symbols_failed = c.failed,
-                  status = CASE WHEN b.symbols_expected IS NOT NULL
-                                 AND c.done + c.failed >= b.symbols_expected
-                                THEN 'finished' ELSE b.status END,
-                  finished_at = CASE WHEN b.symbols_expected IS NOT NULL
-                                      AND c.done + c.failed >= b.symbols_expected
-                                     THEN now() ELSE b.finished_at END
-             FROM counts c
-            WHERE b.backtest_id = c.backtest_id AND b.status IN ('requested', 'running')
-        RETURNING b.backtest_id, b.status = 'finished' AS finished""",
-        list({uuid.UUID(i) for i in backtest_ids}),
-    )
-    return [str(r["backtest_id"]) for r in rows if r["finished"]]
+    rows = await recount(conn, "backtests", "backtest_id", "backtest_results", backtest_ids)
+    return [str(r["id"]) for r in rows if r["finished"]]

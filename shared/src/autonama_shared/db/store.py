@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 from asyncpg import Connection
 from asyncpg.pool import PoolConnectionProxy
 
@@ -30,7 +31,9 @@ __all__ = [
     "raise_alerts",
     "record_plan",
     "record_request",
+    "recount",
     "store_signals",
+    "universe_json",
     "update_progress",
 ]
 
@@ -46,11 +49,16 @@ _KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "
 _KEY = ", ".join(_KEY_COLUMNS)
 
 
-def _universe(request: ScanRequested) -> str:
-    if request.top is not None:
-        return json.dumps({"top": request.top})
-    if request.symbols is not None:
-        return json.dumps({"symbols": request.symbols})
+def universe_json(symbols: Sequence[str] | None, top: int | None) -> str:
+    """How a request chose its symbols, for the ``universe`` column.
+
+    >>> universe_json(None, 10), universe_json(["BTCUSDT"], None), universe_json(None, None)
+    ('{"top": 10}', '{"symbols": ["BTCUSDT"]}', '{"core": true}')
+    """
+    if top is not None:
+        return json.dumps({"top": top})
+    if symbols is not None:
+        return json.dumps({"symbols": list(symbols)})
     return json.dumps({"core": True})
 
 
@@ -63,7 +71,8 @@ async def record_request(conn: Conn, request: ScanRequested) -> None:
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
            ON CONFLICT (scan_id) DO NOTHING""",
         uuid.UUID(request.scan_id), request.origin, p.interval, p.days, p.degree, p.kstd,
-        p.price_scale, _universe(request), request.schedule, request.requested_at,
+        p.price_scale, universe_json(request.symbols, request.top), request.schedule,
+        request.requested_at,
     )  # fmt: skip
 
 
@@ -231,35 +240,46 @@ class FinishedScan:
     finished_at: datetime
 
 
+async def recount(
+    conn: Conn, table: str, key: str, parts: str, ids: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Recount the done and failed parts (rows of ``parts``) of the open rows of ``table``
+    whose ``key`` is in ``ids``; a row whose every planned symbol is in becomes finished.
+
+    Returns the recounted rows; ``finished`` is true for those that finished now (only open
+    rows are updated). ``table``, ``key`` and ``parts`` are this module's constants.
+    """
+    if not ids:
+        return []
+    done_now = "t.symbols_expected IS NOT NULL AND c.done + c.failed >= t.symbols_expected"
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""WITH counts AS (
+               SELECT t.{key},
+                      count(p.symbol) FILTER (WHERE p.status = 'done') AS done,
+                      count(p.symbol) FILTER (WHERE p.status = 'failed') AS failed
+               FROM {table} t LEFT JOIN {parts} p USING ({key})
+               WHERE t.{key} = ANY($1::uuid[])
+               GROUP BY t.{key})
+           UPDATE {table} t
+              SET symbols_done = c.done, symbols_failed = c.failed,
+                  status = CASE WHEN {done_now} AND t.status = 'running'
+                                THEN 'finished' ELSE t.status END,
+                  finished_at = CASE WHEN {done_now} AND t.status = 'running'
+                                     THEN now() ELSE t.finished_at END
+             FROM counts c
+            WHERE t.{key} = c.{key} AND t.status IN ('requested', 'running')
+        RETURNING t.{key} AS id, t.symbols_done, t.symbols_failed, t.finished_at,
+                  t.status = 'finished' AS finished""",  # noqa: S608 - constants only
+        [uuid.UUID(i) for i in set(ids)],
+    )
+    return rows
+
+
 async def update_progress(conn: Conn, scan_ids: Sequence[str]) -> list[FinishedScan]:
     """Recount the given scans; return those that finished now (every planned symbol in)."""
-    if not scan_ids:
-        return []
-    rows = await conn.fetch(
-        """WITH counts AS (
-               SELECT s.scan_id,
-                      count(ss.symbol) FILTER (WHERE ss.status = 'done') AS done,
-                      count(ss.symbol) FILTER (WHERE ss.status = 'failed') AS failed
-               FROM scans s LEFT JOIN scan_symbols ss USING (scan_id)
-               WHERE s.scan_id = ANY($1::uuid[])
-               GROUP BY s.scan_id)
-           UPDATE scans s
-              SET symbols_done = c.done, symbols_failed = c.failed,
-                  status = CASE WHEN s.symbols_expected IS NOT NULL
-                                 AND c.done + c.failed >= s.symbols_expected
-                                 AND s.status = 'running' THEN 'finished' ELSE s.status END,
-                  finished_at = CASE WHEN s.symbols_expected IS NOT NULL
-                                      AND c.done + c.failed >= s.symbols_expected
-                                      AND s.status = 'running' THEN now() ELSE s.finished_at END
-             FROM counts c
-            WHERE s.scan_id = c.scan_id AND s.status IN ('requested', 'running')
-        RETURNING s.scan_id, s.symbols_done, s.symbols_failed, s.finished_at,
-                  s.status = 'finished' AS finished""",
-        [uuid.UUID(s) for s in set(scan_ids)],
-    )
-    # Only scans still open were updated, so "finished" here means "finished now".
+    rows = await recount(conn, "scans", "scan_id", "scan_symbols", scan_ids)
     return [
-        FinishedScan(str(r["scan_id"]), r["symbols_done"], r["symbols_failed"], r["finished_at"])
+        FinishedScan(str(r["id"]), r["symbols_done"], r["symbols_failed"], r["finished_at"])
         for r in rows
         if r["finished"]
     ]

@@ -251,6 +251,7 @@ class FileSource:
         if not self._files:
             raise ConfigError(f"no candle files found in {path} ({'; '.join(self._unreadable)})")
         self._path = path
+        self._parsed: dict[tuple[str, str], Candles] = {}
 
     @property
     def problems(self) -> list[str]:
@@ -261,7 +262,14 @@ class FileSource:
         return sorted(s for s, i in self._files if i == interval)
 
     async def fetch(self, symbol: str, interval: str, candles: int) -> Candles:
-        infos = self._files.get((symbol, interval))
+        return self._load(symbol, interval).tail(candles)
+
+    def _load(self, symbol: str, interval: str) -> Candles:
+        """Every closed candle of (symbol, interval) in the files, parsed once per source."""
+        key = (symbol, interval)
+        if key in self._parsed:
+            return self._parsed[key]
+        infos = self._files.get(key)
         if not infos:
             have = ", ".join(f"{s} {i}" for s, i in sorted(self._files)[:20])
             raise DataError(
@@ -277,16 +285,11 @@ class FileSource:
                     "another file of the same symbol"
                 )
             merged = merged.merge(part)
-        now_ms = int(time.time() * 1000)
-        closed = merged.open_time + interval_ms(interval) - 1 < now_ms
-        if not closed.all():
-            keep = int(np.count_nonzero(closed))
-            merged = (
-                merged.tail(len(merged))
-                if keep == len(merged)
-                else Candles(symbol, interval, *(getattr(merged, c)[:keep] for c in COLUMNS))
-            )
-        return merged.tail(candles)
+        # A candle whose close time is still ahead (someone saved an open one) is left out.
+        closed = merged.open_time + interval_ms(interval) - 1 < int(time.time() * 1000)
+        merged = merged.slice(0, int(np.count_nonzero(closed)))
+        self._parsed[key] = merged
+        return merged
 
     async def top_symbols(self, n: int) -> list[str]:
         """Ranked by the quote volume of each symbol's last day of candles in the files."""
