@@ -55,8 +55,8 @@ demo: setup ## the stack, a scan of the core movers, the dashboard's address (of
 	DATA="$(DATA)" $(LOCAL)/stack.sh demo
 
 schema: setup ## regenerate the published JSON Schema of the results file
-	$(UV) run --frozen autonama schema results > shared/src/autonama_shared/schemas/backtest_results.schema.json
-	$(UV) run --frozen autonama schema report > shared/src/autonama_shared/schemas/backtest_report.schema.json
+	$(UV) run --frozen autonama schema results > shared/src/autonama_shared/formats/schemas/backtest_results.schema.json
+	$(UV) run --frozen autonama schema report > shared/src/autonama_shared/formats/schemas/backtest_report.schema.json
 
 up: setup ## the whole stack locally: Kafka, PostgreSQL, fetcher, 2 analyzers, ingestor, API + dashboard
 	$(LOCAL)/stack.sh up

@@ -48,8 +48,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def subscriber(client: httpx.AsyncClient, got: dict[int, float], ready: asyncio.Event,
-                     counter: list[int]) -> None:  # fmt: skip
+async def subscriber(
+    client: httpx.AsyncClient, got: dict[int, float], ready: asyncio.Event, counter: list[int]
+) -> None:
     async with client.stream("GET", "/v1/alerts/stream") as response:
         counter[0] += 1
         if counter[0] == SUBSCRIBERS:
@@ -68,11 +69,20 @@ async def main() -> None:
             await migrate(conn, pg.db_schema)
         for start in range(0, STORED, 2000):
             async with pool.acquire() as conn, conn.transaction():
-                await store_signals(conn, [
-                    make_signal(f"K{i:05d}USDT", "BUY" if i % 2 else "SELL", 1,
-                                potential=float(i % 97), target=float(i % 13))
-                    for i in range(start, start + 2000)
-                ], origin="bench")  # fmt: skip
+                await store_signals(
+                    conn,
+                    [
+                        make_signal(
+                            f"K{i:05d}USDT",
+                            "BUY" if i % 2 else "SELL",
+                            1,
+                            potential=float(i % 97),
+                            target=float(i % 13),
+                        )
+                        for i in range(start, start + 2000)
+                    ],
+                    origin="bench",
+                )
         log = Path(tempfile.gettempdir()) / f"autonama-bench-api-{tag}.log"
         proc, url = await asyncio.to_thread(start_api, pg, kafka, log)
         try:
@@ -81,16 +91,19 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as client:  # noqa: S113
                 received: list[dict[int, float]] = [{} for _ in range(SUBSCRIBERS)]
                 ready, counter = asyncio.Event(), [0]
-                tasks = [asyncio.create_task(subscriber(client, received[i], ready, counter))
-                         for i in range(SUBSCRIBERS)]  # fmt: skip
+                tasks = [
+                    asyncio.create_task(subscriber(client, received[i], ready, counter))
+                    for i in range(SUBSCRIBERS)
+                ]
                 await asyncio.wait_for(ready.wait(), 120)
                 await asyncio.sleep(1.0)
                 committed: dict[int, float] = {}
                 for n in range(LIVE_ALERTS):
                     async with pool.acquire() as conn:
                         async with conn.transaction():
-                            await store_signals(conn, [make_signal("LIVEUSDT", "BUY", 10 + n)],
-                                                origin="bench")  # fmt: skip
+                            await store_signals(
+                                conn, [make_signal("LIVEUSDT", "BUY", 10 + n)], origin="bench"
+                            )
                         committed_at = time.perf_counter()
                         alert_id = await conn.fetchval("SELECT max(id) FROM alerts")
                     committed[alert_id] = committed_at

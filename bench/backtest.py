@@ -27,10 +27,10 @@ from numpy.polynomial import Polynomial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import data_root
-from autonama_shared.backtest import TradeRules
-from autonama_shared.bands import walk_forward_sweep
+from autonama_shared.engine.bands import walk_forward_sweep
+from autonama_shared.engine.specs import TradeRules
+from autonama_shared.engine.sweep import sweep_series
 from autonama_shared.sources.files import FileSource
-from autonama_shared.sweep import sweep_series
 
 WINDOW = 365
 DEGREES = list(range(2, 11))
@@ -78,16 +78,22 @@ def main() -> None:
     naive_combo = per_bar_per_degree * bars * combos
     naive_degree = per_bar_per_degree * bars * len(DEGREES)
 
-    print(f"{len(usable)} daily series ({len(series) - len(usable)} shorter than the window), "
-          f"{bars:,} bars, window {WINDOW}, {combos} combinations "
-          f"({len(DEGREES)} degrees x {len(KSTDS)} kstd)")  # fmt: skip
+    print(
+        f"{len(usable)} daily series ({len(series) - len(usable)} shorter than the window), "
+        f"{bars:,} bars, window {WINDOW}, {combos} combinations "
+        f"({len(DEGREES)} degrees x {len(KSTDS)} kstd)"
+    )
     print(f"walk-forward bands of all combinations: {t_bands:.3f} s")
-    print(f"sweep (bands + {trades:,} trades + metrics of every combination): {t_sweep:.3f} s "
-          f"(target under 5 s)")  # fmt: skip
-    print(f"naive per-window numpy.polynomial fits, one per combination (measured on "
-          f"{len(sample)} bars x {len(DEGREES)} degrees, scaled): {naive_combo:.0f} s; "
-          f"ratio {naive_combo / t_bands:,.0f}x on the bands, {naive_combo / t_sweep:,.0f}x on "
-          f"the whole sweep (target 1000x)")  # fmt: skip
+    print(
+        f"sweep (bands + {trades:,} trades + metrics of every combination): {t_sweep:.3f} s "
+        f"(target under 5 s)"
+    )
+    print(
+        f"naive per-window numpy.polynomial fits, one per combination (measured on "
+        f"{len(sample)} bars x {len(DEGREES)} degrees, scaled): {naive_combo:.0f} s; "
+        f"ratio {naive_combo / t_bands:,.0f}x on the bands, {naive_combo / t_sweep:,.0f}x on "
+        f"the whole sweep (target 1000x)"
+    )
     print(
         f"naive fits, one per degree (kstd reusing them), scaled: {naive_degree:.0f} s; "
         f"ratio {naive_degree / t_bands:,.0f}x on the bands"

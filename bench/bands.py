@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import data_root, read_closes, windows_of
-from autonama_shared.bands import BandParams, scan_signals, walk_forward
+from autonama_shared.engine.bands import scan_signals, walk_forward
+from autonama_shared.engine.specs import BandParams
 
 DEGREE, KSTD = 4, 2.0
 

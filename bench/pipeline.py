@@ -33,7 +33,7 @@ from autonama_shared import __version__  # noqa: E402
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
 from autonama_shared.db.store import store_signals  # noqa: E402
-from autonama_shared.events import ScanParams, SignalComputed  # noqa: E402
+from autonama_shared.messaging.events import ScanParams, SignalComputed  # noqa: E402
 from autonama_shared.settings import KafkaSettings, PostgresSettings  # noqa: E402
 
 DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))

@@ -39,10 +39,16 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         b = await p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             yield b
         finally:
@@ -76,9 +82,13 @@ async def canvas_is_drawn(page: Page) -> bool:
 
 
 async def test_the_alerts_page_live_updates_chart_and_scan_form(
-    browser: Browser, pool: asyncpg.Pool, stack: Stack, pg_settings: PostgresSettings,
-    kafka_settings: KafkaSettings, tmp_path: Path,
-) -> None:  # fmt: skip
+    browser: Browser,
+    pool: asyncpg.Pool,
+    stack: Stack,
+    pg_settings: PostgresSettings,
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
+) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     await store(
         pool,
@@ -119,8 +129,14 @@ async def test_the_alerts_page_live_updates_chart_and_scan_form(
             "window.autonamaChart && window.autonamaChart.symbol === 'BTCUSDT'"
         )
         data = await page.evaluate("window.autonamaChart")
-        assert data == {"symbol": "BTCUSDT", "candles": 40, "fit": 40, "upper": 40, "lower": 40,
-                        "markers": 1}  # fmt: skip
+        assert data == {
+            "symbol": "BTCUSDT",
+            "candles": 40,
+            "fit": 40,
+            "upper": 40,
+            "lower": 40,
+            "markers": 1,
+        }
         await page.wait_for_timeout(300)
         assert await canvas_is_drawn(page)
         await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart.png"))

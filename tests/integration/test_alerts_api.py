@@ -26,11 +26,11 @@ import pytest
 
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
-from autonama_shared.backtest_run import run_symbol
-from autonama_shared.candles import Candles
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.events import BacktestParams
+from autonama_shared.engine.candles import Candles
+from autonama_shared.messaging.events import BacktestParams
+from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.binance_standin import StandIn
 from tests.support.factories import make_signal, store
@@ -67,8 +67,10 @@ def start_api(
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "autonama_alerts_api"],
-            env=api_env(pg, kafka, port), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=api_env(pg, kafka, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -150,10 +152,16 @@ async def test_filters_sorting_and_stable_cursor_pages(
     pool: asyncpg.Pool, http: httpx.AsyncClient
 ) -> None:
     events = [
-        make_signal(f"S{i:02d}USDT", "BUY" if i % 3 else "SELL", 1, potential=float(i % 7),
-                    target=float(i), interval="4h" if i % 2 else "1d")
+        make_signal(
+            f"S{i:02d}USDT",
+            "BUY" if i % 3 else "SELL",
+            1,
+            potential=float(i % 7),
+            target=float(i),
+            interval="4h" if i % 2 else "1d",
+        )
         for i in range(25)
-    ]  # fmt: skip
+    ]
     await store(pool, *events)
     everything = await alerts(http, limit=100)
     assert len(everything) == 25
@@ -246,9 +254,12 @@ class Events:
 
 
 async def test_stream_live_then_resume_without_gap_or_duplicate(
-    pool: asyncpg.Pool, api: str, pg_settings: PostgresSettings, kafka_settings: KafkaSettings,
+    pool: asyncpg.Pool,
+    api: str,
+    pg_settings: PostgresSettings,
+    kafka_settings: KafkaSettings,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     async with httpx.AsyncClient(base_url=api, timeout=None) as client:
         async with client.stream("GET", "/v1/alerts/stream") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -304,8 +315,9 @@ async def test_scans_ingestions_bands_and_chart(
     body = r.json()
     expected = make_signal("BTCUSDT", "BUY", 3).series
     assert expected is not None
-    assert body["close"] == expected["close"]
-    assert body["upper_series"] == expected["upper"]
+    assert body["close"] == expected.close
+    assert body["upper_series"] == expected.upper
+    assert body["open_time"] == expected.open_time  # integer milliseconds end to end
     assert [a["signal"] for a in body["alerts"]] == ["BUY"]
     png = await http.get("/v1/symbols/BTCUSDT/chart.png")
     assert png.status_code == 200
@@ -361,9 +373,13 @@ async def test_a_scan_requested_over_http_runs_through_the_pipeline(
         assert time.monotonic() < deadline, "the API never became ready"
         await asyncio.sleep(0.5)
 
-    for body, name in [({"degree": 11}, "degree"), ({"symbols": ["BTC/USDT"]}, "BTC/USDT"),
-                       ({"symbols": ["BTCUSDT"], "top": 5}, "not both"),
-                       ({"interval": "7m"}, "interval"), ({"kstd": 0.5}, "kstd")]:  # fmt: skip
+    for body, name in [
+        ({"degree": 11}, "degree"),
+        ({"symbols": ["BTC/USDT"]}, "BTC/USDT"),
+        ({"symbols": ["BTCUSDT"], "top": 5}, "not both"),
+        ({"interval": "7m"}, "interval"),
+        ({"kstd": 0.5}, "kstd"),
+    ]:
         bad = await http.post("/v1/scans", json=body)
         assert bad.status_code == 422, (body, bad.text)
         assert name in bad.text
@@ -415,18 +431,41 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     runs = [
         ["--exclude-path-regex", "^/v1/(alerts|backtests)"],
-        ["--include-path-regex", "^/v1/(alerts|backtests)", "--exclude-checks",
-         "positive_data_acceptance"],
-    ]  # fmt: skip
+        [
+            "--include-path-regex",
+            "^/v1/(alerts|backtests)",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ],
+    ]
     for extra in runs:
         run = await asyncio.to_thread(
             subprocess.run,
-            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{api}/openapi.json",
-             "--checks", "all", "--max-examples", "30", "--exclude-path", "/v1/alerts/stream",
-             "--request-timeout", "10", "--phases", "examples,coverage,fuzzing",
-             "--seed", "20261129", "--no-color", *extra],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{api}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "30",
+                "--exclude-path",
+                "/v1/alerts/stream",
+                "--request-timeout",
+                "10",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--seed",
+                "20261129",
+                "--no-color",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            check=False,
+        )
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
         assert " passed" in run.stdout
 
@@ -436,9 +475,11 @@ async def test_a_slow_stream_client_is_dropped_without_slowing_the_others(
 ) -> None:
     """The broadcaster never waits for a client: a full queue drops that client alone."""
     listener = await asyncpg.connect(
-        host=pg_settings.host, port=pg_settings.port, user=pg_settings.user,
+        host=pg_settings.host,
+        port=pg_settings.port,
+        user=pg_settings.user,
         database=pg_settings.database,
-    )  # fmt: skip
+    )
     broadcaster = Broadcaster(pool, listener, "unused", queue_size=2, poll_seconds=60)
     await broadcaster.start()
     try:
@@ -477,15 +518,26 @@ async def test_a_backtest_requested_over_http_runs_through_the_pipeline(
     while (await http.get("/readyz")).status_code != 200:
         assert time.monotonic() < deadline, "the API never became ready"
         await asyncio.sleep(0.5)
-    for body, name in [({"degrees": [11]}, "degrees"), ({"windows": [10]}, "windows"),
-                       ({"split": 0.95}, "split"), ({"windows": [365], "history": 100}, "history"),
-                       ({"symbols": ["BTCUSDT"], "top": 3}, "not both")]:  # fmt: skip
+    for body, name in [
+        ({"degrees": [11]}, "degrees"),
+        ({"windows": [10]}, "windows"),
+        ({"split": 0.95}, "split"),
+        ({"windows": [365], "history": 100}, "history"),
+        ({"symbols": ["BTCUSDT"], "top": 3}, "not both"),
+    ]:
         bad = await http.post("/v1/backtests", json=body)
         assert bad.status_code == 422, (body, bad.text)
         assert name in bad.text
 
-    body = {"symbols": ["BTCUSDT", "ETHUSDT", "APEUSDT"], "degrees": [2, 4], "kstds": [1.5, 2.0],
-            "windows": [365], "history": 1000, "split": 0.6, "stop_loss": 0.1}  # fmt: skip
+    body = {
+        "symbols": ["BTCUSDT", "ETHUSDT", "APEUSDT"],
+        "degrees": [2, 4],
+        "kstds": [1.5, 2.0],
+        "windows": [365],
+        "history": 1000,
+        "split": 0.6,
+        "stop_loss": 0.1,
+    }
     r = await http.post("/v1/backtests", json=body)
     assert r.status_code == 202, r.text
     location = r.headers["location"]

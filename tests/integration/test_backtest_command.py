@@ -12,14 +12,19 @@ from typing import Any
 import jsonschema
 import pytest
 
-from autonama_shared.report import generated_report_schema, report_schema
+from autonama_shared.formats.report import generated_report_schema, report_schema
 
 
 def backtest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "autonama_cli", "backtest", *args],
-        cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def report_in(folder: Path) -> dict[str, Any]:
@@ -30,9 +35,21 @@ def report_in(folder: Path) -> dict[str, Any]:
 
 def test_sweep_report_charts_and_best_choice(shared_data: Path, tmp_path: Path) -> None:
     data = shared_data / "klines" / "until-2022-10" / "1d"
-    run = backtest("--data", str(data), "--symbols", "BTCUSDT,ETHUSDT,APEUSDT", "--degree",
-                   "2:4", "--kstd", "1.5:2.5:0.5", "--window", "200,365", "--output", "out",
-                   cwd=tmp_path)  # fmt: skip
+    run = backtest(
+        "--data",
+        str(data),
+        "--symbols",
+        "BTCUSDT,ETHUSDT,APEUSDT",
+        "--degree",
+        "2:4",
+        "--kstd",
+        "1.5:2.5:0.5",
+        "--window",
+        "200,365",
+        "--output",
+        "out",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     report = report_in(tmp_path / "out")
     jsonschema.validate(report, report_schema())
@@ -58,15 +75,34 @@ def test_split_reports_the_in_sample_choice_out_of_sample(
     shared_data: Path, tmp_path: Path
 ) -> None:
     data = shared_data / "klines" / "until-2022-10" / "1d"
-    run = backtest("--data", str(data), "--symbols", "BTCUSDT", "--degree", "2:5", "--kstd",
-                   "1.5,2", "--split", "0.6", "--allow-short", "--stop-loss", "0.1",
-                   "--max-hold", "60", "--output", "out", cwd=tmp_path)  # fmt: skip
+    run = backtest(
+        "--data",
+        str(data),
+        "--symbols",
+        "BTCUSDT",
+        "--degree",
+        "2:5",
+        "--kstd",
+        "1.5,2",
+        "--split",
+        "0.6",
+        "--allow-short",
+        "--stop-loss",
+        "0.1",
+        "--max-hold",
+        "60",
+        "--output",
+        "out",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     (s,) = report_in(tmp_path / "out")["symbols"]
     chosen, tested = s["chosen"], s["out_of_sample"]
     assert (chosen["degree"], chosen["kstd"], chosen["window"]) == (
-        tested["degree"], tested["kstd"], tested["window"],
-    )  # fmt: skip
+        tested["degree"],
+        tested["kstd"],
+        tested["window"],
+    )
     assert all(t["entry_time"] >= s["first_time"] for t in s["trades"])
     assert s["buy_and_hold_out_of_sample"] is not None
     assert any(t["side"] == "short" for t in s["trades"]) or not s["trades"]
@@ -101,8 +137,9 @@ def test_published_report_schema_is_the_models_schema() -> None:
 def test_walk_forward_folds(shared_data: Path, tmp_path: Path) -> None:
     data = shared_data / "klines" / "until-2022-10" / "1d"
     sweep = ["--degree", "2:5", "--kstd", "1.5,2", "--window", "200", "--folds", "3"]
-    run = backtest("--data", str(data), "--symbols", "ETHUSDT", *sweep, "--output", "out",
-                   cwd=tmp_path)  # fmt: skip
+    run = backtest(
+        "--data", str(data), "--symbols", "ETHUSDT", *sweep, "--output", "out", cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     report = report_in(tmp_path / "out")
     jsonschema.validate(report, report_schema())

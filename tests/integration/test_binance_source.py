@@ -9,14 +9,25 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import DataError, TemporaryError
-from autonama_shared.scan import ScanSpec, run_scan
+from autonama_shared.runs.scan import run_scan
 from autonama_shared.sources.binance import BinanceSettings, BinanceSource
 from autonama_shared.sources.cache import KlineCache
 from tests.support.binance_standin import Fault, StandIn
 
-MAJORS = ["ADAUSDT", "AVAXUSDT", "BNBUSDT", "BTCUSDT", "DOGEUSDT",
-          "ETHUSDT", "LINKUSDT", "LTCUSDT", "SOLUSDT", "XRPUSDT"]  # fmt: skip
+MAJORS = [
+    "ADAUSDT",
+    "AVAXUSDT",
+    "BNBUSDT",
+    "BTCUSDT",
+    "DOGEUSDT",
+    "ETHUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
+    "SOLUSDT",
+    "XRPUSDT",
+]
 DAY = 86_400_000
 
 
@@ -201,5 +212,7 @@ async def test_a_scan_without_symbols_covers_btc_eth_and_sol(standin: StandIn) -
         report = await run_scan(source, ScanSpec(interval="1d", days=100))
     assert [i.symbol for i in report.items] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     assert sorted(r.params["symbol"] for r in standin.klines_requests()) == [
-        "BTCUSDT", "ETHUSDT", "SOLUSDT",
-    ]  # fmt: skip
+        "BTCUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+    ]

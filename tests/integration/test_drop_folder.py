@@ -16,8 +16,9 @@ import pytest
 from autonama_ingestor.files import DropFolder
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.results import ResultsFile, from_report, write_results
-from autonama_shared.scan import ScanSpec, run_scan
+from autonama_shared.engine.specs import ScanSpec
+from autonama_shared.formats.results import ResultsFile, from_report, write_results
+from autonama_shared.runs.scan import run_scan
 from autonama_shared.settings import PostgresSettings
 from autonama_shared.sources.files import FileSource
 
@@ -95,11 +96,18 @@ async def test_valid_duplicate_truncated_wrong_schema_and_tricks(
             "SELECT error FROM scan_symbols WHERE symbol = 'NOPEUSDT' AND status = 'failed'"
         )
     assert [(r["symbol"], r["origin"]) for r in signals] == [
-        ("APEUSDT", "file"), ("BTCUSDT", "file"), ("ETHUSDT", "file"),
-    ]  # fmt: skip
+        ("APEUSDT", "file"),
+        ("BTCUSDT", "file"),
+        ("ETHUSDT", "file"),
+    ]
     assert sorted(r["status"] for r in history) == [
-        "duplicate", "ingested", "rejected", "rejected", "rejected", "rejected",
-    ]  # fmt: skip
+        "duplicate",
+        "ingested",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
     assert scan["status"] == "finished"
     assert (scan["symbols_done"], scan["symbols_failed"]) == (3, 1)
     assert "no 1d candle file for NOPEUSDT" in failed
@@ -167,8 +175,12 @@ def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [sys.executable, "-m", "autonama_cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_ingest_command_and_history(
@@ -188,6 +200,7 @@ async def test_ingest_command_and_history(
     assert history.returncode == 0, history.stderr
     lines = [line for line in history.stdout.splitlines() if path.name in line]
     assert [s for s in ("ingested", "duplicate") if any(f" {s} " in line for line in lines)] == [
-        "ingested", "duplicate",
-    ]  # fmt: skip
+        "ingested",
+        "duplicate",
+    ]
     assert any(bad.name in line and " rejected " in line for line in history.stdout.splitlines())

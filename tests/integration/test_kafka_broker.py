@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from autonama_shared.kafka import TopicSpec, ensure_topics
+from autonama_shared.messaging.kafka import TopicSpec, ensure_topics
 from autonama_shared.settings import KafkaSettings
 
 MESSAGES = 10_000

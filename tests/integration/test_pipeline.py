@@ -13,14 +13,24 @@ from pathlib import Path
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.events import SCHEMA_VERSION, KlineBatch, ScanParams, encode
+from autonama_shared.messaging.events import SCHEMA_VERSION, KlineBatch, ScanParams, encode
 from tests.naive import naive_fit
 from tests.support.binance_standin import StandIn
 from tests.support.stack import Stack, wait_for_log
 
 KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
-TEN = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT",
-       "ADAUSDT", "DOGEUSDT", "AVAXUSDT", "LINKUSDT", "LTCUSDT"]  # fmt: skip
+TEN = [
+    "BTCUSDT",
+    "ETHUSDT",
+    "BNBUSDT",
+    "SOLUSDT",
+    "XRPUSDT",
+    "ADAUSDT",
+    "DOGEUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
+]
 
 
 def all_symbols(standin: StandIn) -> list[str]:
@@ -67,8 +77,13 @@ async def exactly_once(stack: Stack, scan_id: str, symbols: list[str]) -> None:
     assert dup_keys == 0
 
 
-def check_against_naive(standin: StandIn, rows: dict[str, dict[str, object]], degree: int,
-                        kstd: float, window: int = 720) -> None:  # fmt: skip
+def check_against_naive(
+    standin: StandIn,
+    rows: dict[str, dict[str, object]],
+    degree: int,
+    kstd: float,
+    window: int = 720,
+) -> None:
     for symbol, row in rows.items():
         candles = standin.klines[(symbol, "1d")]
         closes = candles[candles[:, 0] + 86_400_000 <= standin.now_ms][-window:, 4]
@@ -92,10 +107,27 @@ async def test_scan_of_ten_symbols_equals_the_offline_scan(
     # Requested through the CLI, followed with --wait, as a user would.
     run = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "autonama_cli", "request-scan", "--symbols", ",".join(TEN),
-         "--degree", "5", "--kstd", "1.5", "--wait", "--timeout", "120"],
-        env=stack.env(), capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "autonama_cli",
+            "request-scan",
+            "--symbols",
+            ",".join(TEN),
+            "--degree",
+            "5",
+            "--kstd",
+            "1.5",
+            "--wait",
+            "--timeout",
+            "120",
+        ],
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr + "\n".join(s.log() for s in stack.services)
     scan_id = run.stdout.splitlines()[0].strip()
     assert f"scan {scan_id} finished: 10 done, 0 failed" in run.stdout
@@ -106,11 +138,31 @@ async def test_scan_of_ten_symbols_equals_the_offline_scan(
 
     offline = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "autonama_cli", "scan", "--symbols", ",".join(TEN),
-         "--degree", "5", "--kstd", "1.5", "--binance-url", standin_2022.url,
-         "--output", str(tmp_path / "offline"), "--cache-dir", str(tmp_path / "c2")],
-        env={**os.environ}, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "autonama_cli",
+            "scan",
+            "--symbols",
+            ",".join(TEN),
+            "--degree",
+            "5",
+            "--kstd",
+            "1.5",
+            "--binance-url",
+            standin_2022.url,
+            "--output",
+            str(tmp_path / "offline"),
+            "--cache-dir",
+            str(tmp_path / "c2"),
+        ],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
     assert offline.returncode == 0, offline.stderr
     (results_file,) = (tmp_path / "offline").glob("backtest_results_*.json")
     for r in json.loads(results_file.read_text())["results"]:
@@ -118,12 +170,28 @@ async def test_scan_of_ten_symbols_equals_the_offline_scan(
         assert row["signal"] == r["signal"]
         assert row["candles"] == r["candles"]
         assert_allclose(
-            [row["price"], row["fit"], row["lower_band"], row["upper_band"], row["sigma"],
-             row["potential_return"], row["target_return"]],
-            [r["price"], r["fit"], r["lower"], r["upper"], r["sigma"], r["potential_return"],
-             r["target_return"]],
-            rtol=1e-9, atol=1e-12, err_msg=r["symbol"],
-        )  # fmt: skip
+            [
+                row["price"],
+                row["fit"],
+                row["lower_band"],
+                row["upper_band"],
+                row["sigma"],
+                row["potential_return"],
+                row["target_return"],
+            ],
+            [
+                r["price"],
+                r["fit"],
+                r["lower"],
+                r["upper"],
+                r["sigma"],
+                r["potential_return"],
+                r["target_return"],
+            ],
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=r["symbol"],
+        )
     check_against_naive(standin_2022, rows, degree=5, kstd=1.5)
 
 
@@ -143,8 +211,10 @@ async def test_three_analyzer_replicas_share_a_thirty_symbol_scan(
     scan = await stack.wait_for_scan(scan_id)
     assert scan["status"] == "finished"
     assert scan["symbols_done"] + scan["symbols_failed"] == 30
-    shares = [sum(int(line.split()[-2]) for line in a.log().splitlines() if "analysed" in line)
-              for a in analyzers]  # fmt: skip
+    shares = [
+        sum(int(line.split()[-2]) for line in a.log().splitlines() if "analysed" in line)
+        for a in analyzers
+    ]
     assert sum(shares) == 30
     assert all(share > 0 for share in shares), shares
     await exactly_once(stack, scan_id, symbols)
@@ -210,8 +280,11 @@ async def test_kafka_restart_during_a_scan(stack: Stack, standin_2022: StandIn) 
     restart = await asyncio.to_thread(
         subprocess.run,
         f"{kafka_sh} stop && {kafka_sh} start",
-        shell=True, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert restart.returncode == 0, restart.stderr
     scan = await stack.wait_for_scan(scan_id, within=180)
     assert scan["status"] == "finished"
@@ -228,9 +301,11 @@ async def test_poison_messages_go_to_the_dead_letter_topic(
     await wait_for_log(fetcher, "assigned")
     topics = stack.topics
     newer = KlineBatch(
-        scan_id=str(uuid.uuid4()), symbol="BTCUSDT", window=720,
+        scan_id=str(uuid.uuid4()),
+        symbol="BTCUSDT",
+        window=720,
         params=ScanParams(interval="1d", days=720, degree=4, kstd=2.0),
-    ).model_copy(update={"schema_version": SCHEMA_VERSION + 1})  # fmt: skip
+    ).model_copy(update={"schema_version": SCHEMA_VERSION + 1})
     await stack.send(topics.klines, b"\x00not json{", b"BTCUSDT")
     await stack.send(topics.klines, encode(newer), b"BTCUSDT")
     await stack.send(topics.signals, b'{"type": "signal.computed"}', b"ETHUSDT")

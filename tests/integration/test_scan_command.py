@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.results import generated_schema, results_schema
+from autonama_shared.formats.results import generated_schema, results_schema
 from tests.naive import naive_fit
 from tests.support.binance_standin import StandIn
 
@@ -46,17 +46,36 @@ def only_results_file(folder: Path) -> dict[str, Any]:
 
 def test_scan_of_ten_majors_matches_an_independent_fit(standin: StandIn, tmp_path: Path) -> None:
     run = autonama(
-        "scan", "--symbols", MAJORS, "--binance-url", standin.url, "--degree", "5",
-        "--kstd", "1.5", "--price-scale", "log", "--charts", "charts", "--output", "out",
+        "scan",
+        "--symbols",
+        MAJORS,
+        "--binance-url",
+        standin.url,
+        "--degree",
+        "5",
+        "--kstd",
+        "1.5",
+        "--price-scale",
+        "log",
+        "--charts",
+        "charts",
+        "--output",
+        "out",
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     data = only_results_file(tmp_path / "out")
     jsonschema.validate(data, results_schema())
     assert data["parameters"] == {
-        "interval": "1d", "degree": 5, "kstd": 1.5, "days": 720, "window": 720,
-        "price_scale": "log", "source": "binance", "universe": "symbols",
-    }  # fmt: skip
+        "interval": "1d",
+        "degree": 5,
+        "kstd": 1.5,
+        "days": 720,
+        "window": 720,
+        "price_scale": "log",
+        "source": "binance",
+        "universe": "symbols",
+    }
     assert [r["symbol"] for r in data["results"]] == MAJORS.split(",")
     step = 86_400_000
     for r in data["results"]:

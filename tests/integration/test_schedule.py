@@ -15,10 +15,10 @@ from autonama_fetcher.schedule import Scheduler, next_close_ms, scan_id_for
 from autonama_fetcher.settings import Schedule
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.events import ScanParams, ScanRequested, decode
-from autonama_shared.kafka import ensure_topics, make_producer
+from autonama_shared.messaging.events import ScanParams, ScanRequested, decode
+from autonama_shared.messaging.kafka import ensure_topics, make_producer
+from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
-from autonama_shared.topics import Topics
 
 
 class DrivenClock:
@@ -89,9 +89,15 @@ async def test_two_replicas_start_exactly_one_scan_per_close(
             def replica(name: str) -> Scheduler:
                 sleep: Callable[[float], Awaitable[None]] = clock.sleep
                 return Scheduler(
-                    [schedule], pool, producer, topics, name, delay_seconds=3.0,
-                    clock=clock.time, sleep=sleep,
-                )  # fmt: skip
+                    [schedule],
+                    pool,
+                    producer,
+                    topics,
+                    name,
+                    delay_seconds=3.0,
+                    clock=clock.time,
+                    sleep=sleep,
+                )
 
             replicas = [replica("fetcher-a"), replica("fetcher-b")]
             stop = asyncio.Event()

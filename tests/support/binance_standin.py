@@ -32,10 +32,19 @@ import pandas as pd
 from aiohttp import web
 
 INTERVAL_MS = {
-    "1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
-    "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "12h": 43_200_000,
-    "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-}  # fmt: skip
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 WEIGHTS = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/ticker/24hr": 80}
 
 
@@ -174,11 +183,21 @@ class StandIn:
         page = visible[:limit] if "startTime" in params else visible[-limit:]
         return [
             [
-                int(r[0]), _s(r[1]), _s(r[2]), _s(r[3]), _s(r[4]), _s(r[5]),
-                int(r[0]) + step - 1, _s(r[4] * r[5]), 100, _s(r[5] / 2), _s(r[4] * r[5] / 2), "0",
+                int(r[0]),
+                _s(r[1]),
+                _s(r[2]),
+                _s(r[3]),
+                _s(r[4]),
+                _s(r[5]),
+                int(r[0]) + step - 1,
+                _s(r[4] * r[5]),
+                100,
+                _s(r[5] / 2),
+                _s(r[4] * r[5] / 2),
+                "0",
             ]
             for r in page
-        ]  # fmt: skip
+        ]
 
     def _symbols(self) -> list[str]:
         return sorted({s for s, _ in self.klines} | set(self.extra_symbols))

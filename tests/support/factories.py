@@ -9,35 +9,55 @@ import asyncpg
 
 from autonama_shared import __version__
 from autonama_shared.db.store import store_signals
-from autonama_shared.events import ScanParams, SignalComputed
+from autonama_shared.messaging.events import ScanParams, SignalComputed
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_signal(
-    symbol: str, signal: str, day: int, *, potential: float = 10.0, target: float = 5.0,
-    interval: str = "1d", degree: int = 4, scan_id: str | None = None, candles: int = 3,
-) -> SignalComputed:  # fmt: skip
+    symbol: str,
+    signal: str,
+    day: int,
+    *,
+    potential: float = 10.0,
+    target: float = 5.0,
+    interval: str = "1d",
+    degree: int = 4,
+    scan_id: str | None = None,
+    candles: int = 3,
+) -> SignalComputed:
     """A signal on candle ``day`` (days after 2026-01-01) with a small window of ``candles``."""
     price = 100.0 + day
     days = range(day - candles + 1, day + 1)
     closes = [price * (1 + 0.01 * ((d * 7) % 5 - 2)) for d in days]
     return SignalComputed(
-        scan_id=scan_id or str(uuid.uuid4()), symbol=symbol,
-        params=ScanParams(interval=interval, days=720, degree=degree, kstd=2.0), window=720,
-        engine_version=__version__, signal=signal, potential_return=potential,  # type: ignore[arg-type]
-        candles=candles, partial_window=False, last_candle_time=DAY0 + timedelta(days=day),
-        price=price, lower=price * 0.9, upper=price * 1.1, fit=price * 1.05, sigma=2.0,
+        scan_id=scan_id or str(uuid.uuid4()),
+        symbol=symbol,
+        params=ScanParams(interval=interval, days=720, degree=degree, kstd=2.0),
+        window=720,
+        engine_version=__version__,
+        signal=signal,
+        potential_return=potential,  # type: ignore[arg-type]
+        candles=candles,
+        partial_window=False,
+        last_candle_time=DAY0 + timedelta(days=day),
+        price=price,
+        lower=price * 0.9,
+        upper=price * 1.1,
+        fit=price * 1.05,
+        sigma=2.0,
         target_return=target,
         series={
             "open_time": [(DAY0 + timedelta(days=d)).timestamp() * 1000 for d in days],
-            "open": [c * 0.99 for c in closes], "high": [c * 1.02 for c in closes],
-            "low": [c * 0.97 for c in closes], "close": closes,
+            "open": [c * 0.99 for c in closes],
+            "high": [c * 1.02 for c in closes],
+            "low": [c * 0.97 for c in closes],
+            "close": closes,
             "fit": [price * 1.05 + 0.1 * i for i in range(candles)],
             "lower": [price * 0.9 + 0.1 * i for i in range(candles)],
             "upper": [price * 1.1 + 0.1 * i for i in range(candles)],
         },
-    )  # fmt: skip
+    )
 
 
 async def store(pool: asyncpg.Pool, *events: SignalComputed) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from autonama_shared.events import DeadLetter, ScanParams, ScanRequested, encode
+from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequested, encode
+from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
-from autonama_shared.topics import Topics
 
 MODULES = {
     "fetcher": "autonama_fetcher",
@@ -117,8 +117,9 @@ class Stack:
 
     # -- talking to it ----------------------------------------------------------------
 
-    async def request(self, symbols: list[str] | None = None, top: int | None = None,
-                      **params: Any) -> str:  # fmt: skip
+    async def request(
+        self, symbols: list[str] | None = None, top: int | None = None, **params: Any
+    ) -> str:
         p = {"interval": "1d", "days": 720, "degree": 4, "kstd": 2.0, **params}
         request = ScanRequested(origin="test", params=ScanParams(**p), symbols=symbols, top=top)
         await self.send(self.topics.scan_requests, encode(request), request.scan_id.encode())
@@ -135,10 +136,13 @@ class Stack:
     async def connect(self) -> asyncpg.Connection:
         pg = self.postgres
         return await asyncpg.connect(
-            host=pg.host, port=pg.port, user=pg.user, database=pg.database,
+            host=pg.host,
+            port=pg.port,
+            user=pg.user,
+            database=pg.database,
             password=pg.password.get_secret_value() or None,
             server_settings={"search_path": pg.db_schema},
-        )  # fmt: skip
+        )
 
     async def scan_status(self, scan_id: str) -> str | None:
         conn = await self.connect()

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.backtest import TradeRules, metrics_of, simulate
-from autonama_shared.bands import walk_forward_sweep
-from autonama_shared.candles import Candles
+from autonama_shared.engine.backtest import metrics_of, simulate
+from autonama_shared.engine.bands import walk_forward_sweep
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import TradeRules
+from autonama_shared.engine.sweep import choose_and_test, sweep_series
 from autonama_shared.errors import ConfigError
 from autonama_shared.sources.files import FileSource
-from autonama_shared.sweep import choose_and_test, sweep_series
 from tests.naive import naive_fit
 
 FLAT = 9.0, 10.0, 11.5  # lower, fit, upper used by the hand-made cases
@@ -23,8 +24,13 @@ def bands(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.full(n, FLAT[0]), np.full(n, FLAT[1]), np.full(n, FLAT[2])
 
 
-def run(opens: list[float], closes: list[float], rules: TradeRules, lows: list[float] | None = None,
-        highs: list[float] | None = None):  # fmt: skip
+def run(
+    opens: list[float],
+    closes: list[float],
+    rules: TradeRules,
+    lows: list[float] | None = None,
+    highs: list[float] | None = None,
+):
     o, c = np.array(opens), np.array(closes)
     lo = np.array(lows) if lows is not None else np.minimum(o, c)
     hi = np.array(highs) if highs is not None else np.maximum(o, c)
@@ -37,8 +43,13 @@ def test_entry_at_next_open_and_fees_on_both_sides() -> None:
     r = run([10, 10, 8, 9, 10, 11], [10, 8, 9, 10, 11, 11], TradeRules(fee=0.001))
     (t,) = r.trades
     assert (t.signal_bar, t.entry_bar, t.entry_price, t.exit_bar, t.exit_price, t.reason) == (
-        1, 2, 8.0, 4, 10.0, "target",
-    )  # fmt: skip
+        1,
+        2,
+        8.0,
+        4,
+        10.0,
+        "target",
+    )
     assert t.net_return == pytest.approx(10 / 8 * 0.999 * 0.999 - 1, rel=1e-12)
     assert r.equity[-1] == pytest.approx(1 + t.net_return, rel=1e-12)
     assert r.equity[1] == 1.0  # nothing held before the fill
@@ -70,8 +81,11 @@ def test_stop_loss_fills_at_the_stop_or_at_a_gap() -> None:
 
 def test_max_hold_exits_after_that_many_bars() -> None:
     # Never reaches the fit: with max_hold=2 the position opened at bar 2 is closed at bar 4's open.
-    r = run([10, 10, 8, 8.5, 8.7, 8.9, 9], [10, 8, 8.6, 8.8, 9.2, 9.5, 9.6],
-            TradeRules(fee=0.0, max_hold=2))  # fmt: skip
+    r = run(
+        [10, 10, 8, 8.5, 8.7, 8.9, 9],
+        [10, 8, 8.6, 8.8, 9.2, 9.5, 9.6],
+        TradeRules(fee=0.0, max_hold=2),
+    )
     t = r.trades[0]
     assert (t.entry_bar, t.exit_bar, t.exit_price, t.reason) == (2, 4, 8.7, "max_hold")
 
@@ -189,7 +203,7 @@ def test_split_chooses_in_sample_and_reports_out_of_sample(btc: Candles) -> None
 
 
 def test_rolling_folds_choose_on_each_part_and_test_on_the_next(btc: Candles) -> None:
-    from autonama_shared.sweep import rolling_folds
+    from autonama_shared.engine.sweep import rolling_folds
 
     steps, chained = rolling_folds(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, 3)
     assert len(steps) == 3
@@ -197,8 +211,9 @@ def test_rolling_folds_choose_on_each_part_and_test_on_the_next(btc: Candles) ->
         assert f.train[1] == f.test[0]  # each test part follows its training part
         if i:
             assert f.train == steps[i - 1].test  # and is the next fold's training part
-        best = sweep_series(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0,
-                            start=f.train[0], end=f.train[1]).best("sharpe")  # fmt: skip
+        best = sweep_series(
+            btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, start=f.train[0], end=f.train[1]
+        ).best("sharpe")
         assert f.chosen.combo == best.combo
     assert len(chained) == steps[-1].test[1] - steps[0].test[0]
     product = np.prod([f.result.equity[-1] for f in steps])

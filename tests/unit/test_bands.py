@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.bands import (
-    BandParams,
+from autonama_shared.engine.bands import (
     compute_signal,
     fit_bands,
     fit_bands_batch,
     scan_signals,
     walk_forward,
 )
+from autonama_shared.engine.specs import BandParams
 from autonama_shared.errors import ConfigError, DataError
 from tests.naive import naive_fit, naive_signal, read_closes
 

@@ -1,33 +1,38 @@
-"""`autonama`: the command-line entry point. Subcommands live in their own modules."""
+"""`autonama`: the command-line entry point. Arguments in ``parsers``, commands in their modules.
+
+A command's module is imported only when it runs, so ``autonama --help`` and
+``autonama scan --help`` answer without loading pandas, matplotlib, Kafka or
+the database client.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from autonama_cli import backtest, pipeline, scan
-from autonama_shared import __version__
-from autonama_shared.db import migrate
+from autonama_cli.parsers import build_parser
 from autonama_shared.errors import AutonamaError, ConfigError
-from autonama_shared.report import generated_report_schema
-from autonama_shared.results import generated_schema
-from autonama_shared.settings import AppSettings, load_settings
+
+__all__ = ["main", "migrate", "schema"]
 
 
-def _migrate(args: argparse.Namespace) -> int:
+def migrate(args: argparse.Namespace) -> int:
+    from autonama_shared.db import migrate as apply
+    from autonama_shared.db.pool import open_pool
+    from autonama_shared.settings import AppSettings, load_settings
+
     settings = load_settings(AppSettings)
 
     async def run() -> list[int]:
-        from autonama_shared.db.pool import open_pool
-
         async with (
             open_pool(settings.postgres, application_name="autonama-migrate") as pool,
             pool.acquire() as conn,
         ):
-            return await migrate(conn, settings.postgres.db_schema)
+            return await apply(conn, settings.postgres.db_schema)
 
     applied = asyncio.run(run())
     where = f"{settings.postgres.dsn()} schema {settings.postgres.db_schema}"
@@ -38,38 +43,27 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(args: argparse.Namespace) -> int:
-    schema = generated_schema() if args.which == "results" else generated_report_schema()
-    print(json.dumps(schema, indent=2))
+def schema(args: argparse.Namespace) -> int:
+    from autonama_shared.formats.report import generated_report_schema
+    from autonama_shared.formats.results import generated_schema
+
+    which = generated_schema() if args.which == "results" else generated_report_schema()
+    print(json.dumps(which, indent=2))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autonama",
-        description="Polynomial-regression band signals on Binance spot markets.",
+def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+    module, function = name.split(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(module), function
     )
-    parser.add_argument("--version", action="version", version=f"autonama {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser(
-        "migrate",
-        help="apply the database migrations (settings: AUTONAMA_POSTGRES__HOST, ...)",
-    )
-    p.set_defaults(handler=_migrate)
-    scan.add_parser(sub)
-    pipeline.add_parsers(sub)
-    backtest.add_parser(sub)
-    p = sub.add_parser("schema", help="print the JSON Schema of the results file or report")
-    p.add_argument("which", nargs="?", choices=["results", "report"], default="results")
-    p.set_defaults(handler=_schema)
-    return parser
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        code: int = args.handler(args)
+        code: int = _handler(args.handler)(args)
     except ConfigError as e:
         print(f"autonama {args.command}: {e}", file=sys.stderr)
         return 2

@@ -19,33 +19,36 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autonama_cli._console import stdout_console
+from autonama_cli._console import progress_bar, stdout_console
 from autonama_cli.logs import setup_logging
-from autonama_cli.scan import add_source_options, build_source, config_from_args
+from autonama_cli.scan import build_source, config_from_args
 from autonama_shared import __version__
-from autonama_shared.backtest import TradeRules
-from autonama_shared.backtest_run import (
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import (
     BacktestSpec,
-    SymbolRun,
-    metrics_model,
-    portfolio,
-    run_symbol,
+    ScanSpec,
+    TradeRules,
+    normalise_symbols,
 )
-from autonama_shared.candles import Candles
 from autonama_shared.errors import ConfigError
-from autonama_shared.plotting import equity_chart_png, heatmap_png
-from autonama_shared.report import (
+from autonama_shared.formats.plotting import equity_chart_png, heatmap_png
+from autonama_shared.formats.report import (
     BacktestReport,
     MetricsModel,
     write_report,
 )
-from autonama_shared.scan import ScanSpec, fetch_all, normalise_symbols, resolve_universe
-from autonama_shared.sweep import METRICS
+from autonama_shared.runs.backtest import (
+    SymbolRun,
+    metrics_model,
+    parameters_of,
+    portfolio,
+    run_symbol,
+)
+from autonama_shared.runs.scan import fetch_all, resolve_universe
 
-__all__ = ["add_parser", "parse_values"]
+__all__ = ["parse_values", "run"]
 
 log = logging.getLogger("autonama.backtest")
 
@@ -75,41 +78,25 @@ def parse_values(text: str, kind: type, name: str) -> list[Any]:
         ) from e
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("backtest", help="trade the signals through history, sweep parameters")
-    add_source_options(p)
-    p.add_argument("--degree", default="4", help="degrees: 4, 2,4,6 or 2:10 (4)")
-    p.add_argument("--kstd", default="2.0", help="kstd values: 2.0, 1.5,2 or 1.0:3.0:0.25 (2.0)")
-    p.add_argument("--window", default="365", help="windows in candles: 365, 180,365 (365)")
-    p.add_argument("--history", type=int, default=2000,
-                   help="candles of history to test on, per symbol (2000)")  # fmt: skip
-    p.add_argument("--fee", type=float, default=0.001, help="fee per side, fraction (0.001)")
-    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per fill (0)")
-    p.add_argument("--allow-short", action="store_true", help="also sell short on SELL")
-    p.add_argument("--stop-loss", type=float, help="stop-loss, fraction of the entry (off)")
-    p.add_argument("--max-hold", type=int, help="most bars in a position (off)")
-    p.add_argument(
-        "--split", type=float, help="choose on this part of the history (0.1-0.9), test on the rest"
-    )
-    p.add_argument(
-        "--folds",
-        type=int,
-        help="walk-forward: cut into N+1 parts, choose on each, test on the next",
-    )
-    p.add_argument("--metric", choices=METRICS, default="sharpe", help="what best means")
-    p.add_argument("--output", type=Path, default=Path("results"), help="report folder")
-    p.set_defaults(handler=run)
-
-
-def _draw(folder: Path, candles: Candles, run: SymbolRun, metric: str, degrees: list[int],
-          kstds: list[float]) -> None:  # fmt: skip
+def _draw(
+    folder: Path,
+    candles: Candles,
+    run: SymbolRun,
+    metric: str,
+    degrees: list[int],
+    kstds: list[float],
+) -> None:
     """The equity curve of the reported run against buy and hold, and the in-sample heatmap."""
     if run.times is None or run.equity is None or run.hold is None:
         return
     png = equity_chart_png(
         f"{candles.symbol} {candles.interval}: {run.title} against buy and hold",
-        run.times.tolist(), run.equity, run.hold, run.entries, run.exits,
-    )  # fmt: skip
+        run.times.tolist(),
+        run.equity,
+        run.hold,
+        run.entries,
+        run.exits,
+    )
     (folder / f"equity_{candles.symbol}_{candles.interval}.png").write_bytes(png)
     if run.sweep is not None and (len(degrees) > 1 or len(kstds) > 1):
         grid = np.full((len(degrees), len(kstds)), np.nan)
@@ -117,8 +104,13 @@ def _draw(folder: Path, candles: Candles, run: SymbolRun, metric: str, degrees: 
             if r.combo.window == run.window:
                 value = getattr(r.metrics, metric)
                 grid[degrees.index(r.combo.degree), kstds.index(r.combo.kstd)] = value
-        png = heatmap_png(f"{candles.symbol}: {metric} at window {run.window} (in sample)",
-                          degrees, kstds, grid, metric)  # fmt: skip
+        png = heatmap_png(
+            f"{candles.symbol}: {metric} at window {run.window} (in sample)",
+            degrees,
+            kstds,
+            grid,
+            metric,
+        )
         (folder / f"heatmap_{candles.symbol}_{candles.interval}.png").write_bytes(png)
 
 
@@ -127,17 +119,25 @@ def run(args: argparse.Namespace) -> int:
     source_args = {k: v for k, v in vars(args).items() if k not in ("degree", "kstd")}
     config = config_from_args(argparse.Namespace(**source_args))
     setup_logging(config.log_file, args.verbose)
-    rules = TradeRules(fee=args.fee, slippage_bps=args.slippage_bps, allow_short=args.allow_short,
-                       stop_loss=args.stop_loss, max_hold=args.max_hold)  # fmt: skip
+    rules = TradeRules(
+        fee=args.fee,
+        slippage_bps=args.slippage_bps,
+        allow_short=args.allow_short,
+        stop_loss=args.stop_loss,
+        max_hold=args.max_hold,
+    )
     bt = BacktestSpec(
         interval=config.interval,
         degrees=tuple(parse_values(args.degree, int, "--degree")),
         kstds=tuple(parse_values(args.kstd, float, "--kstd")),
         windows=tuple(parse_values(args.window, int, "--window")),
-        rules=rules, price_scale=config.price_scale, split=args.split, folds=args.folds,
+        rules=rules,
+        price_scale=config.price_scale,
+        split=args.split,
+        folds=args.folds,
         metric=args.metric,
         history=args.history,
-    )  # fmt: skip
+    )
     symbols = normalise_symbols(config.symbols) if config.symbols else None
     spec = ScanSpec(interval=config.interval, symbols=symbols, top=config.top)
     source = build_source(config)
@@ -146,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
     async def load() -> list[tuple[str, Candles | None, str | None]]:
         try:
             names = await resolve_universe(source, spec)
-            return await fetch_all(source, names, config.interval, bt.history,
-                                   concurrency=config.concurrency)  # fmt: skip
+            return await fetch_all(
+                source, names, config.interval, bt.history, concurrency=config.concurrency
+            )
         finally:
             await source.close()
 
@@ -155,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
     folder = config.output
     folder.mkdir(parents=True, exist_ok=True)
     runs = []
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:  # fmt: skip
+    with progress_bar(err) as progress:
         task = progress.add_task("backtesting", total=bt.combinations * len(loaded))
         for name, candles, error in loaded:
             done = progress.tasks[0].completed
@@ -170,11 +170,13 @@ def run(args: argparse.Namespace) -> int:
     strategy, hold = portfolio(curves, bt.per_year), portfolio(holds, bt.per_year)
     rows = [r.row for r in runs]
     report_file = BacktestReport(
-        engine_version=__version__, generated_at=datetime.now(UTC),
-        parameters=bt.parameters(source.name), symbols=rows,
+        engine_version=__version__,
+        generated_at=datetime.now(UTC),
+        parameters=parameters_of(bt, source.name),
+        symbols=rows,
         portfolio=metrics_model(strategy) if strategy else None,
         portfolio_buy_and_hold=metrics_model(hold) if hold else None,
-    )  # fmt: skip
+    )
     path = write_report(report_file, folder)
     _print(report_file, stdout_console())
     for r in rows:
@@ -190,15 +192,31 @@ def _print(report: BacktestReport, out: Console) -> None:
     if p.folds:
         split = f", walk-forward over {p.folds} folds (the last fold's choice shown)"
     table = Table(title=f"{p.interval}, best by {p.metric}{split}; fee {p.fee:.2%} per side")
-    for name in ("symbol", "degree", "kstd", "window", "return %", "CAGR %", "Sharpe",
-                 "max DD %", "trades", "win %", "hold return %", "hold Sharpe"):  # fmt: skip
+    for name in (
+        "symbol",
+        "degree",
+        "kstd",
+        "window",
+        "return %",
+        "CAGR %",
+        "Sharpe",
+        "max DD %",
+        "trades",
+        "win %",
+        "hold return %",
+        "hold Sharpe",
+    ):
         table.add_column(name, justify="left" if name == "symbol" else "right")
 
     def cells(m: MetricsModel | None) -> list[str]:
         if m is None:
             return ["", "", "", ""]
-        return [f"{m.total_return * 100:.1f}", f"{m.cagr * 100:.1f}", f"{m.sharpe:.2f}",
-                f"{m.max_drawdown * 100:.1f}"]  # fmt: skip
+        return [
+            f"{m.total_return * 100:.1f}",
+            f"{m.cagr * 100:.1f}",
+            f"{m.sharpe:.2f}",
+            f"{m.max_drawdown * 100:.1f}",
+        ]
 
     for r in report.symbols:
         shown = r.folds[-1].chosen if r.folds else (r.out_of_sample or r.chosen)
@@ -208,15 +226,28 @@ def _print(report: BacktestReport, out: Console) -> None:
         hold = r.buy_and_hold_out_of_sample or r.buy_and_hold
         m = r.walk_forward or shown.metrics
         table.add_row(
-            r.symbol, str(shown.degree), f"{shown.kstd:g}", str(shown.window), *cells(m),
-            str(m.trades), f"{m.win_rate * 100:.0f}",
-            f"{hold.total_return * 100:.1f}" if hold else "", f"{hold.sharpe:.2f}" if hold else "",
-        )  # fmt: skip
+            r.symbol,
+            str(shown.degree),
+            f"{shown.kstd:g}",
+            str(shown.window),
+            *cells(m),
+            str(m.trades),
+            f"{m.win_rate * 100:.0f}",
+            f"{hold.total_return * 100:.1f}" if hold else "",
+            f"{hold.sharpe:.2f}" if hold else "",
+        )
     if report.portfolio is not None:
         hold = report.portfolio_buy_and_hold
         table.add_row(
-            "portfolio", "", "", "", *cells(report.portfolio), "", "",
-            f"{hold.total_return * 100:.1f}" if hold else "", f"{hold.sharpe:.2f}" if hold else "",
+            "portfolio",
+            "",
+            "",
+            "",
+            *cells(report.portfolio),
+            "",
+            "",
+            f"{hold.total_return * 100:.1f}" if hold else "",
+            f"{hold.sharpe:.2f}" if hold else "",
             style="bold",
-        )  # fmt: skip
+        )
     out.print(table)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from autonama_shared.bands import PriceScale
+from autonama_shared.engine.specs import PriceScale
 from autonama_shared.errors import ConfigError
 from autonama_shared.sources.binance import BinanceSettings
 

@@ -7,40 +7,24 @@ import asyncio
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autonama_cli._console import stdout_console
-from autonama_cli.scan import add_scan_options, config_from_args, spec_from_config
+from autonama_cli._console import progress_bar, stdout_console
+from autonama_cli.scan import config_from_args, spec_from_config
 from autonama_shared.db import migrate
+from autonama_shared.db.ingest import ingest_file
 from autonama_shared.db.pool import open_pool
 from autonama_shared.errors import ConfigError, TemporaryError
-from autonama_shared.events import ScanParams, ScanRequested, encode
-from autonama_shared.ingest import ingest_file
-from autonama_shared.kafka import make_producer
-from autonama_shared.service import ensure_topics_when_ready
+from autonama_shared.lifecycle import retry_until_ready
+from autonama_shared.messaging.events import ScanParams, ScanRequested, encode
+from autonama_shared.messaging.kafka import make_producer
+from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
 from autonama_shared.settings import AppSettings, load_settings
-from autonama_shared.topics import Topics
 
-__all__ = ["add_parsers"]
-
-
-def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("request-scan", help="ask the running pipeline for a scan")
-    add_scan_options(p)
-    p.add_argument("--wait", action="store_true", help="follow the scan until it finishes")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
-    p.set_defaults(handler=request_scan)
-    p = sub.add_parser("ingest", help="store offline results files in the database")
-    p.add_argument("files", nargs="+", type=Path, help="backtest_results_*.json files")
-    p.set_defaults(handler=ingest)
-    p = sub.add_parser("ingestions", help="the recent offline-file ingestions and their outcome")
-    p.add_argument("--limit", type=int, default=20, help="how many, newest first (20)")
-    p.set_defaults(handler=ingestions)
+__all__ = ["ingest", "ingestions", "request_scan"]
 
 
 def request_scan(args: argparse.Namespace) -> int:
@@ -50,12 +34,15 @@ def request_scan(args: argparse.Namespace) -> int:
     request = ScanRequested(
         origin="cli",
         params=ScanParams(
-            interval=spec.interval, days=spec.days, degree=spec.params.degree,
-            kstd=spec.params.kstd, price_scale=spec.params.price_scale,
+            interval=spec.interval,
+            days=spec.days,
+            degree=spec.params.degree,
+            kstd=spec.params.kstd,
+            price_scale=spec.params.price_scale,
         ),
         symbols=list(spec.symbols) if spec.symbols is not None else None,
         top=spec.top,
-    )  # fmt: skip
+    )
     asyncio.run(_publish(app, request))
     print(request.scan_id)
     if not args.wait:
@@ -68,7 +55,9 @@ async def _publish(app: AppSettings, request: ScanRequested) -> None:
     stop = asyncio.Event()
     try:
         async with asyncio.timeout(30):
-            await ensure_topics_when_ready(app.kafka, stop, "autonama-cli")
+            await retry_until_ready(
+                stop, "autonama-cli", lambda: ensure_pipeline_topics(app.kafka, "autonama-cli")
+            )
             producer = make_producer(app.kafka, client_id="autonama-cli")
             await producer.start()
             try:
@@ -85,10 +74,7 @@ async def _follow(app: AppSettings, scan_id: str, wait_seconds: float) -> int:
     err = Console(stderr=True)
     deadline = time.monotonic() + wait_seconds
     async with open_pool(app.postgres, application_name="autonama-cli") as pool:
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err, transient=True,
-        ) as progress:  # fmt: skip
+        with progress_bar(err) as progress:
             task = progress.add_task("waiting for the fetcher", total=None)
             while time.monotonic() < deadline:
                 row = await pool.fetchrow(
@@ -99,9 +85,11 @@ async def _follow(app: AppSettings, scan_id: str, wait_seconds: float) -> int:
                 if row is not None and row["symbols_expected"] is not None:
                     done = row["symbols_done"] + row["symbols_failed"]
                     progress.update(
-                        task, description="scanning", total=row["symbols_expected"],
+                        task,
+                        description="scanning",
+                        total=row["symbols_expected"],
                         completed=done,
-                    )  # fmt: skip
+                    )
                     if row["status"] in ("finished", "failed"):
                         progress.stop()
                         print(
@@ -155,8 +143,11 @@ def ingestions(args: argparse.Namespace) -> int:
         table.add_column(name)
     for r in asyncio.run(fetch()):
         table.add_row(
-            r["ingested_at"].strftime("%Y-%m-%d %H:%M:%S"), r["file_name"], r["status"],
-            str(r["rows"]), r["error"] or "",
-        )  # fmt: skip
+            r["ingested_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            r["file_name"],
+            r["status"],
+            str(r["rows"]),
+            r["error"] or "",
+        )
     stdout_console().print(table)
     return 0

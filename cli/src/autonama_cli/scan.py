@@ -10,31 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autonama_cli._console import stdout_console
+from autonama_cli._console import progress_bar, stdout_console
 from autonama_cli.config import ScanConfig, load_config
 from autonama_cli.logs import setup_logging
-from autonama_shared.bands import BandParams
+from autonama_shared.engine.specs import BandParams, ScanSpec, normalise_symbols
 from autonama_shared.errors import ConfigError, TemporaryError
-from autonama_shared.intervals import INTERVALS
-from autonama_shared.plotting import draw_symbol_chart
-from autonama_shared.results import ResultsFile, SymbolResult, from_report, write_results
-from autonama_shared.scan import ScanReport, ScanSpec, normalise_symbols, run_scan
+from autonama_shared.formats.plotting import draw_symbol_chart
+from autonama_shared.formats.results import ResultsFile, SymbolResult, from_report, write_results
+from autonama_shared.runs.scan import ScanReport, run_scan
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.sources.cache import KlineCache
 from autonama_shared.sources.files import FileSource
 
 __all__ = [
-    "add_parser",
-    "add_scan_options",
-    "add_source_options",
     "build_source",
     "config_from_args",
     "run",
@@ -42,41 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("autonama.scan")
-
-
-def add_scan_options(p: argparse.ArgumentParser) -> None:
-    """The universe, source and band options shared by scan and request-scan."""
-    add_source_options(p)
-    p.add_argument("--degree", type=int, help="polynomial degree, 2 to 10 (4)")
-    p.add_argument("--kstd", type=float, help="band width in residual std, 1.0 to 3.0 (2.0)")
-    p.add_argument("--days", type=int, help="days of candles in the window, 1 to 720 (720)")
-
-
-def add_source_options(p: argparse.ArgumentParser) -> None:
-    """Where candles come from and for which symbols (scan, request-scan, backtest)."""
-    p.add_argument("--config", type=Path, help="JSON or TOML file of settings")
-    universe = p.add_mutually_exclusive_group()
-    universe.add_argument("--symbols", help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
-    universe.add_argument("--top", type=int, metavar="N", help="the N USDT pairs by 24h volume")
-    universe.add_argument("--top-100", action="store_true", help="the top 100 by 24h volume")
-    p.add_argument("--interval", help=f"candle interval, one of {', '.join(INTERVALS)} (1d)")
-    p.add_argument("--price-scale", choices=["linear", "log"], help="fit prices or ln prices")
-    p.add_argument("--source", choices=["binance", "files"], help="where candles come from")
-    p.add_argument("--data", type=Path, help="candle file or folder for --source files")
-    p.add_argument("--data-symbol", help="the symbol of a --data file whose name does not say it")
-    p.add_argument("--cache-dir", type=Path, help="candle cache folder (cache/)")
-    p.add_argument("--refresh", action="store_true", default=None, help="ignore the cache")
-    p.add_argument("--binance-url", help="Binance REST base URL (testnet, mirror, stand-in)")
-    p.add_argument("--log-file", type=Path, help="rotating log file (local_backtest_engine.log)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress on stderr too")
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("scan", help="scan markets offline and write a results file")
-    add_scan_options(p)
-    p.add_argument("--output", type=Path, help="folder for the results file (results/)")
-    p.add_argument("--charts", type=Path, metavar="DIR", help="write one PNG chart per symbol")
-    p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace) -> ScanConfig:
@@ -133,14 +92,7 @@ async def _scan(
     try:
         if isinstance(source, BinanceSource):
             await source.check_reachable()
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with progress_bar(err) as progress:
             task = progress.add_task("resolving symbols", total=None)
 
             def universe(symbols: list[str]) -> None:
@@ -152,9 +104,12 @@ async def _scan(
                     log.info("%s: %s", symbol, error)  # listed on stderr at the end
 
             return await run_scan(
-                source, spec, concurrency=config.concurrency,
-                on_universe=universe, on_fetched=fetched,
-            )  # fmt: skip
+                source,
+                spec,
+                concurrency=config.concurrency,
+                on_universe=universe,
+                on_fetched=fetched,
+            )
     finally:
         await source.close()
 
@@ -170,8 +125,17 @@ def print_table(results: ResultsFile, out: Console) -> None:
         title=f"{p.interval}, degree {p.degree}, kstd {p.kstd}, {p.days} days, "
         f"{p.price_scale} ({p.source})"
     )
-    for name in ("symbol", "signal", "price", "lower", "fit", "upper", "potential %", "to fit %",
-                 "candles"):  # fmt: skip
+    for name in (
+        "symbol",
+        "signal",
+        "price",
+        "lower",
+        "fit",
+        "upper",
+        "potential %",
+        "to fit %",
+        "candles",
+    ):
         table.add_column(name, justify="left" if name in ("symbol", "signal") else "right")
     style = {"BUY": "bold green", "SELL": "bold red", "HOLD": ""}
     for r in sorted(results.results, key=_sort_key):
@@ -181,10 +145,14 @@ def print_table(results: ResultsFile, out: Console) -> None:
         table.add_row(
             r.symbol,
             f"[{style[r.signal]}]{r.signal}[/]" if style[r.signal] else r.signal,
-            f"{r.price:.6g}", f"{r.lower:.6g}", f"{r.fit:.6g}", f"{r.upper:.6g}",
-            f"{r.potential_return:.2f}", f"{r.target_return:+.2f}",
+            f"{r.price:.6g}",
+            f"{r.lower:.6g}",
+            f"{r.fit:.6g}",
+            f"{r.upper:.6g}",
+            f"{r.potential_return:.2f}",
+            f"{r.target_return:+.2f}",
             f"{r.candles}{' (partial)' if r.partial_window else ''}",
-        )  # fmt: skip
+        )
     out.print(table)
 
 
@@ -194,8 +162,14 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_config(config)
     source = build_source(config)
     out, err = stdout_console(), Console(stderr=True)
-    log.info("scan %s %s days %d params %s source %s", spec.universe, spec.interval, spec.days,
-             spec.params, source.name)  # fmt: skip
+    log.info(
+        "scan %s %s days %d params %s source %s",
+        spec.universe,
+        spec.interval,
+        spec.days,
+        spec.params,
+        source.name,
+    )
     try:
         report = asyncio.run(_scan(source, spec, config, err))
     except TemporaryError as e:

@@ -5,6 +5,8 @@
     ├── DataError                  bad market data or a bad file: report it
     │                              for that symbol / file, go on with the rest
     ├── TemporaryError             the outside world is unavailable now: retry with backoff
+    ├── FatalError                 the service cannot work at all (a table or privilege is
+    │                              missing): stop, never blame the record at hand
     └── MigrationError             the schema cannot be brought up to date: stop at start-up
 
 Third-party errors (asyncpg, aiokafka, aiohttp, ...) are translated into these
@@ -13,7 +15,14 @@ at the boundary with ``raise ... from e``, so the core never sees them.
 
 from __future__ import annotations
 
-__all__ = ["AutonamaError", "ConfigError", "DataError", "MigrationError", "TemporaryError"]
+__all__ = [
+    "AutonamaError",
+    "ConfigError",
+    "DataError",
+    "FatalError",
+    "MigrationError",
+    "TemporaryError",
+]
 
 
 class AutonamaError(Exception):
@@ -35,6 +44,10 @@ class TemporaryError(AutonamaError):
     """A dependency (exchange, broker, database) is unavailable now; retry with backoff."""
 
     retriable = True
+
+
+class FatalError(AutonamaError):
+    """Nothing can be handled until an operator acts: the worker stops (and is restarted)."""
 
 
 class MigrationError(AutonamaError):

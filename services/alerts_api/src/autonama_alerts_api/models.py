@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale
-from autonama_shared.events import BacktestParams
-from autonama_shared.intervals import IntervalName
-from autonama_shared.report import SymbolBacktest
-from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS
+from autonama_shared.engine.intervals import IntervalName
+from autonama_shared.engine.specs import (
+    MAX_DAYS,
+    MAX_DEGREE,
+    MAX_KSTD,
+    MAX_TOP,
+    MIN_DAYS,
+    MIN_DEGREE,
+    MIN_KSTD,
+    PriceScale,
+    normalise_symbols,
+)
+from autonama_shared.errors import ConfigError
+from autonama_shared.formats.report import SymbolBacktest
+from autonama_shared.messaging.events import (
+    BacktestParams,
+    BacktestRequested,
+    ScanParams,
+    ScanRequested,
+)
 
 __all__ = [
     "Alert",
@@ -35,14 +52,48 @@ ONE_UNIVERSE: dict[str, Any] = {
 }
 SymbolText = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]
 
+
+def _json_text(value: Any) -> Any:
+    """jsonb columns arrive as text: parse them (other values are left to the model)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _symbols(symbols: list[str] | None) -> list[str] | None:
+    return list(normalise_symbols(symbols)) if symbols is not None else None
+
+
+def _as_value_error(build: Callable[[], object]) -> None:
+    """Run ``build``; a ``ConfigError`` becomes the ValueError pydantic reports as a 422."""
+    try:
+        build()
+    except ConfigError as e:
+        raise ValueError(str(e)) from e
+
+
+#: A JSON object column (jsonb) of a row.
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_text)]
+
 _ALERT_EXAMPLE: dict[str, Any] = {
-    "id": 42, "symbol": "BTCUSDT", "interval": "1d", "degree": 4, "kstd": 2.0,
-    "price_scale": "linear", "days": 720, "signal": "BUY", "previous_signal": "HOLD",
-    "reason": "changed", "price": 52000.0, "lower": 53100.5, "upper": 71020.3, "fit": 62060.4,
-    "potential_return": 33.75, "target_return": 19.35,
-    "last_candle_time": "2026-03-14T00:00:00Z", "created_at": "2026-03-15T00:00:07Z",
+    "id": 42,
+    "symbol": "BTCUSDT",
+    "interval": "1d",
+    "degree": 4,
+    "kstd": 2.0,
+    "price_scale": "linear",
+    "days": 720,
+    "signal": "BUY",
+    "previous_signal": "HOLD",
+    "reason": "changed",
+    "price": 52000.0,
+    "lower": 53100.5,
+    "upper": 71020.3,
+    "fit": 62060.4,
+    "potential_return": 33.75,
+    "target_return": 19.35,
+    "last_candle_time": "2026-03-14T00:00:00Z",
+    "created_at": "2026-03-15T00:00:07Z",
     "scan_id": "6f0b7c1e-2a4d-4f7a-9a31-0c2b9d7e5a10",
-}  # fmt: skip
+}
 
 
 class Alert(BaseModel):
@@ -123,6 +174,18 @@ class ScanRequestBody(BaseModel):
     kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)
     price_scale: PriceScale = "linear"
 
+    @model_validator(mode="after")
+    def _valid(self) -> ScanRequestBody:
+        _as_value_error(self.event)  # the one validation, the event's (engine.specs)
+        return self
+
+    def event(self) -> ScanRequested:
+        """The scan request this body asks for."""
+        params = ScanParams(**self.model_dump(exclude={"symbols", "top"}))
+        return ScanRequested(
+            origin="api", params=params, symbols=_symbols(self.symbols), top=self.top
+        )
+
 
 class ScanAccepted(BaseModel):
     scan_id: str
@@ -138,7 +201,7 @@ class Scan(BaseModel):
     degree: int
     kstd: float
     price_scale: str
-    universe: dict[str, Any]
+    universe: JsonObject
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -217,13 +280,25 @@ class BacktestRequestBody(BacktestParams):
     symbols: list[SymbolText] | None = Field(default=None, min_length=1, max_length=1000)
     top: int | None = Field(default=None, ge=1, le=MAX_TOP)
 
+    @model_validator(mode="after")
+    def _universe(self) -> BacktestRequestBody:
+        _as_value_error(self.event)
+        return self
+
+    def event(self) -> BacktestRequested:
+        """The backtest request this body asks for."""
+        params = BacktestParams(**self.model_dump(exclude={"symbols", "top"}))
+        return BacktestRequested(
+            origin="api", params=params, symbols=_symbols(self.symbols), top=self.top
+        )
+
 
 class Backtest(BaseModel):
     backtest_id: str
     origin: str
     status: Literal["requested", "running", "finished", "failed"]
-    parameters: dict[str, Any]
-    universe: dict[str, Any]
+    parameters: JsonObject
+    universe: JsonObject
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 
-from autonama_alerts_api.models import Alert
+from autonama_alerts_api.models import Alert, Backtest, BandSeries, Ingestion, Scan
+from autonama_shared.formats.report import SymbolBacktest
 
-__all__ = ["AlertFilter", "Cursor", "alert_of", "list_alerts", "summary_rows"]
+__all__ = [
+    "ALERT_COLUMNS",
+    "AlertFilter",
+    "Cursor",
+    "Sort",
+    "alert_of",
+    "alerts_after",
+    "backtest_by_id",
+    "backtest_equity",
+    "band_series",
+    "list_alerts",
+    "recent_backtests",
+    "recent_ingestions",
+    "recent_scans",
+    "scan_by_id",
+    "summary_rows",
+]
 
 Sort = Literal["potential_return", "target_return", "time"]
-_SORT_COLUMN = {"potential_return": "a.potential_return", "target_return": "a.target_return",
-                "time": "a.id"}  # fmt: skip
+_SORT_COLUMN = {
+    "potential_return": "a.potential_return",
+    "target_return": "a.target_return",
+    "time": "a.id",
+}
 #: An alert is current while its signal is the newest of its key: one probe of the
 #: signals' unique key per alert (cheaper than the DISTINCT ON of latest_signals).
 CURRENT = """NOT EXISTS (
@@ -24,10 +45,12 @@ CURRENT = """NOT EXISTS (
     WHERE (n.symbol, n.interval, n.degree, n.kstd, n.price_scale, n.days)
         = (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
       AND n.last_candle_time > a.last_candle_time)"""
+#: The columns of an alert under the API model's names (``Alert.model_validate(row)``).
 ALERT_COLUMNS = (
     "a.id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
-    "a.previous_signal, a.reason, a.price, a.lower_band, a.upper_band, a.fit, "
-    "a.potential_return, a.target_return, a.last_candle_time, a.created_at, a.scan_id"
+    "a.previous_signal, a.reason, a.price, a.lower_band AS lower, a.upper_band AS upper, "
+    "a.fit, a.potential_return, a.target_return, a.last_candle_time, a.created_at, "
+    "a.scan_id::text AS scan_id"
 )
 
 
@@ -42,8 +65,11 @@ class AlertFilter:
     def where(self, args: list[Any]) -> list[str]:
         """SQL conditions on ``a`` (alerts), appending their values to ``args``."""
         conditions = []
-        for column, value in (("a.signal", self.signal), ("a.symbol", self.symbol),
-                              ("a.interval", self.interval)):  # fmt: skip
+        for column, value in (
+            ("a.signal", self.signal),
+            ("a.symbol", self.symbol),
+            ("a.interval", self.interval),
+        ):
             if value is not None:
                 args.append(value)
                 conditions.append(f"{column} = ${len(args)}")
@@ -60,10 +86,12 @@ class AlertFilter:
             (self.signal is None or alert.signal == self.signal)
             and (self.symbol is None or alert.symbol == self.symbol)
             and (self.interval is None or alert.interval == self.interval)
-            and (self.min_potential_return is None
-                 or alert.potential_return >= self.min_potential_return)
+            and (
+                self.min_potential_return is None
+                or alert.potential_return >= self.min_potential_return
+            )
             and (self.since is None or alert.created_at >= self.since)
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -90,15 +118,7 @@ class Cursor:
 
 
 def alert_of(row: asyncpg.Record) -> Alert:
-    return Alert(
-        id=row["id"], symbol=row["symbol"], interval=row["interval"], degree=row["degree"],
-        kstd=row["kstd"], price_scale=row["price_scale"], days=row["days"],
-        signal=row["signal"], previous_signal=row["previous_signal"], reason=row["reason"],
-        price=row["price"], lower=row["lower_band"], upper=row["upper_band"], fit=row["fit"],
-        potential_return=row["potential_return"], target_return=row["target_return"],
-        last_candle_time=row["last_candle_time"], created_at=row["created_at"],
-        scan_id=str(row["scan_id"]) if row["scan_id"] else None,
-    )  # fmt: skip
+    return Alert.model_validate(dict(row))
 
 
 async def list_alerts(
@@ -132,8 +152,11 @@ async def list_alerts(
     next_cursor = None
     if len(rows) > limit:
         last = alerts[-1]
-        value = {"potential_return": last.potential_return, "target_return": last.target_return,
-                 "time": float(last.id)}[sort]  # fmt: skip
+        value = {
+            "potential_return": last.potential_return,
+            "target_return": last.target_return,
+            "time": float(last.id),
+        }[sort]
         next_cursor = Cursor(sort, value, last.id)
     return alerts, next_cursor
 
@@ -163,3 +186,129 @@ async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
         "last_scan_symbols": scan["symbols_expected"] if scan else None,
         "failed_symbols": scan["symbols_failed"] if scan else None,
     }
+
+
+async def alerts_after(
+    pool: asyncpg.Pool, filters: AlertFilter, after: int, limit: int
+) -> list[Alert]:
+    """Alerts above id ``after`` that match ``filters``, oldest first (a stream catching up)."""
+    args: list[Any] = [after]
+    conditions = ["a.id > $1", *filters.where(args)]
+    args.append(limit)
+    rows = await pool.fetch(
+        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)} "  # noqa: S608
+        f"ORDER BY a.id LIMIT ${len(args)}",
+        *args,
+    )
+    return [alert_of(r) for r in rows]
+
+
+_SCAN_COLUMNS = "s.*, s.scan_id::text AS scan_id"
+
+
+async def recent_scans(pool: asyncpg.Pool, limit: int) -> list[Scan]:
+    rows = await pool.fetch(
+        f"SELECT {_SCAN_COLUMNS} FROM scans s ORDER BY s.requested_at DESC LIMIT $1",  # noqa: S608
+        limit,
+    )
+    return [Scan.model_validate(dict(r)) for r in rows]
+
+
+async def scan_by_id(pool: asyncpg.Pool, scan_id: uuid.UUID) -> Scan | None:
+    row = await pool.fetchrow(
+        f"SELECT {_SCAN_COLUMNS} FROM scans s WHERE s.scan_id = $1",  # noqa: S608
+        scan_id,
+    )
+    if row is None:
+        return None
+    failed = await pool.fetch(
+        """SELECT symbol, coalesce(error, '') AS error FROM scan_symbols
+           WHERE scan_id = $1 AND status = 'failed' ORDER BY symbol""",
+        scan_id,
+    )
+    return Scan.model_validate({**dict(row), "failed": [dict(f) for f in failed]})
+
+
+async def recent_ingestions(pool: asyncpg.Pool, limit: int) -> list[Ingestion]:
+    rows = await pool.fetch(
+        """SELECT i.*, i.scan_id::text AS scan_id FROM ingestions i
+           ORDER BY i.ingested_at DESC, i.id DESC LIMIT $1""",
+        limit,
+    )
+    return [Ingestion.model_validate(dict(r)) for r in rows]
+
+
+_BACKTEST_COLUMNS = "b.*, b.backtest_id::text AS backtest_id"
+
+
+async def recent_backtests(pool: asyncpg.Pool, limit: int) -> list[Backtest]:
+    rows = await pool.fetch(
+        f"SELECT {_BACKTEST_COLUMNS} FROM backtests b "  # noqa: S608
+        "ORDER BY b.requested_at DESC LIMIT $1",
+        limit,
+    )
+    return [Backtest.model_validate(dict(r)) for r in rows]
+
+
+async def backtest_by_id(pool: asyncpg.Pool, backtest_id: uuid.UUID) -> Backtest | None:
+    row = await pool.fetchrow(
+        f"SELECT {_BACKTEST_COLUMNS} FROM backtests b WHERE b.backtest_id = $1",  # noqa: S608
+        backtest_id,
+    )
+    if row is None:
+        return None
+    results = await pool.fetch(
+        "SELECT result FROM backtest_results WHERE backtest_id = $1 ORDER BY symbol",
+        backtest_id,
+    )
+    return Backtest.model_validate(
+        {
+            **dict(row),
+            "results": [SymbolBacktest.model_validate_json(r["result"]) for r in results],
+        }
+    )
+
+
+async def backtest_equity(
+    pool: asyncpg.Pool, backtest_id: uuid.UUID, symbol: str
+) -> asyncpg.Record | None:
+    """The stored result, bar times, equity and buy-and-hold equity of one symbol."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        """SELECT result, equity_time, equity, hold_equity FROM backtest_results
+           WHERE backtest_id = $1 AND symbol = $2""",
+        backtest_id,
+        symbol,
+    )
+    return row
+
+
+async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSeries | None:
+    """The stored window of the symbol's latest signal at ``interval``, with its alerts."""
+    row = await pool.fetchrow(
+        """SELECT s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.signal,
+                  s.price, s.fit, s.lower_band AS lower, s.upper_band AS upper, s.sigma,
+                  s.potential_return, s.target_return, s.last_candle_time,
+                  b.open_time, b.open, b.high, b.low, b.close, b.fit AS fit_series,
+                  b.lower_band AS lower_series, b.upper_band AS upper_series
+           FROM signals s JOIN band_series b ON b.signal_id = s.id
+           WHERE s.symbol = $1 AND s.interval = $2
+           ORDER BY s.last_candle_time DESC, s.id DESC LIMIT 1""",
+        symbol,
+        interval,
+    )
+    if row is None:
+        return None
+    alerts = await pool.fetch(
+        f"""SELECT {ALERT_COLUMNS} FROM alerts a
+            WHERE (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
+                = ($1, $2, $3, $4, $5, $6)
+              AND a.last_candle_time >= to_timestamp($7 / 1000.0) ORDER BY a.id""",  # noqa: S608
+        symbol,
+        interval,
+        row["degree"],
+        row["kstd"],
+        row["price_scale"],
+        row["days"],
+        row["open_time"][0],
+    )
+    return BandSeries.model_validate({**dict(row), "alerts": [alert_of(a) for a in alerts]})

@@ -6,7 +6,7 @@ import sys
 
 from autonama_analyzer.service import run
 from autonama_analyzer.settings import Settings
-from autonama_shared.service import run_service
+from autonama_shared.lifecycle import run_service
 from autonama_shared.settings import load_settings
 
 

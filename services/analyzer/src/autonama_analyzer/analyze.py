@@ -6,60 +6,38 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import numpy as np
-
 from autonama_shared import __version__
-from autonama_shared.backtest_run import run_symbol
-from autonama_shared.candles import Candles
-from autonama_shared.events import (
+from autonama_shared.engine.candles import Candles
+from autonama_shared.formats.records import record_of, series_of
+from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestKlines,
     KlineBatch,
     ScanParams,
     SignalComputed,
 )
-from autonama_shared.scan import SymbolScan, analyse
+from autonama_shared.runs.backtest import run_symbol
+from autonama_shared.runs.scan import SymbolScan, analyse
 
 __all__ = ["backtest_of", "signals_of"]
 
 
-def _candles(batch: KlineBatch) -> Candles:
-    return Candles(
-        batch.symbol,
-        batch.params.interval,
-        np.asarray(batch.open_time, dtype=np.int64),
-        np.asarray(batch.open, dtype=np.float64),
-        np.asarray(batch.high, dtype=np.float64),
-        np.asarray(batch.low, dtype=np.float64),
-        np.asarray(batch.close, dtype=np.float64),
-        np.asarray(batch.volume, dtype=np.float64),
-    )
-
-
 def _event(batch: KlineBatch, item: SymbolScan) -> SignalComputed:
     r, c = item.result, item.candles
-    series = None
     last = None
     if r.error is None and c is not None and r.bands is not None:
-        window = c.tail(r.candles)
-        last = datetime.fromtimestamp(int(window.open_time[-1]) / 1000, tz=UTC)
-        series = {
-            "open_time": window.open_time.tolist(),
-            "open": window.open.tolist(),
-            "high": window.high.tolist(),
-            "low": window.low.tolist(),
-            "close": window.close.tolist(),
-            "fit": np.asarray(r.bands.fit).tolist(),
-            "lower": np.asarray(r.bands.lower).tolist(),
-            "upper": np.asarray(r.bands.upper).tolist(),
-        }
+        last_ms = c.tail(r.candles).last_open_time
+        last = datetime.fromtimestamp(last_ms / 1000, tz=UTC) if last_ms is not None else None
     return SignalComputed(
-        scan_id=batch.scan_id, symbol=batch.symbol, params=batch.params, window=batch.window,
-        engine_version=__version__, signal=r.signal, potential_return=r.potential_return,
-        candles=r.candles, partial_window=r.partial_window, last_candle_time=last,
-        price=r.price, lower=r.lower, upper=r.upper, fit=r.fit, sigma=r.sigma,
-        target_return=r.target_return, error=r.error, series=series,
-    )  # fmt: skip
+        **record_of(r),
+        scan_id=batch.scan_id,
+        symbol=batch.symbol,
+        params=batch.params,
+        window=batch.window,
+        engine_version=__version__,
+        last_candle_time=last,
+        series=series_of(r, c, with_ohlc=True),
+    )
 
 
 def signals_of(batches: Sequence[KlineBatch]) -> list[SignalComputed]:
@@ -76,7 +54,7 @@ def signals_of(batches: Sequence[KlineBatch]) -> list[SignalComputed]:
             if b.error is not None:
                 fetched.append((b.symbol, None, f"fetch failed: {b.error}"))
             else:
-                fetched.append((b.symbol, _candles(b), None))
+                fetched.append((b.symbol, b.to_candles(b.symbol, b.params.interval), None))
         for i, item in zip(members, analyse(fetched, spec, with_bands=True), strict=True):
             out[i] = _event(batches[i], item)
     return [e for e in out if e is not None]
@@ -85,17 +63,16 @@ def signals_of(batches: Sequence[KlineBatch]) -> list[SignalComputed]:
 def backtest_of(batch: BacktestKlines) -> BacktestComputed:
     """One symbol's backtest, with the same ``run_symbol`` as ``autonama backtest``."""
     spec = batch.params.spec()
-    candles = None if batch.error is not None else Candles(
-        batch.symbol, batch.params.interval,
-        np.asarray(batch.open_time, dtype=np.int64), np.asarray(batch.open, dtype=np.float64),
-        np.asarray(batch.high, dtype=np.float64), np.asarray(batch.low, dtype=np.float64),
-        np.asarray(batch.close, dtype=np.float64), np.asarray(batch.volume, dtype=np.float64),
-    )  # fmt: skip
+    candles = None
+    if batch.error is None:
+        candles = batch.to_candles(batch.symbol, batch.params.interval)
     run = run_symbol(batch.symbol, candles, batch.error, spec)
     return BacktestComputed(
-        backtest_id=batch.backtest_id, symbol=batch.symbol, engine_version=__version__,
+        backtest_id=batch.backtest_id,
+        symbol=batch.symbol,
+        engine_version=__version__,
         result=run.row,
         equity_time=run.times.tolist() if run.times is not None else None,
         equity=run.equity.tolist() if run.equity is not None else None,
         hold=run.hold.tolist() if run.hold is not None else None,
-    )  # fmt: skip
+    )

@@ -1,95 +1,80 @@
-"""The analyzer's loop: kline batches in, signals out, offsets committed after the acks.
+"""The analyzer: kline batches in, signals out (a map handler on the shared runner).
 
 Replicas share the ``klines`` topic in one consumer group: add a replica to
 add capacity (up to the topic's partition count). Whatever is waiting is taken
-in one poll and fitted together (the batched band function).
+in one poll and fitted together (the batched band function). The runner
+commits the poll only after the broker acknowledged every signal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from contextlib import AsyncExitStack
-
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
+from collections.abc import Sequence
+from typing import Any
 
 from autonama_analyzer.analyze import backtest_of, signals_of
 from autonama_analyzer.settings import Settings
 from autonama_shared.errors import AutonamaError, DataError
-from autonama_shared.events import (
+from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestKlines,
     KlineBatch,
     SignalComputed,
-    encode,
 )
-from autonama_shared.service import decode_poll, open_kafka, wait_or_stop
-from autonama_shared.topics import Topics
+from autonama_shared.messaging.runner import Emit, MapHandler, of_type, open_runner
 
-__all__ = ["run"]
+__all__ = ["analyse_poll", "make_handler", "run"]
 
 log = logging.getLogger("autonama.analyzer")
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
-    topics = Topics.of(settings.kafka)
-    who = f"analyzer-{settings.replica}"
-    async with AsyncExitStack() as stack:
-        kafka = await open_kafka(
-            stack, settings.kafka, stop, who, topics.klines,
-            group_id=settings.group_id, max_records=settings.max_batch,
-        )  # fmt: skip
-        if kafka is None:
-            return
-        producer, consumer = kafka
-        while not stop.is_set():
-            polled = await consumer.getmany(
-                timeout_ms=settings.poll_ms, max_records=settings.max_batch
-            )
-            if not polled:
-                continue
-            got = await decode_poll(
-                polled, (KlineBatch, BacktestKlines), producer, topics.dead_letters, "analyzer"
-            )
-            batches, backtests = got.of(KlineBatch), got.of(BacktestKlines)
+async def analyse_poll(events: Sequence[Any]) -> list[SignalComputed | BacktestComputed]:
+    """The signals of a poll's kline batches and the backtests of its histories."""
+    batches = of_type(events, KlineBatch)
+    out: list[SignalComputed | BacktestComputed] = []
+    try:
+        out.extend(signals_of(batches))
+    except DataError as e:  # a batch whose candles are inconsistent: that symbol's error
+        log.error("a poll of %d batches is analysed one by one: %s", len(batches), e)
+        for b in batches:
             try:
-                events: list[SignalComputed | BacktestComputed] = list(signals_of(batches))
-            except DataError as e:  # a batch whose candles are inconsistent
-                log.error("a poll of %d batches could not be analysed one by one: %s",
-                          len(batches), e)  # fmt: skip
-                events = []
-                for b in batches:
-                    try:
-                        events.extend(signals_of([b]))
-                    except DataError as one:
-                        events.extend(signals_of([b.model_copy(update={"error": str(one)})]))
-            for bt in backtests:  # CPU work: a sweep per symbol
-                try:
-                    events.append(await asyncio.to_thread(backtest_of, bt))
-                except (AutonamaError, ValueError) as e:
-                    log.error("backtest %s of %s failed: %s", bt.backtest_id, bt.symbol, e)
-                    events.append(backtest_of(bt.model_copy(update={"error": str(e)})))
-            try:
-                futures = [
-                    await producer.send(topics.signals, encode(e), key=e.symbol.encode())
-                    for e in events
-                ]
-                await asyncio.gather(*futures)  # acknowledged by the broker...
-                await consumer.commit()  # ...before the input is marked done
-            except KafkaError as e:
-                # Some output may be out (duplicates are harmless downstream); the input
-                # is read again from the last committed offsets.
-                log.warning("Kafka error (%s); reading the batch again", e)
-                await _rewind(consumer)
-                await wait_or_stop(stop, 2.0)
-                continue
+                out.extend(signals_of([b]))
+            except DataError as one:
+                out.extend(signals_of([b.model_copy(update={"error": str(one)})]))
+    for bt in of_type(events, BacktestKlines):  # CPU work: a sweep per symbol
+        try:
+            out.append(await asyncio.to_thread(backtest_of, bt))
+        except (AutonamaError, ValueError) as e:
+            log.error("backtest %s of %s failed: %s", bt.backtest_id, bt.symbol, e)
+            out.append(backtest_of(bt.model_copy(update={"error": str(e)})))
+    return out
+
+
+def make_handler(signals_topic: str) -> MapHandler:
+    async def handle(events: Sequence[Any], emit: Emit) -> None:
+        results = await analyse_poll(events)
+        for event in results:
+            await emit(signals_topic, event, event.symbol.encode())
+        batches, backtests = of_type(events, KlineBatch), of_type(events, BacktestKlines)
+        if batches:
             log.info("analysed %d batches", len(batches))
-            if backtests:
-                log.info("backtested %d symbols", len(backtests))
+        if backtests:
+            log.info("backtested %d symbols", len(backtests))
+
+    return handle
 
 
-async def _rewind(consumer: AIOKafkaConsumer) -> None:
-    with contextlib.suppress(KafkaError):
-        await consumer.seek_to_committed()
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    async with open_runner(
+        settings.kafka,
+        stop,
+        service="analyzer",
+        who=f"analyzer-{settings.replica}",
+        inputs=["klines"],
+        accepted=(KlineBatch, BacktestKlines),
+        group_id=settings.group_id,
+        max_records=settings.max_batch,
+        poll_ms=settings.poll_ms,
+    ) as runner:
+        await runner.map(make_handler(runner.topics.signals))

@@ -6,23 +6,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer
-
-from autonama_shared.candles import Candles
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import AutonamaError
-from autonama_shared.events import (
+from autonama_shared.lifecycle import Stopped
+from autonama_shared.messaging.events import (
     BacktestKlines,
     BacktestPlanned,
     BacktestRequested,
     KlineBatch,
     ScanPlanned,
     ScanRequested,
-    encode,
 )
-from autonama_shared.scan import ScanSpec, resolve_universe
+from autonama_shared.messaging.runner import Emit
+from autonama_shared.messaging.topics import Topics
+from autonama_shared.runs.scan import resolve_universe
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource
-from autonama_shared.topics import Topics
 
 __all__ = ["handle_backtest", "handle_request"]
 
@@ -48,96 +48,108 @@ async def _fetch_each(
     interval: str,
     candles: int,
     make: MakeEvent,
-    producer: AIOKafkaProducer,
+    emit: Emit,
     topic: str,
     stop: asyncio.Event,
     concurrency: int,
-) -> bool:
-    """One event per symbol (keyed by symbol), bounded in concurrency; True when every event
-    was acknowledged, False when ``stop`` came first."""
+) -> None:
+    """One event per symbol (keyed by symbol), at most ``concurrency`` fetches at once.
+
+    ``Stopped`` when ``stop`` came first: the request stays uncommitted and is
+    handled again after a restart (downstream writes are idempotent).
+    """
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def one(symbol: str) -> asyncio.Future[object] | None:
+    async def one(symbol: str) -> None:
         async with semaphore:
             if stop.is_set():
-                return None
+                return
             try:
                 event = make(symbol, await source.fetch(symbol, interval, candles), None)
             except AutonamaError as e:
                 log.warning("%s: %s", symbol, e)
                 event = make(symbol, None, str(e))
-            future: asyncio.Future[object] = await producer.send(
-                topic, encode(event), key=symbol.encode()
-            )
-            return future
+            await emit(topic, event, symbol.encode())
 
-    futures = await asyncio.gather(*(one(s) for s in symbols))
-    sent = [f for f in futures if f is not None]
-    await asyncio.gather(*sent)  # every event acknowledged by the broker
-    return len(sent) == len(symbols)
-
-
-def _columns(c: Candles | None) -> dict[str, list[float] | list[int]]:
-    if c is None:
-        return {}
-    names = ("open_time", "open", "high", "low", "close", "volume")
-    return {name: getattr(c, name).tolist() for name in names}
+    await asyncio.gather(*(one(s) for s in symbols))
+    if stop.is_set():
+        raise Stopped("request abandoned at stop; it will be handled again")
 
 
 async def handle_request(
     request: ScanRequested,
     source: CandleSource,
-    producer: AIOKafkaProducer,
+    emit: Emit,
     topics: Topics,
     stop: asyncio.Event,
     concurrency: int,
-) -> bool:
-    """Publish the plan, then a kline batch per symbol; True when every send was acknowledged.
-
-    False means ``stop`` came first: the request is left uncommitted and will be
-    handled again (downstream writes are idempotent).
-    """
-    spec = request.params.spec(
-        tuple(request.symbols) if request.symbols is not None else None, request.top
-    )
+) -> None:
+    """Publish the plan, then a kline batch per symbol (``Stopped`` if ``stop`` came first)."""
+    spec = request.spec()
     symbols, error = await _universe(source, spec)
     plan = ScanPlanned(
         scan_id=request.scan_id, request=request, symbols=symbols, window=spec.window, error=error
     )
-    await producer.send_and_wait(topics.scans, encode(plan), key=request.scan_id.encode())
-    log.info("scan %s: %d symbols planned (%s, %d candles)%s", request.scan_id, len(symbols),
-             spec.interval, spec.window, f": {error}" if error else "")  # fmt: skip
+    await emit(topics.scans, plan, request.scan_id.encode())
+    log.info(
+        "scan %s: %d symbols planned (%s, %d candles)%s",
+        request.scan_id,
+        len(symbols),
+        spec.interval,
+        spec.window,
+        f": {error}" if error else "",
+    )
 
     def make(symbol: str, candles: Candles | None, problem: str | None) -> KlineBatch:
-        return KlineBatch(scan_id=request.scan_id, symbol=symbol, params=request.params,
-                          window=spec.window, error=problem, **_columns(candles))  # fmt: skip
+        return KlineBatch(
+            scan_id=request.scan_id,
+            symbol=symbol,
+            params=request.params,
+            window=spec.window,
+            error=problem,
+            **KlineBatch.columns_of(candles),
+        )
 
-    return await _fetch_each(symbols, source, spec.interval, spec.window, make, producer,
-                             topics.klines, stop, concurrency)  # fmt: skip
+    await _fetch_each(
+        symbols, source, spec.interval, spec.window, make, emit, topics.klines, stop, concurrency
+    )
 
 
 async def handle_backtest(
     request: BacktestRequested,
     source: CandleSource,
-    producer: AIOKafkaProducer,
+    emit: Emit,
     topics: Topics,
     stop: asyncio.Event,
     concurrency: int,
-) -> bool:
+) -> None:
     """Publish the backtest's plan, then each symbol's history (for the analyzers)."""
     params = request.params
-    spec = ScanSpec(interval=params.interval,
-                    symbols=tuple(request.symbols) if request.symbols is not None else None,
-                    top=request.top)  # fmt: skip
+    spec = request.universe()
     symbols, error = await _universe(source, spec)
-    plan = BacktestPlanned(backtest_id=request.backtest_id, request=request, symbols=symbols,
-                           error=error)  # fmt: skip
-    await producer.send_and_wait(topics.scans, encode(plan), key=request.backtest_id.encode())
+    plan = BacktestPlanned(
+        backtest_id=request.backtest_id, request=request, symbols=symbols, error=error
+    )
+    await emit(topics.scans, plan, request.backtest_id.encode())
     log.info("backtest %s: %d symbols planned", request.backtest_id, len(symbols))
 
     def make(symbol: str, candles: Candles | None, problem: str | None) -> BacktestKlines:
-        return BacktestKlines(backtest_id=request.backtest_id, symbol=symbol, params=params,
-                              error=problem, **_columns(candles))  # fmt: skip
+        return BacktestKlines(
+            backtest_id=request.backtest_id,
+            symbol=symbol,
+            params=params,
+            error=problem,
+            **BacktestKlines.columns_of(candles),
+        )
 
-    return await _fetch_each(symbols, source, params.interval, params.history, make, producer,
-                             topics.klines, stop, concurrency)  # fmt: skip
+    await _fetch_each(
+        symbols,
+        source,
+        params.interval,
+        params.history,
+        make,
+        emit,
+        topics.klines,
+        stop,
+        concurrency,
+    )

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from autonama_fetcher.settings import Schedule
-from autonama_shared.events import ScanRequested, encode
-from autonama_shared.intervals import interval_ms
-from autonama_shared.topics import Topics
+from autonama_shared.engine.intervals import interval_ms
+from autonama_shared.messaging.events import ScanRequested, encode
+from autonama_shared.messaging.runner import Producer
+from autonama_shared.messaging.topics import Topics
 
 __all__ = ["Scheduler", "next_close_ms", "scan_id_for"]
 
@@ -49,7 +49,7 @@ class Scheduler:
         self,
         schedules: list[Schedule],
         pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         topics: Topics,
         replica: str,
         delay_seconds: float,
@@ -95,19 +95,30 @@ class Scheduler:
             won = await conn.fetchval(
                 """INSERT INTO schedule_claims (schedule, close_time, scan_id, claimed_by)
                    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
-                schedule.name, close_time, uuid.UUID(scan_id), self.replica,
-            )  # fmt: skip
+                schedule.name,
+                close_time,
+                uuid.UUID(scan_id),
+                self.replica,
+            )
         if not won:
             return False
         request = ScanRequested(
-            scan_id=scan_id, origin="schedule", params=schedule.params,
-            symbols=schedule.symbols, top=schedule.top,
+            scan_id=scan_id,
+            origin="schedule",
+            params=schedule.params,
+            symbols=schedule.symbols,
+            top=schedule.top,
             schedule=f"{schedule.name}@{close_time.isoformat()}",
-        )  # fmt: skip
-        await self.producer.send_and_wait(
+        )
+        future = await self.producer.send(
             self.topics.scan_requests, encode(request), key=scan_id.encode()
         )
+        await future
         self.started.append(scan_id)
-        log.info("schedule %s: started scan %s for the close at %s", schedule.name, scan_id,
-                 close_time.isoformat())  # fmt: skip
+        log.info(
+            "schedule %s: started scan %s for the close at %s",
+            schedule.name,
+            scan_id,
+            close_time.isoformat(),
+        )
         return True

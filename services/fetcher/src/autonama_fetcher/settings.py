@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from autonama_shared.events import ScanParams
+from autonama_shared.messaging.events import ScanParams
 from autonama_shared.settings import AppSettings
 from autonama_shared.sources.binance import BinanceSettings
 

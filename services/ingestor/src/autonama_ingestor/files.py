@@ -19,8 +19,8 @@ from pathlib import Path
 
 import asyncpg
 
-from autonama_shared.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file, record_outcome
-from autonama_shared.service import wait_or_stop
+from autonama_shared.db.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file, record_outcome
+from autonama_shared.lifecycle import wait_or_stop
 
 __all__ = ["DropFolder"]
 
@@ -87,9 +87,13 @@ class DropFolder:
             outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes)
         else:
             outcome = IngestOutcome(
-                path.name, "rejected", 0, "", 0,
+                path.name,
+                "rejected",
+                0,
+                "",
+                0,
                 "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json",
-            )  # fmt: skip
+            )
             await record_outcome(self.pool, outcome)
         target = self.processed if outcome.status == "ingested" else self.rejected
         moved = self._move(path, target)
@@ -97,8 +101,14 @@ class DropFolder:
         moved.with_name(moved.name + ".reason.json").write_text(
             json.dumps(reason, indent=2), encoding="utf-8"
         )
-        log.info("%s: %s (%d rows)%s -> %s", path.name, outcome.status, outcome.rows,
-                 f": {outcome.error}" if outcome.error else "", moved.parent.name)  # fmt: skip
+        log.info(
+            "%s: %s (%d rows)%s -> %s",
+            path.name,
+            outcome.status,
+            outcome.rows,
+            f": {outcome.error}" if outcome.error else "",
+            moved.parent.name,
+        )
         return outcome
 
     @staticmethod

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from autonama_shared.db.store import Conn, recount, universe_json
-from autonama_shared.events import BacktestComputed, BacktestPlanned, BacktestRequested
+from autonama_shared.messaging.events import BacktestComputed, BacktestPlanned, BacktestRequested
 
 __all__ = [
     "record_backtest_plan",
@@ -20,9 +20,12 @@ async def record_backtest_request(conn: Conn, request: BacktestRequested) -> Non
     await conn.execute(
         """INSERT INTO backtests (backtest_id, origin, parameters, universe, requested_at)
            VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) ON CONFLICT (backtest_id) DO NOTHING""",
-        uuid.UUID(request.backtest_id), request.origin, request.params.model_dump_json(),
-        universe_json(request.symbols, request.top), request.requested_at,
-    )  # fmt: skip
+        uuid.UUID(request.backtest_id),
+        request.origin,
+        request.params.model_dump_json(),
+        universe_json(request.symbols, request.top),
+        request.requested_at,
+    )
 
 
 async def record_backtest_plan(conn: Conn, plan: BacktestPlanned) -> None:
@@ -34,8 +37,11 @@ async def record_backtest_plan(conn: Conn, plan: BacktestPlanned) -> None:
                   error = COALESCE($4, error),
                   finished_at = CASE WHEN $4::text IS NOT NULL THEN $2 ELSE finished_at END
            WHERE backtest_id = $1""",
-        uuid.UUID(plan.backtest_id), plan.planned_at, len(plan.symbols), plan.error,
-    )  # fmt: skip
+        uuid.UUID(plan.backtest_id),
+        plan.planned_at,
+        len(plan.symbols),
+        plan.error,
+    )
 
 
 async def store_backtest_results(conn: Conn, results: Sequence[BacktestComputed]) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-from autonama_shared.errors import TemporaryError
+from autonama_shared.db.migrations import migrate
+from autonama_shared.errors import FatalError, TemporaryError
+from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
-__all__ = ["open_pool"]
+__all__ = ["TEMPORARY", "migrate_when_ready", "open_pool", "transaction"]
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -47,3 +54,48 @@ async def open_pool(
         yield pool
     finally:
         await pool.close()
+
+
+#: asyncpg's errors that mean "the database is away now": retry, never dead-letter.
+TEMPORARY: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now, cancelled
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
+    """A connection in a transaction; a lost or refused connection becomes ``TemporaryError``.
+
+    A missing table, column or privilege (SQLSTATE class 42) is a ``FatalError``:
+    no record can be stored until an operator acts. Any other error (a bad value,
+    a constraint) propagates as it is: the caller's record is at fault.
+    """
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    except TEMPORARY as e:
+        raise TemporaryError(f"PostgreSQL: {type(e).__name__}: {e}") from e
+    except asyncpg.SyntaxOrAccessError as e:
+        raise FatalError(f"PostgreSQL: {type(e).__name__}: {e}") from e
+
+
+async def migrate_when_ready(settings: PostgresSettings, stop: asyncio.Event, who: str) -> None:
+    """Apply the migrations, waiting (with backoff) while the database is unreachable.
+
+    ``Stopped`` if ``stop`` came first.
+    """
+
+    async def attempt() -> list[int]:
+        async with open_pool(settings, application_name=who) as pool, pool.acquire() as conn:
+            try:
+                return await migrate(conn, settings.db_schema)
+            except TEMPORARY as e:
+                raise TemporaryError(f"PostgreSQL: {type(e).__name__}: {e}") from e
+
+    applied = await retry_until_ready(stop, f"{who}: migrations", attempt)
+    if applied:
+        log.info("%s: applied migrations %s", who, applied)

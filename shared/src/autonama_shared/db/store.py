@@ -23,7 +23,7 @@ import asyncpg
 from asyncpg import Connection
 from asyncpg.pool import PoolConnectionProxy
 
-from autonama_shared.events import ScanPlanned, ScanRequested, SignalComputed
+from autonama_shared.messaging.events import ScanPlanned, ScanRequested, SignalComputed
 
 __all__ = [
     "FinishedScan",
@@ -40,11 +40,29 @@ __all__ = [
 Conn = Connection | PoolConnectionProxy
 
 _SIGNAL_COLUMNS = (
-    "symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time", "signal",
-    "price", "lower_band", "upper_band", "fit", "sigma", "potential_return", "target_return",
-    "candles", "window_candles", "partial_window", "scan_id", "origin", "engine_version",
+    "symbol",
+    "interval",
+    "degree",
+    "kstd",
+    "price_scale",
+    "days",
+    "last_candle_time",
+    "signal",
+    "price",
+    "lower_band",
+    "upper_band",
+    "fit",
+    "sigma",
+    "potential_return",
+    "target_return",
+    "candles",
+    "window_candles",
+    "partial_window",
+    "scan_id",
+    "origin",
+    "engine_version",
     "computed_at",
-)  # fmt: skip
+)
 _KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time")
 _KEY = ", ".join(_KEY_COLUMNS)
 
@@ -70,10 +88,17 @@ async def record_request(conn: Conn, request: ScanRequested) -> None:
                               universe, schedule, requested_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
            ON CONFLICT (scan_id) DO NOTHING""",
-        uuid.UUID(request.scan_id), request.origin, p.interval, p.days, p.degree, p.kstd,
-        p.price_scale, universe_json(request.symbols, request.top), request.schedule,
+        uuid.UUID(request.scan_id),
+        request.origin,
+        p.interval,
+        p.days,
+        p.degree,
+        p.kstd,
+        p.price_scale,
+        universe_json(request.symbols, request.top),
+        request.schedule,
         request.requested_at,
-    )  # fmt: skip
+    )
 
 
 async def record_plan(conn: Conn, plan: ScanPlanned) -> None:
@@ -90,8 +115,12 @@ async def record_plan(conn: Conn, plan: ScanPlanned) -> None:
                             finished_at = CASE WHEN $5::text IS NOT NULL THEN $2
                                                ELSE finished_at END
            WHERE scan_id = $1""",
-        uuid.UUID(plan.scan_id), plan.planned_at, len(plan.symbols), plan.window, error,
-    )  # fmt: skip
+        uuid.UUID(plan.scan_id),
+        plan.planned_at,
+        len(plan.symbols),
+        plan.window,
+        error,
+    )
 
 
 async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> int:
@@ -102,8 +131,9 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     for e in events:
         if e.error is None and e.last_candle_time is not None:
             p = e.params
-            good[(e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days,
-                  e.last_candle_time)] = e  # fmt: skip
+            good[
+                (e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, e.last_candle_time)
+            ] = e
     uuids = {s: uuid.UUID(s) for s in {e.scan_id for e in events}}
     inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
     fresh: set[int] = set()  # signal ids inserted now
@@ -116,14 +146,32 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         batch = list(good.values())
         records = [
             (
-                seq, e.symbol, e.params.interval, e.params.degree, e.params.kstd,
-                e.params.price_scale, e.params.days, e.last_candle_time, e.signal, e.price,
-                e.lower, e.upper, e.fit, e.sigma, e.potential_return, e.target_return,
-                e.candles, e.window, e.partial_window, uuids[e.scan_id], origin,
-                e.engine_version, e.computed_at,
+                seq,
+                e.symbol,
+                e.params.interval,
+                e.params.degree,
+                e.params.kstd,
+                e.params.price_scale,
+                e.params.days,
+                e.last_candle_time,
+                e.signal,
+                e.price,
+                e.lower,
+                e.upper,
+                e.fit,
+                e.sigma,
+                e.potential_return,
+                e.target_return,
+                e.candles,
+                e.window,
+                e.partial_window,
+                uuids[e.scan_id],
+                origin,
+                e.engine_version,
+                e.computed_at,
             )
             for seq, e in enumerate(batch)
-        ]  # fmt: skip
+        ]
         await conn.copy_records_to_table(
             "signals_staging", records=records, columns=["seq", *_SIGNAL_COLUMNS]
         )
@@ -150,17 +198,34 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
                 s = event.series
                 if s:
                     series.append(
-                        (row["id"], [int(t) for t in s["open_time"]], s.get("open"),
-                         s.get("high"), s.get("low"), s["close"], s["fit"], s["lower"],
-                         s["upper"])
-                    )  # fmt: skip
+                        (
+                            row["id"],
+                            s.open_time,
+                            s.open,
+                            s.high,
+                            s.low,
+                            s.close,
+                            s.fit,
+                            s.lower,
+                            s.upper,
+                        )
+                    )
         if series:
             await conn.copy_records_to_table(
                 "band_series",
                 records=series,
-                columns=["signal_id", "open_time", "open", "high", "low", "close", "fit",
-                         "lower_band", "upper_band"],
-            )  # fmt: skip
+                columns=[
+                    "signal_id",
+                    "open_time",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "fit",
+                    "lower_band",
+                    "upper_band",
+                ],
+            )
     outcomes = {}
     for e in events:
         signal_id = inserted.get((e.scan_id, e.symbol))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from autonama_shared.candles import Candles
+from autonama_shared.engine.candles import Candles
 
 __all__ = ["CORE_MOVERS", "STABLECOINS", "CandleSource", "is_stable_pair"]
 
@@ -15,11 +15,39 @@ CORE_MOVERS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 #: not a market worth a signal, so the top-N universe leaves it out.
 STABLECOINS = frozenset(
     {
-        "USDC", "FDUSD", "TUSD", "BUSD", "USDP", "PAX", "DAI", "PYUSD", "USDE", "USDS",
-        "USD1", "UST", "USTC", "SUSD", "GUSD", "XUSD", "BFUSD", "RLUSD", "EURI", "AEUR",
-        "EUR", "GBP", "TRY", "BRL", "ARS", "UAH", "ZAR", "JPY", "IDRT", "BIDR", "BVND",
+        "USDC",
+        "FDUSD",
+        "TUSD",
+        "BUSD",
+        "USDP",
+        "PAX",
+        "DAI",
+        "PYUSD",
+        "USDE",
+        "USDS",
+        "USD1",
+        "UST",
+        "USTC",
+        "SUSD",
+        "GUSD",
+        "XUSD",
+        "BFUSD",
+        "RLUSD",
+        "EURI",
+        "AEUR",
+        "EUR",
+        "GBP",
+        "TRY",
+        "BRL",
+        "ARS",
+        "UAH",
+        "ZAR",
+        "JPY",
+        "IDRT",
+        "BIDR",
+        "BVND",
     }
-)  # fmt: skip
+)
 
 
 def is_stable_pair(symbol: str, quote: str = "USDT") -> bool:

@@ -28,9 +28,9 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from autonama_shared.candles import Candles
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError, TemporaryError
-from autonama_shared.intervals import interval_ms
 from autonama_shared.sources.base import is_stable_pair
 from autonama_shared.sources.cache import KlineCache
 
@@ -106,8 +106,12 @@ class WeightBudget:
                 return
             else:
                 delay = (minute + 1) * 60 - now + 0.05
-                log.info("Binance weight %d/%d used this minute; waiting %.1f s", self.used,
-                         self.limit, delay)  # fmt: skip
+                log.info(
+                    "Binance weight %d/%d used this minute; waiting %.1f s",
+                    self.used,
+                    self.limit,
+                    delay,
+                )
             self.waited += delay
             await self._sleep(delay)
 
@@ -216,8 +220,12 @@ class BinanceSource:
                 last = e
                 if e.status_code in (418, 429):
                     wait = _retry_after(e) or self._backoff(attempt)
-                    log.warning("Binance answered %d to %s; waiting %.1f s as told",
-                                e.status_code, what, wait)  # fmt: skip
+                    log.warning(
+                        "Binance answered %d to %s; waiting %.1f s as told",
+                        e.status_code,
+                        what,
+                        wait,
+                    )
                     self.budget.block_for(wait)
                     continue
                 if e.status_code >= 500:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autonama_shared.candles import Candles
+from autonama_shared.engine.candles import COLUMNS, Candles
 from autonama_shared.errors import ConfigError, DataError
 
 __all__ = ["CachedCandles", "KlineCache"]
@@ -68,7 +69,12 @@ class KlineCache:
             return CachedCandles(Candles.empty(symbol, interval), complete_history=False)
         try:
             table = pq.read_table(path)
-            candles = Candles.from_frame(symbol, interval, table.to_pandas())
+            candles = Candles(
+                symbol,
+                interval,
+                table.column("open_time").to_numpy().astype(np.int64),
+                *(table.column(c).to_numpy().astype(np.float64) for c in COLUMNS[1:]),
+            )
             complete = (table.schema.metadata or {}).get(_META_COMPLETE) == b"1"
         except (OSError, ValueError, KeyError, pa.ArrowException, DataError) as e:
             log.warning(
@@ -79,7 +85,7 @@ class KlineCache:
         return CachedCandles(candles, complete)
 
     def save(self, candles: Candles, *, complete_history: bool) -> None:
-        table = pa.Table.from_pandas(candles.to_frame(), preserve_index=False)
+        table = pa.table({c: getattr(candles, c) for c in COLUMNS})
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _META_COMPLETE: b"1" if complete_history else b"0"}
         )

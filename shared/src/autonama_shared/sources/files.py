@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autonama_shared.candles import COLUMNS, Candles
+from autonama_shared.engine.candles import COLUMNS, Candles
+from autonama_shared.engine.intervals import INTERVALS, interval_ms
 from autonama_shared.errors import ConfigError, DataError
-from autonama_shared.intervals import INTERVALS, interval_ms
 
 __all__ = ["FileSource", "read_candle_file"]
 

@@ -9,82 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from autonama_shared.bands import BandParams, SignalResult, error_result, scan_signals
-from autonama_shared.candles import Candles
-from autonama_shared.errors import AutonamaError, ConfigError
-from autonama_shared.intervals import interval_ms, window_candles
+from autonama_shared.engine.bands import SignalResult, error_result, scan_signals
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import ScanSpec
+from autonama_shared.errors import AutonamaError
 from autonama_shared.sources.base import CORE_MOVERS, CandleSource
 
-__all__ = [
-    "MAX_DAYS",
-    "MIN_DAYS",
-    "ScanReport",
-    "ScanSpec",
-    "SymbolScan",
-    "analyse",
-    "fetch_all",
-    "normalise_symbols",
-    "resolve_universe",
-    "run_scan",
-]
-
-MIN_DAYS, MAX_DAYS = 1, 720
-MAX_TOP = 1000
-
-
-def normalise_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
-    """Upper-case, de-duplicated, validated symbols in the order given.
-
-    >>> normalise_symbols(["btcusdt", " ETHUSDT", "BTCUSDT"])
-    ('BTCUSDT', 'ETHUSDT')
-    """
-    out: list[str] = []
-    for raw in symbols:
-        s = raw.strip().upper()
-        if not s:
-            continue
-        if not s.isalnum() or len(s) > 20:
-            raise ConfigError(f"symbol {raw!r} is not a Binance symbol (letters and digits only)")
-        if s not in out:
-            out.append(s)
-    if not out:
-        raise ConfigError("no symbols given")
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class ScanSpec:
-    """What to scan: the universe, the interval and window, and the band parameters."""
-
-    interval: str = "1d"
-    days: int = 720
-    params: BandParams = field(default_factory=BandParams)
-    symbols: tuple[str, ...] | None = None  # None and top None: the core movers
-    top: int | None = None
-
-    def __post_init__(self) -> None:
-        interval_ms(self.interval)  # validates
-        if isinstance(self.days, bool) or not isinstance(self.days, int):
-            raise ConfigError(f"days must be a whole number from {MIN_DAYS} to {MAX_DAYS}")
-        if not MIN_DAYS <= self.days <= MAX_DAYS:
-            raise ConfigError(f"days must be from {MIN_DAYS} to {MAX_DAYS}, got {self.days}")
-        if self.symbols is not None and self.top is not None:
-            raise ConfigError("give either symbols or top N, not both")
-        if self.top is not None and not 1 <= self.top <= MAX_TOP:
-            raise ConfigError(f"top must be from 1 to {MAX_TOP}, got {self.top}")
-
-    @property
-    def window(self) -> int:
-        return window_candles(self.days, self.interval)
-
-    @property
-    def universe(self) -> str:
-        if self.top is not None:
-            return f"top{self.top}"
-        return "symbols" if self.symbols is not None else "core"
+__all__ = ["ScanReport", "SymbolScan", "analyse", "fetch_all", "resolve_universe", "run_scan"]
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autonama_shared.backtest import Metrics, Trade, TradeRules, metrics_of, simulate
-from autonama_shared.bands import BandSweep, PriceScale, walk_forward_sweep
-from autonama_shared.candles import Candles
+from autonama_shared.engine.backtest import Metrics, Trade, metrics_of, simulate
+from autonama_shared.engine.bands import BandSweep, walk_forward_sweep
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import METRICS, PriceScale, TradeRules
 from autonama_shared.errors import ConfigError
 
 __all__ = [
@@ -32,8 +33,6 @@ __all__ = [
     "rolling_folds",
     "sweep_series",
 ]
-
-METRICS = ("sharpe", "sortino", "total_return", "cagr")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -140,9 +139,18 @@ def choose_and_test(
     first = max(windows) - 1
     cut = first + int((len(candles) - first) * split)
     return _train_and_test(
-        candles, degrees, kstds, windows, rules, per_year, (None, cut), (cut, None), metric,
-        price_scale, {} if bands is None else bands,
-    )  # fmt: skip
+        candles,
+        degrees,
+        kstds,
+        windows,
+        rules,
+        per_year,
+        (None, cut),
+        (cut, None),
+        metric,
+        price_scale,
+        {} if bands is None else bands,
+    )
 
 
 def _train_and_test(
@@ -160,15 +168,31 @@ def _train_and_test(
 ) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
     """Sweep the ``train`` bars, choose the best by ``metric``, trade only it on ``test``."""
     trained = sweep_series(
-        candles, degrees, kstds, windows, rules, per_year,
-        price_scale=price_scale, start=train[0], end=train[1], bands=bands,
-    )  # fmt: skip
+        candles,
+        degrees,
+        kstds,
+        windows,
+        rules,
+        per_year,
+        price_scale=price_scale,
+        start=train[0],
+        end=train[1],
+        bands=bands,
+    )
     chosen = trained.best(metric)
     c = chosen.combo
     tested = sweep_series(
-        candles, [c.degree], [c.kstd], [c.window], rules, per_year,
-        price_scale=price_scale, start=test[0], end=test[1], bands=bands,
-    )  # fmt: skip
+        candles,
+        [c.degree],
+        [c.kstd],
+        [c.window],
+        rules,
+        per_year,
+        price_scale=price_scale,
+        start=test[0],
+        end=test[1],
+        bands=bands,
+    )
     return trained, tested, chosen
 
 
@@ -210,10 +234,18 @@ def rolling_folds(
     bands = {} if bands is None else bands  # computed once, shared by every fold
     for i in range(folds):
         train, test, chosen = _train_and_test(
-            candles, degrees, kstds, windows, rules, per_year,
-            (int(edges[i]), int(edges[i + 1])), (int(edges[i + 1]), int(edges[i + 2])),
-            metric, price_scale, bands,
-        )  # fmt: skip
+            candles,
+            degrees,
+            kstds,
+            windows,
+            rules,
+            per_year,
+            (int(edges[i]), int(edges[i + 1])),
+            (int(edges[i + 1]), int(edges[i + 2])),
+            metric,
+            price_scale,
+            bands,
+        )
         result = test.results[0]
         out.append(Fold((train.start, train.end), (test.start, test.end), chosen, result))
         chained.append(level * result.equity)

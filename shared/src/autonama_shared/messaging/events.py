@@ -22,35 +22,50 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Literal, TypeVar, get_args
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
-from autonama_shared.backtest import TradeRules
-from autonama_shared.backtest_run import BacktestSpec
-from autonama_shared.bands import (
+from autonama_shared.engine.intervals import INTERVALS
+from autonama_shared.engine.specs import (
+    MAX_DAYS,
     MAX_DEGREE,
     MAX_KSTD,
+    MAX_TOP,
+    MIN_DAYS,
     MIN_DEGREE,
     MIN_KSTD,
     BandParams,
     PriceScale,
-    Signal,
+    ScanSpec,
 )
-from autonama_shared.errors import AutonamaError
-from autonama_shared.intervals import INTERVALS, IntervalName
-from autonama_shared.report import SymbolBacktest
-from autonama_shared.scan import MAX_DAYS, MAX_TOP, MIN_DAYS, ScanSpec
+from autonama_shared.formats.records import SignalRecord, WindowSeries
+from autonama_shared.messaging._backtest_events import (
+    BacktestComputed,
+    BacktestKlines,
+    BacktestParams,
+    BacktestPlanned,
+    BacktestRequested,
+)
+from autonama_shared.messaging._base import (
+    SCHEMA_VERSION,
+    EventDecodeError,
+    Symbol,
+    _CandleColumns,
+    _checked,
+    _Event,
+    _tuple,
+    new_scan_id,
+    utcnow,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -74,37 +89,8 @@ __all__ = [
     "utcnow",
 ]
 
+
 #: The version this code writes and the newest it reads.
-SCHEMA_VERSION = 1
-
-Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_scan_id() -> str:
-    return str(uuid.uuid4())
-
-
-class EventDecodeError(AutonamaError):
-    """Bytes that are not a known event of a version this code reads: dead-letter them."""
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: int = SCHEMA_VERSION
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC)
-        return value
-
-
 class ScanParams(BaseModel):
     """Interval, window and band parameters of a scan (validated like the CLI's)."""
 
@@ -126,6 +112,16 @@ class ScanParams(BaseModel):
     def band_params(self) -> BandParams:
         return BandParams(degree=self.degree, kstd=self.kstd, price_scale=self.price_scale)
 
+    @model_validator(mode="after")
+    def _valid(self) -> ScanParams:
+        _checked(self.spec)
+        return self
+
+    @property
+    def window(self) -> int:
+        """Candles in the window: the one definition (``ScanSpec.window``)."""
+        return self.spec().window
+
     def spec(self, symbols: tuple[str, ...] | None = None, top: int | None = None) -> ScanSpec:
         return ScanSpec(self.interval, self.days, self.band_params(), symbols=symbols, top=top)
 
@@ -141,6 +137,15 @@ class ScanRequested(_Event):
     #: For scheduled scans: the schedule's name and the candle close it follows.
     schedule: str | None = None
 
+    @model_validator(mode="after")
+    def _valid(self) -> ScanRequested:
+        _checked(self.spec)
+        return self
+
+    def spec(self) -> ScanSpec:
+        """The validated scan: parameters and universe."""
+        return self.params.spec(_tuple(self.symbols), self.top)
+
 
 class ScanPlanned(_Event):
     type: Literal["scan.planned"] = "scan.planned"
@@ -153,17 +158,6 @@ class ScanPlanned(_Event):
     error: str | None = None
 
 
-class _CandleColumns(_Event):
-    """Closed candles as columns, oldest first (empty when ``error`` says why)."""
-
-    open_time: list[int] = Field(default_factory=list)
-    open: list[float] = Field(default_factory=list)
-    high: list[float] = Field(default_factory=list)
-    low: list[float] = Field(default_factory=list)
-    close: list[float] = Field(default_factory=list)
-    volume: list[float] = Field(default_factory=list)
-
-
 class KlineBatch(_CandleColumns):
     type: Literal["klines.batch"] = "klines.batch"
     scan_id: str
@@ -174,8 +168,16 @@ class KlineBatch(_CandleColumns):
     #: Set when the candles could not be fetched; the lists are then empty.
     error: str | None = None
 
+    @model_validator(mode="after")
+    def _window(self) -> KlineBatch:
+        if self.window != self.params.window:
+            raise ValueError(f"window {self.window} is not the parameters' {self.params.window}")
+        return self
 
-class SignalComputed(_Event):
+
+class SignalComputed(_Event, SignalRecord):
+    """The analyzer's result for one symbol: the signal record, where it comes from, its window."""
+
     type: Literal["signal.computed"] = "signal.computed"
     scan_id: str
     symbol: Symbol
@@ -183,20 +185,9 @@ class SignalComputed(_Event):
     window: int
     computed_at: AwareDatetime = Field(default_factory=utcnow)
     engine_version: str
-    signal: Signal
-    potential_return: float
-    candles: int
-    partial_window: bool
     last_candle_time: AwareDatetime | None = None
-    price: float | None = None
-    lower: float | None = None
-    upper: float | None = None
-    fit: float | None = None
-    sigma: float | None = None
-    target_return: float | None = None
-    error: str | None = None
     #: The window's candles and bands, for charts without refetching (absent on error).
-    series: dict[str, list[float]] | None = None
+    series: WindowSeries | None = None
 
 
 class ScanFinished(_Event):
@@ -243,100 +234,18 @@ class DeadLetter(_Event):
         return base64.b64decode(self.value_b64) if self.value_b64 is not None else None
 
 
-class BacktestParams(BaseModel):
-    """What ``autonama backtest`` takes: the sweep, the trading rules, the history."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    interval: IntervalName = "1d"
-    history: int = Field(default=2000, ge=32, le=100_000)
-    degrees: list[Annotated[int, Field(ge=MIN_DEGREE, le=MAX_DEGREE)]] = Field(
-        default_factory=lambda: [4], min_length=1, max_length=9
-    )
-    kstds: list[Annotated[float, Field(ge=MIN_KSTD, le=MAX_KSTD)]] = Field(
-        default_factory=lambda: [2.0], min_length=1, max_length=41
-    )
-    windows: list[Annotated[int, Field(ge=30, le=10_000)]] = Field(
-        default_factory=lambda: [365], min_length=1, max_length=20
-    )
-    price_scale: PriceScale = "linear"
-    fee: float = Field(default=0.001, ge=0, lt=0.1)
-    slippage_bps: float = Field(default=0.0, ge=0, lt=1000)
-    allow_short: StrictBool = False
-    stop_loss: float | None = Field(default=None, gt=0, lt=1)
-    max_hold: int | None = Field(default=None, ge=1, le=100_000)
-    split: float | None = Field(default=None, ge=0.1, le=0.9)
-    folds: int | None = Field(default=None, ge=2, le=20)
-    metric: Literal["sharpe", "sortino", "total_return", "cagr"] = "sharpe"
-
-    @field_validator(
-        "history", "degrees", "kstds", "windows", "fee", "slippage_bps", "stop_loss", "max_hold",
-        "split", "folds", mode="before",
-    )  # fmt: skip
-    @classmethod
-    def _no_booleans(cls, value: Any) -> Any:
-        # JSON true/false are not numbers, though Python would take them as 1 and 0.
-        items = value if isinstance(value, list) else [value]
-        if any(isinstance(v, bool) for v in items):
-            raise ValueError("must be a number, not true or false")
-        return value
-
-    def spec(self) -> BacktestSpec:
-        """The validated spec; ``ConfigError`` names what is wrong."""
-        rules = TradeRules(fee=self.fee, slippage_bps=self.slippage_bps,
-                           allow_short=self.allow_short, stop_loss=self.stop_loss,
-                           max_hold=self.max_hold)  # fmt: skip
-        return BacktestSpec(
-            interval=self.interval, degrees=tuple(self.degrees), kstds=tuple(self.kstds),
-            windows=tuple(self.windows), rules=rules, price_scale=self.price_scale,
-            split=self.split, folds=self.folds, metric=self.metric, history=self.history,
-        )  # fmt: skip
-
-
-class BacktestRequested(_Event):
-    type: Literal["backtest.requested"] = "backtest.requested"
-    backtest_id: str = Field(default_factory=new_scan_id)
-    requested_at: AwareDatetime = Field(default_factory=utcnow)
-    origin: Literal["cli", "api", "test"] = "api"
-    params: BacktestParams
-    symbols: list[Symbol] | None = None
-    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
-
-
-class BacktestPlanned(_Event):
-    type: Literal["backtest.planned"] = "backtest.planned"
-    backtest_id: str
-    planned_at: AwareDatetime = Field(default_factory=utcnow)
-    request: BacktestRequested
-    symbols: list[Symbol]
-    error: str | None = None
-
-
-class BacktestKlines(_CandleColumns):
-    type: Literal["backtest.klines"] = "backtest.klines"
-    backtest_id: str
-    symbol: Symbol
-    params: BacktestParams
-    error: str | None = None
-
-
-class BacktestComputed(_Event):
-    type: Literal["backtest.computed"] = "backtest.computed"
-    backtest_id: str
-    symbol: Symbol
-    computed_at: AwareDatetime = Field(default_factory=utcnow)
-    engine_version: str
-    result: SymbolBacktest
-    #: The reported run's bars, equity and buy-and-hold equity (absent on error).
-    equity_time: list[int] | None = None
-    equity: list[float] | None = None
-    hold: list[float] | None = None
-
-
 Event = (
-    ScanRequested | ScanPlanned | KlineBatch | SignalComputed | ScanFinished | DeadLetter
-    | BacktestRequested | BacktestPlanned | BacktestKlines | BacktestComputed
-)  # fmt: skip
+    ScanRequested
+    | ScanPlanned
+    | KlineBatch
+    | SignalComputed
+    | ScanFinished
+    | DeadLetter
+    | BacktestRequested
+    | BacktestPlanned
+    | BacktestKlines
+    | BacktestComputed
+)
 _BY_TYPE: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls for cls in get_args(Event)
 }

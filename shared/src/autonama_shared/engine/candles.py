@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
+from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError
-from autonama_shared.intervals import interval_ms
 
 __all__ = ["COLUMNS", "Candles"]
 
@@ -70,18 +69,6 @@ class Candles:
             arr[:, 5].copy(),
         )
 
-    @classmethod
-    def from_frame(cls, symbol: str, interval: str, frame: pd.DataFrame) -> Candles:
-        return cls(
-            symbol,
-            interval,
-            frame["open_time"].to_numpy(dtype=np.int64),
-            *(frame[c].to_numpy(dtype=np.float64) for c in COLUMNS[1:]),
-        )
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: getattr(self, c) for c in COLUMNS})
-
     def slice(self, start: int, stop: int | None = None) -> Candles:
         """Candles ``start`` .. ``stop`` (Python slice bounds)."""
         return Candles(self.symbol, self.interval, *(getattr(self, c)[start:stop] for c in COLUMNS))
@@ -96,9 +83,11 @@ class Candles:
             return self
         if not len(self):
             return newer
-        frame = pd.concat([self.to_frame(), newer.to_frame()], ignore_index=True)
-        frame = frame.drop_duplicates("open_time", keep="last").sort_values("open_time")
-        return Candles.from_frame(self.symbol, self.interval, frame)
+        both = [np.concatenate([getattr(self, c), getattr(newer, c)]) for c in COLUMNS]
+        # The last occurrence of each open time wins: unique over the reversed times.
+        _, first_in_reversed = np.unique(both[0][::-1], return_index=True)
+        keep = len(both[0]) - 1 - first_in_reversed  # sorted by open time
+        return Candles(self.symbol, self.interval, *(column[keep] for column in both))
 
     @property
     def first_open_time(self) -> int | None:

@@ -27,8 +27,9 @@ import fastjsonschema
 from pydantic import ValidationError
 
 from autonama_shared.db.store import record_plan, store_signals, update_progress
-from autonama_shared.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
-from autonama_shared.results import ResultsFile, results_schema
+from autonama_shared.formats.records import RECORD_FIELDS
+from autonama_shared.formats.results import ResultsFile, results_schema
+from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
 
 __all__ = ["ACCEPTED_NAME", "IngestOutcome", "ingest_file", "record_outcome"]
 
@@ -54,45 +55,33 @@ def _signals(results: ResultsFile, scan_id: str) -> tuple[ScanPlanned, list[Sign
         interval=p.interval, days=p.days, degree=p.degree, kstd=p.kstd, price_scale=p.price_scale
     )
     request = ScanRequested(
-        scan_id=scan_id, origin="file", params=params, requested_at=results.generated_at,
+        scan_id=scan_id,
+        origin="file",
+        params=params,
+        requested_at=results.generated_at,
         symbols=[r.symbol for r in results.results] or None,
-    )  # fmt: skip
+    )
     plan = ScanPlanned(
-        scan_id=scan_id, request=request, symbols=[r.symbol for r in results.results],
-        window=p.window, planned_at=results.generated_at,
-    )  # fmt: skip
-    events = []
-    for r in results.results:
-        series = None
-        if r.series is not None:
-            series = {
-                "open_time": [float(t) for t in r.series.open_time],
-                "close": r.series.close, "fit": r.series.fit,
-                "lower": r.series.lower, "upper": r.series.upper,
-            }  # fmt: skip
-        events.append(
-            SignalComputed(
-                scan_id=scan_id,
-                symbol=r.symbol,
-                params=params,
-                window=p.window,
-                computed_at=results.generated_at,
-                engine_version=results.engine_version,
-                signal=r.signal,
-                potential_return=r.potential_return,
-                candles=r.candles,
-                partial_window=r.partial_window,
-                last_candle_time=r.last_candle_time,
-                price=r.price,
-                lower=r.lower,
-                upper=r.upper,
-                fit=r.fit,
-                sigma=r.sigma,
-                target_return=r.target_return,
-                error=r.error,
-                series=series,
-            )
+        scan_id=scan_id,
+        request=request,
+        symbols=[r.symbol for r in results.results],
+        window=p.window,
+        planned_at=results.generated_at,
+    )
+    events = [
+        SignalComputed(
+            **r.model_dump(include=set(RECORD_FIELDS)),
+            scan_id=scan_id,
+            symbol=r.symbol,
+            params=params,
+            window=p.window,
+            computed_at=results.generated_at,
+            engine_version=results.engine_version,
+            last_candle_time=r.last_candle_time,
+            series=r.series.model_dump() if r.series is not None else None,
         )
+        for r in results.results
+    ]
     return plan, events
 
 
@@ -148,9 +137,14 @@ async def _record(conn: asyncpg.pool.PoolConnectionProxy, o: IngestOutcome) -> N
     await conn.execute(
         """INSERT INTO ingestions (file_name, sha256, size_bytes, rows, status, error, scan_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        o.file_name, o.sha256, o.size_bytes, o.rows, o.status, o.error,
+        o.file_name,
+        o.sha256,
+        o.size_bytes,
+        o.rows,
+        o.status,
+        o.error,
         uuid.UUID(o.scan_id) if o.scan_id else None,
-    )  # fmt: skip
+    )
 
 
 async def ingest_file(
@@ -183,10 +177,15 @@ async def ingest_file(
                 )
                 if before is not None:
                     outcome = IngestOutcome(
-                        name, "duplicate", 0, digest, size,
+                        name,
+                        "duplicate",
+                        0,
+                        digest,
+                        size,
                         f"same content as {before['file_name']}, ingested "
-                        f"{before['ingested_at'].isoformat()}", scan_id,
-                    )  # fmt: skip
+                        f"{before['ingested_at'].isoformat()}",
+                        scan_id,
+                    )
                     await _record(conn, outcome)
                     return outcome
                 plan, events = _signals(results, scan_id)

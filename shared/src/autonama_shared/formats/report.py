@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from autonama_shared._files import model_schema, published_schema, write_new
-from autonama_shared.bands import PriceScale
+from autonama_shared.engine.specs import PriceScale
+from autonama_shared.formats._files import model_schema, published_schema, write_new
 
 __all__ = [
     "BacktestParameters",

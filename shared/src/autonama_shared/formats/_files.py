@@ -16,7 +16,7 @@ __all__ = ["model_schema", "published_schema", "write_new"]
 
 def published_schema(name: str) -> dict[str, Any]:
     """The JSON Schema ``schemas/<name>.schema.json`` shipped in the package."""
-    path = resources.files("autonama_shared") / "schemas" / f"{name}.schema.json"
+    path = resources.files("autonama_shared") / "formats" / "schemas" / f"{name}.schema.json"
     schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema
 

@@ -11,13 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from autonama_shared import __version__
-from autonama_shared._files import model_schema, published_schema, write_new
-from autonama_shared.bands import MAX_DEGREE, MAX_KSTD, MIN_DEGREE, MIN_KSTD, PriceScale, Signal
-from autonama_shared.scan import MAX_DAYS, MIN_DAYS, ScanReport
+from autonama_shared.engine.specs import (
+    MAX_DAYS,
+    MAX_DEGREE,
+    MAX_KSTD,
+    MIN_DAYS,
+    MIN_DEGREE,
+    MIN_KSTD,
+    PriceScale,
+)
+from autonama_shared.formats._files import model_schema, published_schema, write_new
+from autonama_shared.formats.records import BandSeries, SignalRecord, record_of, series_of
+from autonama_shared.runs.scan import ScanReport
 
 __all__ = [
     "RESULTS_PREFIX",
@@ -51,32 +59,11 @@ class ScanParameters(_Model):
     universe: str = Field(description="core, symbols or topN")
 
 
-class BandSeries(_Model):
-    """The fitted window: one entry per closed candle, oldest first (times in ms, UTC)."""
-
-    open_time: list[int]
-    close: list[float]
-    fit: list[float]
-    lower: list[float]
-    upper: list[float]
-
-
-class SymbolResult(_Model):
+class SymbolResult(SignalRecord):
     symbol: str = Field(pattern=r"^[A-Z0-9]{1,20}$")
     interval: str
-    signal: Signal
-    price: float | None = Field(gt=0)
-    lower: float | None
-    upper: float | None
-    fit: float | None
-    sigma: float | None = Field(ge=0, description="Residual std, in price or ln-price units.")
-    potential_return: float = Field(description="Percent, between the bands (0 for HOLD).")
-    target_return: float | None = Field(description="Percent, back to the fit line, signed.")
-    candles: int = Field(ge=0)
     first_candle_time: AwareDatetime | None
     last_candle_time: AwareDatetime | None = Field(description="Open time of the last candle.")
-    partial_window: bool
-    error: str | None
     series: BandSeries | None
 
 
@@ -97,35 +84,15 @@ def from_report(report: ScanReport) -> ResultsFile:
     results = []
     for item in report.items:
         r, c = item.result, item.candles
-        series = None
-        if r.bands is not None and c is not None:
-            window = c.tail(r.candles)
-            series = BandSeries(
-                open_time=window.open_time.tolist(),
-                close=window.close.tolist(),
-                fit=np.asarray(r.bands.fit).tolist(),
-                lower=np.asarray(r.bands.lower).tolist(),
-                upper=np.asarray(r.bands.upper).tolist(),
-            )
-        window_candles = c.tail(r.candles) if c is not None and r.candles else None
+        window = c.tail(r.candles) if c is not None and r.candles else None
         results.append(
             SymbolResult(
+                **record_of(r),
                 symbol=item.symbol,
                 interval=item.interval,
-                signal=r.signal,
-                price=r.price,
-                lower=r.lower,
-                upper=r.upper,
-                fit=r.fit,
-                sigma=r.sigma,
-                potential_return=r.potential_return,
-                target_return=r.target_return,
-                candles=r.candles,
-                first_candle_time=_utc(window_candles.first_open_time) if window_candles else None,
-                last_candle_time=_utc(window_candles.last_open_time) if window_candles else None,
-                partial_window=r.partial_window,
-                error=r.error,
-                series=series,
+                first_candle_time=_utc(window.first_open_time) if window else None,
+                last_candle_time=_utc(window.last_open_time) if window else None,
+                series=series_of(r, c, with_ohlc=False),
             )
         )
     return ResultsFile(

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from autonama_shared.errors import ConfigError
+from autonama_shared.engine.specs import TradeRules
 
 __all__ = [
     "Metrics",
@@ -42,25 +42,6 @@ __all__ = [
 
 Float64Array = NDArray[np.float64]
 Side = Literal["long", "short"]
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRules:
-    fee: float = 0.001  # per side: Binance spot's 0.1 %
-    slippage_bps: float = 0.0
-    allow_short: bool = False
-    stop_loss: float | None = None  # fraction, e.g. 0.05 for 5 %
-    max_hold: int | None = None  # bars
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.fee < 0.1:
-            raise ConfigError(f"fee must be from 0 to 0.1 (10 %) per side, got {self.fee}")
-        if not 0 <= self.slippage_bps < 1000:
-            raise ConfigError(f"slippage must be from 0 to 1000 bps, got {self.slippage_bps}")
-        if self.stop_loss is not None and not 0 < self.stop_loss < 1:
-            raise ConfigError(f"stop-loss must be a fraction between 0 and 1, got {self.stop_loss}")
-        if self.max_hold is not None and self.max_hold < 1:
-            raise ConfigError(f"max-hold must be at least 1 bar, got {self.max_hold}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +161,18 @@ def simulate(
         exit_price = raw_out * (1 - slip) if side == "long" else raw_out * (1 + slip)
         gross = exit_price / entry_price if side == "long" else 2 - exit_price / entry_price
         net = gross * (1 - rules.fee) * (1 - rules.fee) - 1
-        trades.append(Trade(side, signal_bar, entry, float(entry_price), exit_bar,
-                            float(exit_price), reason, float(net)))  # type: ignore[arg-type]  # fmt: skip
+        trades.append(
+            Trade(
+                side,
+                signal_bar,
+                entry,
+                float(entry_price),
+                exit_bar,
+                float(exit_price),
+                reason,  # type: ignore[arg-type]
+                float(net),
+            )
+        )
         # Equity: marked to the close while in the position, the fill prices at both ends.
         start_level = level * (1 - rules.fee)
         held = slice(entry, exit_bar)

@@ -19,7 +19,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from autonama_shared.results import SymbolResult
+from autonama_shared.formats.results import SymbolResult
 
 __all__ = ["band_chart_png", "draw_symbol_chart", "equity_chart_png", "heatmap_png"]
 
@@ -57,14 +57,23 @@ def band_chart_png(
             if points:
                 ax.scatter(
                     np.array([t for t, _ in points], dtype="datetime64[ms]"),
-                    [p for _, p in points], s=60, marker="^" if kind == "BUY" else "v",
-                    color=_COLOURS[kind], zorder=4, label=f"{kind} alerts",
-                )  # fmt: skip
+                    [p for _, p in points],
+                    s=60,
+                    marker="^" if kind == "BUY" else "v",
+                    color=_COLOURS[kind],
+                    zorder=4,
+                    label=f"{kind} alerts",
+                )
         marker = {"BUY": "^", "SELL": "v", "HOLD": "o"}.get(signal, "o")
         ax.scatter(
-            [times[-1]], [close[-1]], s=120, marker=marker,
-            color=_COLOURS.get(signal, "#6e7781"), zorder=5, label=f"{signal} (last close)",
-        )  # fmt: skip
+            [times[-1]],
+            [close[-1]],
+            s=120,
+            marker=marker,
+            color=_COLOURS.get(signal, "#6e7781"),
+            zorder=5,
+            label=f"{signal} (last close)",
+        )
         ax.set_title(title)
         ax.set_ylabel("price (USDT)")
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
@@ -89,9 +98,14 @@ def draw_symbol_chart(result: SymbolResult, folder: Path) -> Path | None:
     if result.target_return is not None:
         title += f", to fit {result.target_return:+.2f}%"
     png = band_chart_png(
-        title, series.open_time, series.close, series.fit, series.lower, series.upper,
+        title,
+        series.open_time,
+        series.close,
+        series.fit,
+        series.lower,
+        series.upper,
         result.signal,
-    )  # fmt: skip
+    )
     target = folder / f"{result.symbol}_{result.interval}.png"
     target.write_bytes(png)
     return target
@@ -113,11 +127,25 @@ def equity_chart_png(
         ax.plot(times, buy_and_hold, color="#6e7781", linewidth=1.0, label="buy and hold")
         ax.plot(times, equity, color="#0969da", linewidth=1.4, label="band strategy")
         if len(entries):
-            ax.scatter(times[list(entries)], equity[list(entries)], marker="^", s=30,
-                       color=_COLOURS["BUY"], zorder=4, label="entries")  # fmt: skip
+            ax.scatter(
+                times[list(entries)],
+                equity[list(entries)],
+                marker="^",
+                s=30,
+                color=_COLOURS["BUY"],
+                zorder=4,
+                label="entries",
+            )
         if len(exits):
-            ax.scatter(times[list(exits)], equity[list(exits)], marker="v", s=30,
-                       color=_COLOURS["SELL"], zorder=4, label="exits")  # fmt: skip
+            ax.scatter(
+                times[list(exits)],
+                equity[list(exits)],
+                marker="v",
+                s=30,
+                color=_COLOURS["SELL"],
+                zorder=4,
+                label="exits",
+            )
         ax.set_title(title)
         ax.set_ylabel("equity (start = 1)")
         ax.set_yscale("log")

@@ -19,17 +19,25 @@ has the same grid, it is a fixed linear filter, computed for all bars at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, NamedTuple, cast, get_args
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.polynomial import legendre
 from numpy.typing import ArrayLike, NDArray
 
+from autonama_shared.engine.specs import (
+    MAX_DEGREE,
+    MAX_KSTD,
+    MIN_DEGREE,
+    MIN_KSTD,
+    BandParams,
+    PriceScale,
+    min_candles,
+)
 from autonama_shared.errors import ConfigError, DataError
 
 __all__ = [
@@ -57,57 +65,8 @@ __all__ = [
     "walk_forward_sweep",
 ]
 
-PriceScale = Literal["linear", "log"]
 Signal = Literal["BUY", "SELL", "HOLD"]
 Float64Array = NDArray[np.float64]
-
-MIN_DEGREE, MAX_DEGREE = 2, 10
-MIN_KSTD, MAX_KSTD = 1.0, 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class BandParams:
-    """Degree, band width and price scale of a fit. Out-of-range values are refused, never clamped.
-
-    >>> BandParams(degree=4, kstd=2.0)
-    BandParams(degree=4, kstd=2.0, price_scale='linear')
-    >>> BandParams(degree=11)
-    Traceback (most recent call last):
-    ...
-    autonama_shared.errors.ConfigError: degree must be an integer from 2 to 10, got 11
-    """
-
-    degree: int = 4
-    kstd: float = 2.0
-    price_scale: PriceScale = "linear"
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.degree, bool)
-            or not isinstance(self.degree, int | np.integer)
-            or not MIN_DEGREE <= self.degree <= MAX_DEGREE
-        ):
-            raise ConfigError(
-                f"degree must be an integer from {MIN_DEGREE} to {MAX_DEGREE}, got {self.degree!r}"
-            )
-        if (
-            isinstance(self.kstd, bool)
-            or not isinstance(self.kstd, int | float | np.floating)
-            or not math.isfinite(self.kstd)
-            or not MIN_KSTD <= self.kstd <= MAX_KSTD
-        ):
-            raise ConfigError(f"kstd must be from {MIN_KSTD} to {MAX_KSTD}, got {self.kstd!r}")
-        if self.price_scale not in get_args(PriceScale):
-            raise ConfigError(f"price_scale must be 'linear' or 'log', got {self.price_scale!r}")
-
-
-def min_candles(degree: int) -> int:
-    """Fewest closed candles a fit of ``degree`` needs: ``max(30, 2 (d + 1))``.
-
-    >>> min_candles(4), min_candles(10)
-    (30, 30)
-    """
-    return max(30, 2 * (degree + 1))
 
 
 @lru_cache(maxsize=64)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autonama_shared.kafka import TopicSpec
+from autonama_shared.messaging.kafka import TopicSpec, ensure_topics
 from autonama_shared.settings import KafkaSettings
 
-__all__ = ["Topics"]
+__all__ = ["Topics", "ensure_pipeline_topics"]
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,8 @@ class Topics:
             TopicSpec(self.signals, self.partitions, config=big),  # keyed by symbol
             TopicSpec(self.dead_letters, 1, config=big),
         ]
+
+
+async def ensure_pipeline_topics(kafka: KafkaSettings, who: str) -> None:
+    """Create every pipeline topic that is missing; ``TemporaryError`` while Kafka is away."""
+    await ensure_topics(kafka.bootstrap_servers, Topics.of(kafka).specs(), client_id=who)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,14 +11,12 @@ from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
     ConsumerRebalanceListener,
-    ConsumerRecord,
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from autonama_shared.errors import ConfigError, TemporaryError
-from autonama_shared.events import DeadLetter, encode
 from autonama_shared.settings import KafkaSettings
 
 __all__ = [
@@ -28,8 +24,7 @@ __all__ = [
     "ensure_topics",
     "make_consumer",
     "make_producer",
-    "send_dead_letter",
-    "start_when_ready",
+    "start_client",
 ]
 
 log = logging.getLogger(__name__)
@@ -154,44 +149,9 @@ class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("%s assigned %d partitions: %s", self.who, len(parts), ", ".join(parts))
 
 
-async def start_when_ready(
-    client: AIOKafkaProducer | AIOKafkaConsumer,
-    stop: asyncio.Event,
-    what: str,
-    *,
-    max_wait: float = 30.0,
-) -> bool:
-    """``client.start()``, retried with backoff while the broker is unreachable.
-
-    Returns False when ``stop`` was set first.
-    """
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            await client.start()
-        except KafkaConnectionError as e:
-            log.warning("%s: Kafka not reachable (%s); retrying in %.1f s", what, e, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(max_wait, delay * 2)
-            continue
-        return True
-    return False
-
-
-async def send_dead_letter(
-    producer: AIOKafkaProducer,
-    topic: str,
-    service: str,
-    record: ConsumerRecord[bytes, bytes],
-    error: str,
-) -> None:
-    """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
-
-    letter = DeadLetter.of(
-        service, record.topic, record.partition, record.offset, record.key, record.value, error
-    )
-    await producer.send_and_wait(topic, encode(letter), key=record.key)
-    log.warning(
-        "sent %s[%d]@%d to %s: %s", record.topic, record.partition, record.offset, topic, error
-    )
+async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """``client.start()``; ``TemporaryError`` while the broker is unreachable (retry it)."""
+    try:
+        await client.start()
+    except KafkaError as e:
+        raise TemporaryError(f"Kafka not reachable: {e}") from e

@@ -12,22 +12,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
-from autonama_shared.backtest import Metrics, TradeRules, bars_per_year, metrics_of
-from autonama_shared.bands import (
-    MAX_DEGREE,
-    MAX_KSTD,
-    MIN_DEGREE,
-    MIN_KSTD,
-    BandSweep,
-    PriceScale,
-    min_candles,
+from autonama_shared.engine.backtest import Metrics, metrics_of
+from autonama_shared.engine.bands import BandSweep
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.specs import BacktestSpec
+from autonama_shared.engine.sweep import (
+    ComboResult,
+    SeriesSweep,
+    choose_and_test,
+    rolling_folds,
+    sweep_series,
 )
-from autonama_shared.candles import Candles
-from autonama_shared.errors import ConfigError
-from autonama_shared.intervals import interval_ms
-from autonama_shared.report import (
+from autonama_shared.formats.report import (
     BacktestParameters,
     ComboMetrics,
     FoldModel,
@@ -35,75 +32,29 @@ from autonama_shared.report import (
     SymbolBacktest,
     TradeModel,
 )
-from autonama_shared.sweep import (
-    METRICS,
-    ComboResult,
-    SeriesSweep,
-    choose_and_test,
-    rolling_folds,
-    sweep_series,
-)
 
-__all__ = ["BacktestSpec", "SymbolRun", "metrics_model", "portfolio", "run_symbol"]
+__all__ = ["SymbolRun", "metrics_model", "parameters_of", "portfolio", "run_symbol"]
 
 
-@dataclass(frozen=True)
-class BacktestSpec:
-    interval: str
-    degrees: tuple[int, ...]
-    kstds: tuple[float, ...]
-    windows: tuple[int, ...]
-    rules: TradeRules
-    price_scale: PriceScale = "linear"
-    split: float | None = None
-    metric: str = "sharpe"
-    history: int = 2000
-    folds: int | None = None
-
-    def __post_init__(self) -> None:
-        interval_ms(self.interval)
-        if not self.degrees or not self.kstds or not self.windows:
-            raise ConfigError("give at least one degree, one kstd and one window")
-        for d in self.degrees:
-            if not MIN_DEGREE <= d <= MAX_DEGREE:
-                raise ConfigError(f"--degree {d} is outside {MIN_DEGREE} to {MAX_DEGREE}")
-        for k in self.kstds:
-            if not MIN_KSTD <= k <= MAX_KSTD:
-                raise ConfigError(f"--kstd {k} is outside {MIN_KSTD} to {MAX_KSTD}")
-        shortest = min_candles(max(self.degrees))
-        for w in self.windows:
-            if not shortest <= w <= 10_000:
-                raise ConfigError(f"--window {w} must be from {shortest} to 10000 candles")
-        if not max(self.windows) + 2 <= self.history <= 100_000:
-            raise ConfigError(
-                f"--history {self.history} must be from {max(self.windows) + 2} to 100000"
-            )
-        if self.split is not None and not 0.1 <= self.split <= 0.9:
-            raise ConfigError(f"--split must be from 0.1 to 0.9, got {self.split}")
-        if self.folds is not None and not 2 <= self.folds <= 20:
-            raise ConfigError(f"--folds must be from 2 to 20, got {self.folds}")
-        if self.folds is not None and self.split is not None:
-            raise ConfigError("give --split or --folds, not both")
-        if self.metric not in METRICS:
-            raise ConfigError(f"--metric must be one of {', '.join(METRICS)}")
-
-    @property
-    def combinations(self) -> int:
-        return len(self.degrees) * len(self.kstds) * len(self.windows)
-
-    @property
-    def per_year(self) -> float:
-        return bars_per_year(interval_ms(self.interval))
-
-    def parameters(self, source: str) -> BacktestParameters:
-        r = self.rules
-        return BacktestParameters(
-            interval=self.interval, degrees=list(self.degrees), kstds=list(self.kstds),
-            windows=list(self.windows), price_scale=self.price_scale, fee=r.fee,
-            slippage_bps=r.slippage_bps, allow_short=r.allow_short, stop_loss=r.stop_loss,
-            max_hold=r.max_hold, split=self.split, folds=self.folds, metric=self.metric,
-            source=source,
-        )  # fmt: skip
+def parameters_of(spec: BacktestSpec, source: str) -> BacktestParameters:
+    """The report's record of what was run."""
+    r = spec.rules
+    return BacktestParameters(
+        interval=spec.interval,
+        degrees=list(spec.degrees),
+        kstds=list(spec.kstds),
+        windows=list(spec.windows),
+        price_scale=spec.price_scale,
+        fee=r.fee,
+        slippage_bps=r.slippage_bps,
+        allow_short=r.allow_short,
+        stop_loss=r.stop_loss,
+        max_hold=r.max_hold,
+        split=spec.split,
+        folds=spec.folds,
+        metric=spec.metric,
+        source=source,
+    )
 
 
 @dataclass(frozen=True)
@@ -127,8 +78,9 @@ def metrics_model(m: Metrics) -> MetricsModel:
 
 def _combo(r: ComboResult) -> ComboMetrics:
     c = r.combo
-    return ComboMetrics(degree=c.degree, kstd=c.kstd, window=c.window,
-                        metrics=metrics_model(r.metrics))  # fmt: skip
+    return ComboMetrics(
+        degree=c.degree, kstd=c.kstd, window=c.window, metrics=metrics_model(r.metrics)
+    )
 
 
 def _trades(r: ComboResult, candles: Candles, offset: int) -> list[TradeModel]:
@@ -149,11 +101,21 @@ def _trades(r: ComboResult, candles: Candles, offset: int) -> list[TradeModel]:
 
 
 def failed(symbol: str, error: str) -> SymbolRun:
-    return SymbolRun(SymbolBacktest(
-        symbol=symbol, first_time=None, last_time=None, bars=0, chosen=None, out_of_sample=None,
-        buy_and_hold=None, buy_and_hold_out_of_sample=None, trades=[], combinations=[],
-        error=error,
-    ))  # fmt: skip
+    return SymbolRun(
+        SymbolBacktest(
+            symbol=symbol,
+            first_time=None,
+            last_time=None,
+            bars=0,
+            chosen=None,
+            out_of_sample=None,
+            buy_and_hold=None,
+            buy_and_hold_out_of_sample=None,
+            trades=[],
+            combinations=[],
+            error=error,
+        )
+    )
 
 
 def run_symbol(
@@ -168,8 +130,14 @@ def run_symbol(
     if candles is None or len(candles) < max(spec.windows) + 2:
         count = len(candles) if candles is not None else 0
         return failed(symbol, error or f"{count} candles are fewer than the window")
-    args = (candles, list(spec.degrees), list(spec.kstds), list(spec.windows), spec.rules,
-            spec.per_year)  # fmt: skip
+    args = (
+        candles,
+        list(spec.degrees),
+        list(spec.kstds),
+        list(spec.windows),
+        spec.rules,
+        spec.per_year,
+    )
     bands: dict[int, BandSweep] = {}  # one band computation for every sweep below
     if spec.split is None:
         sweep = sweep_series(*args, price_scale=spec.price_scale, on_combo=on_combo, bands=bands)
@@ -192,17 +160,21 @@ def run_symbol(
     walk_forward = None
     if spec.folds is not None:
         # Walk-forward: what is reported (trades, curves, portfolio) is the test parts chained.
-        steps, equity = rolling_folds(*args, spec.folds, metric=spec.metric,
-                                      price_scale=spec.price_scale, bands=bands)  # fmt: skip
+        steps, equity = rolling_folds(
+            *args, spec.folds, metric=spec.metric, price_scale=spec.price_scale, bands=bands
+        )
         t = candles.open_time
         folds = [
             FoldModel(
-                train_start=int(t[f.train[0]]), train_end=int(t[f.train[1] - 1]),
-                test_start=int(t[f.test[0]]), test_end=int(t[f.test[1] - 1]),
-                chosen=_combo(f.chosen), test=_combo(f.result),
+                train_start=int(t[f.train[0]]),
+                train_end=int(t[f.train[1] - 1]),
+                test_start=int(t[f.test[0]]),
+                test_end=int(t[f.test[1] - 1]),
+                chosen=_combo(f.chosen),
+                test=_combo(f.result),
             )
             for f in steps
-        ]  # fmt: skip
+        ]
         lo, hi = steps[0].test[0], steps[-1].test[1]
         times = t[lo:hi]
         hold = candles.close[lo:hi] / candles.open[lo] * (1 - spec.rules.fee)
@@ -211,21 +183,32 @@ def run_symbol(
         entries = [f.test[0] - lo + x.entry_bar for f in steps for x in f.result.trades]
         exits = [f.test[0] - lo + x.exit_bar for f in steps for x in f.result.trades]
         in_market = sum(f.result.metrics.exposure * (f.test[1] - f.test[0]) for f in steps)
-        combined = metrics_of(equity, spec.per_year, [x for f in steps for x in f.result.trades],
-                              in_market / (hi - lo))  # fmt: skip
+        combined = metrics_of(
+            equity,
+            spec.per_year,
+            [x for f in steps for x in f.result.trades],
+            in_market / (hi - lo),
+        )
         walk_forward = metrics_model(combined)
         title = f"walk-forward over {spec.folds} folds"
     row = SymbolBacktest(
-        symbol=symbol, first_time=int(times[0]), last_time=int(times[-1]), bars=len(times),
-        chosen=_combo(chosen), out_of_sample=out_of_sample,
+        symbol=symbol,
+        first_time=int(times[0]),
+        last_time=int(times[-1]),
+        bars=len(times),
+        chosen=_combo(chosen),
+        out_of_sample=out_of_sample,
         buy_and_hold=metrics_model(sweep.buy_and_hold),
         buy_and_hold_out_of_sample=(
             metrics_model(metrics_of(hold, spec.per_year))
-            if spec.split is not None or spec.folds is not None else None
+            if spec.split is not None or spec.folds is not None
+            else None
         ),
-        trades=trades, combinations=[_combo(r) for r in sweep.results],
-        folds=folds, walk_forward=walk_forward,
-    )  # fmt: skip
+        trades=trades,
+        combinations=[_combo(r) for r in sweep.results],
+        folds=folds,
+        walk_forward=walk_forward,
+    )
     return SymbolRun(row, times, equity, hold, sweep, reported.combo.window, title, entries, exits)
 
 
@@ -233,6 +216,8 @@ def portfolio(curves: Sequence[tuple[np.ndarray, np.ndarray]], per_year: float) 
     """Equal weight, rebalanced every bar, over the union of the symbols' bars."""
     if not curves:
         return None
+    import pandas as pd  # only the CLI's report needs it: the analyzer never loads pandas
+
     frame = pd.concat([pd.Series(eq, index=times) for times, eq in curves], axis=1).sort_index()
     returns = frame.pct_change().mean(axis=1, skipna=True).fillna(0.0)
     equity = np.cumprod(1.0 + returns.to_numpy(dtype=np.float64)).astype(np.float64)

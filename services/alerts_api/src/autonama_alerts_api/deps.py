@@ -1,0 +1,152 @@
+"""What the routers share: the app's state, its metrics, the common query parameters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import Depends, HTTPException, Path, Query, Request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from autonama_alerts_api.queries import AlertFilter
+from autonama_alerts_api.settings import Settings
+from autonama_alerts_api.stream import Broadcaster
+from autonama_shared.engine.intervals import IntervalName
+from autonama_shared.messaging.events import BacktestRequested, ScanRequested, encode
+from autonama_shared.messaging.topics import Topics
+
+__all__ = [
+    "SYMBOL",
+    "IntervalQ",
+    "LimitQ",
+    "Metrics",
+    "MinPotentialQ",
+    "SignalQ",
+    "SinceQ",
+    "State",
+    "StateDep",
+    "SymbolPath",
+    "SymbolQ",
+    "alert_filter",
+    "invalid",
+    "publish",
+]
+
+SYMBOL = r"^[A-Za-z0-9]{1,20}$"
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    sse_clients: Gauge
+    alerts_sent: Counter
+
+    @classmethod
+    def new(cls) -> Metrics:
+        r = CollectorRegistry()
+        return cls(
+            r,
+            Counter(
+                "autonama_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+            ),
+            Histogram(
+                "autonama_http_request_seconds", "HTTP request latency", ["route"], registry=r
+            ),
+            Gauge("autonama_sse_clients", "Open alert streams", registry=r),
+            Counter("autonama_sse_alerts_sent", "Alerts sent on streams", registry=r),
+        )
+
+
+@dataclass
+class State:
+    """Everything the lifespan opened, for the routes (``StateDep``)."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    broadcaster: Broadcaster
+    producer: AIOKafkaProducer
+    producer_ready: asyncio.Event
+    topics: Topics
+    metrics: Metrics
+
+
+def get_state(request: Request) -> State:
+    state: State = request.app.state.autonama
+    return state
+
+
+StateDep = Annotated[State, Depends(get_state)]
+
+
+def invalid(name: str, message: str, where: str = "query") -> HTTPException:
+    """A 422 in FastAPI's own shape (the documented one), naming the parameter."""
+    return HTTPException(
+        422, detail=[{"loc": [where, name], "msg": f"{name}: {message}", "type": "value_error"}]
+    )
+
+
+SignalQ = Annotated[Literal["BUY", "SELL"] | None, Query(description="BUY or SELL")]
+SymbolQ = Annotated[str | None, Query(pattern=SYMBOL, description="e.g. BTCUSDT")]
+IntervalQ = Annotated[IntervalName | None, Query(description="a Binance interval, e.g. 1d")]
+LimitQ = Annotated[int, Query(ge=1, le=500, description="Page size, at most 500")]
+MinPotentialQ = Annotated[
+    float | None, Query(ge=0, le=1e6, description="Minimum potential return, percent")
+]
+SymbolPath = Annotated[str, Path(pattern=SYMBOL, description="e.g. BTCUSDT")]
+SinceQ = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Alerts created at or after this time (ISO 8601 with a timezone)",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
+def _aware(since: str | None) -> datetime | None:
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError as e:
+        raise invalid("since", f"{since!r} is not an ISO 8601 time") from e
+    if moment.tzinfo is None:
+        raise invalid("since", "give a timezone (e.g. 2026-03-15T00:00:00Z)")
+    return moment
+
+
+def alert_filter(
+    signal: Literal["BUY", "SELL"] | None,
+    symbol: str | None,
+    interval: str | None,
+    min_potential: float | None,
+    since: str | None,
+) -> AlertFilter:
+    return AlertFilter(
+        signal=signal,
+        symbol=symbol.upper() if symbol else None,
+        interval=interval,
+        min_potential_return=min_potential,
+        since=_aware(since),
+    )
+
+
+async def publish(
+    state: State, event: ScanRequested | BacktestRequested, key: str, what: str
+) -> None:
+    """The API's only write: a request onto the scan-requests topic, acknowledged, or a 503."""
+    if not state.producer_ready.is_set():
+        raise HTTPException(503, f"Kafka is not reachable; the {what} was not requested")
+    try:
+        await state.producer.send_and_wait(
+            state.topics.scan_requests, encode(event), key=key.encode()
+        )
+    except KafkaError as e:
+        raise HTTPException(503, f"Kafka did not take the request: {e}") from e

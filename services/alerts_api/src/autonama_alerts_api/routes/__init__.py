@@ -1,0 +1,23 @@
+"""The API's routers, one module per resource; ``app.create_app`` includes them all."""
+
+from autonama_alerts_api.routes import (
+    alerts,
+    backtests,
+    dashboard,
+    operations,
+    scans,
+    stream,
+    symbols,
+)
+
+ROUTERS = [
+    operations.router,
+    alerts.router,
+    stream.router,
+    scans.router,
+    backtests.router,
+    symbols.router,
+    dashboard.router,
+]
+
+__all__ = ["ROUTERS"]

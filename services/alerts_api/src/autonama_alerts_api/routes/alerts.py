@@ -1,0 +1,91 @@
+"""Alerts: filtered and sorted pages, the summary, the strongest current ones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from autonama_alerts_api.deps import (
+    IntervalQ,
+    LimitQ,
+    MinPotentialQ,
+    SignalQ,
+    SinceQ,
+    StateDep,
+    SymbolQ,
+    alert_filter,
+    invalid,
+)
+from autonama_alerts_api.models import Alert, AlertPage, Summary
+from autonama_alerts_api.queries import AlertFilter, Cursor, Sort, list_alerts, summary_rows
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("", response_model=AlertPage)
+async def alerts(
+    state: StateDep,
+    signal: SignalQ = None,
+    symbol: SymbolQ = None,
+    interval: IntervalQ = None,
+    min_potential_return: MinPotentialQ = None,
+    since: SinceQ = None,
+    latest: Annotated[bool, Query(description="Only the current alert per key")] = True,
+    sort: Annotated[Sort, Query()] = "potential_return",
+    order: Annotated[Literal["desc", "asc"], Query()] = "desc",
+    cursor: CursorQ = None,
+    limit: LimitQ = 50,
+) -> AlertPage:
+    """Alerts, filtered and sorted, one page at a time (stable order, cursor pagination)."""
+    after = None
+    if cursor is not None:
+        try:
+            after = Cursor.decode(cursor)
+        except ValueError as e:
+            raise invalid("cursor", str(e)) from e
+        if after.sort != sort:
+            raise invalid("cursor", "it belongs to another sort order")
+    items, nxt = await list_alerts(
+        state.pool,
+        alert_filter(signal, symbol, interval, min_potential_return, since),
+        latest=latest,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        cursor=after,
+    )
+    return AlertPage(items=items, next_cursor=nxt.encode() if nxt else None)
+
+
+@router.get("/summary", response_model=Summary)
+async def summary(state: StateDep) -> Summary:
+    """Counts of current alerts, the strongest BUY and SELL, and the last finished scan."""
+    return Summary(**await summary_rows(state.pool))
+
+
+async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> list[Alert]:
+    items, _ = await list_alerts(
+        state.pool,
+        AlertFilter(signal=signal),
+        latest=True,
+        sort="potential_return",
+        descending=True,
+        limit=limit,
+        cursor=None,
+    )
+    return items
+
+
+@router.get("/top-buy", response_model=list[Alert])
+async def top_buy(state: StateDep, limit: LimitQ = 10) -> list[Alert]:
+    """The strongest current BUY alerts by potential return."""
+    return await _top(state, "BUY", limit)
+
+
+@router.get("/top-sell", response_model=list[Alert])
+async def top_sell(state: StateDep, limit: LimitQ = 10) -> list[Alert]:
+    """The strongest current SELL alerts by potential return."""
+    return await _top(state, "SELL", limit)

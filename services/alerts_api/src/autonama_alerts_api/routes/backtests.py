@@ -1,0 +1,84 @@
+"""Backtests through the pipeline: request one, list them, read one and its equity chart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from autonama_alerts_api.deps import SYMBOL, StateDep, publish
+from autonama_alerts_api.models import Backtest, BacktestAccepted, BacktestRequestBody, Problem
+from autonama_alerts_api.queries import backtest_by_id, backtest_equity, recent_backtests
+from autonama_shared.formats.report import SymbolBacktest
+
+router = APIRouter(prefix="/v1/backtests", tags=["backtests"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=BacktestAccepted,
+    responses={
+        400: {"model": Problem, "description": "The body is not JSON"},
+        503: {"model": Problem},
+    },
+)
+async def request_backtest(
+    state: StateDep, body: BacktestRequestBody, response: Response
+) -> BacktestAccepted:
+    """Publish a backtest request (validated like `autonama backtest`): the fetcher loads
+    the history, the analyzer pool trades it, the ingestor stores the results."""
+    event = body.event()
+    await publish(state, event, event.backtest_id, "backtest")
+    url = f"/v1/backtests/{event.backtest_id}"
+    response.headers["Location"] = url
+    return BacktestAccepted(backtest_id=event.backtest_id, status_url=url)
+
+
+@router.get("", response_model=list[Backtest])
+async def backtests(
+    state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> list[Backtest]:
+    """The most recent backtests, newest first (without their per-symbol results)."""
+    return await recent_backtests(state.pool, limit)
+
+
+@router.get("/{backtest_id}", response_model=Backtest, responses=NOT_FOUND)
+async def backtest(state: StateDep, backtest_id: uuid.UUID) -> Backtest:
+    """One backtest: parameters, progress, and every symbol's metrics and trades."""
+    found = await backtest_by_id(state.pool, backtest_id)
+    if found is None:
+        raise HTTPException(404, f"backtest {backtest_id} is not known (yet)")
+    return found
+
+
+@router.get(
+    "/{backtest_id}/equity.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **NOT_FOUND},
+)
+async def equity_chart(
+    state: StateDep, backtest_id: uuid.UUID, symbol: Annotated[str, Query(pattern=SYMBOL)]
+) -> Response:
+    """The reported run's equity against buy and hold, trades marked."""
+    from autonama_shared.formats.plotting import equity_chart_png  # matplotlib: on first use
+
+    row = await backtest_equity(state.pool, backtest_id, symbol.upper())
+    if row is None or row["equity"] is None:
+        raise HTTPException(404, f"no equity curve for {symbol.upper()} in {backtest_id}")
+    result = SymbolBacktest.model_validate_json(row["result"])
+    times = list(row["equity_time"])
+    index = {t: i for i, t in enumerate(times)}
+    entries = [index[t.entry_time] for t in result.trades if t.entry_time in index]
+    exits = [index[t.exit_time] for t in result.trades if t.exit_time in index]
+    shown = result.out_of_sample or result.chosen
+    title = f"{result.symbol}: backtest {str(backtest_id)[:8]}"
+    if shown is not None:
+        title += f", degree {shown.degree}, kstd {shown.kstd:g}, window {shown.window}"
+    png = await asyncio.to_thread(
+        equity_chart_png, title, times, row["equity"], row["hold_equity"], entries, exits
+    )
+    return Response(png, media_type="image/png")

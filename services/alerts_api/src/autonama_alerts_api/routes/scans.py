@@ -1,0 +1,55 @@
+"""Scans (request one, follow it, list them) and the ingestion of offline results files."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from autonama_alerts_api.deps import StateDep, publish
+from autonama_alerts_api.models import Ingestion, Problem, Scan, ScanAccepted, ScanRequestBody
+from autonama_alerts_api.queries import recent_ingestions, recent_scans, scan_by_id
+
+router = APIRouter(tags=["scans"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+RecentQ = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post(
+    "/v1/scans",
+    status_code=202,
+    response_model=ScanAccepted,
+    responses={
+        400: {"model": Problem, "description": "The body is not JSON"},
+        503: {"model": Problem},
+    },
+)
+async def request_scan(state: StateDep, body: ScanRequestBody, response: Response) -> ScanAccepted:
+    """Publish a scan request (validated like `autonama scan`); follow it at the Location."""
+    scan = body.event()
+    await publish(state, scan, scan.scan_id, "scan")
+    url = f"/v1/scans/{scan.scan_id}"
+    response.headers["Location"] = url
+    return ScanAccepted(scan_id=scan.scan_id, status_url=url)
+
+
+@router.get("/v1/scans", response_model=list[Scan])
+async def scans(state: StateDep, limit: RecentQ = 20) -> list[Scan]:
+    """The most recent scans, newest first."""
+    return await recent_scans(state.pool, limit)
+
+
+@router.get("/v1/scans/{scan_id}", response_model=Scan, responses=NOT_FOUND)
+async def scan(state: StateDep, scan_id: uuid.UUID) -> Scan:
+    """One scan's progress, with its failed symbols."""
+    found = await scan_by_id(state.pool, scan_id)
+    if found is None:
+        raise HTTPException(404, f"scan {scan_id} is not known (yet)")
+    return found
+
+
+@router.get("/v1/ingestion/status", tags=["ingestion"], response_model=list[Ingestion])
+async def ingestion_status(state: StateDep, limit: RecentQ = 20) -> list[Ingestion]:
+    """The most recent offline-file ingestions and their outcome."""
+    return await recent_ingestions(state.pool, limit)

@@ -1,0 +1,99 @@
+"""The live stream of alerts (server-sent events), resumable by ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from autonama_alerts_api.deps import (
+    IntervalQ,
+    MinPotentialQ,
+    SignalQ,
+    State,
+    StateDep,
+    SymbolQ,
+    alert_filter,
+    invalid,
+)
+from autonama_alerts_api.models import Alert
+from autonama_alerts_api.queries import alerts_after
+from autonama_alerts_api.stream import Client
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+_CATCH_UP_PAGE = 500
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-sent events: `id` is the alert id, `data` the alert",
+        }
+    },
+)
+async def stream(
+    state: StateDep,
+    signal: SignalQ = None,
+    symbol: SymbolQ = None,
+    interval: IntervalQ = None,
+    min_potential_return: MinPotentialQ = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this alert id")] = None,
+) -> StreamingResponse:
+    """New alerts as they are committed. Reconnect with `Last-Event-ID` (or `after`) to
+    receive every alert missed, in order, then live ones."""
+    filters = alert_filter(signal, symbol, interval, min_potential_return, None)
+    resume = after
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise invalid("Last-Event-ID", "must be an alert id", where="header")
+        resume = int(last_event_id)
+    client, seen = state.broadcaster.subscribe(filters)
+    return StreamingResponse(
+        _events(state, client, seen if resume is None else resume),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(state: State, client: Client, after: int) -> AsyncIterator[str]:
+    """The stream of one client: missed alerts from the database, then live ones."""
+    metrics, broadcaster = state.metrics, state.broadcaster
+    metrics.sse_clients.inc()
+    sent = after
+    try:
+        yield "retry: 2000\n\n"
+        while True:  # what was committed before (or while) this client subscribed
+            missed = await alerts_after(state.pool, client.filters, sent, _CATCH_UP_PAGE)
+            for alert in missed:
+                yield _event(alert)
+                metrics.alerts_sent.inc()
+                sent = alert.id
+            if len(missed) < _CATCH_UP_PAGE:
+                break
+        heartbeat = state.settings.sse_heartbeat_seconds
+        while not client.dropped.is_set():
+            try:
+                alert = await asyncio.wait_for(client.queue.get(), heartbeat)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if alert.id <= sent:
+                continue  # already sent from the database
+            yield _event(alert)
+            metrics.alerts_sent.inc()
+            sent = alert.id
+    finally:
+        broadcaster.unsubscribe(client)
+        metrics.sse_clients.dec()
+
+
+def _event(alert: Alert) -> str:
+    return f"id: {alert.id}\nevent: alert\ndata: {alert.model_dump_json()}\n\n"

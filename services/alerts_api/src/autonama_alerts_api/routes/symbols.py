@@ -1,0 +1,59 @@
+"""A symbol's stored band series, as data and as a PNG chart."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from autonama_alerts_api.deps import StateDep, SymbolPath
+from autonama_alerts_api.models import BandSeries, Problem
+from autonama_alerts_api.queries import band_series
+from autonama_shared.engine.intervals import IntervalName
+
+router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+IntervalOf = Annotated[IntervalName, Query()]
+
+
+async def _series(state: StateDep, symbol: str, interval: str) -> BandSeries:
+    found = await band_series(state.pool, symbol.upper(), interval)
+    if found is None:
+        raise HTTPException(404, f"no stored {interval} bands for symbol {symbol.upper()}")
+    return found
+
+
+@router.get("/{symbol}/bands", response_model=BandSeries, responses=NOT_FOUND)
+async def bands(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d") -> BandSeries:
+    """The stored band series of the symbol's latest signal at `interval`."""
+    return await _series(state, symbol, interval)
+
+
+@router.get(
+    "/{symbol}/chart.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **NOT_FOUND},
+)
+async def chart(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d") -> Response:
+    """The same band series drawn: closes, fit, bands, and the alerts that fired."""
+    from autonama_shared.formats.plotting import band_chart_png  # matplotlib: on first use
+
+    b = await _series(state, symbol, interval)
+    title = (
+        f"{b.symbol} {b.interval} (degree {b.degree}, kstd {b.kstd}): {b.signal}, "
+        f"potential {b.potential_return:.2f}%"
+    )
+    markers = [(int(a.last_candle_time.timestamp() * 1000), a.price, a.signal) for a in b.alerts]
+    png = await asyncio.to_thread(
+        band_chart_png,
+        title,
+        b.open_time,
+        b.close,
+        b.fit_series,
+        b.lower_series,
+        b.upper_series,
+        b.signal,
+        markers,
+    )
+    return Response(png, media_type="image/png")

@@ -1,0 +1,99 @@
+"""One shape for a signal and its band series, from the engine to the wire, the file and the table.
+
+``SignalRecord`` holds the numbers of one signal under the engine's own names
+(``engine.bands.SignalResult``); the results file's ``SymbolResult`` and the
+``SignalComputed`` event extend it with where they come from, and the
+database writer reads them by the same names. ``BandSeries`` is the fitted
+window of the results file (times as integer milliseconds, UTC); the event's
+``WindowSeries`` adds the candles' open, high and low. ``record_of`` and
+``series_of`` are the only places a ``SignalResult`` becomes a record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from autonama_shared.engine.bands import Signal, SignalResult
+from autonama_shared.engine.candles import Candles
+
+__all__ = [
+    "RECORD_FIELDS",
+    "BandSeries",
+    "SignalRecord",
+    "WindowSeries",
+    "record_of",
+    "series_of",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SignalRecord(_Model):
+    """The numbers of one signal at the last closed candle of its window."""
+
+    signal: Signal
+    price: float | None = Field(gt=0)
+    lower: float | None
+    upper: float | None
+    fit: float | None
+    sigma: float | None = Field(ge=0, description="Residual std, in price or ln-price units.")
+    potential_return: float = Field(description="Percent, between the bands (0 for HOLD).")
+    target_return: float | None = Field(description="Percent, back to the fit line, signed.")
+    candles: int = Field(ge=0)
+    partial_window: bool
+    error: str | None
+
+
+#: The names a ``SignalResult`` shares with ``SignalRecord``.
+RECORD_FIELDS = tuple(SignalRecord.model_fields)
+
+
+def record_of(result: SignalResult) -> dict[str, Any]:
+    """The record's fields of an engine result, to build any ``SignalRecord`` subclass.
+
+    >>> from autonama_shared.engine.bands import error_result
+    >>> record_of(error_result("too few candles", 3, 720))["error"]
+    'too few candles'
+    """
+    return {name: getattr(result, name) for name in RECORD_FIELDS}
+
+
+class BandSeries(_Model):
+    """The fitted window: one entry per closed candle, oldest first (times in ms, UTC)."""
+
+    open_time: list[int]
+    close: list[float]
+    fit: list[float]
+    lower: list[float]
+    upper: list[float]
+
+
+class WindowSeries(BandSeries):
+    """The fitted window with the candles' open, high and low (absent from results files)."""
+
+    open: list[float] | None = None
+    high: list[float] | None = None
+    low: list[float] | None = None
+
+
+def series_of(
+    result: SignalResult, candles: Candles | None, *, with_ohlc: bool
+) -> dict[str, list[Any]] | None:
+    """The window behind ``result`` (its last ``result.candles`` candles) with its bands, or
+    None when there are no bands. ``with_ohlc`` adds open, high and low (``WindowSeries``)."""
+    if result.bands is None or candles is None:
+        return None
+    window = candles.tail(result.candles)
+    columns = ("open", "high", "low", "close") if with_ohlc else ("close",)
+    return {
+        "open_time": window.open_time.tolist(),
+        **{c: getattr(window, c).tolist() for c in columns},
+        "fit": np.asarray(result.bands.fit).tolist(),
+        "lower": np.asarray(result.bands.lower).tolist(),
+        "upper": np.asarray(result.bands.upper).tolist(),
+    }

@@ -1,0 +1,158 @@
+"""What every service process shares: logging, SIGTERM as a stop event, quiet backoff.
+
+``run_service`` loads the settings, sets up logging, turns SIGTERM / SIGINT
+into an ``asyncio.Event`` and runs the service's ``main(settings, stop)``.
+``Stopped`` (raised while waiting for a dependency when ``stop`` came first)
+ends the process quietly with exit 0. ``Backoff`` waits exponentially longer
+(0.5 s doubling up to 30 s) between attempts and logs one line per step while
+a dependency is away, and one when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
+
+if TYPE_CHECKING:
+    from autonama_shared.settings import AppSettings
+
+__all__ = ["Backoff", "Stopped", "retry_until_ready", "run_service", "wait_or_stop"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Stopped(AutonamaError):
+    """``stop`` was set while waiting or working: leave without committing, quietly."""
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` unless ``stop`` is set first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+class Backoff:
+    """Exponential waits between attempts at one dependency, logged once per step.
+
+    >>> b = Backoff("db", first=0.5, cap=2.0)
+    >>> [b.next_delay() for _ in range(4)]
+    [0.5, 1.0, 2.0, 2.0]
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        first: float = 0.5,
+        cap: float = 30.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.what = what
+        self.first = first
+        self.cap = cap
+        self.log = logger or log
+        self._delay = 0.0
+        self._since: float | None = None
+
+    def next_delay(self) -> float:
+        self._delay = self.first if self._delay == 0 else min(self.cap, self._delay * 2)
+        return self._delay
+
+    @property
+    def failing(self) -> bool:
+        return self._since is not None
+
+    async def failed(self, stop: asyncio.Event, error: BaseException) -> None:
+        """Log this failure (one line per backoff step) and wait the step's delay."""
+        if self._since is None:
+            self._since = time.monotonic()
+        delay = self.next_delay()
+        self.log.warning("%s: %s; retrying in %.1f s", self.what, error, delay)
+        await wait_or_stop(stop, delay)
+
+    def succeeded(self) -> None:
+        """Reset; log once that the dependency is back if it had been failing."""
+        if self._since is not None:
+            self.log.info("%s: back after %.1f s", self.what, time.monotonic() - self._since)
+        self._since = None
+        self._delay = 0.0
+
+
+async def retry_until_ready(
+    stop: asyncio.Event, what: str, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """``await attempt()`` until it does not raise ``TemporaryError``.
+
+    ``Stopped`` if ``stop`` came first.
+    """
+    backoff = Backoff(what)
+    while not stop.is_set():
+        try:
+            result = await attempt()
+        except TemporaryError as e:
+            await backoff.failed(stop, e)
+            continue
+        backoff.succeeded()
+        return result
+    raise Stopped(f"{what}: stopped while waiting")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+S = TypeVar("S", bound="AppSettings")
+
+
+def run_service(
+    name: str,
+    load: Callable[[], S],
+    main: Callable[[S, asyncio.Event], Awaitable[None]],
+) -> int:
+    """Load settings, then run ``main(settings, stop)`` until SIGTERM / SIGINT sets ``stop``.
+
+    Exit codes: 0 stopped, 1 a fatal error (logged), 2 bad settings.
+    """
+    try:
+        settings = load()
+    except ConfigError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "%s starting (kafka %s, environment %s)",
+            name,
+            settings.kafka.bootstrap_servers,
+            settings.environment,
+        )
+        with contextlib.suppress(Stopped):
+            await main(settings, stop)
+        log.info("%s stopped", name)
+
+    try:
+        asyncio.run(runner())
+    except AutonamaError as e:
+        logging.getLogger(name).error("%s stopped: %s", name, e)
+        return 1
+    return 0

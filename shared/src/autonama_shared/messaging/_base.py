@@ -1,0 +1,88 @@
+"""What every event shares: the base model, versioning, ids, candle columns.
+
+Private to ``messaging``: import the events from ``autonama_shared.messaging.events``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from autonama_shared.engine.candles import COLUMNS, Candles
+from autonama_shared.errors import AutonamaError, ConfigError
+
+SCHEMA_VERSION = 1
+
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_scan_id() -> str:
+    return str(uuid.uuid4())
+
+
+class EventDecodeError(AutonamaError):
+    """Bytes that are not a known event of a version this code reads: dead-letter them."""
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return value
+
+
+def _tuple(symbols: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(symbols) if symbols is not None else None
+
+
+def _checked(build: Callable[[], object]) -> None:
+    """Run the spec's validation (``engine.specs``) as a pydantic validation error."""
+    try:
+        build()
+    except ConfigError as e:
+        raise ValueError(str(e)) from e
+
+
+class _CandleColumns(_Event):
+    """Closed candles as columns, oldest first (empty when ``error`` says why)."""
+
+    open_time: list[int] = Field(default_factory=list)
+    open: list[float] = Field(default_factory=list)
+    high: list[float] = Field(default_factory=list)
+    low: list[float] = Field(default_factory=list)
+    close: list[float] = Field(default_factory=list)
+    volume: list[float] = Field(default_factory=list)
+
+    def to_candles(self, symbol: str, interval: str) -> Candles:
+        """The columns as the engine's candles."""
+        return Candles(
+            symbol,
+            interval,
+            np.asarray(self.open_time, dtype=np.int64),
+            *(np.asarray(getattr(self, c), dtype=np.float64) for c in COLUMNS[1:]),
+        )
+
+    @staticmethod
+    def columns_of(candles: Candles | None) -> dict[str, list[Any]]:
+        """The event's columns of ``candles`` (none when there are none)."""
+        return {} if candles is None else {c: getattr(candles, c).tolist() for c in COLUMNS}

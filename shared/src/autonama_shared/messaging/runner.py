@@ -1,0 +1,335 @@
+"""The one consume -> handle -> produce -> commit loop of every worker (quix-streams' Application).
+
+Two modes, one loop:
+
+    map   records in, events out (fetcher, analyzer): ``handler(events, emit)``;
+          the poll's offsets are committed once the broker acknowledged every
+          event the handler emitted.
+    sink  a poll in, one database transaction (ingestor): ``handler(events)``;
+          the offsets are committed once the handler returned (its transaction
+          committed).
+
+For every poll the runner decodes each record as one of the accepted events;
+a record that cannot be decoded goes to the dead-letter topic. Then:
+
+- ``TemporaryError`` (broker or database away): the poll is rewound to the
+  committed offsets and read again after a backoff (0.5 s doubling to 30 s),
+  never dead-lettered; one log line per backoff step, one when it is back.
+- any other exception: a poll of several events is handled again one event
+  at a time; the event that fails alone is dead-lettered with the error, its
+  topic / partition / offset and the original bytes, and the loop goes on.
+  One record can never stop the consumer.
+- ``Stopped`` (the handler saw the stop event): nothing is committed; the
+  records are handled again after a restart.
+- ``FatalError`` (no record can be handled, e.g. a table is missing): the
+  runner stops without committing or dead-lettering; the process exits 1.
+
+A record handled again (after a rewind, or one by one after its poll failed)
+may emit its events twice: every consumer downstream is idempotent.
+
+Kafka errors are translated to ``TemporaryError`` here; a sink translates its
+database's errors (``autonama_shared.db.pool.transaction``). The producer,
+consumer and every background task (``add_task``) are closed by one
+``AsyncExitStack`` when the runner exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from autonama_shared.errors import FatalError, TemporaryError
+from autonama_shared.lifecycle import Backoff, Stopped, retry_until_ready
+from autonama_shared.messaging.events import DeadLetter, EventDecodeError, decode, encode
+from autonama_shared.messaging.kafka import make_consumer, make_producer, start_client
+from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
+from autonama_shared.settings import KafkaSettings
+
+__all__ = [
+    "Consumer",
+    "Emit",
+    "MapHandler",
+    "Producer",
+    "Runner",
+    "SinkHandler",
+    "of_type",
+    "open_runner",
+]
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+T = TypeVar("T")
+
+
+class Producer(Protocol):
+    """What the runner needs of a producer (aiokafka's, or a fake in unit tests)."""
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None
+    ) -> asyncio.Future[Any]: ...
+
+    async def stop(self) -> None: ...
+
+
+class Consumer(Protocol):
+    """What the runner needs of a group consumer (aiokafka's, or a fake in unit tests)."""
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Record]]: ...
+
+    async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
+
+    async def seek_to_committed(self, *partitions: TopicPartition) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+#: Publishes one event (``topic``, ``event``, ``key``); the runner waits for its ack.
+Emit = Callable[[str, Any, bytes], Awaitable[None]]
+MapHandler = Callable[[Sequence[Any], Emit], Awaitable[None]]
+SinkHandler = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+def of_type(events: Sequence[Any], cls: type[T]) -> list[T]:
+    """The events of one type, in order."""
+    return [e for e in events if isinstance(e, cls)]
+
+
+@dataclass
+class _Poll:
+    records: list[Record]
+    pairs: list[tuple[Record, Any]] = field(default_factory=list)  # decoded (record, event)
+
+    def offsets(self) -> dict[TopicPartition, int]:
+        last: dict[TopicPartition, int] = {}
+        for r in self.records:
+            tp = TopicPartition(r.topic, r.partition)
+            last[tp] = max(last.get(tp, -1), r.offset)
+        return {tp: offset + 1 for tp, offset in last.items()}
+
+
+class Runner:
+    """The loop of one worker: see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        consumer: Consumer,
+        producer: Producer,
+        topics: Topics,
+        accepted: tuple[type[Any], ...],
+        stop: asyncio.Event,
+        stack: AsyncExitStack,
+        max_records: int = 500,
+        poll_ms: int = 1000,
+    ) -> None:
+        self.service = service
+        self.consumer = consumer
+        self.producer = producer
+        self.topics = topics
+        self.accepted = accepted
+        self.stop = stop
+        self.stack = stack
+        self.max_records = max_records
+        self.poll_ms = poll_ms
+        self.backoff = Backoff(f"{service}: poll", logger=logging.getLogger(f"autonama.{service}"))
+        self.dead_lettered = 0
+
+    def add_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``coro`` beside the loop; it is cancelled and awaited when the runner exits."""
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._report)
+
+        async def cancel() -> None:
+            task.cancel()
+            # a task that died was logged when it did (``_report``): nothing to raise here
+            await asyncio.gather(task, return_exceptions=True)
+
+        self.stack.push_async_callback(cancel)
+        return task
+
+    def _report(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "%s: background task %s stopped: %s",
+                self.service,
+                task.get_name(),
+                _describe(task.exception()),  # type: ignore[arg-type]
+            )
+
+    async def map(self, handler: MapHandler) -> None:
+        """Records in, events out: until ``stop``."""
+
+        async def call(events: Sequence[Any]) -> None:
+            pending: list[asyncio.Future[Any]] = []
+
+            async def emit(topic: str, event: Any, key: bytes) -> None:
+                pending.append(await self.producer.send(topic, encode(event), key=key))
+
+            try:
+                await handler(events, emit)
+                await asyncio.gather(*pending)  # acknowledged before the input is marked done
+            except KafkaError as e:
+                raise TemporaryError(f"Kafka: {e}") from e
+
+        await self._loop(call)
+
+    async def sink(self, handler: SinkHandler) -> None:
+        """A poll in, one transaction (the handler's): until ``stop``."""
+        await self._loop(handler)
+
+    async def _loop(self, call: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+        while not self.stop.is_set():
+            try:
+                polled = await self.consumer.getmany(
+                    timeout_ms=self.poll_ms, max_records=self.max_records
+                )
+            except KafkaError as e:
+                await self.backoff.failed(self.stop, TemporaryError(f"Kafka: {e}"))
+                continue
+            records = [r for rs in polled.values() for r in rs]
+            if not records:
+                continue
+            try:
+                await self.process(_Poll(records), call)
+            except Stopped:
+                return  # not committed: handled again after a restart
+            except TemporaryError as e:
+                await self._rewind()
+                await self.backoff.failed(self.stop, e)
+                continue
+            self.backoff.succeeded()
+
+    async def process(self, poll: _Poll, call: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+        """Decode, handle (isolating a failing record), commit. Raises TemporaryError, Stopped."""
+        for record in poll.records:
+            try:
+                poll.pairs.append((record, decode(record.value, *self.accepted)))
+            except EventDecodeError as e:
+                await self.dead_letter(record, str(e))
+        if poll.pairs:
+            try:
+                await call([event for _, event in poll.pairs])
+            except (TemporaryError, Stopped, FatalError):
+                raise
+            except Exception as e:  # noqa: BLE001 - isolated below, one record at a time
+                if len(poll.pairs) == 1:
+                    await self.dead_letter(poll.pairs[0][0], _describe(e))
+                else:
+                    log.warning(
+                        "%s: a poll of %d records failed (%s); handling them one by one",
+                        self.service,
+                        len(poll.pairs),
+                        _describe(e),
+                    )
+                    await self._one_by_one(poll.pairs, call)
+        try:
+            await self.consumer.commit(poll.offsets())
+        except KafkaError as e:
+            raise TemporaryError(f"Kafka: commit failed: {e}") from e
+
+    async def _one_by_one(
+        self,
+        pairs: list[tuple[Record, Any]],
+        call: Callable[[Sequence[Any]], Awaitable[None]],
+    ) -> None:
+        for record, event in pairs:
+            try:
+                await call([event])
+            except (TemporaryError, Stopped, FatalError):
+                raise
+            except Exception as e:  # noqa: BLE001 - this record alone fails: dead-letter it
+                await self.dead_letter(record, _describe(e))
+
+    async def dead_letter(self, record: Record, error: str) -> None:
+        """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
+        letter = DeadLetter.of(
+            self.service,
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            error,
+        )
+        try:
+            future = await self.producer.send(
+                self.topics.dead_letters, encode(letter), key=record.key
+            )
+            await future
+        except KafkaError as e:
+            raise TemporaryError(f"Kafka: dead letter not sent: {e}") from e
+        self.dead_lettered += 1
+        log.warning(
+            "%s: sent %s[%d]@%d to %s: %s",
+            self.service,
+            record.topic,
+            record.partition,
+            record.offset,
+            self.topics.dead_letters,
+            error,
+        )
+
+    async def _rewind(self) -> None:
+        with contextlib.suppress(KafkaError):
+            await self.consumer.seek_to_committed()
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+@asynccontextmanager
+async def open_runner(
+    kafka: KafkaSettings,
+    stop: asyncio.Event,
+    *,
+    service: str,
+    who: str,
+    inputs: Sequence[str],  # topic names without the prefix: "klines", "signals", ...
+    accepted: tuple[type[Any], ...],
+    group_id: str,
+    max_records: int,
+    poll_ms: int = 1000,
+) -> AsyncIterator[Runner]:
+    """Create the topics, start a producer and a group consumer of ``inputs`` (each waiting
+    for the broker), yield the runner, and close everything it opened on the way out.
+    ``Stopped`` if ``stop`` came before the broker answered."""
+    topics = Topics.of(kafka)
+
+    await retry_until_ready(stop, f"{who}: topics", lambda: ensure_pipeline_topics(kafka, who))
+    async with AsyncExitStack() as stack:
+        producer = make_producer(kafka, client_id=who)
+        await retry_until_ready(stop, f"{who}: producer", lambda: start_client(producer))
+        stack.push_async_callback(producer.stop)
+        consumer = make_consumer(
+            kafka,
+            *(kafka.topic(name) for name in inputs),
+            group_id=group_id,
+            client_id=who,
+            max_records=max_records,
+        )
+        await retry_until_ready(stop, f"{who}: consumer", lambda: start_client(consumer))
+        stack.push_async_callback(consumer.stop)
+        yield Runner(
+            service=service,
+            consumer=consumer,
+            producer=producer,
+            topics=topics,
+            accepted=accepted,
+            stop=stop,
+            stack=stack,
+            max_records=max_records,
+            poll_ms=poll_ms,
+        )
