@@ -106,6 +106,7 @@ async def write_rate() -> tuple[float, float]:
             fit=100.0,
             sigma=5.0,
             target_return=0.5,
+            error=None,
         )
         for i in range(SIGNALS)
     ]

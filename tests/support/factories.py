@@ -47,6 +47,7 @@ def make_signal(
         fit=price * 1.05,
         sigma=2.0,
         target_return=target,
+        error=None,
         series={
             "open_time": [(DAY0 + timedelta(days=d)).timestamp() * 1000 for d in days],
             "open": [c * 0.99 for c in closes],
