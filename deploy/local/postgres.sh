@@ -79,7 +79,11 @@ start() {
     log "creating database $PG_DB"
     "$PG_BIN/createdb" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB"
   fi
-  log "ready: postgresql://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+  # The least-privilege logins (the writer, the API's reader): deploy/postgres/roles.sql.
+  "$PG_BIN/psql" -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" \
+    -v writer_password="${AUTONAMA_WRITER_PASSWORD:-}" -v api_password="${AUTONAMA_API_PASSWORD:-}" \
+    -f "$REPO_ROOT/deploy/postgres/roles.sql" >/dev/null || die "could not create the login roles"
+  log "ready: postgresql://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB (logins: autonama_writer, autonama_api)"
 }
 
 stop() {

@@ -7,6 +7,9 @@
 #   deploy/local/stack.sh down     stop everything (make down)
 #   deploy/local/stack.sh status   what runs
 #   deploy/local/stack.sh demo     up, then a scan of the core movers (or of DATA=<folder>)
+#   deploy/local/stack.sh apps-up / apps-down   only the services (broker and database running)
+#
+# The services run under supervisord, which restarts one that dies.
 #
 # Settings: API_PORT (8000), DASHBOARD_PORT (3001), DATA (candle files for an
 # offline demo), and those of kafka.sh / postgres.sh.
@@ -20,6 +23,16 @@ API_PORT="${API_PORT:-8000}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-3001}"
 SERVICES=(ingestor analyzer-1 analyzer-2 fetcher alerts-api)
 
+# Each service logs in with the least it needs (deploy/postgres/roles.sql); the
+# owner applies the migrations once, before any service starts.
+login_of() {
+  case "$1" in
+    alerts-api) echo autonama_api ;;
+    ingestor | fetcher) echo autonama_writer ;;
+    *) echo "${PG_USER:-autonama}" ;;
+  esac
+}
+
 module_of() {
   case "$1" in
     analyzer-*) echo autonama_analyzer ;;
@@ -28,63 +41,90 @@ module_of() {
   esac
 }
 
-start_one() {
-  local name=$1 module pid_file
-  module=$(module_of "$name")
-  pid_file="$RUN/$name.pid"
-  if pid_alive "$pid_file" "-m $module"; then
-    log "$name already running (pid $(<"$pid_file"))"
-    return 0
-  fi
-  [[ -x $PY ]] || die "no virtual environment at $REPO_ROOT/.venv: run make setup"
-  env AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}" \
-    AUTONAMA_POSTGRES__HOST="${PG_HOST:-127.0.0.1}" AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" \
-    AUTONAMA_FETCHER_CACHE_DIR="$AUTONAMA_LOCAL_DIR/cache" \
-    AUTONAMA_INGESTOR_DROP_FOLDER="$DROP" \
-    AUTONAMA_ALERTS_API_PORT="$API_PORT" AUTONAMA_ALERTS_API_DASHBOARD_PORT="$DASHBOARD_PORT" \
-    nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$pid_file"
-  log "started $name (pid $!, log $LOGS/$name.log)"
+# The services run under supervisord (supervisor from PyPI, in the workspace):
+# a service that dies is restarted, with a growing delay while it keeps dying at
+# start-up; `status` shows their state. Its configuration is written here.
+CONF="$AUTONAMA_LOCAL_DIR/supervisord.conf"
+SUPERVISORD="$REPO_ROOT/.venv/bin/supervisord"
+SUPERVISORCTL=("$REPO_ROOT/.venv/bin/supervisorctl" -c "$CONF")
+
+write_conf() {
+  [[ -x $SUPERVISORD ]] || die "no supervisord in $REPO_ROOT/.venv: run make setup"
+  local name common
+  common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}\""
+  common+=",AUTONAMA_POSTGRES__HOST=\"${PG_HOST:-127.0.0.1}\",AUTONAMA_POSTGRES__PORT=\"${PG_PORT:-5433}\""
+  common+=",AUTONAMA_POSTGRES__MIGRATE=\"false\",AUTONAMA_FETCHER_CACHE_DIR=\"$AUTONAMA_LOCAL_DIR/cache\""
+  common+=",AUTONAMA_INGESTOR_DROP_FOLDER=\"$DROP\",AUTONAMA_ALERTS_API_PORT=\"$API_PORT\""
+  common+=",AUTONAMA_ALERTS_API_DASHBOARD_PORT=\"$DASHBOARD_PORT\""
+  {
+    echo "[supervisord]"
+    echo "logfile=$LOGS/supervisord.log"
+    echo "pidfile=$RUN/supervisord.pid"
+    echo "childlogdir=$LOGS"
+    echo "[unix_http_server]"
+    echo "file=$RUN/supervisor.sock"
+    echo "chmod=0700"
+    echo "[rpcinterface:supervisor]"
+    echo "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface"
+    echo "[supervisorctl]"
+    echo "serverurl=unix://$RUN/supervisor.sock"
+    for name in "${SERVICES[@]}"; do
+      echo "[program:$name]"
+      echo "command=$PY -m $(module_of "$name")"
+      echo "environment=$common,AUTONAMA_POSTGRES__USER=\"$(login_of "$name")\""
+      echo "autorestart=true"
+      echo "startsecs=3"
+      echo "startretries=20"
+      echo "stopsignal=TERM"
+      echo "stopwaitsecs=60"
+      echo "redirect_stderr=true"
+      echo "stdout_logfile=$LOGS/$name.log"
+      echo "stdout_logfile_maxbytes=20MB"
+    done
+  } >"$CONF.new"
+  mv "$CONF.new" "$CONF"
 }
 
-wait_ready() {
-  local i
-  for ((i = 0; i < 120; i++)); do
-    if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$API_PORT/readyz', timeout=2)" 2>/dev/null; then
-      return 0
-    fi
-    pid_alive "$RUN/alerts-api.pid" "-m autonama_alerts_api" || die "the alerts API exited; see $LOGS/alerts-api.log"
-    sleep 0.5
-  done
-  die "the alerts API is not ready after 60 s; see $LOGS/"
+supervisor_alive() {
+  pid_alive "$RUN/supervisord.pid" supervisord 2>/dev/null
 }
 
-up() {
+# Only the services, on a broker and database that already run (the tests' chaos case).
+apps_up() {
   mkdir -p "$LOGS" "$RUN" "$DROP"
-  "$here/services.sh" up
-  local name
-  for name in "${SERVICES[@]}"; do start_one "$name"; done
-  wait_ready
-  log "ready: dashboard http://127.0.0.1:$DASHBOARD_PORT/alerts, API http://127.0.0.1:$API_PORT/docs"
+  AUTONAMA_POSTGRES__HOST="${PG_HOST:-127.0.0.1}" AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" \
+    "$REPO_ROOT/.venv/bin/autonama" migrate || die "the migrations failed"
+  write_conf
+  if supervisor_alive; then
+    "${SUPERVISORCTL[@]}" update >/dev/null
+    "${SUPERVISORCTL[@]}" start all >/dev/null || true
+  else
+    "$SUPERVISORD" -c "$CONF" || die "supervisord did not start; see $LOGS/supervisord.log"
+  fi
+  log "services under supervisord (logs in $LOGS/, state: make status)"
+}
+
+apps_down() {
+  if supervisor_alive; then
+    log "stopping the services"
+    "${SUPERVISORCTL[@]}" shutdown >/dev/null || true
+    local i
+    for ((i = 0; i < 700; i++)); do supervisor_alive || break; sleep 0.1; done
+  fi
 }
 
 down() {
-  local name
-  for name in fetcher alerts-api analyzer-1 analyzer-2 ingestor; do
-    stop_pid "$RUN/$name.pid" "-m $(module_of "$name")" "$name"
-  done
+  apps_down
   "$here/services.sh" down
 }
 
 status() {
-  local name rc=0
-  for name in "${SERVICES[@]}"; do
-    if pid_alive "$RUN/$name.pid" "-m $(module_of "$name")"; then
-      echo "$name running (pid $(<"$RUN/$name.pid"))"
-    else
-      echo "$name not running"; rc=1
-    fi
-  done
+  local rc=0
+  if supervisor_alive; then
+    "${SUPERVISORCTL[@]}" status || rc=1
+  else
+    echo "services not running (supervisord is not running)"; rc=1
+  fi
   "$here/services.sh" status || rc=1
   return "$rc"
 }
@@ -107,11 +147,11 @@ demo() {
     if ! AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}" \
       AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" "$autonama" request-scan --wait --timeout 180; then
       log "the scan did not finish (no access to Binance?); run offline: make demo DATA=../shared/data/klines/until-2026-03/1d"
-      log "dashboard: http://127.0.0.1:$DASHBOARD_PORT/alerts (make down stops the stack)"
+      log "dashboard: $(dashboard_url) (make down stops the stack)"
       exit 1
     fi
   fi
-  log "dashboard: http://127.0.0.1:$DASHBOARD_PORT/alerts (make down stops the stack)"
+  log "dashboard: $(dashboard_url) (make down stops the stack)"
 }
 
 case "${1:-}" in
@@ -119,5 +159,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   demo) demo ;;
-  *) echo "usage: $0 {up|down|status|demo}" >&2; exit 2 ;;
+  apps-up) apps_up ;;
+  apps-down) apps_down ;;
+  *) echo "usage: $0 {up|down|status|demo|apps-up|apps-down}" >&2; exit 2 ;;
 esac

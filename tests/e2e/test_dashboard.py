@@ -21,7 +21,7 @@ from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.integration.test_alerts_api import start_api
-from tests.support.factories import make_signal, store
+from tests.support.factories import make_signal, make_token, store
 from tests.support.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,8 +105,11 @@ async def test_the_alerts_page_live_updates_chart_and_scan_form(
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        await page.goto(f"{api}/alerts")
+        # As `make up` prints it: the page's address carries a write token once.
+        token = await make_token(pg_settings, "write")
+        await page.goto(f"{api}/alerts#token={token}")
         await page.wait_for_function("window.autonamaReady === true")
+        assert "token" not in page.url  # moved to the browser's storage, out of sight
 
         # The table shows the stored current alerts (HOLD is not an alert).
         symbols = await page.locator("#alerts tbody tr th").all_inner_texts()

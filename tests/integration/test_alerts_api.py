@@ -7,6 +7,7 @@ what raises them and NOTIFYs the API.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -28,12 +29,13 @@ from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
+from autonama_shared.db.store import alerts_channel
 from autonama_shared.engine.candles import Candles
 from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.binance_standin import StandIn
-from tests.support.factories import make_signal, store
+from tests.support.factories import make_signal, make_token, store
 from tests.support.stack import Stack
 
 
@@ -57,17 +59,24 @@ def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, 
         "AUTONAMA_ALERTS_API_PORT": str(port),
         "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
         "AUTONAMA_ALERTS_API_DASHBOARD_PORT": "0",
+        # The tests make many writes a minute, and schemathesis sends schema-valid requests
+        # over any budget (a budget is a setting no schema can state): limits out of the
+        # way here; test_request_budgets_and_the_rate_limit sets them.
+        "AUTONAMA_ALERTS_API_WRITES_PER_MINUTE": "100000",
+        "AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES": str(10**15),
+        "AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK": str(10**15),
     }
 
 
 def start_api(
-    pg: PostgresSettings, kafka: KafkaSettings, log: Path
+    pg: PostgresSettings, kafka: KafkaSettings, log: Path, **settings: str
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """The API in a process of its own (``settings``: more of its environment variables)."""
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "autonama_alerts_api"],
-            env=api_env(pg, kafka, port),
+            env=api_env(pg, kafka, port) | settings,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -106,8 +115,15 @@ async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def http(api: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+async def write_token(api: str, pg_settings: PostgresSettings) -> str:
+    return await make_token(pg_settings, "write")
+
+
+@pytest.fixture
+async def http(api: str, write_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with a write token (the API's default auth: writes need one)."""
+    headers = {"Authorization": f"Bearer {write_token}"}
+    async with httpx.AsyncClient(base_url=api, timeout=10, headers=headers) as client:
         yield client
 
 
@@ -419,7 +435,7 @@ async def test_a_scan_requested_over_http_runs_through_the_pipeline(
 
 
 async def test_schemathesis_finds_no_5xx_and_every_response_matches(
-    pool: asyncpg.Pool, api: str, tmp_path: Path
+    pool: asyncpg.Pool, api: str, write_token: str, tmp_path: Path
 ) -> None:
     """Property-based requests generated from the OpenAPI schema (schemathesis).
 
@@ -458,6 +474,8 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
                 "--seed",
                 "20261129",
                 "--no-color",
+                "--header",
+                f"Authorization: Bearer {write_token}",
                 *extra,
             ],
             capture_output=True,
@@ -474,13 +492,9 @@ async def test_a_slow_stream_client_is_dropped_without_slowing_the_others(
     pool: asyncpg.Pool, pg_settings: PostgresSettings
 ) -> None:
     """The broadcaster never waits for a client: a full queue drops that client alone."""
-    listener = await asyncpg.connect(
-        host=pg_settings.host,
-        port=pg_settings.port,
-        user=pg_settings.user,
-        database=pg_settings.database,
+    broadcaster = Broadcaster(
+        pool, _listen_to(pg_settings), "unused", queue_size=2, poll_seconds=60
     )
-    broadcaster = Broadcaster(pool, listener, "unused", queue_size=2, poll_seconds=60)
     await broadcaster.start()
     try:
         slow, _ = broadcaster.subscribe(AlertFilter())
@@ -494,7 +508,61 @@ async def test_a_slow_stream_client_is_dropped_without_slowing_the_others(
         assert [fast.queue.get_nowait().symbol for _ in range(5)] == [f"Q{i}USDT" for i in range(5)]
     finally:
         await broadcaster.stop()
-        await listener.close()
+
+
+def _listen_to(pg: PostgresSettings, name: str = "autonama-test-listen") -> Any:
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host=pg.host,
+            port=pg.port,
+            user=pg.user,
+            database=pg.database,
+            server_settings={"application_name": name, "search_path": pg.db_schema},
+        )
+
+    return connect
+
+
+async def test_the_stream_listens_again_after_its_connection_is_lost(
+    pool: asyncpg.Pool, pg_settings: PostgresSettings
+) -> None:
+    """A database restart ends the LISTEN connection: it is re-opened, and alerts committed
+    while it was away and after it came back arrive by notification, not by the slow poll."""
+    name = f"autonama-test-listen-{uuid.uuid4().hex[:8]}"
+    broadcaster = Broadcaster(
+        pool,
+        _listen_to(pg_settings, name),
+        alerts_channel(pg_settings.db_schema),
+        queue_size=100,
+        poll_seconds=3600,  # only a notification (or the catch-up) can deliver in time
+    )
+    await broadcaster.start()
+    try:
+        client, _ = broadcaster.subscribe(AlertFilter())
+        admin = await asyncpg.connect(
+            host=pg_settings.host,
+            port=pg_settings.port,
+            user=pg_settings.user,
+            database=pg_settings.database,
+        )
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                name,
+            )
+        finally:
+            await admin.close()
+        assert killed == 1
+        await store(pool, make_signal("AWAYUSDT", "BUY", 1))  # committed while it reconnects
+        first = await asyncio.wait_for(client.queue.get(), 15)
+        assert first.symbol == "AWAYUSDT"
+        assert broadcaster.reconnects == 1
+        await store(pool, make_signal("BACKUSDT", "SELL", 1))
+        second = await asyncio.wait_for(client.queue.get(), 5)
+        assert second.symbol == "BACKUSDT"
+    finally:
+        await broadcaster.stop()
 
 
 async def test_idle_streams_get_heartbeats(api: str) -> None:
@@ -572,3 +640,166 @@ async def test_a_backtest_requested_over_http_runs_through_the_pipeline(
     listed = (await http.get("/v1/backtests")).json()
     assert listed[0]["backtest_id"] == detail["backtest_id"]
     assert listed[0]["results"] == []
+
+
+SCAN_BODY = {"symbols": ["BTCUSDT"], "days": 30}
+
+
+async def test_writes_need_a_write_token(
+    api: str, pg_settings: PostgresSettings, write_token: str
+) -> None:
+    read_token = await make_token(pg_settings, "read")
+    async with httpx.AsyncClient(base_url=api, timeout=10) as anonymous:
+        r = await anonymous.post("/v1/scans", json=SCAN_BODY)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "needs a write token" in r.json()["detail"]
+        assert "autonama token create --scope write" in r.json()["detail"]
+        r = await anonymous.post(
+            "/v1/scans", json=SCAN_BODY, headers={"Authorization": f"Bearer {read_token}"}
+        )
+        assert r.status_code == 403
+        detail = r.json()["detail"]
+        assert detail == "this token's scope is read; POST /v1/scans needs a write token"
+        r = await anonymous.post(
+            "/v1/backtests", json={"symbols": ["BTCUSDT"]}, headers={"Authorization": "Basic x"}
+        )
+        assert r.status_code == 401
+        r = await anonymous.post(
+            "/v1/scans", json=SCAN_BODY, headers={"Authorization": "Bearer ant_" + "x" * 43}
+        )
+        assert (r.status_code, "unknown or revoked" in r.json()["detail"]) == (401, True)
+        assert (await anonymous.get("/v1/alerts")).status_code == 200  # reads are open
+        r = await anonymous.post(
+            "/v1/scans", json=SCAN_BODY, headers={"Authorization": f"Bearer {write_token}"}
+        )
+        assert r.status_code in (202, 503), r.text  # 503 only while Kafka is still starting
+        assert r.status_code != 503 or "Kafka" in r.json()["detail"]
+
+
+async def test_a_revoked_token_is_refused(api: str, pg_settings: PostgresSettings) -> None:
+    from autonama_shared.db.tokens import revoke
+
+    name = f"gone-{uuid.uuid4().hex[:6]}"
+    token = await make_token(pg_settings, "write", name)
+    async with open_pool(pg_settings) as p, p.acquire() as conn:
+        assert await revoke(conn, name)
+    await asyncio.sleep(0.1)
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        r = await client.post(
+            "/v1/scans", json=SCAN_BODY, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert r.status_code == 401
+
+
+async def test_auth_all_guards_reads_and_the_stream_takes_a_query_token(
+    pg_settings: PostgresSettings, kafka_settings: KafkaSettings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    proc, url = await asyncio.to_thread(
+        start_api,
+        pg_settings,
+        kafka_settings,
+        tmp_path / "api.log",
+        AUTONAMA_ALERTS_API_AUTH="all",
+    )
+    try:
+        read_token = await make_token(pg_settings, "read")
+        await store(pool, make_signal("BTCUSDT", "BUY", 3))
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            r = await client.get("/v1/alerts")
+            assert r.status_code == 401
+            assert "needs a read token" in r.json()["detail"]
+            assert (await client.get("/healthz")).status_code == 200  # health stays open
+            ok = await client.get("/v1/alerts", headers={"Authorization": f"Bearer {read_token}"})
+            assert [a["symbol"] for a in ok.json()["items"]] == ["BTCUSDT"]
+            assert (await client.get("/v1/alerts/stream?after=0")).status_code == 401
+            async with client.stream(
+                "GET", f"/v1/alerts/stream?after=0&access_token={read_token}"
+            ) as stream:
+                assert stream.status_code == 200
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        assert json.loads(line[5:])["symbol"] == "BTCUSDT"
+                        break
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_auth_off_is_refused_off_loopback(
+    pg_settings: PostgresSettings, kafka_settings: KafkaSettings
+) -> None:
+    env = api_env(pg_settings, kafka_settings, free_port())
+    env |= {"AUTONAMA_ALERTS_API_AUTH": "off", "AUTONAMA_ALERTS_API_HOST": "0.0.0.0"}
+    run = subprocess.run(
+        [sys.executable, "-m", "autonama_alerts_api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "auth 'off' is refused on 0.0.0.0" in run.stderr
+
+
+async def test_bad_inputs_get_4xx_never_5xx(http: httpx.AsyncClient) -> None:
+    """The inputs that once answered 500, each now a 4xx that names the problem."""
+    stream = "/v1/alerts/stream"
+    for value in ("²", "9" * 5000, str(2**63)):
+        r = await http.get(stream, headers={"Last-Event-ID": value.encode()})
+        assert r.status_code == 422, (value[:10], r.status_code)
+    cursor = base64.urlsafe_b64encode(json.dumps(["time", 1.0, 10**30]).encode()).decode()
+    r = await http.get("/v1/alerts", params={"cursor": cursor.rstrip("="), "sort": "time"})
+    assert r.status_code == 422
+    for body in (
+        b'{"symbols": ["BTCUSDT"], "kstd": NaN}',
+        b'{"symbols": ["BTCUSDT"], "kstd": Infinity}',
+        b'{"symbols": ["BTCUSDT"], "degree": 1e400}',
+    ):
+        r = await http.post("/v1/scans", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (body, r.status_code, r.text)
+        assert r.json()["detail"][0]["loc"][:2] == ["body", "kstd" if b"kstd" in body else "degree"]
+
+
+async def test_request_budgets_and_the_rate_limit(
+    pg_settings: PostgresSettings, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    proc, url = await asyncio.to_thread(
+        start_api,
+        pg_settings,
+        kafka_settings,
+        tmp_path / "api.log",
+        AUTONAMA_ALERTS_API_WRITES_PER_MINUTE="3",
+        AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES="20000000",
+        AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK="50000000",
+    )
+    try:
+        token = await make_token(pg_settings, "write")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as client:
+            # the request that kept both analyzers busy for a minute, refused up front
+            huge = {
+                "top": 33,
+                "degrees": list(range(2, 11)),
+                "kstds": [round(1.0 + 0.05 * i, 2) for i in range(41)],
+                "windows": list(range(100, 2100, 100)),
+                "history": 100000,
+            }
+            r = await client.post("/v1/backtests", json=huge)
+            assert r.status_code == 422
+            msg = r.json()["detail"][0]["msg"]
+            assert "over the budget of 50,000,000" in msg
+            assert "AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK" in msg
+            r = await client.post("/v1/scans", json={"top": 1000, "interval": "1m", "days": 720})
+            assert r.status_code == 422
+            assert "over the budget of 20,000,000" in r.json()["detail"][0]["msg"]
+            # the two refused requests count towards the minute's three: one more, then 429
+            assert (await client.post("/v1/scans", json=SCAN_BODY)).status_code in (202, 503)
+            r = await client.post("/v1/scans", json=SCAN_BODY)
+            assert r.status_code == 429
+            assert 1 <= int(r.headers["retry-after"]) <= 61
+            assert "at most 3 scan or backtest requests a minute" in r.json()["detail"]
+    finally:
+        proc.terminate()
+        proc.wait(20)

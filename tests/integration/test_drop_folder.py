@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,9 +19,11 @@ from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.formats.results import ResultsFile, from_report, write_results
+from autonama_shared.lifecycle import supervise
 from autonama_shared.runs.scan import run_scan
 from autonama_shared.settings import PostgresSettings
 from autonama_shared.sources.files import FileSource
+from tests.support.factories import make_signal, store
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +207,85 @@ async def test_ingest_command_and_history(
         "duplicate",
     ]
     assert any(bad.name in line and " rejected " in line for line in history.stdout.splitlines())
+
+
+async def test_one_bad_file_never_stops_the_folder(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    """The files that once killed the watcher for good are rejected with a reason, and the
+    file dropped after them is ingested; NaN never reaches the table."""
+    folder = tmp_path / "drop"
+    valid = write_results(scan_results, tmp_path / "later")
+    good = json.loads(valid.read_text())
+    sell = next(i for i, r in enumerate(good["results"]) if r["error"] is None)
+    bad_interval = json.loads(json.dumps(good))
+    bad_interval["parameters"]["interval"] = "7x"
+    null_price = json.loads(json.dumps(good))
+    null_price["results"][sell] |= {"signal": "BUY", "price": None}
+    folder.mkdir()
+    (folder / "backtest_results_20240101_000011.json").write_text(json.dumps(bad_interval))
+    (folder / "backtest_results_20240101_000012.json").write_text(json.dumps(null_price))
+    nan = re.sub(
+        r'"potential_return":[-0-9.eE+]+', '"potential_return":NaN', valid.read_text(), count=1
+    )
+    (folder / "backtest_results_20240101_000013.json").write_text(nan)
+    (folder / "backtest_results_20240101_000014.json").write_text(valid.read_text())
+
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=100 * 1024 * 1024)
+    await drain(drop)
+
+    rejected, processed = folder / "rejected", folder / "processed"
+    assert "interval" in str(reason(rejected, "backtest_results_20240101_000011.json")["error"])
+    assert "BUY signal needs price" in str(
+        reason(rejected, "backtest_results_20240101_000012.json")["error"]
+    )
+    assert reason(rejected, "backtest_results_20240101_000013.json")["status"] == "rejected"
+    assert reason(processed, "backtest_results_20240101_000014.json")["status"] == "ingested"
+    finite = await pool.fetchval(
+        "SELECT bool_and(potential_return < 'Infinity' AND price < 'Infinity') FROM signals"
+    )
+    assert finite is True
+
+
+async def test_the_database_refuses_non_finite_numbers(pool: asyncpg.Pool) -> None:
+    """The last line: a NaN or Infinity that got past every check is refused by a CHECK."""
+    ok = make_signal("BTCUSDT", "BUY", 3)
+    await store(pool, ok)
+    for column in ("price", "potential_return"):
+        with pytest.raises(asyncpg.CheckViolationError, match="signals_finite"):
+            await pool.execute(f"UPDATE signals SET {column} = 'NaN'")
+        with pytest.raises(asyncpg.CheckViolationError, match="signals_finite"):
+            await pool.execute(f"UPDATE signals SET {column} = '-Infinity'")
+    with pytest.raises(asyncpg.CheckViolationError, match="band_series_finite"):
+        await pool.execute("UPDATE band_series SET close[1] = 'Infinity'")
+
+
+async def test_a_linked_rejected_folder_is_refused_and_reported(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder.mkdir()
+    os.symlink(outside, folder / "rejected")
+    (folder / "backtest_results_20240101_000021.json").write_text("{not json")
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=1024 * 1024)
+    stop = asyncio.Event()
+    failures: list[str] = []
+
+    async def failed(why: str) -> None:
+        failures.append(why)
+        await drop.report(False, why)
+        stop.set()
+
+    await asyncio.wait_for(
+        supervise("drop folder", lambda: drop.run(stop, 0.01), stop, on_failure=failed), 10
+    )
+    assert failures
+    assert "is a link or not a folder" in failures[0]
+    assert list(outside.iterdir()) == []  # nothing written outside the drop folder
+    assert (folder / "backtest_results_20240101_000021.json").exists()  # left in place
+    row = await pool.fetchrow("SELECT running, detail FROM worker_status")
+    assert row is not None
+    assert row["running"] is False
+    assert "is a link or not a folder" in row["detail"]

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.messaging.events import SCHEMA_VERSION, KlineBatch, ScanParams, encode
+from autonama_shared.messaging.events import (
+    SCHEMA_VERSION,
+    BacktestParams,
+    BacktestRequested,
+    KlineBatch,
+    ScanParams,
+    ScanRequested,
+    encode,
+)
 from tests.naive import naive_fit
 from tests.support.binance_standin import StandIn
 from tests.support.stack import Stack, wait_for_log
@@ -345,3 +353,94 @@ async def test_failed_fetch_is_a_failed_symbol_not_a_stuck_scan(stack: Stack) ->
     finally:
         await conn.close()
     assert "Invalid symbol" in error
+
+
+async def test_hostile_records_are_dead_lettered_and_every_service_goes_on(
+    stack: Stack, standin_2022: StandIn
+) -> None:
+    """Records that once stopped a service for good (open times of 10^19, an id that is not
+    a UUID, NaN prices): each is dead-lettered with why, no service dies, a scan completes."""
+    services = [stack.start(name) for name in ("ingestor", "analyzer", "fetcher")]
+    for s in services[1:]:
+        await wait_for_log(s, "assigned")
+    topics = stack.topics
+    params = ScanParams(interval="1d", days=40, degree=3, kstd=2.0)
+    good = KlineBatch(
+        scan_id=str(uuid.uuid4()),
+        symbol="BTCUSDT",
+        window=params.window,
+        params=params,
+        open_time=[1_600_000_000_000 + i * 86_400_000 for i in range(40)],
+        open=[1.0] * 40,
+        high=[1.0] * 40,
+        low=[1.0] * 40,
+        close=[1.0 + i / 100 for i in range(40)],
+        volume=[1.0] * 40,
+    ).model_dump(mode="json")
+    huge_times = good | {"open_time": [10**19 + i for i in range(40)]}
+    nan_close = json.dumps(good).replace('"close": [1.0', '"close": [NaN', 1)
+    not_uuid_batch = good | {"scan_id": "not-a-uuid"}
+    not_uuid_request = ScanRequested(params=params, symbols=["BTCUSDT"]).model_dump(mode="json") | {
+        "scan_id": "not-a-uuid"
+    }
+    await stack.send(topics.klines, json.dumps(huge_times).encode(), b"BTCUSDT")
+    await stack.send(topics.klines, nan_close.encode(), b"BTCUSDT")
+    await stack.send(topics.klines, json.dumps(not_uuid_batch).encode(), b"BTCUSDT")
+    await stack.send(topics.scan_requests, json.dumps(not_uuid_request).encode(), b"x")
+    # the request is read (and refused) by both the fetcher and the ingestor
+    letters = await stack.dead_letters(5)
+    errors = sorted(
+        (d.service, d.topic.removeprefix(stack.kafka.topic_prefix), d.error) for d in letters
+    )
+    assert [(s, t) for s, t, _ in errors] == [
+        ("analyzer", "klines"),
+        ("analyzer", "klines"),
+        ("analyzer", "klines"),
+        ("fetcher", "scan-requests"),
+        ("ingestor", "scan-requests"),
+    ]
+    reasons = " | ".join(e for _, _, e in errors)
+    assert "open_time" in reasons
+    assert "finite number" in reasons
+    assert "is not a UUID" in reasons
+    scan_id = await stack.request(["BTCUSDT", "ETHUSDT"])
+    scan = await stack.wait_for_scan(scan_id)
+    assert (scan["status"], scan["symbols_done"]) == ("finished", 2)
+    assert all(s.process.poll() is None for s in services)  # none died on the way
+
+
+async def test_a_small_scan_is_not_queued_behind_a_large_backtest(
+    stack: Stack, standin_2022: StandIn
+) -> None:
+    """Backtests have topics and consumer groups of their own: a two-symbol scan requested
+    after a backtest of every symbol finishes while that backtest is still running."""
+    for name in ("ingestor", "analyzer", "fetcher"):
+        service = stack.start(name)
+        if name != "ingestor":
+            await wait_for_log(service, "assigned", count=2)  # both loops have partitions
+    backtest = BacktestRequested(
+        origin="test",
+        params=BacktestParams(
+            history=1500,
+            degrees=list(range(2, 11)),
+            kstds=[1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0],
+            windows=[200, 300, 365],
+        ),
+        symbols=all_symbols(standin_2022),
+    )
+    topics = stack.topics
+    await stack.send(topics.backtest_requests, encode(backtest), backtest.backtest_id.encode())
+    scan_id = await stack.request(["BTCUSDT", "ETHUSDT"], days=90)
+    scan = await stack.wait_for_scan(scan_id)
+    assert scan["status"] == "finished"
+    conn = await stack.connect()
+    try:
+        progress = await conn.fetchrow(
+            "SELECT status, symbols_expected, symbols_done FROM backtests WHERE backtest_id = $1",
+            uuid.UUID(backtest.backtest_id),
+        )
+    finally:
+        await conn.close()
+    assert progress is not None  # the backtest was planned before the scan...
+    assert progress["status"] == "running"  # ...and was still running when the scan finished
+    assert progress["symbols_done"] < progress["symbols_expected"] == len(all_symbols(standin_2022))

@@ -8,8 +8,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from autonama_shared import __version__
+from autonama_shared.db import migrate
+from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import store_signals
+from autonama_shared.db.tokens import Scope, create_token
 from autonama_shared.messaging.events import ScanParams, SignalComputed
+from autonama_shared.settings import PostgresSettings
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -65,3 +69,11 @@ async def store(pool: asyncpg.Pool, *events: SignalComputed) -> None:
     """Through the ingestor's storage path: signals, progress, alerts and their NOTIFY."""
     async with pool.acquire() as conn, conn.transaction():
         await store_signals(conn, list(events), origin="test")
+
+
+async def make_token(pg: PostgresSettings, scope: Scope, name: str | None = None) -> str:
+    """A new API token in ``pg``'s schema (migrated first), as ``autonama token create`` makes."""
+    async with open_pool(pg) as pool, pool.acquire() as conn:
+        await migrate(conn, pg.db_schema)
+        token, _ = await create_token(conn, name or f"test-{uuid.uuid4().hex[:8]}", scope)
+    return token

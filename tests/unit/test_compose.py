@@ -57,12 +57,47 @@ def test_stateful_services_use_named_volumes(compose: dict[str, Any]) -> None:
     for name in ("kafka", "postgres"):
         mounts = compose["services"][name]["volumes"]
         sources = {m.split(":")[0] for m in mounts}
-        assert sources
-        assert sources <= declared
+        data = {s for s in sources if not s.startswith("./")}  # the rest: read-only scripts
+        assert data
+        assert data <= declared
+        for script in sources - data:
+            assert (REPO_ROOT / script).is_file()
+
+
+def test_the_owner_migrates_once_before_any_app_starts(compose: dict[str, Any]) -> None:
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["autonama", "migrate"]
+    assert migrate["build"]["args"]["PACKAGE"] == "autonama-cli"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert migrate["environment"]["AUTONAMA_POSTGRES__USER"] == "autonama"
+
+
+def test_each_app_logs_in_with_the_least_it_needs(compose: dict[str, Any]) -> None:
+    users = {
+        name: compose["services"][name]["environment"]["AUTONAMA_POSTGRES__USER"] for name in APPS
+    }
+    assert users["alerts-api"] == "autonama_api"
+    assert users["ingestor"] == users["fetcher"] == "autonama_writer"
+    for name in APPS:
+        assert compose["services"][name]["environment"]["AUTONAMA_POSTGRES__MIGRATE"] == "false"
+    roles = (REPO_ROOT / "deploy" / "postgres" / "roles.sql").read_text()
+    assert "CREATE ROLE autonama_api LOGIN" in roles
+    assert "CREATE ROLE autonama_writer LOGIN" in roles
+    mounts = compose["services"]["postgres"]["volumes"]
+    assert any(
+        m.startswith("./deploy/postgres/10-autonama-roles.sh:/docker-entrypoint-initdb.d/")
+        for m in mounts
+    )
+
+
+def test_the_api_is_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    ports = compose["services"]["alerts-api"]["ports"]
+    assert ports
+    assert all(p.startswith("127.0.0.1:") for p in ports)
 
 
 @pytest.mark.parametrize(("service", "package"), APPS.items())
-def test_apps_build_from_one_dockerfile_and_wait_for_healthy_deps(
+def test_apps_build_from_one_dockerfile_and_wait_for_their_deps(
     compose: dict[str, Any], service: str, package: str
 ) -> None:
     app = compose["services"][service]
@@ -72,7 +107,7 @@ def test_apps_build_from_one_dockerfile_and_wait_for_healthy_deps(
     assert package in workspace_packages()
     assert app["depends_on"] == {
         "kafka": {"condition": "service_healthy"},
-        "postgres": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
     }
     assert app["environment"]["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert app["environment"]["AUTONAMA_POSTGRES__HOST"] == "postgres"

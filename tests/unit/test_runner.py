@@ -257,7 +257,7 @@ async def test_an_invalid_request_is_dead_lettered_by_the_fetcher(shared_data: P
     await drain(runner, consumer, runner.map(handler))
 
     first, second = dead_letters(broker)
-    assert "'loc': ('params', 'days')" in first.error
+    assert "params.days: Input should be less than or equal to 720" in first.error
     assert "720" in first.error
     assert "give either symbols or top N, not both" in second.error
     assert broker.values(TOPICS.klines) == []

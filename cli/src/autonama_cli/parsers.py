@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scan(sub)
     _pipeline(sub)
     _backtest(sub)
+    _tokens(sub)
     p = sub.add_parser("schema", help="print the JSON Schema of the results file or report")
     p.add_argument("which", nargs="?", choices=["results", "report"], default="results")
     p.set_defaults(handler="autonama_cli.__main__:schema")
@@ -109,3 +110,24 @@ def _pipeline(sub: Any) -> None:
     p = sub.add_parser("ingestions", help="the recent offline-file ingestions and their outcome")
     p.add_argument("--limit", type=int, default=20, help="how many, newest first (20)")
     p.set_defaults(handler="autonama_cli.pipeline:ingestions")
+
+
+def _tokens(sub: Any) -> None:
+    token = sub.add_parser(
+        "token",
+        help="create, list or revoke the alerts API's tokens",
+        description="Tokens for the alerts API, sent as 'Authorization: Bearer <token>'. "
+        "A read token may call every GET; a write token may also request scans and "
+        "backtests. Example: autonama token create --scope write --name laptop",
+    )
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("create", help="create a token and print it (shown only once)")
+    p.add_argument("--name", required=True, help="what the token is for, e.g. laptop")
+    p.add_argument("--scope", choices=["read", "write"], required=True)
+    p.add_argument("--quiet", action="store_true", help="print the token alone")
+    p.set_defaults(handler="autonama_cli.tokens:create")
+    p = actions.add_parser("list", help="the tokens, their scope, whether revoked")
+    p.set_defaults(handler="autonama_cli.tokens:listing")
+    p = actions.add_parser("revoke", help="revoke a token by its name")
+    p.add_argument("name")
+    p.set_defaults(handler="autonama_cli.tokens:revoke_token")

@@ -24,7 +24,15 @@ from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
 if TYPE_CHECKING:
     from autonama_shared.settings import AppSettings
 
-__all__ = ["Backoff", "Stopped", "retry_until_ready", "run_service", "wait_or_stop"]
+__all__ = [
+    "Backoff",
+    "QuietRepeats",
+    "Stopped",
+    "retry_until_ready",
+    "run_service",
+    "supervise",
+    "wait_or_stop",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,6 +114,88 @@ async def retry_until_ready(
     raise Stopped(f"{what}: stopped while waiting")
 
 
+async def supervise(
+    name: str,
+    work: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    *,
+    on_failure: Callable[[str], Awaitable[None]] | None = None,
+    logger: logging.Logger | None = None,
+) -> None:
+    """Run ``work()`` until ``stop``; when it fails, say why, wait (backoff), run it again.
+
+    A part of a service that must keep going (a folder watcher) never dies
+    silently: each failure is logged, told to ``on_failure``, and retried 0.5 s
+    later, doubling up to 30 s; the delay starts again after a minute of work.
+    """
+    backoff = Backoff(name, logger=logger)
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await work()
+        except Exception as e:  # noqa: BLE001 - supervised: restart whatever it was
+            why = f"{type(e).__name__}: {e}"
+            if on_failure is not None:
+                await on_failure(why)
+            if time.monotonic() - started > 60:
+                backoff.succeeded()
+            await backoff.failed(stop, e)
+            continue
+        return
+
+
+class QuietRepeats(logging.Filter):
+    """Let a repeated warning through once per backoff step: after the first line of a
+    kind (logger and message template), the next is let through 0.5 s later, then 1 s,
+    2 s, ... up to 30 s, with how many were held back. A kind quiet for ``cap`` seconds
+    starts afresh. For third-party clients that log every failed reconnect.
+
+    >>> now = [0.0]
+    >>> f = QuietRepeats(clock=lambda: now[0])
+    >>> rec = lambda: logging.LogRecord("aiokafka", logging.ERROR, "", 0, "down %s", ("x",), None)
+    >>> shown = []
+    >>> for i in range(100):
+    ...     now[0] = i * 0.1
+    ...     r = rec()
+    ...     if f.filter(r):
+    ...         shown.append((round(now[0], 1), r.getMessage()))
+    >>> shown[:3]
+    [(0.0, 'down x'), (0.5, 'down x (4 like it held back)'), (1.5, 'down x (9 like it held back)')]
+    >>> len(shown)
+    5
+    """
+
+    def __init__(
+        self,
+        *,
+        prefixes: tuple[str, ...] = ("aiokafka", "asyncpg", "binance"),
+        first: float = 0.5,
+        cap: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes, self.first, self.cap, self.clock = prefixes, first, cap, clock
+        self._kinds: dict[tuple[str, object], tuple[float, float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
+            return True
+        now = self.clock()
+        key = (record.name, record.msg)
+        seen = self._kinds.get(key)
+        if seen is None or now - seen[0] > self.cap + seen[1]:
+            self._kinds[key] = (now, self.first, 0)
+            return True
+        last, wait, held = seen
+        if now - last < wait:
+            self._kinds[key] = (last, wait, held + 1)
+            return False
+        self._kinds[key] = (now, min(self.cap, wait * 2), 0)
+        if held:
+            record.msg = f"{record.msg} ({held} like it held back)"
+        return True
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
@@ -113,6 +203,11 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    # The clients log every failed reconnect; during an outage, once per backoff step.
+    # (On the handler: a logger's own filter would miss its children's records.)
+    quiet = QuietRepeats()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
@@ -154,5 +249,12 @@ def run_service(
         asyncio.run(runner())
     except AutonamaError as e:
         logging.getLogger(name).error("%s stopped: %s", name, e)
+        return 1
+    except BaseExceptionGroup as group:  # a service of several loops (asyncio.TaskGroup)
+        ours = group.subgroup(AutonamaError)
+        if ours is None:
+            raise
+        for error in ours.exceptions:
+            logging.getLogger(name).error("%s stopped: %s", name, error)
         return 1
     return 0

@@ -87,6 +87,11 @@ class PostgresSettings(BaseModel):
     )
     min_pool_size: int = Field(default=1, ge=0)
     max_pool_size: int = Field(default=10, ge=1)
+    migrate: bool = Field(
+        default=True,
+        description="Apply the migrations at start-up (the owner's login). False: wait "
+        "until the owner has (`autonama migrate`), as a writer's or reader's login must.",
+    )
 
     @model_validator(mode="after")
     def _pool_sizes(self) -> PostgresSettings:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +38,20 @@ from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
 __all__ = ["create_app"]
 
 log = logging.getLogger("autonama.alerts_api")
+RETRY_AFTER_SECONDS = 2
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as its text (JSON has no NaN or Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 STATIC = Path(__file__).parent / "static"
 
 
@@ -71,18 +90,20 @@ def _lifespan(
                     read_only_role=settings.read_role,
                 )
             )
-            listener = await asyncpg.connect(
-                host=pg.host,
-                port=pg.port,
-                user=pg.user,
-                database=pg.database,
-                password=pg.password.get_secret_value() or None,
-                server_settings={"application_name": "autonama-alerts-api-listen"},
-            )
-            stack.push_async_callback(listener.close)
+
+            async def listen_connection() -> asyncpg.Connection:
+                return await asyncpg.connect(
+                    host=pg.host,
+                    port=pg.port,
+                    user=pg.user,
+                    database=pg.database,
+                    password=pg.password.get_secret_value() or None,
+                    server_settings={"application_name": "autonama-alerts-api-listen"},
+                )
+
             broadcaster = Broadcaster(
                 pool,
-                listener,
+                listen_connection,
                 alerts_channel(pg.db_schema),
                 queue_size=settings.sse_queue_size,
                 poll_seconds=settings.sse_poll_seconds,
@@ -129,11 +150,36 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(settings),
     )
     app.add_middleware(MetricsMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
 
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, e: ConfigError) -> JSONResponse:
         detail = [{"loc": ["body"], "msg": str(e), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, with every value JSON can carry (NaN, Infinity and 1e400 as text).
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(e.errors()))}, status_code=422)
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.OperatorInterventionError)
+    @app.exception_handler(asyncpg.TooManyConnectionsError)
+    @app.exception_handler(ConnectionError)
+    async def database_away(_: Request, e: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s: %s", type(e).__name__, e)
+        return JSONResponse(
+            {"detail": "the database is unavailable (restarting?); try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> Response:

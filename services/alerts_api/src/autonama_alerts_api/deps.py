@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -19,8 +20,10 @@ from autonama_alerts_api.stream import Broadcaster
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.messaging.events import BacktestRequested, ScanRequested, encode
 from autonama_shared.messaging.topics import Topics
+from autonama_shared.sources.base import CORE_MOVERS
 
 __all__ = [
+    "MAX_ID",
     "SYMBOL",
     "IntervalQ",
     "LimitQ",
@@ -33,11 +36,28 @@ __all__ = [
     "SymbolPath",
     "SymbolQ",
     "alert_filter",
+    "alert_id",
     "invalid",
     "publish",
+    "universe_size",
 ]
 
 SYMBOL = r"^[A-Za-z0-9]{1,20}$"
+#: The largest id the database can hold (bigint).
+MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def alert_id(text: str) -> int | None:
+    """An alert id written in ASCII digits within the bigint range, else None.
+
+    >>> alert_id("42"), alert_id("²"), alert_id("9" * 30), alert_id(str(2**63))
+    (42, None, None, None)
+    """
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 @dataclass
@@ -75,6 +95,10 @@ class State:
     producer_ready: asyncio.Event
     topics: Topics
     metrics: Metrics
+    #: sha256 of a token -> (its scope or None, when it was looked up)
+    token_cache: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+    #: who (a token's hash, or an address with auth off) -> times of its recent writes
+    writes: dict[str, list[float]] = field(default_factory=dict)
 
 
 def get_state(request: Request) -> State:
@@ -138,6 +162,13 @@ def alert_filter(
     )
 
 
+def universe_size(symbols: list[str] | None, top: int | None) -> int:
+    """How many symbols a request names: its list, its top N, or the three core movers."""
+    if symbols is not None:
+        return len(symbols)
+    return top if top is not None else len(CORE_MOVERS)
+
+
 async def publish(
     state: State, event: ScanRequested | BacktestRequested, key: str, what: str
 ) -> None:
@@ -145,8 +176,8 @@ async def publish(
     if not state.producer_ready.is_set():
         raise HTTPException(503, f"Kafka is not reachable; the {what} was not requested")
     try:
-        await state.producer.send_and_wait(
-            state.topics.scan_requests, encode(event), key=key.encode()
-        )
+        topics = state.topics
+        topic = topics.backtest_requests if what == "backtest" else topics.scan_requests
+        await state.producer.send_and_wait(topic, encode(event), key=key.encode())
     except KafkaError as e:
         raise HTTPException(503, f"Kafka did not take the request: {e}") from e

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ __all__ = [
     "recent_scans",
     "scan_by_id",
     "summary_rows",
+    "worker_states",
 ]
 
 Sort = Literal["potential_return", "target_return", "time"]
@@ -112,9 +114,12 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             sort, value, ident = json.loads(raw)
-            return cls(str(sort), float(value), int(ident))
+            cursor = cls(str(sort), float(value), int(ident))
         except (ValueError, TypeError) as e:
             raise ValueError("cursor is not one this API returned") from e
+        if not (math.isfinite(cursor.value) and 0 <= cursor.id < 2**63):
+            raise ValueError("cursor is not one this API returned")
+        return cursor
 
 
 def alert_of(row: asyncpg.Record) -> Alert:
@@ -312,3 +317,24 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
         row["open_time"][0],
     )
     return BandSeries.model_validate({**dict(row), "alerts": [alert_of(a) for a in alerts]})
+
+
+#: A worker part that has not said it is alive for this long is taken as stopped.
+STALE_SECONDS = 60.0
+
+
+async def worker_states(pool: asyncpg.Pool) -> dict[str, str]:
+    """Each worker part's state for /readyz: "ok", or why it is not running."""
+    rows = await pool.fetch(
+        """SELECT name, running, detail, extract(epoch FROM now() - updated_at) AS age
+           FROM worker_status ORDER BY name"""
+    )
+    states = {}
+    for r in rows:
+        if not r["running"]:
+            states[r["name"]] = f"not running: {r['detail']}"
+        elif r["age"] > STALE_SECONDS:
+            states[r["name"]] = f"not running: silent for {r['age']:.0f} s"
+        else:
+            states[r["name"]] = "ok"
+    return states

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from autonama_shared.settings import AppSettings
@@ -33,3 +36,47 @@ class Settings(AppSettings):
     sse_poll_seconds: float = Field(
         default=5.0, gt=0, description="Fallback check for new alerts if a NOTIFY was missed."
     )
+    auth: Literal["write", "all", "off"] = Field(
+        default="write",
+        description="write: what writes or starts work needs a write token, reads are open; "
+        "all: reads need a read token too; off: no tokens (only on a loopback address).",
+    )
+    max_scan_candles: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Budget of one scan request: symbols x candles in the window.",
+    )
+    max_backtest_work: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Budget of one backtest request: symbols x combinations x bars of history.",
+    )
+    writes_per_minute: int = Field(
+        default=30, ge=1, description="Scan and backtest requests one token may make a minute."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (none by default).",
+    )
+
+    @model_validator(mode="after")
+    def _no_open_api_off_loopback(self) -> Settings:
+        if self.auth == "off" and not _loopback(self.host):
+            raise ValueError(
+                f"auth 'off' is refused on {self.host}: anyone who reaches it could start "
+                "work; bind to 127.0.0.1 or set AUTONAMA_ALERTS_API_AUTH=write"
+            )
+        return self
+
+
+def _loopback(host: str) -> bool:
+    """
+    >>> _loopback("127.0.0.1"), _loopback("::1"), _loopback("localhost"), _loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -9,6 +9,11 @@ second system to keep consistent. The notification only says "there is news up
 to id N"; the broadcaster reads the alerts themselves (ids are committed in
 order). A periodic check covers a notification lost while reconnecting.
 
+The LISTEN connection is the broadcaster's own: when the database restarts it
+is re-opened with backoff (0.5 s doubling to 30 s, one log line a step), and
+the alerts committed meanwhile are read from the last id seen, so the stream
+loses nothing and its latency is back to milliseconds once it reconnects.
+
 Each client has a bounded queue: a client too slow to keep up is dropped (its
 stream ends) and resumes by ``Last-Event-ID``, without slowing the others.
 """
@@ -18,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
+from autonama_shared.lifecycle import Backoff
 
 __all__ = ["Broadcaster", "Client"]
 
@@ -41,26 +48,29 @@ class Broadcaster:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        connect: asyncpg.Connection,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
         channel: str,
         *,
         queue_size: int,
         poll_seconds: float,
     ) -> None:
         self.pool = pool
-        self.listener = connect
+        self.connect = connect
+        self.listener: asyncpg.Connection | None = None
         self.channel = channel
         self.queue_size = queue_size
         self.poll_seconds = poll_seconds
         self.clients: set[Client] = set()
         self.last_id = 0
         self.sent = 0
+        self.reconnects = 0
         self._news = asyncio.Event()
+        self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.last_id = int(await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM alerts"))
-        await self.listener.add_listener(self.channel, self._notified)
+        await self._listen()
         self._task = asyncio.create_task(self._run(), name="alert-broadcaster")
 
     async def stop(self) -> None:
@@ -69,8 +79,25 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(asyncpg.InterfaceError, OSError):
-            await self.listener.remove_listener(self.channel, self._notified)
+        await self._close_listener()
+
+    async def _listen(self) -> None:
+        conn = await self.connect()
+        conn.add_termination_listener(self._terminated)
+        await conn.add_listener(self.channel, self._notified)
+        self.listener = conn
+        self._lost.clear()
+
+    async def _close_listener(self) -> None:
+        conn, self.listener = self.listener, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+                await conn.remove_listener(self.channel, self._notified)
+                await conn.close(timeout=2)
+
+    def _terminated(self, *_: object) -> None:
+        self._lost.set()
+        self._news.set()
 
     def _notified(self, *_: object) -> None:
         self._news.set()
@@ -85,7 +112,19 @@ class Broadcaster:
         self.clients.discard(client)
 
     async def _run(self) -> None:
+        backoff = Backoff("alerts stream: LISTEN connection", logger=log)
+        never = asyncio.Event()  # the task is cancelled at stop
         while True:
+            if self._lost.is_set() or self.listener is None or self.listener.is_closed():
+                await self._close_listener()
+                try:
+                    await self._listen()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    await backoff.failed(never, e)
+                    continue
+                self.reconnects += 1
+                backoff.succeeded()
+                self._news.set()  # catch up on what was committed while away
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._news.wait(), self.poll_seconds)
             self._news.clear()

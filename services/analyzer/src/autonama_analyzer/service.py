@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 from autonama_analyzer.analyze import backtest_of, signals_of
@@ -66,15 +67,37 @@ def make_handler(signals_topic: str) -> MapHandler:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    async with open_runner(
-        settings.kafka,
-        stop,
-        service="analyzer",
-        who=f"analyzer-{settings.replica}",
-        inputs=["klines"],
-        accepted=(KlineBatch, BacktestKlines),
-        group_id=settings.group_id,
-        max_records=settings.max_batch,
-        poll_ms=settings.poll_ms,
-    ) as runner:
-        await runner.map(make_handler(runner.topics.signals))
+    """Two loops, each its own consumer group: kline batches of scans, and backtest histories
+    (fitted in a thread), so a scan is never queued behind a large backtest."""
+    who = f"analyzer-{settings.replica}"
+    async with AsyncExitStack() as stack:
+        scans = await stack.enter_async_context(
+            open_runner(
+                settings.kafka,
+                stop,
+                service="analyzer",
+                who=who,
+                inputs=["klines"],
+                accepted=(KlineBatch, BacktestKlines),
+                group_id=settings.group_id,
+                max_records=settings.max_batch,
+                poll_ms=settings.poll_ms,
+            )
+        )
+        backtests = await stack.enter_async_context(
+            open_runner(
+                settings.kafka,
+                stop,
+                service="analyzer",
+                who=f"{who}-backtests",
+                inputs=["backtest-klines"],
+                accepted=(BacktestKlines,),
+                group_id=f"{settings.group_id}-backtests",
+                max_records=1,
+                poll_ms=settings.poll_ms,
+            )
+        )
+        handler = make_handler(scans.topics.signals)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(scans.map(handler))
+            group.create_task(backtests.map(handler))

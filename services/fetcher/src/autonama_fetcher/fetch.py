@@ -149,7 +149,7 @@ async def handle_backtest(
         params.history,
         make,
         emit,
-        topics.klines,
+        topics.backtest_klines,
         stop,
         concurrency,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 from autonama_fetcher.fetch import handle_backtest, handle_request
@@ -40,31 +41,51 @@ def make_handler(
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Two loops, each its own consumer group: scan requests, and backtest requests (whose
+    long histories never hold up a scan)."""
     who = f"fetcher-{settings.replica}"
-    async with open_runner(
-        settings.kafka,
-        stop,
-        service="fetcher",
-        who=who,
-        inputs=["scan-requests"],
-        accepted=(ScanRequested, BacktestRequested),
-        group_id=settings.group_id,
-        max_records=1,
-    ) as runner:
+    async with AsyncExitStack() as stack:
         source = BinanceSource(settings.binance, cache=KlineCache(settings.cache_dir, "binance"))
-        await runner.stack.enter_async_context(source)
+        await stack.enter_async_context(source)
+        scans = await stack.enter_async_context(
+            open_runner(
+                settings.kafka,
+                stop,
+                service="fetcher",
+                who=who,
+                inputs=["scan-requests"],
+                accepted=(ScanRequested, BacktestRequested),
+                group_id=settings.group_id,
+                max_records=1,
+            )
+        )
+        backtests = await stack.enter_async_context(
+            open_runner(
+                settings.kafka,
+                stop,
+                service="fetcher",
+                who=f"{who}-backtests",
+                inputs=["backtest-requests"],
+                accepted=(BacktestRequested,),
+                group_id=f"{settings.group_id}-backtests",
+                max_records=1,
+            )
+        )
         if settings.schedules:
             await migrate_when_ready(settings.postgres, stop, who)
-            pool = await runner.stack.enter_async_context(
+            pool = await stack.enter_async_context(
                 open_pool(settings.postgres, application_name=who)
             )
             scheduler = Scheduler(
                 settings.schedules,
                 pool,
-                runner.producer,
-                runner.topics,
+                scans.producer,
+                scans.topics,
                 settings.replica,
                 settings.schedule_delay_seconds,
             )
-            runner.add_task(scheduler.run(stop), name="scheduler")
-        await runner.map(make_handler(source, runner.topics, stop, settings.concurrency))
+            scans.add_task(scheduler.run(stop), name="scheduler")
+        handler = make_handler(source, scans.topics, stop, settings.concurrency)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(scans.map(handler))
+            group.create_task(backtests.map(handler))

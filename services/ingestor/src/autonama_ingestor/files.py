@@ -2,14 +2,24 @@
 
 A file is taken when its name is one ``autonama scan`` writes, it is a regular
 file, and its size and modification time have not changed for
-``settle_seconds`` (so a file still being copied in is left alone; the scanner
-itself writes a hidden temporary file and renames it). Afterwards it moves to
+``settle_seconds`` (so a file still being copied in is left alone). Writers
+should write a hidden or ``*.tmp`` file and rename it when complete, as the
+scanner does: such names are never taken. Afterwards it moves to
 ``processed/`` or ``rejected/``, with ``<name>.reason.json`` beside it.
+
+One file never stops the folder: whatever goes wrong with it (bad JSON,
+invalid numbers, a value the database refuses) rejects that file with the
+reason, and the watcher goes on. A database outage leaves the file where it is
+and is retried. ``processed/`` and ``rejected/`` must be real folders: a link
+there is refused (nothing is written outside the drop folder) and the watcher
+stops, is restarted with backoff, and says why in ``worker_status`` (the
+API's ``/readyz``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,9 +30,15 @@ from pathlib import Path
 import asyncpg
 
 from autonama_shared.db.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file, record_outcome
+from autonama_shared.db.pool import TEMPORARY
+from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.lifecycle import wait_or_stop
 
-__all__ = ["DropFolder"]
+__all__ = ["HEARTBEAT_SECONDS", "WORKER", "DropFolder"]
+
+#: The watcher's row in ``worker_status``, and how often it says it is alive.
+WORKER = "ingestor.drop-folder"
+HEARTBEAT_SECONDS = 10.0
 
 log = logging.getLogger("autonama.ingestor.files")
 
@@ -46,9 +62,33 @@ class DropFolder:
 
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        for sub in (self.processed, self.rejected):
+            _real_folder(sub)
+        await self.report(True, f"watching {self.folder}")
+        reported = time.monotonic()
         while not stop.is_set():
             await self.scan_once()
+            if time.monotonic() - reported >= HEARTBEAT_SECONDS:
+                await self.report(True, f"watching {self.folder}")
+                reported = time.monotonic()
             await wait_or_stop(stop, poll_seconds)
+        await self.report(False, "stopped")
+
+    async def report(self, running: bool, detail: str) -> None:
+        """Say how the watcher is in ``worker_status`` (best effort: the database may be away)."""
+        try:
+            await self.pool.execute(
+                """INSERT INTO worker_status (name, running, detail, updated_at)
+                   VALUES ($1, $2, $3, now())
+                   ON CONFLICT (name) DO UPDATE
+                   SET running = EXCLUDED.running, detail = EXCLUDED.detail,
+                       updated_at = EXCLUDED.updated_at""",
+                WORKER,
+                running,
+                detail[:1000],
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.debug("status not recorded: %s", e)
 
     def _ready(self) -> list[Path]:
         now = time.monotonic()
@@ -57,8 +97,10 @@ class DropFolder:
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name.startswith(".") or entry.is_dir(follow_symlinks=False):
-                    continue  # hidden: the scanner's temporary files
+                if name.startswith(".") or name.endswith(".tmp"):
+                    continue  # a file still being written, by its name
+                if entry.is_dir(follow_symlinks=False):
+                    continue
                 if not name.startswith("backtest_results_"):
                     continue  # not ours to judge
                 current.add(name)
@@ -83,24 +125,25 @@ class DropFolder:
         return outcomes
 
     async def take(self, path: Path) -> IngestOutcome:
-        if ACCEPTED_NAME.match(path.name):
-            outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes)
-        else:
-            outcome = IngestOutcome(
-                path.name,
-                "rejected",
-                0,
-                "",
-                0,
-                "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json",
-            )
-            await record_outcome(self.pool, outcome)
+        """Ingest or reject one file and move it; ``TemporaryError`` leaves it in place."""
+        try:
+            if ACCEPTED_NAME.match(path.name):
+                outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes)
+            else:
+                outcome = _rejected(
+                    path, "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json"
+                )
+                await record_outcome(self.pool, outcome)
+        except TEMPORARY as e:
+            raise TemporaryError(f"{path.name} left in place, the database is away: {e}") from e
+        except Exception as e:  # noqa: BLE001 - this file, not the folder, has failed
+            outcome = _rejected(path, f"could not be ingested: {type(e).__name__}: {e}")
+            with contextlib.suppress(*TEMPORARY, asyncpg.PostgresError):
+                await record_outcome(self.pool, outcome)
         target = self.processed if outcome.status == "ingested" else self.rejected
         moved = self._move(path, target)
         reason = {**asdict(outcome), "moved_to": str(moved), "at": time.time()}
-        moved.with_name(moved.name + ".reason.json").write_text(
-            json.dumps(reason, indent=2), encoding="utf-8"
-        )
+        _write_new(moved.with_name(moved.name + ".reason.json"), json.dumps(reason, indent=2))
         log.info(
             "%s: %s (%d rows)%s -> %s",
             path.name,
@@ -113,7 +156,7 @@ class DropFolder:
 
     @staticmethod
     def _move(path: Path, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
+        _real_folder(folder)
         # The name is used as it is listed (no path parts can be in it); clashes get a suffix.
         target = folder / path.name
         n = 1
@@ -122,3 +165,23 @@ class DropFolder:
             n += 1
         os.replace(path, target)
         return target
+
+
+def _rejected(path: Path, why: str) -> IngestOutcome:
+    return IngestOutcome(path.name, "rejected", 0, "", 0, why)
+
+
+def _real_folder(folder: Path) -> None:
+    """Create ``folder`` if missing; ``FatalError`` if it is a link or not a folder."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise FatalError(
+            f"{folder} is a link or not a folder: files are never moved outside the drop folder"
+        )
+    folder.mkdir(exist_ok=True)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write a new file, never through a link that stands in its place."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)

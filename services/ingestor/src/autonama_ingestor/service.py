@@ -25,6 +25,7 @@ from autonama_shared.db.backtests import (
 )
 from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
 from autonama_shared.db.store import record_plan, record_request, store_signals, update_progress
+from autonama_shared.lifecycle import supervise
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestPlanned,
@@ -95,7 +96,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         stop,
         service="ingestor",
         who=who,
-        inputs=["signals", "scans", "scan-requests"],
+        inputs=["signals", "scans", "scan-requests", "backtest-requests"],
         accepted=ACCEPTED,
         group_id=settings.group_id,
         max_records=settings.max_batch,
@@ -111,5 +112,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 settle_seconds=settings.settle_seconds,
                 max_bytes=settings.max_file_bytes,
             )
-            runner.add_task(folder.run(stop, settings.poll_seconds), name="files")
+
+            async def failed(why: str) -> None:
+                await folder.report(False, why)
+
+            watcher = supervise(
+                "drop folder",
+                lambda: folder.run(stop, settings.poll_seconds),
+                stop,
+                on_failure=failed,
+                logger=log,
+            )
+            runner.add_task(watcher, name="files")
         await runner.sink(make_handler(pool))

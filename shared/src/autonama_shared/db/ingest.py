@@ -27,7 +27,8 @@ import fastjsonschema
 from pydantic import ValidationError
 
 from autonama_shared.db.store import record_plan, store_signals, update_progress
-from autonama_shared.formats.records import RECORD_FIELDS
+from autonama_shared.errors import ConfigError
+from autonama_shared.formats.records import RECORD_FIELDS, describe
 from autonama_shared.formats.results import ResultsFile, results_schema
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
 
@@ -47,6 +48,10 @@ class IngestOutcome:
     size_bytes: int
     error: str | None = None
     scan_id: str | None = None
+
+
+#: A valid file: its model, the plan and the signals it stores.
+Converted = tuple["ResultsFile", "ScanPlanned", list["SignalComputed"]]
 
 
 def _signals(results: ResultsFile, scan_id: str) -> tuple[ScanPlanned, list[SignalComputed]]:
@@ -93,7 +98,7 @@ def _validator() -> Callable[[object], object]:
     return validate
 
 
-def _check(data: bytes) -> tuple[ResultsFile | None, str | None]:
+def _check(data: bytes, scan_id: str) -> tuple[Converted | None, str | None]:
     """The parsed file, or why it is refused."""
     try:
         document = json.loads(data)
@@ -104,9 +109,12 @@ def _check(data: bytes) -> tuple[ResultsFile | None, str | None]:
     except fastjsonschema.JsonSchemaValueException as e:
         return None, f"does not match the results schema: {e.message}"
     try:
-        return ResultsFile.model_validate(document), None
+        results = ResultsFile.model_validate(document)
+        return (results, *_signals(results, scan_id)), None
     except ValidationError as e:
-        return None, f"invalid results: {e.errors()[:3]}"
+        return None, f"invalid results: {describe(e)}"
+    except ConfigError as e:
+        return None, f"invalid results: {e}"
 
 
 def _read(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
@@ -153,21 +161,19 @@ async def ingest_file(
     """Validate and store one results file; the outcome is also recorded in ``ingestions``."""
     name = path.name
     data, problem = await asyncio.to_thread(_read, path, max_bytes)
-    results: ResultsFile | None = None
+    converted: Converted | None = None
+    digest = hashlib.sha256(data or b"").hexdigest()
+    scan_id = str(uuid.uuid5(_NAMESPACE, digest))
     if data is not None:
-        # Hashing, parsing and validating a large file is CPU work: off the event loop.
-        digest, (results, problem) = await asyncio.to_thread(
-            lambda: (hashlib.sha256(data).hexdigest(), _check(data))
-        )
-    else:
-        digest = hashlib.sha256(b"").hexdigest()
+        # Parsing and validating a large file is CPU work: off the event loop.
+        converted, problem = await asyncio.to_thread(_check, data, scan_id)
     size = len(data) if data is not None else 0
     async with pool.acquire() as conn:
-        if results is None:
+        if converted is None:
             outcome = IngestOutcome(name, "rejected", 0, digest, size, problem or "empty")
             await _record(conn, outcome)
             return outcome
-        scan_id = str(uuid.uuid5(_NAMESPACE, digest))
+        _, plan, events = converted
         try:
             async with conn.transaction():
                 before = await conn.fetchrow(
@@ -188,7 +194,6 @@ async def ingest_file(
                     )
                     await _record(conn, outcome)
                     return outcome
-                plan, events = _signals(results, scan_id)
                 await record_plan(conn, plan)
                 await store_signals(conn, events, origin="file")
                 await update_progress(conn, [scan_id])

@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from autonama_shared.db.migrations import migrate
+from autonama_shared.db.migrations import load_migrations, migrate
 from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
-__all__ = ["TEMPORARY", "migrate_when_ready", "open_pool", "transaction"]
+__all__ = ["TEMPORARY", "migrate_when_ready", "open_pool", "schema_version", "transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +84,39 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
 
 
 async def migrate_when_ready(settings: PostgresSettings, stop: asyncio.Event, who: str) -> None:
-    """Apply the migrations, waiting (with backoff) while the database is unreachable.
-
-    ``Stopped`` if ``stop`` came first.
+    """Apply the migrations (or, with ``settings.migrate`` false, wait until the owner has),
+    waiting with backoff while the database is unreachable. ``Stopped`` if ``stop`` came first.
     """
+    latest = max(m.version for m in load_migrations())
 
     async def attempt() -> list[int]:
         async with open_pool(settings, application_name=who) as pool, pool.acquire() as conn:
             try:
-                return await migrate(conn, settings.db_schema)
+                if settings.migrate:
+                    return await migrate(conn, settings.db_schema)
+                at = await schema_version(conn, settings.db_schema)
             except TEMPORARY as e:
                 raise TemporaryError(f"PostgreSQL: {type(e).__name__}: {e}") from e
+            if at < latest:
+                raise TemporaryError(
+                    f"schema {settings.db_schema} is at migration {at}, this code needs {latest}:"
+                    " waiting for the owner to run `autonama migrate`"
+                )
+            return []
 
     applied = await retry_until_ready(stop, f"{who}: migrations", attempt)
     if applied:
         log.info("%s: applied migrations %s", who, applied)
+
+
+async def schema_version(conn: asyncpg.Connection | PoolConnectionProxy, schema: str) -> int:
+    """The newest migration applied to ``schema`` (0: none, or no such table yet)."""
+    exists = await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{schema}.schema_migrations"
+    )
+    if not exists:
+        return 0
+    version: int | None = await conn.fetchval(
+        f'SELECT max(version) FROM "{schema}".schema_migrations'  # noqa: S608 - a checked name
+    )
+    return version or 0

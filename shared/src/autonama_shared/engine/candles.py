@@ -11,9 +11,42 @@ from numpy.typing import NDArray
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError
 
-__all__ = ["COLUMNS", "Candles"]
+__all__ = ["COLUMNS", "MAX_OPEN_TIME", "MIN_OPEN_TIME", "Candles", "check_columns"]
 
 COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+#: Open times a real candle can have: 2009-01-01 .. 2100-01-01 (ms since the epoch, UTC).
+MIN_OPEN_TIME, MAX_OPEN_TIME = 1_230_768_000_000, 4_102_444_800_000
+
+
+def check_columns(open_time: NDArray[np.int64], prices: dict[str, NDArray[np.float64]]) -> None:
+    """Refuse columns no market could produce; ``DataError`` names the column and the row.
+
+    Times within 2009 .. 2100 and strictly increasing; ``open``, ``high``, ``low``,
+    ``close`` finite and positive; ``volume`` finite and not negative.
+
+    >>> t = np.array([1_600_000_000_000, 1_600_086_400_000])
+    >>> check_columns(t, {"close": np.array([1.0, np.nan])})
+    Traceback (most recent call last):
+    ...
+    autonama_shared.errors.DataError: close is not a finite positive number at row 1: nan
+    """
+    bad = np.flatnonzero((open_time < MIN_OPEN_TIME) | (open_time > MAX_OPEN_TIME))
+    if len(bad):
+        raise DataError(
+            f"open_time {int(open_time[bad[0]])} at row {int(bad[0])} is not a time "
+            "between 2009 and 2100 in ms"
+        )
+    steps = np.flatnonzero(np.diff(open_time) <= 0)
+    if len(steps):
+        raise DataError(f"open_time is not strictly increasing at row {int(steps[0]) + 1}")
+    for name, values in prices.items():
+        ok = np.isfinite(values) & ((values >= 0) if name == "volume" else (values > 0))
+        if not bool(np.all(ok)):
+            i = int(np.flatnonzero(~ok)[0])
+            what = (
+                "a finite number, not negative" if name == "volume" else "a finite positive number"
+            )
+            raise DataError(f"{name} is not {what} at row {i}: {values[i]}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,23 +14,30 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from autonama_shared.engine.bands import Signal, SignalResult
-from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.candles import Candles, check_columns
+from autonama_shared.errors import DataError
 
 __all__ = [
     "RECORD_FIELDS",
+    "STRICT",
     "BandSeries",
     "SignalRecord",
     "WindowSeries",
+    "describe",
     "record_of",
     "series_of",
 ]
 
 
+#: Every model on the wire or in a file: immutable, no unknown fields, no NaN or Infinity.
+STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
 
 class SignalRecord(_Model):
@@ -48,9 +55,39 @@ class SignalRecord(_Model):
     partial_window: bool
     error: str | None
 
+    @model_validator(mode="after")
+    def _complete(self) -> SignalRecord:
+        if self.signal != "HOLD":
+            missing = [
+                name
+                for name in ("price", "lower", "upper", "fit", "sigma", "target_return")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"a {self.signal} signal needs {', '.join(missing)}")
+        return self
+
 
 #: The names a ``SignalResult`` shares with ``SignalRecord``.
 RECORD_FIELDS = tuple(SignalRecord.model_fields)
+
+
+def describe(e: ValidationError, most: int = 3) -> str:
+    """A validation error in a line a person can read: where, and what is wrong.
+
+    >>> try:
+    ...     BandSeries(open_time=[1], close=[], fit=[], lower=[], upper=[])
+    ... except ValidationError as e:
+    ...     print(describe(e))
+    1 error: (model): Value error, close, fit, lower, upper not as long as open_time (1)
+    """
+    parts = [
+        f"{'.'.join(str(x) for x in err['loc']) or '(model)'}: {err['msg']}"
+        for err in e.errors(include_url=False, include_input=False)[:most]
+    ]
+    more = e.error_count() - len(parts)
+    count = f"{e.error_count()} error{'s' if e.error_count() != 1 else ''}"
+    return f"{count}: " + "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 def record_of(result: SignalResult) -> dict[str, Any]:
@@ -71,6 +108,20 @@ class BandSeries(_Model):
     fit: list[float]
     lower: list[float]
     upper: list[float]
+
+    @model_validator(mode="after")
+    def _aligned(self) -> BandSeries:
+        n = len(self.open_time)
+        uneven = [k for k, v in self if isinstance(v, list) and len(v) != n]
+        if uneven:
+            raise ValueError(f"{', '.join(uneven)} not as long as open_time ({n})")
+        try:
+            check_columns(
+                np.asarray(self.open_time, dtype=np.int64), {"close": np.asarray(self.close)}
+            )
+        except DataError as e:
+            raise ValueError(str(e)) from e
+        return self
 
 
 class WindowSeries(BandSeries):

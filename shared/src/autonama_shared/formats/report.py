@@ -10,10 +10,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from autonama_shared.engine.specs import PriceScale
 from autonama_shared.formats._files import model_schema, published_schema, write_new
+from autonama_shared.formats.records import STRICT
 
 __all__ = [
     "BacktestParameters",
@@ -30,7 +31,7 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
 
 class MetricsModel(_Model):

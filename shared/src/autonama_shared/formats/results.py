@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from autonama_shared import __version__
+from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.engine.specs import (
     MAX_DAYS,
     MAX_DEGREE,
@@ -24,7 +25,7 @@ from autonama_shared.engine.specs import (
     PriceScale,
 )
 from autonama_shared.formats._files import model_schema, published_schema, write_new
-from autonama_shared.formats.records import BandSeries, SignalRecord, record_of, series_of
+from autonama_shared.formats.records import STRICT, BandSeries, SignalRecord, record_of, series_of
 from autonama_shared.runs.scan import ScanReport
 
 __all__ = [
@@ -45,11 +46,11 @@ RESULTS_PREFIX = "backtest_results_"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
 
 class ScanParameters(_Model):
-    interval: str
+    interval: IntervalName
     degree: int = Field(ge=MIN_DEGREE, le=MAX_DEGREE)
     kstd: float = Field(ge=MIN_KSTD, le=MAX_KSTD)
     days: int = Field(ge=MIN_DAYS, le=MAX_DAYS)

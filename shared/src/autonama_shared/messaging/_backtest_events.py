@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     field_validator,
@@ -29,9 +28,11 @@ from autonama_shared.engine.specs import (
     ScanSpec,
     TradeRules,
 )
+from autonama_shared.formats.records import STRICT
 from autonama_shared.formats.report import SymbolBacktest
 from autonama_shared.messaging._base import (
     Symbol,
+    UUIDText,
     _CandleColumns,
     _checked,
     _Event,
@@ -44,7 +45,7 @@ from autonama_shared.messaging._base import (
 class BacktestParams(BaseModel):
     """What ``autonama backtest`` takes: the sweep, the trading rules, the history."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
     interval: IntervalName = "1d"
     history: int = Field(default=2000, ge=32, le=100_000)
@@ -118,7 +119,7 @@ class BacktestParams(BaseModel):
 
 class BacktestRequested(_Event):
     type: Literal["backtest.requested"] = "backtest.requested"
-    backtest_id: str = Field(default_factory=new_scan_id)
+    backtest_id: UUIDText = Field(default_factory=new_scan_id)
     requested_at: AwareDatetime = Field(default_factory=utcnow)
     origin: Literal["cli", "api", "test"] = "api"
     params: BacktestParams
@@ -137,7 +138,7 @@ class BacktestRequested(_Event):
 
 class BacktestPlanned(_Event):
     type: Literal["backtest.planned"] = "backtest.planned"
-    backtest_id: str
+    backtest_id: UUIDText
     planned_at: AwareDatetime = Field(default_factory=utcnow)
     request: BacktestRequested
     symbols: list[Symbol]
@@ -146,7 +147,7 @@ class BacktestPlanned(_Event):
 
 class BacktestKlines(_CandleColumns):
     type: Literal["backtest.klines"] = "backtest.klines"
-    backtest_id: str
+    backtest_id: UUIDText
     symbol: Symbol
     params: BacktestParams
     error: str | None = None
@@ -154,7 +155,7 @@ class BacktestKlines(_CandleColumns):
 
 class BacktestComputed(_Event):
     type: Literal["backtest.computed"] = "backtest.computed"
-    backtest_id: str
+    backtest_id: UUIDText
     symbol: Symbol
     computed_at: AwareDatetime = Field(default_factory=utcnow)
     engine_version: str

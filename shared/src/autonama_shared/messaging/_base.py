@@ -12,14 +12,23 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
-from autonama_shared.engine.candles import COLUMNS, Candles
-from autonama_shared.errors import AutonamaError, ConfigError
+from autonama_shared.engine.candles import (
+    COLUMNS,
+    MAX_OPEN_TIME,
+    MIN_OPEN_TIME,
+    Candles,
+    check_columns,
+)
+from autonama_shared.engine.specs import MAX_HISTORY
+from autonama_shared.errors import AutonamaError, ConfigError, DataError
+from autonama_shared.formats.records import STRICT
 
 SCHEMA_VERSION = 1
 
@@ -38,8 +47,22 @@ class EventDecodeError(AutonamaError):
     """Bytes that are not a known event of a version this code reads: dead-letter them."""
 
 
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a UUID") from e
+
+
+#: A candle's open time in ms since the epoch, UTC, 2009 .. 2100.
+OpenTime = Annotated[int, Field(ge=MIN_OPEN_TIME, le=MAX_OPEN_TIME)]
+
+#: An id on the wire: a UUID in its canonical text form.
+UUIDText = Annotated[str, Field(max_length=64), AfterValidator(_uuid)]
+
+
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
     schema_version: int = SCHEMA_VERSION
 
@@ -66,12 +89,27 @@ def _checked(build: Callable[[], object]) -> None:
 class _CandleColumns(_Event):
     """Closed candles as columns, oldest first (empty when ``error`` says why)."""
 
-    open_time: list[int] = Field(default_factory=list)
-    open: list[float] = Field(default_factory=list)
-    high: list[float] = Field(default_factory=list)
-    low: list[float] = Field(default_factory=list)
-    close: list[float] = Field(default_factory=list)
-    volume: list[float] = Field(default_factory=list)
+    open_time: list[OpenTime] = Field(default_factory=list, max_length=MAX_HISTORY)
+    open: list[float] = Field(default_factory=list, max_length=MAX_HISTORY)
+    high: list[float] = Field(default_factory=list, max_length=MAX_HISTORY)
+    low: list[float] = Field(default_factory=list, max_length=MAX_HISTORY)
+    close: list[float] = Field(default_factory=list, max_length=MAX_HISTORY)
+    volume: list[float] = Field(default_factory=list, max_length=MAX_HISTORY)
+
+    @model_validator(mode="after")
+    def _market_data(self) -> _CandleColumns:
+        n = len(self.open_time)
+        uneven = [c for c in COLUMNS[1:] if len(getattr(self, c)) != n]
+        if uneven:
+            raise ValueError(f"{', '.join(uneven)} not as long as open_time ({n})")
+        try:
+            check_columns(
+                np.asarray(self.open_time, dtype=np.int64),
+                {c: np.asarray(getattr(self, c), dtype=np.float64) for c in COLUMNS[1:]},
+            )
+        except DataError as e:
+            raise ValueError(str(e)) from e
+        return self
 
     def to_candles(self, symbol: str, interval: str) -> Candles:
         """The columns as the engine's candles."""

@@ -27,7 +27,6 @@ from typing import Literal, TypeVar, get_args
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -47,7 +46,7 @@ from autonama_shared.engine.specs import (
     PriceScale,
     ScanSpec,
 )
-from autonama_shared.formats.records import SignalRecord, WindowSeries
+from autonama_shared.formats.records import STRICT, SignalRecord, WindowSeries, describe
 from autonama_shared.messaging._backtest_events import (
     BacktestComputed,
     BacktestKlines,
@@ -59,6 +58,7 @@ from autonama_shared.messaging._base import (
     SCHEMA_VERSION,
     EventDecodeError,
     Symbol,
+    UUIDText,
     _CandleColumns,
     _checked,
     _Event,
@@ -94,7 +94,7 @@ __all__ = [
 class ScanParams(BaseModel):
     """Interval, window and band parameters of a scan (validated like the CLI's)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = STRICT
 
     interval: str
     days: int = Field(ge=MIN_DAYS, le=MAX_DAYS)
@@ -128,7 +128,7 @@ class ScanParams(BaseModel):
 
 class ScanRequested(_Event):
     type: Literal["scan.requested"] = "scan.requested"
-    scan_id: str = Field(default_factory=new_scan_id)
+    scan_id: UUIDText = Field(default_factory=new_scan_id)
     requested_at: AwareDatetime = Field(default_factory=utcnow)
     origin: Literal["cli", "api", "schedule", "test", "file"] = "cli"
     params: ScanParams
@@ -149,7 +149,7 @@ class ScanRequested(_Event):
 
 class ScanPlanned(_Event):
     type: Literal["scan.planned"] = "scan.planned"
-    scan_id: str
+    scan_id: UUIDText
     planned_at: AwareDatetime = Field(default_factory=utcnow)
     request: ScanRequested
     symbols: list[Symbol]
@@ -160,7 +160,7 @@ class ScanPlanned(_Event):
 
 class KlineBatch(_CandleColumns):
     type: Literal["klines.batch"] = "klines.batch"
-    scan_id: str
+    scan_id: UUIDText
     symbol: Symbol
     params: ScanParams
     window: int = Field(ge=1)
@@ -179,7 +179,7 @@ class SignalComputed(_Event, SignalRecord):
     """The analyzer's result for one symbol: the signal record, where it comes from, its window."""
 
     type: Literal["signal.computed"] = "signal.computed"
-    scan_id: str
+    scan_id: UUIDText
     symbol: Symbol
     params: ScanParams
     window: int
@@ -192,7 +192,7 @@ class SignalComputed(_Event, SignalRecord):
 
 class ScanFinished(_Event):
     type: Literal["scan.finished"] = "scan.finished"
-    scan_id: str
+    scan_id: UUIDText
     finished_at: AwareDatetime = Field(default_factory=utcnow)
     symbols_done: int
     symbols_failed: int
@@ -283,5 +283,5 @@ def decode(raw: bytes | None, *accepted: type[E]) -> E:
     try:
         event = cls.model_validate(data)
     except ValidationError as e:
-        raise EventDecodeError(f"invalid {kind}: {e.error_count()} errors: {e.errors()[:3]}") from e
+        raise EventDecodeError(f"invalid {kind}: {describe(e)}") from e
     return event  # cls is one of ``accepted``

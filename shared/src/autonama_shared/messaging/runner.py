@@ -218,6 +218,8 @@ class Runner:
                 poll.pairs.append((record, decode(record.value, *self.accepted)))
             except EventDecodeError as e:
                 await self.dead_letter(record, str(e))
+            except Exception as e:  # noqa: BLE001 - whatever a record does to a decoder: poison
+                await self.dead_letter(record, f"cannot decode: {_describe(e)}")
         if poll.pairs:
             try:
                 await call([event for _, event in poll.pairs])

@@ -1,4 +1,11 @@
-"""The topics of the pipeline, named under the settings' prefix."""
+"""The topics of the pipeline, named under the settings' prefix.
+
+Backtests travel on topics of their own (``backtest-requests``,
+``backtest-klines``), read by consumer groups of their own, so a scan is never
+queued behind a large backtest: the fetcher and the analyzer run one loop for
+each. (Backtest events read from the scan topics, as published before, are
+still handled there.)
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,10 @@ __all__ = ["Topics", "ensure_pipeline_topics"]
 @dataclass(frozen=True)
 class Topics:
     scan_requests: str
+    backtest_requests: str
     scans: str
     klines: str
+    backtest_klines: str
     signals: str
     dead_letters: str
     partitions: int
@@ -24,8 +33,10 @@ class Topics:
     def of(cls, kafka: KafkaSettings) -> Topics:
         return cls(
             scan_requests=kafka.topic("scan-requests"),
+            backtest_requests=kafka.topic("backtest-requests"),
             scans=kafka.topic("scans"),
             klines=kafka.topic("klines"),
+            backtest_klines=kafka.topic("backtest-klines"),
             signals=kafka.topic("signals"),
             dead_letters=kafka.topic("dead-letters"),
             partitions=kafka.partitions,
@@ -37,8 +48,10 @@ class Topics:
         big = {"max.message.bytes": str(self.max_message_bytes)}
         return [
             TopicSpec(self.scan_requests, 3),
+            TopicSpec(self.backtest_requests, 3),
             TopicSpec(self.scans, 3),
             TopicSpec(self.klines, self.partitions, config=big),  # keyed by symbol
+            TopicSpec(self.backtest_klines, self.partitions, config=big),  # keyed by symbol
             TopicSpec(self.signals, self.partitions, config=big),  # keyed by symbol
             TopicSpec(self.dead_letters, 1, config=big),
         ]

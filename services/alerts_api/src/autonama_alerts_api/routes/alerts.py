@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import (
     IntervalQ,
     LimitQ,
@@ -20,7 +21,9 @@ from autonama_alerts_api.deps import (
 from autonama_alerts_api.models import Alert, AlertPage, Summary
 from autonama_alerts_api.queries import AlertFilter, Cursor, Sort, list_alerts, summary_rows
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(
+    prefix="/v1/alerts", tags=["alerts"], responses=READ_ERRORS, dependencies=[ReadAccess]
+)
 
 CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
 

@@ -8,12 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from autonama_alerts_api.deps import SYMBOL, StateDep, publish
+from autonama_alerts_api.auth import READ_ERRORS, WRITE_ERRORS, ReadAccess, WriteAccess
+from autonama_alerts_api.deps import SYMBOL, StateDep, invalid, publish, universe_size
 from autonama_alerts_api.models import Backtest, BacktestAccepted, BacktestRequestBody, Problem
 from autonama_alerts_api.queries import backtest_by_id, backtest_equity, recent_backtests
 from autonama_shared.formats.report import SymbolBacktest
 
-router = APIRouter(prefix="/v1/backtests", tags=["backtests"])
+router = APIRouter(
+    prefix="/v1/backtests", tags=["backtests"], responses=READ_ERRORS, dependencies=[ReadAccess]
+)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 
 
@@ -24,7 +27,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
     responses={
         400: {"model": Problem, "description": "The body is not JSON"},
         503: {"model": Problem},
+        **WRITE_ERRORS,
     },
+    dependencies=[WriteAccess],
 )
 async def request_backtest(
     state: StateDep, body: BacktestRequestBody, response: Response
@@ -32,6 +37,16 @@ async def request_backtest(
     """Publish a backtest request (validated like `autonama backtest`): the fetcher loads
     the history, the analyzer pool trades it, the ingestor stores the results."""
     event = body.event()
+    spec = event.params.spec()
+    work = universe_size(event.symbols, event.top) * spec.combinations * spec.history
+    if work > state.settings.max_backtest_work:
+        raise invalid(
+            "budget",
+            f"this backtest would be {work:,} bar-combinations (symbols x combinations x "
+            f"history), over the budget of {state.settings.max_backtest_work:,} "
+            "(AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK)",
+            where="body",
+        )
     await publish(state, event, event.backtest_id, "backtest")
     url = f"/v1/backtests/{event.backtest_id}"
     response.headers["Location"] = url

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import StateDep
 from autonama_alerts_api.models import Problem
+from autonama_alerts_api.queries import worker_states
 
 router = APIRouter(tags=["operations"])
 
@@ -24,11 +26,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"model": Problem}})
 async def readyz(state: StateDep) -> JSONResponse:
-    """The database and the broker are reachable."""
+    """The database and the broker are reachable, and the workers' parts that report
+    themselves (the ingestor's drop-folder watcher) are running."""
     checks: dict[str, str] = {}
     try:
-        await asyncio.wait_for(state.pool.fetchval("SELECT 1"), 2.0)
-        checks["database"] = "ok"
+        checks |= {"database": "ok", **await asyncio.wait_for(worker_states(state.pool), 2.0)}
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         checks["database"] = f"unreachable: {e}"
     if not state.producer_ready.is_set():
@@ -46,7 +48,7 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=READ_ERRORS, dependencies=[ReadAccess])
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics: request counts and latencies, stream clients, alerts sent."""
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

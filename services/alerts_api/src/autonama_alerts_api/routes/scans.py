@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from autonama_alerts_api.deps import StateDep, publish
+from autonama_alerts_api.auth import READ_ERRORS, WRITE_ERRORS, ReadAccess, WriteAccess
+from autonama_alerts_api.deps import StateDep, invalid, publish, universe_size
 from autonama_alerts_api.models import Ingestion, Problem, Scan, ScanAccepted, ScanRequestBody
 from autonama_alerts_api.queries import recent_ingestions, recent_scans, scan_by_id
 
-router = APIRouter(tags=["scans"])
+router = APIRouter(tags=["scans"], responses=READ_ERRORS, dependencies=[ReadAccess])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 RecentQ = Annotated[int, Query(ge=1, le=500)]
 
@@ -23,11 +24,21 @@ RecentQ = Annotated[int, Query(ge=1, le=500)]
     responses={
         400: {"model": Problem, "description": "The body is not JSON"},
         503: {"model": Problem},
+        **WRITE_ERRORS,
     },
+    dependencies=[WriteAccess],
 )
 async def request_scan(state: StateDep, body: ScanRequestBody, response: Response) -> ScanAccepted:
     """Publish a scan request (validated like `autonama scan`); follow it at the Location."""
     scan = body.event()
+    candles = universe_size(scan.symbols, scan.top) * scan.params.window
+    if candles > state.settings.max_scan_candles:
+        raise invalid(
+            "budget",
+            f"this scan would fit {candles:,} candles (symbols x window), over the budget of "
+            f"{state.settings.max_scan_candles:,} (AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES)",
+            where="body",
+        )
     await publish(state, scan, scan.scan_id, "scan")
     url = f"/v1/scans/{scan.scan_id}"
     response.headers["Location"] = url

@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import (
+    MAX_ID,
     IntervalQ,
     MinPotentialQ,
     SignalQ,
@@ -17,13 +19,16 @@ from autonama_alerts_api.deps import (
     StateDep,
     SymbolQ,
     alert_filter,
+    alert_id,
     invalid,
 )
 from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import alerts_after
 from autonama_alerts_api.stream import Client
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(
+    prefix="/v1/alerts", tags=["alerts"], responses=READ_ERRORS, dependencies=[ReadAccess]
+)
 
 _CATCH_UP_PAGE = 500
 
@@ -44,17 +49,21 @@ async def stream(
     symbol: SymbolQ = None,
     interval: IntervalQ = None,
     min_potential_return: MinPotentialQ = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this alert id")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="Resume after this alert id")
+    ] = None,
 ) -> StreamingResponse:
     """New alerts as they are committed. Reconnect with `Last-Event-ID` (or `after`) to
     receive every alert missed, in order, then live ones."""
     filters = alert_filter(signal, symbol, interval, min_potential_return, None)
     resume = after
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise invalid("Last-Event-ID", "must be an alert id", where="header")
-        resume = int(last_event_id)
+        resume = alert_id(last_event_id)
+        if resume is None:
+            raise invalid(
+                "Last-Event-ID", f"must be an alert id from 0 to {MAX_ID}", where="header"
+            )
     client, seen = state.broadcaster.subscribe(filters)
     return StreamingResponse(
         _events(state, client, seen if resume is None else resume),

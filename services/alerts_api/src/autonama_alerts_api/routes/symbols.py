@@ -7,12 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import StateDep, SymbolPath
 from autonama_alerts_api.models import BandSeries, Problem
 from autonama_alerts_api.queries import band_series
 from autonama_shared.engine.intervals import IntervalName
 
-router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
+router = APIRouter(
+    prefix="/v1/symbols", tags=["symbols"], responses=READ_ERRORS, dependencies=[ReadAccess]
+)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 IntervalOf = Annotated[IntervalName, Query()]
 

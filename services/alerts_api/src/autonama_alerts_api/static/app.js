@@ -22,8 +22,22 @@ function age(t) {
   return `${Math.round(s / 86400)} d`;
 }
 
-async function api(path, options) {
-  const response = await fetch(path, options);
+// The API token: `make up` prints the page's address with #token=...; it is kept in
+// this browser's storage (never in the address bar or a server log) and sent with
+// every request. EventSource cannot send headers, so the stream takes it as a parameter.
+const token = (() => {
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromLink) {
+    localStorage.setItem("autonamaToken", fromLink);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem("autonamaToken");
+})();
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { ...options, headers });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
@@ -103,7 +117,8 @@ async function loadAlerts() {
 
 function connect(after) {
   // After a dropped connection EventSource resumes by itself with Last-Event-ID.
-  const source = new EventSource(`/v1/alerts/stream?after=${after}`);
+  const auth = token ? `&access_token=${encodeURIComponent(token)}` : "";
+  const source = new EventSource(`/v1/alerts/stream?after=${after}${auth}`);
   source.addEventListener("open", () => { $("connection").textContent = "live"; });
   source.addEventListener("error", () => { $("connection").textContent = "reconnecting…"; });
   source.addEventListener("alert", (event) => {

@@ -1,0 +1,143 @@
+"""Least privilege in PostgreSQL: the API's login can only read, the writer only write rows.
+
+The roles come from deploy/postgres/roles.sql, the file the local scripts and
+docker-compose run; the grants from the migrations. Each login is tried for
+real against the test's own schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from autonama_shared.db import migrate
+from autonama_shared.db.pool import open_pool
+from autonama_shared.db.store import store_signals
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.integration.test_alerts_api import start_api
+from tests.support.factories import make_signal
+
+ROLES = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "roles.sql"
+
+
+def psql() -> str:
+    found = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+    if not Path(found).exists():
+        pytest.skip("psql is not installed")
+    return found
+
+
+@pytest.fixture
+async def owner(pg_settings: PostgresSettings) -> PostgresSettings:
+    """The roles created as the scripts create them, and the test's schema migrated."""
+    env = {**os.environ, "PGPASSWORD": pg_settings.password.get_secret_value()}
+    await asyncio.to_thread(
+        subprocess.run,
+        [
+            psql(),
+            "-q",
+            "-h",
+            pg_settings.host,
+            "-p",
+            str(pg_settings.port),
+            "-U",
+            pg_settings.user,
+            "-d",
+            pg_settings.database,
+            "-v",
+            "writer_password=",
+            "-v",
+            "api_password=",
+            "-f",
+            str(ROLES),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    async with open_pool(pg_settings) as pool, pool.acquire() as conn:
+        await migrate(conn, pg_settings.db_schema)
+    return pg_settings
+
+
+async def login(pg: PostgresSettings, user: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=pg.host,
+        port=pg.port,
+        user=user,
+        database=pg.database,
+        server_settings={"search_path": pg.db_schema},
+    )
+
+
+async def test_the_api_login_can_read_and_nothing_else(owner: PostgresSettings) -> None:
+    conn = await login(owner, "autonama_api")
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM signals") == 0
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO worker_status (name, running) VALUES ('intruder', true)"
+            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM api_tokens")
+        for role in ("autonama", "autonama_writers", "autonama_writer"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(f"SET ROLE {role}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE mine (id int)")
+    finally:
+        await conn.close()
+
+
+async def test_the_writer_stores_signals_but_changes_no_schema(owner: PostgresSettings) -> None:
+    conn = await login(owner, "autonama_writer")
+    try:
+        async with conn.transaction():  # the ingestor's whole storage path, alerts included
+            new = await store_signals(conn, [make_signal("BTCUSDT", "BUY", 3)], origin="test")
+        assert new == 1
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+        for statement in (
+            "CREATE TABLE mine (id int)",
+            "DROP TABLE signals",
+            "TRUNCATE signals",
+            "ALTER TABLE signals DROP CONSTRAINT signals_finite",
+            "SET ROLE autonama",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_the_api_serves_through_its_own_login(
+    owner: PostgresSettings, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    writer = await login(owner, "autonama_writer")
+    try:
+        async with writer.transaction():
+            await store_signals(writer, [make_signal("ETHUSDT", "SELL", 4)], origin="test")
+    finally:
+        await writer.close()
+    proc, url = await asyncio.to_thread(
+        start_api,
+        owner.model_copy(update={"user": "autonama_api"}),
+        kafka_settings,
+        tmp_path / "api.log",
+        AUTONAMA_POSTGRES__MIGRATE="false",
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            r = await client.get("/v1/alerts")
+            assert r.status_code == 200, r.text
+            assert [a["symbol"] for a in r.json()["items"]] == ["ETHUSDT"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
