@@ -104,6 +104,44 @@ apps_up() {
   log "services under supervisord (logs in $LOGS/, state: make status)"
 }
 
+wait_ready() {
+  local i
+  for ((i = 0; i < 120; i++)); do
+    if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$API_PORT/readyz', timeout=2)" 2>/dev/null; then
+      return 0
+    fi
+    supervisor_alive || die "supervisord exited; see $LOGS/supervisord.log"
+    sleep 0.5
+  done
+  die "the alerts API is not ready after 60 s; see $LOGS/ (make status)"
+}
+
+# A write token for this machine's user, created once and kept in the state folder
+# (readable by its owner only): the dashboard's address carries it, as Jupyter's does.
+local_token() {
+  local file="$AUTONAMA_LOCAL_DIR/api-token"
+  if [[ ! -s $file ]]; then
+    (umask 077 && AUTONAMA_POSTGRES__HOST="${PG_HOST:-127.0.0.1}" AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" \
+      "$REPO_ROOT/.venv/bin/autonama" token create --scope write --quiet \
+      --name "local-$(date -u +%Y%m%d%H%M%S)" >"$file.new" && mv "$file.new" "$file") \
+      || die "could not create the local API token"
+  fi
+  cat "$file"
+}
+
+dashboard_url() {
+  echo "http://127.0.0.1:$DASHBOARD_PORT/alerts#token=$(local_token)"
+}
+
+up() {
+  mkdir -p "$LOGS" "$RUN" "$DROP"
+  "$here/services.sh" up
+  apps_up
+  wait_ready
+  log "ready: dashboard $(dashboard_url)"
+  log "API http://127.0.0.1:$API_PORT/docs (writes need 'Authorization: Bearer <token>'; the token is in $AUTONAMA_LOCAL_DIR/api-token)"
+}
+
 apps_down() {
   if supervisor_alive; then
     log "stopping the services"

@@ -145,10 +145,10 @@ async def supervise(
 
 
 class QuietRepeats(logging.Filter):
-    """Let a repeated warning through once per backoff step: after the first line of a
-    kind (logger and message template), the next is let through 0.5 s later, then 1 s,
-    2 s, ... up to 30 s, with how many were held back. A kind quiet for ``cap`` seconds
-    starts afresh. For third-party clients that log every failed reconnect.
+    """Let a client library's warnings through once per backoff step: after its first
+    warning, the next is let through 0.5 s later, then 1 s, 2 s, ... up to 30 s, with how
+    many were held back. A library quiet for ``cap`` seconds starts afresh. For clients
+    that log every failed reconnect (aiokafka logs hundreds a second while a broker is away).
 
     >>> now = [0.0]
     >>> f = QuietRepeats(clock=lambda: now[0])
@@ -160,7 +160,7 @@ class QuietRepeats(logging.Filter):
     ...     if f.filter(r):
     ...         shown.append((round(now[0], 1), r.getMessage()))
     >>> shown[:3]
-    [(0.0, 'down x'), (0.5, 'down x (4 like it held back)'), (1.5, 'down x (9 like it held back)')]
+    [(0.0, 'down x'), (0.5, 'down x (4 more held back)'), (1.5, 'down x (9 more held back)')]
     >>> len(shown)
     5
     """
@@ -175,13 +175,13 @@ class QuietRepeats(logging.Filter):
     ) -> None:
         super().__init__()
         self.prefixes, self.first, self.cap, self.clock = prefixes, first, cap, clock
-        self._kinds: dict[tuple[str, object], tuple[float, float, int]] = {}
+        self._kinds: dict[str, tuple[float, float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
             return True
         now = self.clock()
-        key = (record.name, record.msg)
+        key = record.name.split(".")[0]
         seen = self._kinds.get(key)
         if seen is None or now - seen[0] > self.cap + seen[1]:
             self._kinds[key] = (now, self.first, 0)
@@ -192,7 +192,7 @@ class QuietRepeats(logging.Filter):
             return False
         self._kinds[key] = (now, min(self.cap, wait * 2), 0)
         if held:
-            record.msg = f"{record.msg} ({held} like it held back)"
+            record.msg = f"{record.msg} ({held} more held back)"
         return True
 
 
