@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from autonama_shared.engine.backtest import metrics_of, simulate
+from autonama_shared.engine.backtest import buy_and_hold, metrics_of, simulate
 from autonama_shared.engine.bands import walk_forward_sweep
 from autonama_shared.engine.candles import Candles
-from autonama_shared.engine.specs import TradeRules
+from autonama_shared.engine.specs import BacktestSpec, TradeRules
 from autonama_shared.engine.sweep import choose_and_test, sweep_series
 from autonama_shared.errors import ConfigError
+from autonama_shared.formats.report import BacktestReport
+from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.sources.files import FileSource
 from tests.naive import naive_fit
 
@@ -90,14 +93,55 @@ def test_max_hold_exits_after_that_many_bars() -> None:
     assert (t.entry_bar, t.exit_bar, t.exit_price, t.reason) == (2, 4, 8.7, "max_hold")
 
 
-def test_short_side_mirrors_the_long_one() -> None:
+def test_short_side_mirrors_the_long_one_with_fees_on_each_fill() -> None:
     # Bar 1 closes at 12 > 11.5 (SELL): short at bar 2's open, 12; bar 3 closes at 10 <= fit:
-    # covered at bar 4's open, 9.5. Net: (2 - 9.5 / 12) * 0.999^2 - 1.
+    # covered at bar 4's open, 9.5. Sell 1/12 units of equity 1 for 1 (fee 0.001), buy them
+    # back for 9.5/12 (fee 0.001 * 9.5/12): 1 + (1 - 0.001) - 9.5/12 * 1.001 = 1.2065...
     opens, closes = [10, 10, 12, 11, 9.5, 10], [10, 12, 11, 10, 10, 10]
     assert run(opens, closes, TradeRules(fee=0.001)).trades == []  # long only by default
-    (t,) = run(opens, closes, TradeRules(fee=0.001, allow_short=True)).trades
+    r = run(opens, closes, TradeRules(fee=0.001, allow_short=True))
+    (t,) = r.trades
     assert (t.side, t.entry_price, t.exit_price, t.reason) == ("short", 12.0, 9.5, "target")
-    assert t.net_return == pytest.approx((2 - 9.5 / 12) * 0.999**2 - 1)
+    assert t.net_return == pytest.approx(0.999 - 1.001 * 9.5 / 12, rel=1e-12)
+    assert t.net_return == pytest.approx(0.2065416666666667, rel=1e-12)
+    # Marked to the close while short (entry fee paid): at bar 2, 1 + 0.999 - 11 / 12.
+    assert r.equity[2] == pytest.approx(1 + 0.999 - 11 / 12, rel=1e-12)
+    assert r.equity[-1] == pytest.approx(1 + t.net_return, rel=1e-12)
+
+
+def test_a_losing_short_pays_the_fee_on_the_dearer_buy_back() -> None:
+    # SELL on bar 1 (close 12): short at bar 2's open, 12; the price runs to 15 and the
+    # position is valued at the last close, 15, slipped 10 bps up: 15.015; entry slipped
+    # down: 11.988. Net: (1 - f) - (1 + f) * 15.015 / 11.988, f = 0.001.
+    opens, closes = [10, 10, 12, 13, 14, 15], [10, 12, 13, 14, 15, 15]
+    (t,) = run(opens, closes, TradeRules(fee=0.001, slippage_bps=10, allow_short=True)).trades
+    assert (t.entry_price, t.exit_price, t.reason) == pytest.approx((11.988, 15.015, "end"))
+    assert t.net_return == pytest.approx(0.999 - 1.001 * 15.015 / 11.988, rel=1e-12)
+    # the old, equity-based figure charged this loss too little: (2 - X/E) * 0.999^2 - 1
+    assert t.net_return < (2 - 15.015 / 11.988) * 0.999**2 - 1
+
+
+def test_buy_and_hold_pays_fee_and_slippage_on_both_fills() -> None:
+    # Bars 0..3: decide on bar 0, buy at bar 1's open 10 * 1.002 (20 bps), fee 0.5 %;
+    # marked to each close; sold at the last close 13 * 0.998, fee 0.5 % again.
+    o, c = np.array([9.0, 10.0, 11.0, 12.0]), np.array([9.5, 10.5, 12.0, 13.0])
+    curve = buy_and_hold(o, c, TradeRules(fee=0.005, slippage_bps=20))
+    entry = 10 * 1.002
+    assert curve[0] == 1.0
+    assert curve[1] == pytest.approx(0.995 * 10.5 / entry, rel=1e-12)
+    assert curve[2] == pytest.approx(0.995 * 12.0 / entry, rel=1e-12)
+    assert curve[3] == pytest.approx(0.995 * 0.995 * 13 * 0.998 / entry, rel=1e-12)
+    m = metrics_of(curve, 365.0)
+    assert m.total_return == pytest.approx(0.995**2 * 13 * 0.998 / entry - 1, rel=1e-12)
+
+
+def test_sortino_uses_the_downside_of_every_bar() -> None:
+    # returns +10 %, -10 %, 0 %, +5 %: downside deviation sqrt((0.1^2) / 4) = 0.05 over all
+    # four bars (not sqrt(0.1^2 / 1) over the one losing bar).
+    curve = np.cumprod([1.0, 1.10, 0.90, 1.00, 1.05])
+    m = metrics_of(curve, 365.0)
+    mean = (0.10 - 0.10 + 0.0 + 0.05) / 4
+    assert m.sortino == pytest.approx(mean / 0.05 * np.sqrt(365), rel=1e-12)
 
 
 def test_one_position_at_a_time_and_an_open_position_at_the_end() -> None:
@@ -218,3 +262,78 @@ def test_rolling_folds_choose_on_each_part_and_test_on_the_next(btc: Candles) ->
     assert len(chained) == steps[-1].test[1] - steps[0].test[0]
     product = np.prod([f.result.equity[-1] for f in steps])
     assert chained[-1] == pytest.approx(product, rel=1e-12)
+
+
+def test_the_issue_s_short_example_on_real_candles(shared_data: Path) -> None:
+    """XRPUSDT daily to 2022-10, degree 6, kstd 2, window 90, fee 0.001, 5 bps, shorts:
+    its first trade, a losing short from 0.448545615 to 0.57218595, nets -0.277922830
+    with the fee on each fill (the figure worked out when the definition was reviewed)."""
+    source = FileSource(shared_data / "klines" / "until-2022-10" / "1d")
+    candles = asyncio.run(source.fetch("XRPUSDT", "1d", 2000))
+    rules = TradeRules(fee=0.001, slippage_bps=5, allow_short=True)
+    spec = BacktestSpec("1d", (6,), (2.0,), (90,), rules, history=2000)
+    run = run_symbol("XRPUSDT", candles, None, spec)
+    first = run.row.trades[0]
+    assert first.side == "short"
+    assert (first.entry_price, first.exit_price) == pytest.approx(
+        (0.448545615, 0.57218595), abs=5e-10
+    )
+    assert first.net_return == pytest.approx(-0.277922830, abs=5e-10)
+    # buy-and-hold on the same bars, both fills with fee and slippage
+    lo = int(np.searchsorted(candles.open_time, run.row.first_time))
+    entry = candles.open[lo + 1] * 1.0005
+    exit_ = candles.close[-1] * 0.9995
+    assert run.row.buy_and_hold is not None
+    assert run.row.buy_and_hold.total_return == pytest.approx(
+        0.999 * 0.999 * exit_ / entry - 1, rel=1e-12
+    )
+    curve = run.row.equity_curve
+    assert curve is not None
+    assert len(curve.time) == min(2000, run.row.bars)
+    assert curve.time[0] == run.row.first_time
+    assert curve.time[-1] == run.row.last_time
+
+
+def test_a_version_1_report_still_reads() -> None:
+    """Reports written before the definitions were fixed (version 1, no equity curve)."""
+    v1 = {
+        "schema_version": 1,
+        "engine_version": "0.1.0",
+        "generated_at": "2026-11-01T00:00:00Z",
+        "parameters": {
+            "interval": "1d",
+            "degrees": [4],
+            "kstds": [2.0],
+            "windows": [365],
+            "price_scale": "linear",
+            "fee": 0.001,
+            "slippage_bps": 0.0,
+            "allow_short": False,
+            "stop_loss": None,
+            "max_hold": None,
+            "split": None,
+            "metric": "sharpe",
+            "source": "files",
+        },
+        "symbols": [
+            {
+                "symbol": "BTCUSDT",
+                "first_time": None,
+                "last_time": None,
+                "bars": 0,
+                "chosen": None,
+                "out_of_sample": None,
+                "buy_and_hold": None,
+                "buy_and_hold_out_of_sample": None,
+                "trades": [],
+                "combinations": [],
+                "error": "no candles",
+            }
+        ],
+        "portfolio": None,
+        "portfolio_buy_and_hold": None,
+    }
+    report = BacktestReport.model_validate(v1)
+    assert report.schema_version == 1
+    assert report.symbols[0].equity_curve is None
+    assert BacktestReport.model_fields["schema_version"].default == 2  # what is written now

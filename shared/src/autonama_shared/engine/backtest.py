@@ -36,8 +36,10 @@ __all__ = [
     "TradeResult",
     "TradeRules",
     "bars_per_year",
+    "buy_and_hold",
     "metrics_of",
     "simulate",
+    "trade_return",
 ]
 
 Float64Array = NDArray[np.float64]
@@ -70,6 +72,23 @@ def bars_per_year(interval_ms: int) -> float:
     (365.0, 8760.0)
     """
     return 365 * 86_400_000 / interval_ms
+
+
+def trade_return(side: Side, entry_price: float, exit_price: float, fee: float) -> float:
+    """A trade's net return, the fee a fraction of each fill's notional value.
+
+    Long: buy with the whole equity V (fee f V, paid in the asset bought), sell it all:
+    ``(1 - f)^2 X / E - 1``. Short: sell V / E units (fee f V), buy them back (fee
+    ``f V X / E``): ``(1 - f) - (1 + f) X / E``. Prices are the fills, slippage included.
+
+    >>> round(trade_return("long", 100.0, 110.0, 0.001), 9)
+    0.0978011
+    >>> round(trade_return("short", 0.448545615, 0.57218595, 0.001), 9)
+    -0.27792283
+    """
+    if side == "long":
+        return (1 - fee) * (1 - fee) * exit_price / entry_price - 1
+    return (1 - fee) - (1 + fee) * exit_price / entry_price
 
 
 def _next_true(cond: NDArray[np.bool_]) -> NDArray[np.int64]:
@@ -159,8 +178,7 @@ def simulate(
         elif np.isnan(raw_out):
             raw_out = open_[exit_bar]
         exit_price = raw_out * (1 - slip) if side == "long" else raw_out * (1 + slip)
-        gross = exit_price / entry_price if side == "long" else 2 - exit_price / entry_price
-        net = gross * (1 - rules.fee) * (1 - rules.fee) - 1
+        net = trade_return(side, entry_price, exit_price, rules.fee)
         trades.append(
             Trade(
                 side,
@@ -173,18 +191,41 @@ def simulate(
                 float(net),
             )
         )
-        # Equity: marked to the close while in the position, the fill prices at both ends.
-        start_level = level * (1 - rules.fee)
+        # Equity: marked to the close while in the position (the entry fee paid, the
+        # exit's not yet), the fill prices and both fees at the exit.
         held = slice(entry, exit_bar)
         relative = close[held] / entry_price
-        path = relative if side == "long" else 2 - relative
-        equity[held] = start_level * path
+        f = rules.fee
+        equity[held] = level * ((1 - f) * relative if side == "long" else 2 - f - relative)
         in_market[held] = True
         level = level * (1 + net)
         equity[exit_bar:] = level
         t = exit_bar if reason != "end" else n
     exposure = float(in_market.mean()) if n else 0.0
     return TradeResult(trades, equity, exposure)
+
+
+def buy_and_hold(open_: Float64Array, close: Float64Array, rules: TradeRules) -> Float64Array:
+    """Buy-and-hold on the bars a strategy trades, filled as the strategy's trades are.
+
+    The curve starts at 1.0 on the first bar (where a strategy can first decide); the
+    buy fills at the next bar's open with slippage and the fee, the position is marked
+    to each close, and sold at the last close with slippage and the fee.
+
+    >>> o = np.array([10.0, 10.0, 11.0]); c = np.array([10.0, 10.5, 12.0])
+    >>> curve = buy_and_hold(o, c, TradeRules(fee=0.001, slippage_bps=10))
+    >>> [round(float(x), 6) for x in curve]
+    [1.0, 1.047902, 1.195208]
+    """
+    n = close.shape[0]
+    equity = np.ones(n)
+    if n < 2:
+        return equity
+    slip = rules.slippage_bps / 10_000
+    entry = open_[1] * (1 + slip)
+    equity[1:] = (1 - rules.fee) * close[1:] / entry
+    equity[-1] = trade_return("long", entry, close[-1] * (1 - slip), rules.fee) + 1
+    return equity
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +261,8 @@ def metrics_of(
     returns = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
     sd = float(returns.std(ddof=1)) if returns.size > 1 else 0.0
     mean = float(returns.mean()) if returns.size else 0.0
-    downside = returns[returns < 0]
-    dsd = float(np.sqrt(np.mean(downside**2))) if downside.size else 0.0
+    # Downside deviation with a target of 0, over every bar (Sortino and Price's definition).
+    dsd = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if returns.size else 0.0
     peak = np.maximum.accumulate(equity)
     drawdown = equity / peak - 1
     # The longest run of bars under a previous peak.

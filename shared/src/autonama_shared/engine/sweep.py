@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autonama_shared.engine.backtest import Metrics, Trade, metrics_of, simulate
+from autonama_shared.engine.backtest import Metrics, Trade, buy_and_hold, metrics_of, simulate
 from autonama_shared.engine.bands import BandSweep, walk_forward_sweep
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import METRICS, PriceScale, TradeRules
@@ -111,8 +111,7 @@ def sweep_series(
                 results.append(ComboResult(combo, metrics, outcome.trades, outcome.equity))
                 if on_combo is not None:
                     on_combo()
-    hold = c / o[0] * (1 - rules.fee)
-    hold[-1] *= 1 - rules.fee
+    hold = buy_and_hold(o, c, rules)
     return SeriesSweep(candles.symbol, lo, hi, results, metrics_of(hold, per_year), hold)
 
 

@@ -116,9 +116,11 @@ class BandSeries(_Model):
         if uneven:
             raise ValueError(f"{', '.join(uneven)} not as long as open_time ({n})")
         try:
-            check_columns(
-                np.asarray(self.open_time, dtype=np.int64), {"close": np.asarray(self.close)}
-            )
+            times = np.asarray(self.open_time, dtype=np.int64)
+        except OverflowError as e:
+            raise ValueError("open_time holds a number beyond any time in ms") from e
+        try:
+            check_columns(times, {"close": np.asarray(self.close, dtype=np.float64)})
         except DataError as e:
             raise ValueError(str(e)) from e
         return self

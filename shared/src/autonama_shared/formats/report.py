@@ -17,9 +17,12 @@ from autonama_shared.formats._files import model_schema, published_schema, write
 from autonama_shared.formats.records import STRICT
 
 __all__ = [
+    "MAX_CURVE_POINTS",
+    "REPORT_VERSION",
     "BacktestParameters",
     "BacktestReport",
     "ComboMetrics",
+    "EquityCurve",
     "FoldModel",
     "MetricsModel",
     "SymbolBacktest",
@@ -28,6 +31,12 @@ __all__ = [
     "report_schema",
     "write_report",
 ]
+
+
+#: The version this code writes (1 is still read).
+REPORT_VERSION: Literal[2] = 2
+#: The most points of an equity curve kept in a report.
+MAX_CURVE_POINTS = 2000
 
 
 class _Model(BaseModel):
@@ -75,6 +84,14 @@ class FoldModel(_Model):
     test: ComboMetrics = Field(description="The same combination on the test bars.")
 
 
+class EquityCurve(_Model):
+    """The reported run's equity and buy-and-hold's on the same bars (at most 2,000 points)."""
+
+    time: list[int] = Field(description="Bar open times, ms since the epoch (UTC).")
+    equity: list[float]
+    buy_and_hold: list[float]
+
+
 class SymbolBacktest(_Model):
     symbol: str
     first_time: int | None = Field(description="First evaluated bar (ms); null on error.")
@@ -91,6 +108,9 @@ class SymbolBacktest(_Model):
     )
     walk_forward: MetricsModel | None = Field(
         default=None, description="The test parts of every fold chained (with --folds)."
+    )
+    equity_curve: EquityCurve | None = Field(
+        default=None, description="The reported run beside buy-and-hold (version 2 on)."
     )
     error: str | None = None
 
@@ -113,7 +133,11 @@ class BacktestParameters(_Model):
 
 
 class BacktestReport(_Model):
-    schema_version: Literal[1] = 1
+    """Version 2: fees on each fill's notional (shorts), buy-and-hold filled like the
+    strategy with fee and slippage on both fills, Sortino over every bar's downside, the
+    equity curves. Version 1 reports still read (their figures are version 1's)."""
+
+    schema_version: Literal[1, 2] = REPORT_VERSION
     engine_version: str
     generated_at: AwareDatetime
     parameters: BacktestParameters

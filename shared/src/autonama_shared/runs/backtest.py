@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from autonama_shared.engine.backtest import Metrics, metrics_of
+from autonama_shared.engine.backtest import Metrics, buy_and_hold, metrics_of
 from autonama_shared.engine.bands import BandSweep
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import BacktestSpec
@@ -25,8 +25,10 @@ from autonama_shared.engine.sweep import (
     sweep_series,
 )
 from autonama_shared.formats.report import (
+    MAX_CURVE_POINTS,
     BacktestParameters,
     ComboMetrics,
+    EquityCurve,
     FoldModel,
     MetricsModel,
     SymbolBacktest,
@@ -177,8 +179,7 @@ def run_symbol(
         ]
         lo, hi = steps[0].test[0], steps[-1].test[1]
         times = t[lo:hi]
-        hold = candles.close[lo:hi] / candles.open[lo] * (1 - spec.rules.fee)
-        hold[-1] *= 1 - spec.rules.fee
+        hold = buy_and_hold(candles.open[lo:hi], candles.close[lo:hi], spec.rules)
         trades = [x for f in steps for x in _trades(f.result, candles, f.test[0])]
         entries = [f.test[0] - lo + x.entry_bar for f in steps for x in f.result.trades]
         exits = [f.test[0] - lo + x.exit_bar for f in steps for x in f.result.trades]
@@ -208,8 +209,28 @@ def run_symbol(
         combinations=[_combo(r) for r in sweep.results],
         folds=folds,
         walk_forward=walk_forward,
+        equity_curve=curve_of(times, equity, hold),
     )
     return SymbolRun(row, times, equity, hold, sweep, reported.combo.window, title, entries, exits)
+
+
+def curve_of(
+    times: np.ndarray, equity: np.ndarray, hold: np.ndarray, most: int = MAX_CURVE_POINTS
+) -> EquityCurve:
+    """The reported run's equity beside buy-and-hold, at most ``most`` points (evenly spaced
+    bars, the first and the last always kept), for a page to draw without re-running.
+
+    >>> c = curve_of(np.arange(5) * 10, np.linspace(1, 2, 5), np.ones(5), most=3)
+    >>> c.time, c.equity
+    ([0, 20, 40], [1.0, 1.5, 2.0])
+    """
+    n = len(times)
+    keep = np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(np.int64))
+    return EquityCurve(
+        time=[int(x) for x in times[keep]],
+        equity=[float(x) for x in equity[keep]],
+        buy_and_hold=[float(x) for x in hold[keep]],
+    )
 
 
 def portfolio(curves: Sequence[tuple[np.ndarray, np.ndarray]], per_year: float) -> Metrics | None:
