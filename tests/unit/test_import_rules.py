@@ -1,6 +1,7 @@
 """The shared library's wings import in one direction only (read from the source, every import).
 
-- ``engine`` imports only numpy, the standard library, ``errors`` and itself;
+- ``engine`` imports only numpy, numba (its compiled loops), the standard library,
+  ``errors`` and itself;
 - ``formats`` and ``messaging`` never import ``db``;
 - nothing in ``shared/`` or ``cli/`` imports a service, and no service imports another;
 - the modules of ``autonama_shared`` form no import cycle.
@@ -67,11 +68,11 @@ def violations(modules: dict[str, set[str]]) -> list[str]:
             if wing == "engine":
                 allowed = (
                     top in STDLIB
-                    or top == "numpy"
+                    or top in ("numpy", "numba")
                     or name.startswith(("autonama_shared.engine", "autonama_shared.errors"))
                 )
                 if not allowed:
-                    found.append(f"{module} -> {name}: engine imports only numpy and errors")
+                    found.append(f"{module} -> {name}: engine imports only numpy, numba and errors")
             if wing in ("formats", "messaging") and name.startswith("autonama_shared.db"):
                 found.append(f"{module} -> {name}: {wing} never imports db")
     return found
@@ -160,9 +161,9 @@ def test_a_forbidden_import_is_caught() -> None:
         "autonama_shared.runs.scan": {"autonama_analyzer.analyze"},
     }
     assert violations(planted) == [
-        "autonama_shared.engine.bands -> pandas: engine imports only numpy and errors",
+        "autonama_shared.engine.bands -> pandas: engine imports only numpy, numba and errors",
         "autonama_shared.engine.specs -> autonama_shared.messaging.events: "
-        "engine imports only numpy and errors",
+        "engine imports only numpy, numba and errors",
         "autonama_shared.formats.results -> autonama_shared.db.store: formats never imports db",
         "autonama_shared.runs.scan -> autonama_analyzer.analyze: the shared library imports no app",
     ]

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autonama_shared.engine.backtest import Metrics, Trade, buy_and_hold, metrics_of, simulate
+from autonama_shared.engine.backtest import (
+    Metrics,
+    Trade,
+    TradeResult,
+    buy_and_hold,
+    metrics_from,
+    metrics_of,
+    simulate,
+)
 from autonama_shared.engine.bands import BandSweep, walk_forward_sweep
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import METRICS, PriceScale, TradeRules
@@ -46,8 +54,15 @@ class Combo:
 class ComboResult:
     combo: Combo
     metrics: Metrics
-    trades: list[Trade]
-    equity: np.ndarray
+    outcome: TradeResult
+
+    @property
+    def trades(self) -> list[Trade]:
+        return self.outcome.trades
+
+    @property
+    def equity(self) -> np.ndarray:
+        return self.outcome.equity
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +121,11 @@ def sweep_series(
             for kstd in kstds:
                 lower, fit, upper = sweep.bands(k, kstd)
                 outcome = simulate(o, h, lw, c, lower[lo:hi], fit[lo:hi], upper[lo:hi], rules)
-                metrics = metrics_of(outcome.equity, per_year, outcome.trades, outcome.exposure)
+                metrics = metrics_from(
+                    outcome.equity, per_year, outcome.net_returns, outcome.exposure
+                )
                 combo = Combo(degree, float(kstd), window)
-                results.append(ComboResult(combo, metrics, outcome.trades, outcome.equity))
+                results.append(ComboResult(combo, metrics, outcome))
                 if on_combo is not None:
                     on_combo()
     hold = buy_and_hold(o, c, rules)
