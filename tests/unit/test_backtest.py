@@ -377,3 +377,24 @@ def test_the_compiled_kernel_trades_as_the_numpy_reference(btc: Candles, rules: 
             )
             compared += len(trades)
     assert compared > 20  # the sweep traded: the comparison is not vacuous
+
+
+def test_volatility_win_rate_average_trade_and_exposure_by_hand() -> None:
+    # Two trades on 8 bars: bought at bar 2's open 8, out at bar 4's open 10 (+25 %);
+    # bought at bar 6's open 10, valued at the last close 9 (-10 %). No fees.
+    opens = [10.0, 10.0, 8.0, 9.0, 10.0, 10.0, 10.0, 9.0]
+    closes = [10.0, 8.0, 9.0, 10.0, 10.0, 8.5, 9.5, 9.0]
+    r = run(opens, closes, TradeRules(fee=0.0))
+    assert [(t.entry_bar, t.exit_bar, t.reason) for t in r.trades] == [
+        (2, 4, "target"),
+        (6, 7, "end"),
+    ]
+    assert [t.net_return for t in r.trades] == pytest.approx([0.25, -0.1])
+    m = metrics_of(r.equity, 365.0, r.trades, r.exposure)
+    assert (m.trades, m.win_rate, m.average_trade) == (2, 0.5, pytest.approx(0.075))
+    assert m.exposure == pytest.approx(3 / 8)  # bars 2, 3 and 6 held
+    # equity: 1, 1, 9/8, 10/8, 1.25, 1.25, 1.25 * 9.5/10, 1.25 * 0.9
+    curve = np.array([1, 1, 9 / 8, 10 / 8, 1.25, 1.25, 1.25 * 0.95, 1.25 * 0.9])
+    assert_allclose(r.equity, curve, rtol=1e-12)
+    returns = curve[1:] / curve[:-1] - 1
+    assert m.volatility == pytest.approx(returns.std(ddof=1) * np.sqrt(365), rel=1e-12)
