@@ -40,13 +40,9 @@ _SORT_COLUMN = {
     "target_return": "a.target_return",
     "time": "a.id",
 }
-#: An alert is current while its signal is the newest of its key: one probe of the
-#: signals' unique key per alert (cheaper than the DISTINCT ON of latest_signals).
-CURRENT = """NOT EXISTS (
-    SELECT 1 FROM signals n
-    WHERE (n.symbol, n.interval, n.degree, n.kstd, n.price_scale, n.days)
-        = (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
-      AND n.last_candle_time > a.last_candle_time)"""
+#: An alert is current while its signal is the newest of its key: the key's row of
+#: current_signals (kept by the ingestor) names it.
+CURRENT_JOIN = "JOIN current_signals cs ON cs.alert_id = a.id"
 #: The columns of an alert under the API model's names (``Alert.model_validate(row)``).
 ALERT_COLUMNS = (
     "a.id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
@@ -143,13 +139,12 @@ async def list_alerts(
         args.extend([cursor.value, cursor.id])
         op = "<" if descending else ">"
         conditions.append(f"({column}, a.id) {op} (${len(args) - 1}, ${len(args)})")
-    if latest:
-        conditions.append(CURRENT)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     direction = "DESC" if descending else "ASC"
     args.append(limit + 1)
+    current = CURRENT_JOIN if latest else ""
     rows = await pool.fetch(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a {where} "  # noqa: S608 - no user text
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {current} {where} "  # noqa: S608 - no user text
         f"ORDER BY {column} {direction}, a.id {direction} LIMIT ${len(args)}",
         *args,
     )
@@ -168,13 +163,15 @@ async def list_alerts(
 
 async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
     counts = await pool.fetch(
-        f"SELECT a.signal, count(*) AS n FROM alerts a WHERE {CURRENT} GROUP BY a.signal"  # noqa: S608
+        """SELECT signal, count(*) AS n FROM current_signals
+           WHERE alert_id IS NOT NULL GROUP BY signal"""
     )
     strongest = {}
     for signal in ("BUY", "SELL"):
         row = await pool.fetchrow(
-            f"""SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.signal = $1 AND {CURRENT}
-                ORDER BY a.potential_return DESC, a.id DESC LIMIT 1""",  # noqa: S608
+            f"""SELECT {ALERT_COLUMNS} FROM current_signals cs JOIN alerts a ON a.id = cs.alert_id
+                WHERE cs.signal = $1 AND cs.alert_id IS NOT NULL
+                ORDER BY cs.potential_return DESC, a.id DESC LIMIT 1""",  # noqa: S608
             signal,
         )
         strongest[signal] = alert_of(row) if row else None

@@ -34,6 +34,7 @@ __all__ = [
     "recount",
     "store_signals",
     "universe_json",
+    "update_current",
     "update_progress",
 ]
 
@@ -136,7 +137,8 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             ] = e
     uuids = {s: uuid.UUID(s) for s in {e.scan_id for e in events}}
     inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
-    fresh: set[int] = set()  # signal ids inserted now
+    fresh: set[int] = set()  # BUY and SELL signal ids inserted now
+    stored_now: list[int] = []  # every signal id inserted now, HOLD included
     new_rows = 0
     if good:
         await conn.execute(
@@ -193,6 +195,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             inserted[(event.scan_id, event.symbol)] = row["id"]
             if row["inserted"]:
                 new_rows += 1
+                stored_now.append(row["id"])
                 if event.signal != "HOLD":
                     fresh.add(row["id"])
                 s = event.series
@@ -234,6 +237,8 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     new_ids = [i for i in inserted.values() if i in fresh]
     if new_ids:
         await raise_alerts(conn, new_ids)
+    if stored_now:
+        await update_current(conn, stored_now)
     columns = list(zip(*outcomes.values(), strict=True))
     await conn.execute(
         """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
@@ -295,6 +300,36 @@ async def raise_alerts(conn: Conn, signal_ids: Sequence[int]) -> int:
     await conn.execute("SELECT pg_notify($1, $2)", alerts_channel(schema), str(row["top"]))
     raised: int = row["raised"]
     return raised
+
+
+async def update_current(conn: Conn, signal_ids: Sequence[int]) -> None:
+    """Make newly stored signals their key's current signal where their candle is newer
+    than the key's current one (an older candle, arriving late, changes nothing), with the
+    alert each raised. Called after ``raise_alerts`` in the same transaction."""
+    await conn.execute(
+        """INSERT INTO current_signals AS c
+               (symbol, interval, degree, kstd, price_scale, days, signal_id, signal, price,
+                lower_band, upper_band, fit, sigma, potential_return, target_return,
+                last_candle_time, alert_id, updated_at)
+           SELECT DISTINCT ON (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
+                  s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.id,
+                  s.signal, s.price, s.lower_band, s.upper_band, s.fit, s.sigma,
+                  s.potential_return, s.target_return, s.last_candle_time, a.id, now()
+           FROM signals s LEFT JOIN alerts a ON a.signal_id = s.id
+           WHERE s.id = ANY($1::bigint[])
+           ORDER BY s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days,
+                    s.last_candle_time DESC, s.id DESC
+           ON CONFLICT (symbol, interval, degree, kstd, price_scale, days) DO UPDATE
+           SET signal_id = EXCLUDED.signal_id, signal = EXCLUDED.signal,
+               price = EXCLUDED.price, lower_band = EXCLUDED.lower_band,
+               upper_band = EXCLUDED.upper_band, fit = EXCLUDED.fit, sigma = EXCLUDED.sigma,
+               potential_return = EXCLUDED.potential_return,
+               target_return = EXCLUDED.target_return,
+               last_candle_time = EXCLUDED.last_candle_time, alert_id = EXCLUDED.alert_id,
+               updated_at = EXCLUDED.updated_at
+           WHERE c.last_candle_time < EXCLUDED.last_candle_time""",
+        list(signal_ids),
+    )
 
 
 @dataclass(frozen=True)
