@@ -10,13 +10,20 @@
 
 Clients and server share this 2-core machine, so the figures include the
 clients' own CPU use.
+3. wrk (Debian's package, an external load tool: installed here when missing)
+   against one API process, 2 threads x 50 connections x 10 s, three runs each
+   (median and spread): /healthz, /v1/alerts?limit=50, /v1/alerts/summary,
+   /v1/alerts/top-buy, and the alerts page answered 304 (If-None-Match).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +48,27 @@ LIVE_ALERTS = 20
 STORED = 10_000
 READERS = 50
 READ_SECONDS = 10.0
+
+
+WRK_RUNS = 3
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)  # noqa: S607
+        found = shutil.which("wrk")
+    assert found is not None, "wrk could not be installed (Debian package wrk)"
+    return found
+
+
+def wrk(exe: str, url: str, *headers: str) -> tuple[float, float]:
+    """Requests/s and p99 latency (ms) of one wrk run."""
+    args = [exe, "-t2", "-c50", "-d10s", "--latency", *(x for h in headers for x in ("-H", h)), url]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return rps, float(p99) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -144,6 +172,28 @@ async def main() -> None:
                 f"median {statistics.median(latencies) * 1000:.0f} ms, "
                 f"p99 {pct(latencies, 0.99) * 1000:.0f} ms"
             )
+            exe = ensure_wrk()
+            async with httpx.AsyncClient() as c:
+                etag = (await c.get(f"{url}/v1/alerts?limit=50")).headers["etag"]
+            cases = [
+                ("/healthz", "/healthz", ()),
+                ("/v1/alerts?limit=50", "/v1/alerts?limit=50", ()),
+                ("/v1/alerts/summary", "/v1/alerts/summary", ()),
+                ("/v1/alerts/top-buy", "/v1/alerts/top-buy", ()),
+                ("/v1/alerts?limit=50 (304)", "/v1/alerts?limit=50", (f"If-None-Match: {etag}",)),
+            ]
+            for name, path, headers in cases:
+                runs = [
+                    await asyncio.to_thread(wrk, exe, url + path, *headers) for _ in range(WRK_RUNS)
+                ]
+                rates = sorted(r for r, _ in runs)
+                p99s = sorted(p for _, p in runs)
+                print(
+                    f"wrk {name}, {STORED:,} alerts stored: "
+                    f"{statistics.median(rates):,.0f} requests/s "
+                    f"({rates[0]:,.0f}-{rates[-1]:,.0f}), "
+                    f"p99 {statistics.median(p99s):.0f} ms ({p99s[0]:.0f}-{p99s[-1]:.0f})"
+                )
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 20)

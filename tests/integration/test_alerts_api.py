@@ -803,3 +803,20 @@ async def test_request_budgets_and_the_rate_limit(
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+    await store(pool, make_signal("BTCUSDT", "BUY", 3))
+    for path in ("/v1/alerts?limit=5", "/v1/alerts/summary", "/v1/alerts/top-buy"):
+        first = await http.get(path)
+        etag = first.headers["etag"]
+        again = await http.get(path, headers={"If-None-Match": etag})
+        assert (again.status_code, again.content) == (304, b"")
+        other = await http.get(path + ("&" if "?" in path else "?") + "limit=6")
+        assert other.headers["etag"] != etag  # the query is part of it
+    etag = (await http.get("/v1/alerts")).headers["etag"]
+    await store(pool, make_signal("BTCUSDT", "HOLD", 4))  # no new alert, but the page changes
+    changed = await http.get("/v1/alerts", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["items"] == []
+    assert changed.headers["etag"] != etag

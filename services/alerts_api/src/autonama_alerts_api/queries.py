@@ -30,6 +30,7 @@ __all__ = [
     "recent_ingestions",
     "recent_scans",
     "scan_by_id",
+    "state_version",
     "summary_rows",
     "worker_states",
 ]
@@ -335,3 +336,15 @@ async def worker_states(pool: asyncpg.Pool) -> dict[str, str]:
         else:
             states[r["name"]] = "ok"
     return states
+
+
+async def state_version(pool: asyncpg.Pool) -> str:
+    """What the alert pages depend on, in one short text: the newest alert and the newest
+    change of current_signals (a page's ETag; both are index probes)."""
+    row = await pool.fetchrow(
+        """SELECT (SELECT coalesce(max(id), 0) FROM alerts) AS alert,
+                  (SELECT coalesce(extract(epoch FROM max(updated_at)) * 1e6, 0)::bigint
+                   FROM current_signals) AS changed"""
+    )
+    assert row is not None
+    return f"{row['alert']}.{row['changed']}"

@@ -27,6 +27,8 @@ CREATE TABLE current_signals (
 );
 CREATE INDEX current_signals_potential ON current_signals (signal, potential_return DESC)
     WHERE alert_id IS NOT NULL;
+-- The API's ETags: the newest change of the current state.
+CREATE INDEX current_signals_updated ON current_signals (updated_at);
 
 -- Backfill: the newest signal of each key and its alert.
 INSERT INTO current_signals (symbol, interval, degree, kstd, price_scale, days, signal_id,
