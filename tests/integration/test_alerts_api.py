@@ -820,3 +820,23 @@ async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncC
     assert changed.status_code == 200
     assert changed.json()["items"] == []
     assert changed.headers["etag"] != etag
+
+
+async def test_the_summary_etag_follows_finished_scans(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """A scan that fails on every symbol stores no signal: the summary still changes."""
+    first = await http.get("/v1/alerts/summary")
+    assert first.json()["last_scan_id"] is None
+    scan_id = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO scans (scan_id, origin, interval, days, degree, kstd, price_scale,
+                              universe, requested_at, status, finished_at, symbols_expected,
+                              symbols_failed)
+           VALUES ($1, 'test', '1d', 720, 4, 2.0, 'linear', '{"core": true}', now(),
+                   'finished', now(), 3, 3)""",
+        scan_id,
+    )
+    after = await http.get("/v1/alerts/summary", headers={"If-None-Match": first.headers["etag"]})
+    assert after.status_code == 200
+    assert (after.json()["last_scan_id"], after.json()["failed_symbols"]) == (str(scan_id), 3)

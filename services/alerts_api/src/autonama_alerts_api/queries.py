@@ -163,31 +163,42 @@ async def list_alerts(
 
 
 async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
-    counts = await pool.fetch(
-        """SELECT signal, count(*) AS n FROM current_signals
-           WHERE alert_id IS NOT NULL GROUP BY signal"""
+    """The summary in two round trips: counts, the strongest ids and the last scan, then
+    the two strongest alerts."""
+    head = await pool.fetchrow(
+        """SELECT (SELECT count(*) FROM current_signals
+                   WHERE signal = 'BUY' AND alert_id IS NOT NULL) AS buys,
+                  (SELECT count(*) FROM current_signals
+                   WHERE signal = 'SELL' AND alert_id IS NOT NULL) AS sells,
+                  (SELECT alert_id FROM current_signals WHERE signal = 'BUY'
+                     AND alert_id IS NOT NULL
+                   ORDER BY potential_return DESC, alert_id DESC LIMIT 1) AS top_buy,
+                  (SELECT alert_id FROM current_signals WHERE signal = 'SELL'
+                     AND alert_id IS NOT NULL
+                   ORDER BY potential_return DESC, alert_id DESC LIMIT 1) AS top_sell,
+                  s.scan_id, s.finished_at, s.symbols_expected, s.symbols_failed
+           FROM (SELECT 1) one LEFT JOIN LATERAL (
+               SELECT scan_id, finished_at, symbols_expected, symbols_failed FROM scans
+               WHERE status = 'finished' ORDER BY finished_at DESC LIMIT 1) s ON true"""
     )
-    strongest = {}
-    for signal in ("BUY", "SELL"):
-        row = await pool.fetchrow(
-            f"""SELECT {ALERT_COLUMNS} FROM current_signals cs JOIN alerts a ON a.id = cs.alert_id
-                WHERE cs.signal = $1 AND cs.alert_id IS NOT NULL
-                ORDER BY cs.potential_return DESC, a.id DESC LIMIT 1""",  # noqa: S608
-            signal,
+    assert head is not None
+    ids = [i for i in (head["top_buy"], head["top_sell"]) if i is not None]
+    strongest: dict[int, Alert] = {}
+    if ids:
+        rows = await pool.fetch(
+            f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = ANY($1::bigint[])",  # noqa: S608
+            ids,
         )
-        strongest[signal] = alert_of(row) if row else None
-    scan = await pool.fetchrow(
-        """SELECT scan_id, finished_at, symbols_expected, symbols_failed FROM scans
-           WHERE status = 'finished' ORDER BY finished_at DESC LIMIT 1"""
-    )
+        strongest = {r["id"]: alert_of(r) for r in rows}
+    found = head["scan_id"] is not None
     return {
-        "counts": {"BUY": 0, "SELL": 0, **{r["signal"]: r["n"] for r in counts}},
-        "strongest_buy": strongest["BUY"],
-        "strongest_sell": strongest["SELL"],
-        "last_scan_id": str(scan["scan_id"]) if scan else None,
-        "last_scan_finished_at": scan["finished_at"] if scan else None,
-        "last_scan_symbols": scan["symbols_expected"] if scan else None,
-        "failed_symbols": scan["symbols_failed"] if scan else None,
+        "counts": {"BUY": head["buys"], "SELL": head["sells"]},
+        "strongest_buy": strongest.get(head["top_buy"]),
+        "strongest_sell": strongest.get(head["top_sell"]),
+        "last_scan_id": str(head["scan_id"]) if found else None,
+        "last_scan_finished_at": head["finished_at"],
+        "last_scan_symbols": head["symbols_expected"],
+        "failed_symbols": head["symbols_failed"],
     }
 
 
@@ -339,12 +350,14 @@ async def worker_states(pool: asyncpg.Pool) -> dict[str, str]:
 
 
 async def state_version(pool: asyncpg.Pool) -> str:
-    """What the alert pages depend on, in one short text: the newest alert and the newest
-    change of current_signals (a page's ETag; both are index probes)."""
+    """What the alert pages depend on, in one short text: the newest alert, the newest
+    change of current_signals and the last finished scan (a page's ETag; index probes)."""
     row = await pool.fetchrow(
         """SELECT (SELECT coalesce(max(id), 0) FROM alerts) AS alert,
                   (SELECT coalesce(extract(epoch FROM max(updated_at)) * 1e6, 0)::bigint
-                   FROM current_signals) AS changed"""
+                   FROM current_signals) AS changed,
+                  (SELECT coalesce(extract(epoch FROM max(finished_at)) * 1e6, 0)::bigint
+                   FROM scans WHERE status = 'finished') AS scanned"""
     )
     assert row is not None
-    return f"{row['alert']}.{row['changed']}"
+    return f"{row['alert']}.{row['changed']}.{row['scanned']}"
