@@ -840,3 +840,38 @@ async def test_the_summary_etag_follows_finished_scans(
     after = await http.get("/v1/alerts/summary", headers={"If-None-Match": first.headers["etag"]})
     assert after.status_code == 200
     assert (after.json()["last_scan_id"], after.json()["failed_symbols"]) == (str(scan_id), 3)
+
+
+async def test_requests_after_the_database_dropped_the_connections_get_503_not_500(
+    pool: asyncpg.Pool, api: str, pg_settings: PostgresSettings
+) -> None:
+    """What a database restart does to the API's pool: every connection ends. Each request
+    then gets 200, or 503 with Retry-After while the pool reconnects, never a 500."""
+    await store(pool, make_signal("BTCUSDT", "BUY", 3))
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        assert (await client.get("/v1/alerts")).status_code == 200
+        admin = await asyncpg.connect(
+            host=pg_settings.host,
+            port=pg_settings.port,
+            user=pg_settings.user,
+            database=pg_settings.database,
+        )
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'autonama-alerts-api%'"
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        statuses = []
+        for _ in range(40):
+            r = await client.get("/v1/alerts")
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert int(r.headers["retry-after"]) >= 1
+                assert "database" in r.json()["detail"]
+            if r.status_code == 200:
+                break
+        assert set(statuses) <= {200, 503}
+        assert statuses[-1] == 200

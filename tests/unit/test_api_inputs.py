@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 
+import asyncpg
+import httpx
 import pytest
 
-from autonama_alerts_api.app import _json_safe
+from autonama_alerts_api.app import _json_safe, create_app
 from autonama_alerts_api.deps import MAX_ID, alert_id
 from autonama_alerts_api.queries import Cursor
+from autonama_alerts_api.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -62,3 +65,28 @@ def test_non_finite_numbers_become_text_in_error_bodies() -> None:
     assert json.dumps(_json_safe(body), allow_nan=False) == (
         '{"detail": [{"input": "nan", "ctx": {"ge": 1.0, "v": ["inf"]}}]}'
     )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    ],
+    ids=["refused", "closed", "admin-shutdown", "starting-up"],
+)
+async def test_a_database_that_is_away_gets_503_with_retry_after(error: Exception) -> None:
+    app = create_app(Settings())
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app)  # no lifespan: the route needs no database
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        r = await client.get("/boom")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "2"
+    assert "database is unavailable" in r.json()["detail"]
