@@ -29,7 +29,7 @@ from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.store import alerts_channel
+from autonama_shared.db.store import alerts_channel, notify_state
 from autonama_shared.engine.candles import Candles
 from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol
@@ -805,6 +805,16 @@ async def test_request_budgets_and_the_rate_limit(
         proc.wait(20)
 
 
+async def changed_since(http: httpx.AsyncClient, path: str, etag: str) -> httpx.Response:
+    """The page, once the API has heard of the change (a notification, within ms)."""
+    for _ in range(50):
+        r = await http.get(path, headers={"If-None-Match": etag})
+        if r.status_code != 304:
+            return r
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} still unchanged after 2.5 s")
+
+
 async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
     await store(pool, make_signal("BTCUSDT", "BUY", 3))
     for path in ("/v1/alerts?limit=5", "/v1/alerts/summary", "/v1/alerts/top-buy"):
@@ -816,7 +826,7 @@ async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncC
         assert other.headers["etag"] != etag  # the query is part of it
     etag = (await http.get("/v1/alerts")).headers["etag"]
     await store(pool, make_signal("BTCUSDT", "HOLD", 4))  # no new alert, but the page changes
-    changed = await http.get("/v1/alerts", headers={"If-None-Match": etag})
+    changed = await changed_since(http, "/v1/alerts", etag)
     assert changed.status_code == 200
     assert changed.json()["items"] == []
     assert changed.headers["etag"] != etag
@@ -829,15 +839,17 @@ async def test_the_summary_etag_follows_finished_scans(
     first = await http.get("/v1/alerts/summary")
     assert first.json()["last_scan_id"] is None
     scan_id = uuid.uuid4()
-    await pool.execute(
-        """INSERT INTO scans (scan_id, origin, interval, days, degree, kstd, price_scale,
-                              universe, requested_at, status, finished_at, symbols_expected,
-                              symbols_failed)
-           VALUES ($1, 'test', '1d', 720, 4, 2.0, 'linear', '{"core": true}', now(),
-                   'finished', now(), 3, 3)""",
-        scan_id,
-    )
-    after = await http.get("/v1/alerts/summary", headers={"If-None-Match": first.headers["etag"]})
+    async with pool.acquire() as conn, conn.transaction():  # as the ingestor finishes a scan
+        await conn.execute(
+            """INSERT INTO scans (scan_id, origin, interval, days, degree, kstd, price_scale,
+                                  universe, requested_at, status, finished_at,
+                                  symbols_expected, symbols_failed)
+               VALUES ($1, 'test', '1d', 720, 4, 2.0, 'linear', '{"core": true}', now(),
+                       'finished', now(), 3, 3)""",
+            scan_id,
+        )
+        await notify_state(conn)
+    after = await changed_since(http, "/v1/alerts/summary", first.headers["etag"])
     assert after.status_code == 200
     assert (after.json()["last_scan_id"], after.json()["failed_symbols"]) == (str(scan_id), 3)
 

@@ -24,12 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autonama_alerts_api.deps import Metrics, State
 from autonama_alerts_api.middleware import MetricsMiddleware
+from autonama_alerts_api.pages import PageCache
 from autonama_alerts_api.routes import ROUTERS
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared import __version__
 from autonama_shared.db.pool import migrate_when_ready, open_pool
-from autonama_shared.db.store import alerts_channel
+from autonama_shared.db.store import alerts_channel, state_channel
 from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.lifecycle import Stopped, retry_until_ready
 from autonama_shared.messaging.kafka import make_producer, start_client
@@ -105,6 +106,7 @@ def _lifespan(
                 pool,
                 listen_connection,
                 alerts_channel(pg.db_schema),
+                state_channel=state_channel(pg.db_schema),
                 queue_size=settings.sse_queue_size,
                 poll_seconds=settings.sse_poll_seconds,
             )
@@ -119,6 +121,7 @@ def _lifespan(
                 asyncio.Event(),
                 Topics.of(settings.kafka),
                 Metrics.new(),
+                pages=PageCache(),
             )
 
             async def stop_producer() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -99,6 +99,8 @@ class State:
     token_cache: dict[str, tuple[str | None, float]] = field(default_factory=dict)
     #: who (a token's hash, or an address with auth off) -> times of its recent writes
     writes: dict[str, list[float]] = field(default_factory=dict)
+    #: serialised alert pages (pages.PageCache), set by the lifespan
+    pages: Any = None
 
 
 def get_state(request: Request) -> State:

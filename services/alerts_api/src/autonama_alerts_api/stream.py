@@ -51,6 +51,7 @@ class Broadcaster:
         connect: Callable[[], Awaitable[asyncpg.Connection]],
         channel: str,
         *,
+        state_channel: str | None = None,
         queue_size: int,
         poll_seconds: float,
     ) -> None:
@@ -58,6 +59,10 @@ class Broadcaster:
         self.connect = connect
         self.listener: asyncpg.Connection | None = None
         self.channel = channel
+        self.state_channel = state_channel
+        #: Bumped by every notification of a change (and every reconnect): the version of
+        #: the state that cached pages were read from.
+        self.version = 0
         self.queue_size = queue_size
         self.poll_seconds = poll_seconds
         self.clients: set[Client] = set()
@@ -85,8 +90,11 @@ class Broadcaster:
         conn = await self.connect()
         conn.add_termination_listener(self._terminated)
         await conn.add_listener(self.channel, self._notified)
+        if self.state_channel is not None:
+            await conn.add_listener(self.state_channel, self._state_changed)
         self.listener = conn
         self._lost.clear()
+        self.version += 1  # whatever happened while not listening
 
     async def _close_listener(self) -> None:
         conn, self.listener = self.listener, None
@@ -98,8 +106,19 @@ class Broadcaster:
     def _terminated(self, *_: object) -> None:
         self._lost.set()
         self._news.set()
+        self.version += 1
+
+    @property
+    def live(self) -> bool:
+        """True while the LISTEN connection is up: ``version`` then follows every change."""
+        conn = self.listener
+        return conn is not None and not conn.is_closed() and not self._lost.is_set()
+
+    def _state_changed(self, *_: object) -> None:
+        self.version += 1
 
     def _notified(self, *_: object) -> None:
+        self.version += 1
         self._news.set()
 
     def subscribe(self, filters: AlertFilter) -> tuple[Client, int]:

@@ -28,10 +28,12 @@ from autonama_shared.messaging.events import ScanPlanned, ScanRequested, SignalC
 __all__ = [
     "FinishedScan",
     "alerts_channel",
+    "notify_state",
     "raise_alerts",
     "record_plan",
     "record_request",
     "recount",
+    "state_channel",
     "store_signals",
     "universe_json",
     "update_current",
@@ -239,6 +241,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         await raise_alerts(conn, new_ids)
     if stored_now:
         await update_current(conn, stored_now)
+        await notify_state(conn)
     columns = list(zip(*outcomes.values(), strict=True))
     await conn.execute(
         """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
@@ -247,6 +250,17 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         *columns,
     )
     return new_rows
+
+
+def state_channel(schema: str) -> str:
+    """The NOTIFY channel of a change of ``schema``'s current state (current_signals,
+    finished scans) that raised no alert; no payload. Readers that cache pages listen."""
+    return f"{schema}_state"
+
+
+async def notify_state(conn: Conn) -> None:
+    """Tell listeners (after commit: NOTIFY is transactional) that the current state changed."""
+    await conn.execute("SELECT pg_notify(current_schema() || '_state', '')")
 
 
 def alerts_channel(schema: str) -> str:
@@ -378,8 +392,11 @@ async def recount(
 async def update_progress(conn: Conn, scan_ids: Sequence[str]) -> list[FinishedScan]:
     """Recount the given scans; return those that finished now (every planned symbol in)."""
     rows = await recount(conn, "scans", "scan_id", "scan_symbols", scan_ids)
-    return [
+    finished = [
         FinishedScan(str(r["id"]), r["symbols_done"], r["symbols_failed"], r["finished_at"])
         for r in rows
         if r["finished"]
     ]
+    if finished:
+        await notify_state(conn)  # the summary names the last finished scan
+    return finished

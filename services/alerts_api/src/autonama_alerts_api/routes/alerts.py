@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
+from pydantic import TypeAdapter
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import (
@@ -20,12 +21,12 @@ from autonama_alerts_api.deps import (
     invalid,
 )
 from autonama_alerts_api.models import Alert, AlertPage, Summary
+from autonama_alerts_api.pages import serve_page
 from autonama_alerts_api.queries import (
     AlertFilter,
     Cursor,
     Sort,
     list_alerts,
-    state_version,
     summary_rows,
 )
 
@@ -37,19 +38,7 @@ router = APIRouter(
 )
 
 
-async def not_modified(state: StateDep, request: Request, response: Response) -> Response | None:
-    """Conditional GET: the page's ETag is the state it was read from and its query; a
-    client that sends it back (If-None-Match) gets 304 without the page being read."""
-    version = await state_version(state.pool)
-    query = hashlib.sha1(str(request.url.include_query_params()).encode()).hexdigest()[:12]  # noqa: S324
-    etag = f'W/"{version}-{query}"'
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "no-cache"
-    return None
-
-
+ALERTS = TypeAdapter(list[Alert])
 CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -57,7 +46,6 @@ CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[
 async def alerts(
     state: StateDep,
     request: Request,
-    response: Response,
     signal: SignalQ = None,
     symbol: SymbolQ = None,
     interval: IntervalQ = None,
@@ -70,8 +58,6 @@ async def alerts(
     limit: LimitQ = 50,
 ) -> AlertPage:
     """Alerts, filtered and sorted, one page at a time (stable order, cursor pagination)."""
-    if (unchanged := await not_modified(state, request, response)) is not None:
-        return unchanged  # type: ignore[return-value]
     after = None
     if cursor is not None:
         try:
@@ -80,27 +66,35 @@ async def alerts(
             raise invalid("cursor", str(e)) from e
         if after.sort != sort:
             raise invalid("cursor", "it belongs to another sort order")
-    items, nxt = await list_alerts(
-        state.pool,
-        alert_filter(signal, symbol, interval, min_potential_return, since),
-        latest=latest,
-        sort=sort,
-        descending=order == "desc",
-        limit=limit,
-        cursor=after,
-    )
-    return AlertPage(items=items, next_cursor=nxt.encode() if nxt else None)
+    filters = alert_filter(signal, symbol, interval, min_potential_return, since)
+
+    async def build() -> bytes:
+        items, nxt = await list_alerts(
+            state.pool,
+            filters,
+            latest=latest,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            cursor=after,
+        )
+        page = AlertPage(items=items, next_cursor=nxt.encode() if nxt else None)
+        return page.model_dump_json().encode()
+
+    return await serve_page(state, request, build)  # type: ignore[return-value]
 
 
 @router.get("/summary", response_model=Summary)
-async def summary(state: StateDep, request: Request, response: Response) -> Summary:
+async def summary(state: StateDep, request: Request) -> Summary:
     """Counts of current alerts, the strongest BUY and SELL, and the last finished scan."""
-    if (unchanged := await not_modified(state, request, response)) is not None:
-        return unchanged  # type: ignore[return-value]
-    return Summary(**await summary_rows(state.pool))
+
+    async def build() -> bytes:
+        return Summary(**await summary_rows(state.pool)).model_dump_json().encode()
+
+    return await serve_page(state, request, build)  # type: ignore[return-value]
 
 
-async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> list[Alert]:
+async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> bytes:
     items, _ = await list_alerts(
         state.pool,
         AlertFilter(signal=signal),
@@ -110,24 +104,18 @@ async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> l
         limit=limit,
         cursor=None,
     )
-    return items
+    return ALERTS.dump_json(items)
 
 
 @router.get("/top-buy", response_model=list[Alert])
-async def top_buy(
-    state: StateDep, request: Request, response: Response, limit: LimitQ = 10
-) -> list[Alert]:
+async def top_buy(state: StateDep, request: Request, limit: LimitQ = 10) -> list[Alert]:
     """The strongest current BUY alerts by potential return."""
-    if (unchanged := await not_modified(state, request, response)) is not None:
-        return unchanged  # type: ignore[return-value]
-    return await _top(state, "BUY", limit)
+    build = partial(_top, state, "BUY", limit)
+    return await serve_page(state, request, build)  # type: ignore[return-value]
 
 
 @router.get("/top-sell", response_model=list[Alert])
-async def top_sell(
-    state: StateDep, request: Request, response: Response, limit: LimitQ = 10
-) -> list[Alert]:
+async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> list[Alert]:
     """The strongest current SELL alerts by potential return."""
-    if (unchanged := await not_modified(state, request, response)) is not None:
-        return unchanged  # type: ignore[return-value]
-    return await _top(state, "SELL", limit)
+    build = partial(_top, state, "SELL", limit)
+    return await serve_page(state, request, build)  # type: ignore[return-value]
