@@ -75,10 +75,6 @@ class Backoff:
         self._delay = self.first if self._delay == 0 else min(self.cap, self._delay * 2)
         return self._delay
 
-    @property
-    def failing(self) -> bool:
-        return self._since is not None
-
     async def failed(self, stop: asyncio.Event, error: BaseException) -> None:
         """Log this failure (one line per backoff step) and wait the step's delay."""
         if self._since is None:

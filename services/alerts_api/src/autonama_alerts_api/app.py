@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autonama_alerts_api.deps import Metrics, State
 from autonama_alerts_api.middleware import MetricsMiddleware
-from autonama_alerts_api.pages import PageCache
 from autonama_alerts_api.routes import ROUTERS
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster
@@ -121,7 +120,6 @@ def _lifespan(
                 asyncio.Event(),
                 Topics.of(settings.kafka),
                 Metrics.new(),
-                pages=PageCache(),
             )
 
             async def stop_producer() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 from fastapi import Depends, HTTPException, Path, Query, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from autonama_alerts_api.pages import PageCache
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster
@@ -99,8 +100,8 @@ class State:
     token_cache: dict[str, tuple[str | None, float]] = field(default_factory=dict)
     #: who (a token's hash, or an address with auth off) -> times of its recent writes
     writes: dict[str, list[float]] = field(default_factory=dict)
-    #: serialised alert pages (pages.PageCache), set by the lifespan
-    pages: Any = None
+    #: serialised alert pages, valid while the broadcaster's version stands
+    pages: PageCache = field(default_factory=PageCache)
 
 
 def get_state(request: Request) -> State:

@@ -16,11 +16,14 @@ import hashlib
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 
-from autonama_alerts_api.deps import State
 from autonama_alerts_api.queries import state_version
+
+if TYPE_CHECKING:
+    from autonama_alerts_api.deps import State
 
 __all__ = ["PageCache", "serve_page"]
 
@@ -32,14 +35,12 @@ class PageCache:
         self.size = size
         self.nonce = secrets.token_hex(4)
         self._pages: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
-        self.hits = 0
 
     def get(self, url: str, version: str) -> bytes | None:
         found = self._pages.get(url)
         if found is None or found[0] != version:
             return None
         self._pages.move_to_end(url)
-        self.hits += 1
         return found[1]
 
     def put(self, url: str, version: str, body: bytes) -> None:

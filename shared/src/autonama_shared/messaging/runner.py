@@ -144,7 +144,6 @@ class Runner:
         self.max_records = max_records
         self.poll_ms = poll_ms
         self.backoff = Backoff(f"{service}: poll", logger=logging.getLogger(f"autonama.{service}"))
-        self.dead_lettered = 0
 
     def add_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` beside the loop; it is cancelled and awaited when the runner exits."""
@@ -272,7 +271,6 @@ class Runner:
             await future
         except KafkaError as e:
             raise TemporaryError(f"Kafka: dead letter not sent: {e}") from e
-        self.dead_lettered += 1
         log.warning(
             "%s: sent %s[%d]@%d to %s: %s",
             self.service,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
@@ -56,7 +56,7 @@ async def alerts(
     order: Annotated[Literal["desc", "asc"], Query()] = "desc",
     cursor: CursorQ = None,
     limit: LimitQ = 50,
-) -> AlertPage:
+) -> Response:
     """Alerts, filtered and sorted, one page at a time (stable order, cursor pagination)."""
     after = None
     if cursor is not None:
@@ -81,17 +81,17 @@ async def alerts(
         page = AlertPage(items=items, next_cursor=nxt.encode() if nxt else None)
         return page.model_dump_json().encode()
 
-    return await serve_page(state, request, build)  # type: ignore[return-value]
+    return await serve_page(state, request, build)
 
 
 @router.get("/summary", response_model=Summary)
-async def summary(state: StateDep, request: Request) -> Summary:
+async def summary(state: StateDep, request: Request) -> Response:
     """Counts of current alerts, the strongest BUY and SELL, and the last finished scan."""
 
     async def build() -> bytes:
         return Summary(**await summary_rows(state.pool)).model_dump_json().encode()
 
-    return await serve_page(state, request, build)  # type: ignore[return-value]
+    return await serve_page(state, request, build)
 
 
 async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> bytes:
@@ -108,14 +108,14 @@ async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> b
 
 
 @router.get("/top-buy", response_model=list[Alert])
-async def top_buy(state: StateDep, request: Request, limit: LimitQ = 10) -> list[Alert]:
+async def top_buy(state: StateDep, request: Request, limit: LimitQ = 10) -> Response:
     """The strongest current BUY alerts by potential return."""
     build = partial(_top, state, "BUY", limit)
-    return await serve_page(state, request, build)  # type: ignore[return-value]
+    return await serve_page(state, request, build)
 
 
 @router.get("/top-sell", response_model=list[Alert])
-async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> list[Alert]:
+async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> Response:
     """The strongest current SELL alerts by potential return."""
     build = partial(_top, state, "SELL", limit)
-    return await serve_page(state, request, build)  # type: ignore[return-value]
+    return await serve_page(state, request, build)
