@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     StrictBool,
@@ -32,6 +31,7 @@ from autonama_shared.formats.records import STRICT
 from autonama_shared.formats.report import SymbolBacktest
 from autonama_shared.messaging._base import (
     Symbol,
+    UTCDatetime,
     UUIDText,
     _CandleColumns,
     _checked,
@@ -120,7 +120,7 @@ class BacktestParams(BaseModel):
 class BacktestRequested(_Event):
     type: Literal["backtest.requested"] = "backtest.requested"
     backtest_id: UUIDText = Field(default_factory=new_scan_id)
-    requested_at: AwareDatetime = Field(default_factory=utcnow)
+    requested_at: UTCDatetime = Field(default_factory=utcnow)
     origin: Literal["cli", "api", "test"] = "api"
     params: BacktestParams
     symbols: list[Symbol] | None = None
@@ -139,7 +139,7 @@ class BacktestRequested(_Event):
 class BacktestPlanned(_Event):
     type: Literal["backtest.planned"] = "backtest.planned"
     backtest_id: UUIDText
-    planned_at: AwareDatetime = Field(default_factory=utcnow)
+    planned_at: UTCDatetime = Field(default_factory=utcnow)
     request: BacktestRequested
     symbols: list[Symbol]
     error: str | None = None
@@ -157,7 +157,7 @@ class BacktestComputed(_Event):
     type: Literal["backtest.computed"] = "backtest.computed"
     backtest_id: UUIDText
     symbol: Symbol
-    computed_at: AwareDatetime = Field(default_factory=utcnow)
+    computed_at: UTCDatetime = Field(default_factory=utcnow)
     engine_version: str
     result: SymbolBacktest
     #: The reported run's bars, equity and buy-and-hold equity (absent on error).

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -57,6 +57,14 @@ def _uuid(value: str) -> str:
 #: A candle's open time in ms since the epoch, UTC, 2009 .. 2100.
 OpenTime = Annotated[int, Field(ge=MIN_OPEN_TIME, le=MAX_OPEN_TIME)]
 
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A moment on the wire: with its offset, read as UTC.
+UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
 #: An id on the wire: a UUID in its canonical text form.
 UUIDText = Annotated[str, Field(max_length=64), AfterValidator(_uuid)]
 
@@ -65,13 +73,6 @@ class _Event(BaseModel):
     model_config = STRICT
 
     schema_version: int = SCHEMA_VERSION
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC)
-        return value
 
 
 def _tuple(symbols: list[str] | None) -> tuple[str, ...] | None:

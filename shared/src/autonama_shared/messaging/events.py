@@ -21,13 +21,15 @@ knows gets an ``EventDecodeError`` and sends the message to the dead-letter topi
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
-from typing import Literal, TypeVar, get_args
+from typing import Annotated, Literal, TypeVar, Union, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -58,6 +60,7 @@ from autonama_shared.messaging._base import (
     SCHEMA_VERSION,
     EventDecodeError,
     Symbol,
+    UTCDatetime,
     UUIDText,
     _CandleColumns,
     _checked,
@@ -129,7 +132,7 @@ class ScanParams(BaseModel):
 class ScanRequested(_Event):
     type: Literal["scan.requested"] = "scan.requested"
     scan_id: UUIDText = Field(default_factory=new_scan_id)
-    requested_at: AwareDatetime = Field(default_factory=utcnow)
+    requested_at: UTCDatetime = Field(default_factory=utcnow)
     origin: Literal["cli", "api", "schedule", "test", "file"] = "cli"
     params: ScanParams
     symbols: list[Symbol] | None = None
@@ -150,7 +153,7 @@ class ScanRequested(_Event):
 class ScanPlanned(_Event):
     type: Literal["scan.planned"] = "scan.planned"
     scan_id: UUIDText
-    planned_at: AwareDatetime = Field(default_factory=utcnow)
+    planned_at: UTCDatetime = Field(default_factory=utcnow)
     request: ScanRequested
     symbols: list[Symbol]
     window: int = Field(ge=1)
@@ -164,7 +167,7 @@ class KlineBatch(_CandleColumns):
     symbol: Symbol
     params: ScanParams
     window: int = Field(ge=1)
-    fetched_at: AwareDatetime = Field(default_factory=utcnow)
+    fetched_at: UTCDatetime = Field(default_factory=utcnow)
     #: Set when the candles could not be fetched; the lists are then empty.
     error: str | None = None
 
@@ -183,9 +186,9 @@ class SignalComputed(_Event, SignalRecord):
     symbol: Symbol
     params: ScanParams
     window: int
-    computed_at: AwareDatetime = Field(default_factory=utcnow)
+    computed_at: UTCDatetime = Field(default_factory=utcnow)
     engine_version: str
-    last_candle_time: AwareDatetime | None = None
+    last_candle_time: UTCDatetime | None = None
     #: The window's candles and bands, for charts without refetching (absent on error).
     series: WindowSeries | None = None
 
@@ -193,7 +196,7 @@ class SignalComputed(_Event, SignalRecord):
 class ScanFinished(_Event):
     type: Literal["scan.finished"] = "scan.finished"
     scan_id: UUIDText
-    finished_at: AwareDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime = Field(default_factory=utcnow)
     symbols_done: int
     symbols_failed: int
 
@@ -201,7 +204,7 @@ class ScanFinished(_Event):
 class DeadLetter(_Event):
     type: Literal["dead.letter"] = "dead.letter"
     service: str
-    failed_at: AwareDatetime = Field(default_factory=utcnow)
+    failed_at: UTCDatetime = Field(default_factory=utcnow)
     topic: str
     partition: int
     offset: int
@@ -258,10 +261,26 @@ def encode(event: _Event) -> bytes:
 E = TypeVar("E", bound="_Event")
 
 
+@functools.lru_cache(maxsize=64)
+def _reader(accepted: tuple[type[_Event], ...]) -> TypeAdapter[_Event]:
+    """One parse of the bytes into whichever of ``accepted`` its ``type`` names."""
+    if len(accepted) == 1:
+        return TypeAdapter(accepted[0])
+    union = Union[accepted]  # type: ignore[valid-type]  # noqa: UP007 - built at run time
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])
+
+
 def decode(raw: bytes | None, *accepted: type[E]) -> E:
     """Parse ``raw`` as one of ``accepted``; ``EventDecodeError`` says why it cannot be."""
     if raw is None:
         raise EventDecodeError("empty message (no value)")
+    if accepted:
+        # The usual case in one pass of pydantic's JSON parser (twice as fast as json.loads
+        # and validation); anything it refuses is read again below to say precisely why.
+        with contextlib.suppress(ValidationError, ValueError):
+            event = _reader(tuple(accepted)).validate_json(raw)
+            if 1 <= event.schema_version <= SCHEMA_VERSION:
+                return event  # type: ignore[return-value]  # one of ``accepted``
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
