@@ -341,6 +341,24 @@ async def test_scans_ingestions_bands_and_chart(
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert (await http.get("/v1/symbols/NOPEUSDT/bands")).status_code == 404
     assert (await http.get("/v1/symbols/NOPEUSDT/chart.png")).status_code == 404
+    # A window stored before migration 0009 (arrays in band_series) is still served.
+    await store(pool, make_signal("OLDUSDT", "SELL", 5))
+    await pool.execute(
+        """DELETE FROM band_windows WHERE signal_id IN (SELECT id FROM signals
+                                                       WHERE symbol = 'OLDUSDT')"""
+    )
+    await pool.execute(
+        """INSERT INTO band_series (signal_id, open_time, close, fit, lower_band, upper_band)
+           SELECT id, '{1767225600000,1767312000000}', '{1.5,2.5}', '{2,2}', '{1,1}', '{3,3}'
+           FROM signals WHERE symbol = 'OLDUSDT'"""
+    )
+    old = (await http.get("/v1/symbols/OLDUSDT/bands")).json()
+    assert (old["open_time"], old["close"], old["upper_series"]) == (
+        [1767225600000, 1767312000000],
+        [1.5, 2.5],
+        [3.0, 3.0],
+    )
+    assert old["open"] is None
     assert (await http.get("/v1/scans/not-a-uuid")).status_code == 422
     assert (await http.get(f"/v1/scans/{uuid.uuid4()}")).status_code == 404
     assert (await http.get("/v1/ingestion/status")).json() == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.settings import PostgresSettings
-from tests.support.factories import make_signal, store
+from tests.support.factories import DAY0, make_signal, store
 
 
 @pytest.fixture
@@ -88,3 +90,80 @@ async def test_the_migration_backfills_from_stored_signals(
     assert got == expected
     assert got["ADAUSDT"][1] is None  # HOLD now: no current alert
     assert got["XRPUSDT"][1] is not None
+
+
+class Model:
+    """The alert rules stated plainly, one signal at a time (the spec the SQL must equal):
+    a newly stored BUY or SELL raises an alert when no stored signal of its key has a
+    newer candle; its previous signal is the stored one with the newest older candle;
+    reason new / confirmed / changed. A signal already stored (same key and candle) is
+    a replay: nothing. The current signal of a key is the one with the newest candle."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, int], dict[int, str]] = {}  # (symbol, degree) -> day
+        self.alerts: list[tuple[str, int, int, str, str | None, str]] = []
+
+    def store_batch(self, batch: list[tuple[str, int, int, str]]) -> None:
+        fresh: list[tuple[str, int, int, str]] = []
+        for symbol, degree, day, signal in batch:
+            days = self.stored.setdefault((symbol, degree), {})
+            if day not in days:
+                days[day] = signal
+                fresh.append((symbol, degree, day, signal))
+        for symbol, degree, day, signal in fresh:  # decided after the whole batch is in
+            days = self.stored[(symbol, degree)]
+            if signal == "HOLD" or max(days) != day:
+                continue
+            older = [d for d in days if d < day]
+            previous = days[max(older)] if older else None
+            reason = "new" if previous is None else "confirmed" if previous == signal else "changed"
+            self.alerts.append((symbol, degree, day, signal, previous, reason))
+
+    def current(self) -> dict[tuple[str, int], tuple[int, str]]:
+        return {k: (max(v), v[max(v)]) for k, v in self.stored.items()}
+
+
+async def test_random_batches_equal_the_alert_rules_stated_plainly(pool: asyncpg.Pool) -> None:
+    """Replays, late and out-of-order candles, several candles of one key in one batch,
+    batches mixing keys: alerts (in id order) and the current state equal the model's."""
+    rng = random.Random(20261129)
+    model = Model()
+    symbols, degrees = ("AAAUSDT", "BBBUSDT", "CCCUSDT"), (3, 5)
+    replays = 0
+    for step in range(80):
+        batch: dict[tuple[str, int, int], str] = {}
+        for _ in range(rng.randint(1, 6)):  # candles drift forward, some arrive late
+            day = rng.randint(max(1, step // 2 - 6), step // 2 + 2)
+            key = (rng.choice(symbols), rng.choice(degrees), day)
+            batch[key] = rng.choice(("BUY", "SELL", "HOLD", "HOLD"))
+        rows = [(s, g, d, sig) for (s, g, d), sig in batch.items()]
+        # a replay carries the signal first stored (same candle, same maths)
+        rows = [(s, g, d, model.stored.get((s, g), {}).get(d, sig)) for s, g, d, sig in rows]
+        replays += sum(d in model.stored.get((s, g), {}) for s, g, d, _ in rows)
+        model.store_batch(rows)
+        await store(pool, *(make_signal(s, sig, d, degree=g) for s, g, d, sig in rows))
+    alerts = await pool.fetch(
+        """SELECT symbol, degree, last_candle_time, signal, previous_signal, reason
+           FROM alerts ORDER BY id"""
+    )
+    day = {(DAY0 + timedelta(days=d)): d for d in range(50)}
+    got = [
+        (
+            a["symbol"],
+            a["degree"],
+            day[a["last_candle_time"]],
+            a["signal"],
+            a["previous_signal"],
+            a["reason"],
+        )
+        for a in alerts
+    ]
+    assert sorted(got) == sorted(model.alerts)
+    # the random walk did exercise every rule
+    assert {a[5] for a in got} == {"new", "confirmed", "changed"}
+    assert len(got) > 30
+    assert replays > 10
+    now = await pool.fetch("SELECT symbol, degree, last_candle_time, signal FROM current_signals")
+    assert {(r["symbol"], r["degree"]): (day[r["last_candle_time"]], r["signal"]) for r in now} == (
+        model.current()
+    )

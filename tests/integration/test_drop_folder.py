@@ -18,6 +18,7 @@ from autonama_ingestor.files import DropFolder
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.engine.specs import ScanSpec
+from autonama_shared.errors import DataError
 from autonama_shared.formats.results import ResultsFile, from_report, write_results
 from autonama_shared.lifecycle import supervise
 from autonama_shared.runs.scan import run_scan
@@ -152,7 +153,7 @@ async def test_a_50_mb_file(pool: asyncpg.Pool, scan_results: ResultsFile, tmp_p
     assert reason(folder / "processed", path.name)["status"] == "ingested"
     async with pool.acquire() as conn:
         count = await conn.fetchval("SELECT count(*) FROM signals")
-        series = await conn.fetchval("SELECT count(*) FROM band_series")
+        series = await conn.fetchval("SELECT count(*) FROM band_windows")
     assert count == 900
     assert series == 900
 
@@ -257,7 +258,20 @@ async def test_the_database_refuses_non_finite_numbers(pool: asyncpg.Pool) -> No
         with pytest.raises(asyncpg.CheckViolationError, match="signals_finite"):
             await pool.execute(f"UPDATE signals SET {column} = '-Infinity'")
     with pytest.raises(asyncpg.CheckViolationError, match="band_series_finite"):
-        await pool.execute("UPDATE band_series SET close[1] = 'Infinity'")
+        await pool.execute(
+            "INSERT INTO band_series SELECT id, '{1}', NULL, NULL, NULL, "
+            "'{Infinity}', '{1}', '{1}', '{1}' FROM signals"
+        )
+    # Windows are packed since migration 0009: a non-finite value is refused before COPY,
+    # and the batch stores nothing.
+    bad = make_signal("ETHUSDT", "SELL", 4)
+    assert bad.series is not None
+    close = [*bad.series.close[:-1], float("nan")]
+    nan = bad.model_copy(update={"series": bad.series.model_copy(update={"close": close})})
+    with pytest.raises(DataError, match="close holds NaN or infinity"):
+        await store(pool, nan)
+    assert await pool.fetchval("SELECT count(*) FROM signals WHERE symbol = 'ETHUSDT'") == 0
+    assert await pool.fetchval("SELECT count(*) FROM band_windows") == 1
 
 
 async def test_a_linked_rejected_folder_is_refused_and_reported(

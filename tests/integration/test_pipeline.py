@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import struct
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 from numpy.testing import assert_allclose
 
@@ -45,19 +47,28 @@ def all_symbols(standin: StandIn) -> list[str]:
     return sorted(s for s, _ in standin.klines)
 
 
+def unpacked(row: asyncpg.Record) -> dict[str, list[float] | None]:
+    """The packed window columns (8-byte big-endian floats, migration 0009) as lists."""
+    out: dict[str, list[float] | None] = {}
+    for name in ("series_close", "series_upper"):
+        raw = row[name]
+        out[name] = None if raw is None else list(struct.unpack(f">{len(raw) // 8}d", raw))
+    return out
+
+
 async def signal_rows(stack: Stack, scan_id: str) -> dict[str, dict[str, object]]:
     conn = await stack.connect()
     try:
         rows = await conn.fetch(
-            """SELECT s.*, b.close AS series_close, b.upper_band AS series_upper
+            """SELECT s.*, w.close AS series_close, w.upper_band AS series_upper
                FROM scan_symbols ss JOIN signals s ON s.id = ss.signal_id
-               LEFT JOIN band_series b ON b.signal_id = s.id
+               LEFT JOIN band_windows w ON w.signal_id = s.id
                WHERE ss.scan_id = $1""",
             uuid.UUID(scan_id),
         )
     finally:
         await conn.close()
-    by_symbol = {r["symbol"]: dict(r) for r in rows}
+    by_symbol = {r["symbol"]: dict(r) | unpacked(r) for r in rows}
     assert len(by_symbol) == len(rows), "a symbol appears twice"
     return by_symbol
 

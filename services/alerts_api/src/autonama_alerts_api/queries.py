@@ -13,6 +13,7 @@ from typing import Any, Literal
 import asyncpg
 
 from autonama_alerts_api.models import Alert, Backtest, BandSeries, Ingestion, Scan
+from autonama_shared.db.windows import COLUMNS, unpack
 from autonama_shared.formats.report import SymbolBacktest
 
 __all__ = [
@@ -296,22 +297,43 @@ async def backtest_equity(
     return row
 
 
+#: band_windows' columns, as w_<column>.
+_PACKED = ", ".join(f"w.{name} AS w_{name}" for name in COLUMNS)
+
+
 async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSeries | None:
     """The stored window of the symbol's latest signal at ``interval``, with its alerts."""
     row = await pool.fetchrow(
-        """SELECT s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.signal,
+        f"""SELECT s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.signal,
                   s.price, s.fit, s.lower_band AS lower, s.upper_band AS upper, s.sigma,
                   s.potential_return, s.target_return, s.last_candle_time,
+                  {_PACKED},
                   b.open_time, b.open, b.high, b.low, b.close, b.fit AS fit_series,
                   b.lower_band AS lower_series, b.upper_band AS upper_series
-           FROM signals s JOIN band_series b ON b.signal_id = s.id
+           FROM signals s
+           LEFT JOIN band_windows w ON w.signal_id = s.id
+           LEFT JOIN band_series b ON b.signal_id = s.id  -- stored before migration 0009
            WHERE s.symbol = $1 AND s.interval = $2
-           ORDER BY s.last_candle_time DESC, s.id DESC LIMIT 1""",
+             AND (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL)
+           ORDER BY s.last_candle_time DESC, s.id DESC LIMIT 1""",  # noqa: S608 - constants
         symbol,
         interval,
     )
     if row is None:
         return None
+    found = dict(row)
+    if row["w_open_time"] is not None:
+        window = unpack({name: row[f"w_{name}"] for name in COLUMNS})
+        found |= {
+            "open_time": window["open_time"],
+            "open": window["open"],
+            "high": window["high"],
+            "low": window["low"],
+            "close": window["close"],
+            "fit_series": window["fit"],
+            "lower_series": window["lower_band"],
+            "upper_series": window["upper_band"],
+        }
     alerts = await pool.fetch(
         f"""SELECT {ALERT_COLUMNS} FROM alerts a
             WHERE (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
@@ -323,9 +345,9 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
         row["kstd"],
         row["price_scale"],
         row["days"],
-        row["open_time"][0],
+        found["open_time"][0],
     )
-    return BandSeries.model_validate({**dict(row), "alerts": [alert_of(a) for a in alerts]})
+    return BandSeries.model_validate({**found, "alerts": [alert_of(a) for a in alerts]})
 
 
 #: A worker part that has not said it is alive for this long is taken as stopped.

@@ -1,11 +1,12 @@
 """Writing the pipeline's results to PostgreSQL: batched, idempotent, one transaction per batch.
 
-Signals go through a staging table filled by COPY, then one
-``INSERT ... SELECT ... ON CONFLICT`` on the signal key, so a signal delivered
-twice is one row; each batch is de-duplicated first (``ON CONFLICT`` cannot
-touch one row twice in one statement). Scan progress is kept per symbol in
-``scan_symbols`` (idempotent too), and a scan is finished once every symbol
-of its plan is in.
+A batch of signals is COPied (binary) into a staging table, then one statement
+stores what is new (``ON CONFLICT DO NOTHING`` on the signal key: a signal
+delivered twice is one row), decides the alerts set-wise against
+``current_signals`` (the latest signal of every key), moves the current state
+forward and records each symbol's outcome in ``scan_symbols`` (idempotent too);
+a scan is finished once every symbol of its plan is in. Each batch is
+de-duplicated first. Four round trips per batch, whatever its size.
 
 Callers run these inside a transaction and commit their Kafka offsets only
 after it commits.
@@ -23,20 +24,19 @@ import asyncpg
 from asyncpg import Connection
 from asyncpg.pool import PoolConnectionProxy
 
+from autonama_shared.db.windows import WINDOW_COLUMNS, pack
 from autonama_shared.messaging.events import ScanPlanned, ScanRequested, SignalComputed
 
 __all__ = [
     "FinishedScan",
     "alerts_channel",
     "notify_state",
-    "raise_alerts",
     "record_plan",
     "record_request",
     "recount",
     "state_channel",
     "store_signals",
     "universe_json",
-    "update_current",
     "update_progress",
 ]
 
@@ -68,6 +68,124 @@ _SIGNAL_COLUMNS = (
 )
 _KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time")
 _KEY = ", ".join(_KEY_COLUMNS)
+
+
+_KEY6 = "symbol, interval, degree, kstd, price_scale, days"
+
+#: Before each batch: the staging table (once per connection, empty in every transaction)
+#: and the writers' lock.
+_PREPARE = f"""
+CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
+    SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA;
+DELETE FROM signals_staging;
+SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'));
+"""  # noqa: S608 - constants only
+
+_CURRENT_COLUMNS = (
+    "signal_id, signal, price, lower_band, upper_band, fit, sigma, potential_return, "
+    "target_return, last_candle_time, alert_id, updated_at"
+)
+
+#: The batch in staging becomes, in one statement (one snapshot):
+#:
+#: - ``new``: its signal rows not stored before (a replay inserts nothing), with ids
+#:   drawn in staging order;
+#: - ``promoted``: of each key's new rows the newest, when its candle is newer than the
+#:   key's current signal (a late, older candle changes nothing); its previous signal is
+#:   the newer of the key's current one and the batch's row before it;
+#: - ``raised``: an alert for each promoted BUY or SELL, in signal id order;
+#: - ``current``: the promoted rows become their keys' current signals, with their alerts;
+#: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
+#:   or why it failed ($1-$3);
+#:
+#: then listeners are told (NOTIFY is delivered at commit). ``new_seqs``/``new_ids`` map
+#: staging rows to new signal ids when $4 (there are windows to store in band_windows).
+_STORE = f"""
+WITH ids AS MATERIALIZED (
+    SELECT seq, nextval('signals_id_seq') AS id FROM signals_staging ORDER BY seq),
+new AS (
+    INSERT INTO signals (id, {", ".join(_SIGNAL_COLUMNS)})
+    SELECT ids.id, {", ".join("st." + c for c in _SIGNAL_COLUMNS)}
+    FROM signals_staging st JOIN ids USING (seq)
+    ON CONFLICT ({_KEY}) DO NOTHING
+    RETURNING id, {_KEY}, signal, price, lower_band, upper_band, fit, sigma,
+              potential_return, target_return, scan_id),
+ranked AS (
+    SELECT n.*,
+           lag(signal) OVER oldest_first AS batch_previous,
+           lag(last_candle_time) OVER oldest_first AS batch_previous_time,
+           row_number() OVER (PARTITION BY {_KEY6} ORDER BY last_candle_time DESC) AS rank
+    FROM new n
+    WINDOW oldest_first AS (PARTITION BY {_KEY6} ORDER BY last_candle_time)),
+promoted AS (
+    SELECT r.*,
+           CASE WHEN c.last_candle_time IS NULL
+                  OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous
+                ELSE c.signal END AS previous
+    FROM ranked r LEFT JOIN current_signals c USING ({_KEY6})
+    WHERE r.rank = 1
+      AND (c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time)),
+raised AS (
+    INSERT INTO alerts (signal_id, {_KEY6}, signal, previous_signal, reason, price,
+                        lower_band, upper_band, fit, potential_return, target_return,
+                        last_candle_time, scan_id)
+    SELECT id, {_KEY6}, signal, previous,
+           CASE WHEN previous IS NULL THEN 'new'
+                WHEN previous = signal THEN 'confirmed'
+                ELSE 'changed' END,
+           price, lower_band, upper_band, fit, potential_return, target_return,
+           last_candle_time, scan_id
+    FROM promoted
+    WHERE signal IN ('BUY', 'SELL')
+    ORDER BY id
+    RETURNING id, signal_id),
+made_current AS (
+    INSERT INTO current_signals AS c ({_KEY6}, {_CURRENT_COLUMNS})
+    SELECT p.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, p.id, p.signal,
+           p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
+           p.target_return, p.last_candle_time, a.id, now()
+    FROM promoted p LEFT JOIN raised a ON a.signal_id = p.id
+    ON CONFLICT ({_KEY6}) DO UPDATE
+    SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
+         EXCLUDED.lower_band, EXCLUDED.upper_band, EXCLUDED.fit, EXCLUDED.sigma,
+         EXCLUDED.potential_return, EXCLUDED.target_return, EXCLUDED.last_candle_time,
+         EXCLUDED.alert_id, EXCLUDED.updated_at)
+    WHERE c.last_candle_time < EXCLUDED.last_candle_time
+    RETURNING 1),
+outcomes AS (
+    SELECT DISTINCT ON (st.scan_id, st.symbol) st.scan_id, st.symbol,
+           COALESCE(n.id, (SELECT o.id FROM signals o
+                           WHERE ({_KEY}) = (st.symbol, st.interval, st.degree, st.kstd,
+                                             st.price_scale, st.days,
+                                             st.last_candle_time))) AS signal_id
+    FROM signals_staging st JOIN ids USING (seq) LEFT JOIN new n ON n.id = ids.id
+    ORDER BY st.scan_id, st.symbol, st.last_candle_time DESC),
+progress AS (
+    INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
+    SELECT scan_id, symbol, CASE WHEN signal_id IS NULL THEN 'failed' ELSE 'done' END,
+           signal_id, CASE WHEN signal_id IS NULL THEN 'signal not stored' END
+    FROM outcomes
+    UNION ALL
+    SELECT scan_id, symbol, 'failed', NULL, error
+    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS f (scan_id, symbol, error)
+    ON CONFLICT (scan_id, symbol) DO NOTHING
+    RETURNING 1),
+counts AS (
+    SELECT (SELECT count(*) FROM new) AS new_rows,
+           (SELECT max(id) FROM raised) AS top,
+           (SELECT count(*) FROM made_current) AS changed,
+           (SELECT count(*) FROM progress) AS outcomes)
+SELECT new_rows, top,
+       news.seqs AS new_seqs, news.ids AS new_ids,
+       (CASE WHEN top IS NOT NULL
+             THEN pg_notify(current_schema() || '_alerts', top::text) END) IS NULL AS a,
+       (CASE WHEN new_rows > 0 THEN pg_notify(current_schema() || '_state', '') END)
+           IS NULL AS s
+FROM counts,
+     LATERAL (SELECT array_agg(ids.seq ORDER BY ids.seq) AS seqs,
+                     array_agg(ids.id ORDER BY ids.seq) AS ids
+              FROM ids JOIN new USING (id) WHERE $4) news
+"""  # noqa: S608 - constants only
 
 
 def universe_json(symbols: Sequence[str] | None, top: int | None) -> str:
@@ -127,7 +245,12 @@ async def record_plan(conn: Conn, plan: ScanPlanned) -> None:
 
 
 async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> int:
-    """Store signals and per-symbol outcomes; return how many signal rows are new."""
+    """Store signals, their alerts, the current state and per-symbol outcomes in one statement;
+    return how many signal rows are new.
+
+    Takes the alerts' advisory lock first: writers are serialised, so alert ids commit in
+    order and every decision reads the current state as the previous writer left it.
+    """
     if not events:
         return 0
     good: dict[tuple[object, ...], SignalComputed] = {}
@@ -137,118 +260,64 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             good[
                 (e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, e.last_candle_time)
             ] = e
+    done = {(e.scan_id, e.symbol) for e in good.values()}
+    failed = {  # a symbol's outcome is its signal when one of its events carried one
+        (e.scan_id, e.symbol): e.error or "no closed candle"
+        for e in events
+        if (e.scan_id, e.symbol) not in done
+    }
     uuids = {s: uuid.UUID(s) for s in {e.scan_id for e in events}}
-    inserted: dict[tuple[str, str], int] = {}  # (scan_id, symbol) -> signal id
-    fresh: set[int] = set()  # BUY and SELL signal ids inserted now
-    stored_now: list[int] = []  # every signal id inserted now, HOLD included
-    new_rows = 0
-    if good:
-        await conn.execute(
-            f"""CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
-                SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA"""  # noqa: S608
-        )
-        batch = list(good.values())
-        records = [
-            (
-                seq,
-                e.symbol,
-                e.params.interval,
-                e.params.degree,
-                e.params.kstd,
-                e.params.price_scale,
-                e.params.days,
-                e.last_candle_time,
-                e.signal,
-                e.price,
-                e.lower,
-                e.upper,
-                e.fit,
-                e.sigma,
-                e.potential_return,
-                e.target_return,
-                e.candles,
-                e.window,
-                e.partial_window,
-                uuids[e.scan_id],
-                origin,
-                e.engine_version,
-                e.computed_at,
-            )
-            for seq, e in enumerate(batch)
-        ]
+    batch = list(good.values())
+    await conn.execute(_PREPARE)
+    if batch:
         await conn.copy_records_to_table(
-            "signals_staging", records=records, columns=["seq", *_SIGNAL_COLUMNS]
+            "signals_staging",
+            records=[
+                (
+                    seq,
+                    e.symbol,
+                    e.params.interval,
+                    e.params.degree,
+                    e.params.kstd,
+                    e.params.price_scale,
+                    e.params.days,
+                    e.last_candle_time,
+                    e.signal,
+                    e.price,
+                    e.lower,
+                    e.upper,
+                    e.fit,
+                    e.sigma,
+                    e.potential_return,
+                    e.target_return,
+                    e.candles,
+                    e.window,
+                    e.partial_window,
+                    uuids[e.scan_id],
+                    origin,
+                    e.engine_version,
+                    e.computed_at,
+                )
+                for seq, e in enumerate(batch)
+            ],
+            columns=["seq", *_SIGNAL_COLUMNS],
         )
-        cols = ", ".join(_SIGNAL_COLUMNS)
-        # Only the staging position, the id and whether the row is new come back:
-        # far less to decode than the key columns of every row.
-        rows = await conn.fetch(
-            f"""WITH stored AS (
-                    INSERT INTO signals ({cols})
-                    SELECT {cols} FROM signals_staging
-                    ON CONFLICT ({_KEY}) DO UPDATE SET symbol = EXCLUDED.symbol
-                    RETURNING id, {_KEY}, (xmax = 0) AS inserted)
-                SELECT st.seq, stored.id, stored.inserted
-                FROM stored JOIN signals_staging st USING ({_KEY})"""  # noqa: S608
-        )
-        series = []
-        for row in rows:
-            event = batch[row["seq"]]
-            inserted[(event.scan_id, event.symbol)] = row["id"]
-            if row["inserted"]:
-                new_rows += 1
-                stored_now.append(row["id"])
-                if event.signal != "HOLD":
-                    fresh.add(row["id"])
-                s = event.series
-                if s:
-                    series.append(
-                        (
-                            row["id"],
-                            s.open_time,
-                            s.open,
-                            s.high,
-                            s.low,
-                            s.close,
-                            s.fit,
-                            s.lower,
-                            s.upper,
-                        )
-                    )
-        if series:
-            await conn.copy_records_to_table(
-                "band_series",
-                records=series,
-                columns=[
-                    "signal_id",
-                    "open_time",
-                    "open",
-                    "high",
-                    "low",
-                    "close",
-                    "fit",
-                    "lower_band",
-                    "upper_band",
-                ],
-            )
-    outcomes = {}
-    for e in events:
-        signal_id = inserted.get((e.scan_id, e.symbol))
-        status = "failed" if e.error is not None or signal_id is None else "done"
-        outcomes[(e.scan_id, e.symbol)] = (uuids[e.scan_id], e.symbol, status, signal_id, e.error)
-    new_ids = [i for i in inserted.values() if i in fresh]
-    if new_ids:
-        await raise_alerts(conn, new_ids)
-    if stored_now:
-        await update_current(conn, stored_now)
-        await notify_state(conn)
-    columns = list(zip(*outcomes.values(), strict=True))
-    await conn.execute(
-        """INSERT INTO scan_symbols (scan_id, symbol, status, signal_id, error)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-           ON CONFLICT (scan_id, symbol) DO NOTHING""",
-        *columns,
+    row = await conn.fetchrow(
+        _STORE,
+        [uuids[s] for s, _ in failed],
+        [symbol for _, symbol in failed],
+        list(failed.values()),
+        any(e.series for e in batch),
     )
+    assert row is not None  # an aggregate row, always
+    if row["new_seqs"]:
+        windows = [
+            pack(signal_id, series)
+            for seq, signal_id in zip(row["new_seqs"], row["new_ids"], strict=True)
+            if (series := batch[seq].series)
+        ]
+        await conn.copy_records_to_table("band_windows", records=windows, columns=WINDOW_COLUMNS)
+    new_rows: int = row["new_rows"]
     return new_rows
 
 
@@ -266,84 +335,6 @@ async def notify_state(conn: Conn) -> None:
 def alerts_channel(schema: str) -> str:
     """The NOTIFY channel of ``schema``'s new alerts (payload: the highest new alert id)."""
     return f"{schema}_alerts"
-
-
-async def raise_alerts(conn: Conn, signal_ids: Sequence[int]) -> int:
-    """Alerts for newly stored signals that are BUY or SELL and the newest of their key.
-
-    Serialised by an advisory lock so alert ids commit in order; listeners are
-    told after commit (NOTIFY is transactional). Returns how many were raised.
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'))")
-    row = await conn.fetchrow(
-        """WITH raised AS (
-               INSERT INTO alerts (signal_id, symbol, interval, degree, kstd, price_scale, days,
-                                   signal, previous_signal, reason, price, lower_band,
-                                   upper_band, fit, potential_return, target_return,
-                                   last_candle_time, scan_id)
-               SELECT s.id, s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days,
-                      s.signal, prev.signal,
-                      CASE WHEN prev.signal IS NULL THEN 'new'
-                           WHEN prev.signal = s.signal THEN 'confirmed'
-                           ELSE 'changed' END,
-                      s.price, s.lower_band, s.upper_band, s.fit, s.potential_return,
-                      s.target_return, s.last_candle_time, s.scan_id
-               FROM signals s
-               LEFT JOIN LATERAL (
-                   SELECT p.signal FROM signals p
-                   WHERE (p.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days)
-                       = (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
-                     AND p.last_candle_time < s.last_candle_time
-                   ORDER BY p.last_candle_time DESC LIMIT 1) prev ON true
-               WHERE s.id = ANY($1::bigint[])
-                 AND s.signal IN ('BUY', 'SELL')
-                 AND NOT EXISTS (
-                     SELECT 1 FROM signals n
-                     WHERE (n.symbol, n.interval, n.degree, n.kstd, n.price_scale, n.days)
-                         = (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
-                       AND n.last_candle_time > s.last_candle_time)
-               ORDER BY s.id
-               ON CONFLICT (signal_id) DO NOTHING
-               RETURNING id)
-           SELECT max(id) AS top, count(*) AS raised FROM raised""",
-        list(signal_ids),
-    )
-    if row is None or row["top"] is None:
-        return 0
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, $2)", alerts_channel(schema), str(row["top"]))
-    raised: int = row["raised"]
-    return raised
-
-
-async def update_current(conn: Conn, signal_ids: Sequence[int]) -> None:
-    """Make newly stored signals their key's current signal where their candle is newer
-    than the key's current one (an older candle, arriving late, changes nothing), with the
-    alert each raised. Called after ``raise_alerts`` in the same transaction."""
-    await conn.execute(
-        """INSERT INTO current_signals AS c
-               (symbol, interval, degree, kstd, price_scale, days, signal_id, signal, price,
-                lower_band, upper_band, fit, sigma, potential_return, target_return,
-                last_candle_time, alert_id, updated_at)
-           SELECT DISTINCT ON (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
-                  s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.id,
-                  s.signal, s.price, s.lower_band, s.upper_band, s.fit, s.sigma,
-                  s.potential_return, s.target_return, s.last_candle_time, a.id, now()
-           FROM signals s LEFT JOIN alerts a ON a.signal_id = s.id
-           WHERE s.id = ANY($1::bigint[])
-           ORDER BY s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days,
-                    s.last_candle_time DESC, s.id DESC
-           ON CONFLICT (symbol, interval, degree, kstd, price_scale, days) DO UPDATE
-           SET signal_id = EXCLUDED.signal_id, signal = EXCLUDED.signal,
-               price = EXCLUDED.price, lower_band = EXCLUDED.lower_band,
-               upper_band = EXCLUDED.upper_band, fit = EXCLUDED.fit, sigma = EXCLUDED.sigma,
-               potential_return = EXCLUDED.potential_return,
-               target_return = EXCLUDED.target_return,
-               last_candle_time = EXCLUDED.last_candle_time, alert_id = EXCLUDED.alert_id,
-               updated_at = EXCLUDED.updated_at
-           WHERE c.last_candle_time < EXCLUDED.last_candle_time""",
-        list(signal_ids),
-    )
 
 
 @dataclass(frozen=True)
