@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -59,6 +60,7 @@ def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, 
         "AUTONAMA_ALERTS_API_PORT": str(port),
         "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
         "AUTONAMA_ALERTS_API_DASHBOARD_PORT": "0",
+        "AUTONAMA_ALERTS_API_WORKERS": "1",  # one per core is the default; one test sets 2
         # The tests make many writes a minute, and schemathesis sends schema-valid requests
         # over any budget (a budget is a setting no schema can state): limits out of the
         # way here; test_request_budgets_and_the_rate_limit sets them.
@@ -300,22 +302,43 @@ async def test_stream_live_then_resume_without_gap_or_duplicate(
             assert live["symbol"] == "AFTERUSDT"
             assert live["id"] > missed[-1]["id"]
 
-    # A second API process streams the same alerts.
+    # A second API, of two worker processes (each with its own LISTEN), streams the same
+    # alerts on every connection, whichever process took it; the page cache of each
+    # follows too.
     proc, second = await asyncio.to_thread(
-        start_api, pg_settings, kafka_settings, tmp_path / "api2.log"
+        start_api,
+        pg_settings,
+        kafka_settings,
+        tmp_path / "api2.log",
+        AUTONAMA_ALERTS_API_WORKERS="2",
     )
     try:
-        async with (
-            httpx.AsyncClient(base_url=api, timeout=None) as c1,
-            httpx.AsyncClient(base_url=second, timeout=None) as c2,
-            c1.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"}) as r1,
-            c2.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"}) as r2,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            c1 = await stack.enter_async_context(httpx.AsyncClient(base_url=api, timeout=None))
+            r1 = await stack.enter_async_context(
+                c1.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"})
+            )
+            streams = []
+            for _ in range(6):  # separate connections, spread by the kernel over the workers
+                c = await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=second, timeout=None)
+                )
+                streams.append(
+                    await stack.enter_async_context(
+                        c.stream("GET", "/v1/alerts/stream", params={"signal": "BUY"})
+                    )
+                )
+            pages = [(await c.get("/v1/alerts")).headers["etag"] for _ in range(4)]
             await asyncio.sleep(0.3)
             await store(pool, make_signal("TWOUSDT", "SELL", 1), make_signal("ONEUSDT", "BUY", 1))
-            got1, got2 = await asyncio.gather(Events(r1).take(1, 5), Events(r2).take(1, 5))
-            assert got1 == got2
-            assert got1[0]["symbol"] == "ONEUSDT"  # the SELL was filtered out on both
+            got = await asyncio.gather(*(Events(r).take(1, 5) for r in [r1, *streams]))
+            assert all(g == got[0] for g in got)
+            assert got[0][0]["symbol"] == "ONEUSDT"  # the SELL was filtered out on all
+            await asyncio.sleep(0.3)
+            for etag in pages:  # no worker serves the page from before the alert
+                page = await c.get("/v1/alerts", headers={"If-None-Match": etag})
+                assert page.status_code == 200
+                assert "ONEUSDT" in {a["symbol"] for a in page.json()["items"]}
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 20)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from autonama_alerts_api.app import create_app
 from autonama_alerts_api.settings import Settings
@@ -23,9 +25,23 @@ def main() -> int:
     sockets = [_bind(settings.host, settings.port)]
     if settings.dashboard_port and settings.dashboard_port != settings.port:
         sockets.append(_bind(settings.host, settings.dashboard_port))
+    workers = settings.workers or os.cpu_count() or 1
+    if workers > 1:
+        # Each worker process builds its app from the environment, as this one did.
+        config = uvicorn.Config(
+            "autonama_alerts_api.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=settings.access_log,
+            timeout_graceful_shutdown=5,
+        )
+        Multiprocess(config, sockets=sockets).run()
+        return 0
     config = uvicorn.Config(
         create_app(settings),
         log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=5,
     )
     # uvicorn turns SIGTERM into a graceful shutdown that runs the app's lifespan exit.

@@ -34,6 +34,7 @@ from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.lifecycle import Stopped, retry_until_ready
 from autonama_shared.messaging.kafka import make_producer, start_client
 from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
+from autonama_shared.settings import load_settings
 
 __all__ = ["create_app"]
 
@@ -140,6 +141,11 @@ def _lifespan(
             yield
 
     return lifespan
+
+
+def app_from_environment() -> FastAPI:
+    """The app as the environment configures it (uvicorn's factory in each worker process)."""
+    return create_app(load_settings(Settings))
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -54,6 +54,18 @@ class Settings(AppSettings):
     writes_per_minute: int = Field(
         default=30, ge=1, description="Scan and backtest requests one token may make a minute."
     )
+    access_log: bool = Field(
+        default=False,
+        description="A log line per request (uvicorn's access log); /metrics counts requests "
+        "either way. Off by default: measured, it costs a quarter of the requests a second.",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Server processes sharing the ports, each with its own pool and LISTEN; "
+        "0: one per core (a second process doubles what /v1/alerts serves here, bench/api.py).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (none by default).",
