@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -753,6 +754,8 @@ async def test_auth_all_guards_reads_and_the_stream_takes_a_query_token(
             assert (await client.get("/healthz")).status_code == 200  # health stays open
             ok = await client.get("/v1/alerts", headers={"Authorization": f"Bearer {read_token}"})
             assert [a["symbol"] for a in ok.json()["items"]] == ["BTCUSDT"]
+            again = await client.get("/v1/alerts")  # the page is cached now: still guarded
+            assert again.status_code == 401
             assert (await client.get("/v1/alerts/stream?after=0")).status_code == 401
             async with client.stream(
                 "GET", f"/v1/alerts/stream?after=0&access_token={read_token}"
@@ -871,6 +874,33 @@ async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncC
     assert changed.status_code == 200
     assert changed.json()["items"] == []
     assert changed.headers["etag"] != etag
+
+
+async def test_repeated_pages_from_memory_are_the_pages_and_are_counted(
+    pool: asyncpg.Pool, api: str
+) -> None:
+    """A page asked again is answered before routing (CachedPagesMiddleware): the same
+    bytes and ETag as the route's, counted in the metrics under its route; what the route
+    refuses is never cached."""
+    await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        await asyncio.sleep(0.5)  # the API's LISTEN has heard the alerts
+        pages = [await client.get("/v1/alerts?limit=7&signal=BUY") for _ in range(3)]
+        assert {(p.status_code, p.content, p.headers["etag"]) for p in pages} == {
+            (200, pages[0].content, pages[0].headers["etag"])
+        }
+        assert [a["symbol"] for a in pages[0].json()["items"]] == ["BTCUSDT"]
+        assert pages[2].headers["content-type"] == "application/json"
+        for _ in range(2):
+            assert (await client.get("/v1/alerts?limit=0")).status_code == 422
+        metrics = (await client.get("/metrics")).text
+    served = re.search(
+        r'autonama_http_requests_total\{method="GET",route="/v1/alerts",status="200"\} (\d+)',
+        metrics,
+    )
+    assert served is not None
+    assert int(served.group(1)) == 3
+    assert 'route="/v1/alerts",status="422"} 2' in metrics
 
 
 async def test_the_summary_etag_follows_finished_scans(

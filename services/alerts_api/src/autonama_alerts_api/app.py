@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autonama_alerts_api.deps import Metrics, State
 from autonama_alerts_api.middleware import MetricsMiddleware
+from autonama_alerts_api.pages import CachedPagesMiddleware
 from autonama_alerts_api.routes import ROUTERS
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         "markets: current and past alerts, a live stream, scans and charts.",
         lifespan=_lifespan(settings),
     )
+    app.add_middleware(CachedPagesMiddleware)  # inside the metrics: cached pages count too
     app.add_middleware(MetricsMiddleware)
     if settings.cors_origins:
         app.add_middleware(
