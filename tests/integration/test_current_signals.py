@@ -42,7 +42,12 @@ async def test_a_hold_after_a_buy_replaces_it_and_ends_the_current_alert(
     await store(pool, make_signal("BTCUSDT", "HOLD", 4))
     now = await current(pool)
     assert now["BTCUSDT"]["signal"] == "HOLD"
-    assert now["BTCUSDT"]["alert_id"] is None
+    assert now["BTCUSDT"]["alert_id"] is None  # the ended alert is no current alert
+    last = await pool.fetchrow(
+        "SELECT signal, previous_signal, reason FROM alerts ORDER BY id DESC"
+    )
+    assert last is not None
+    assert tuple(last) == ("HOLD", "BUY", "ended")
     assert now["BTCUSDT"]["last_candle_time"] == now["BTCUSDT"]["signal_time"]
     assert await pool.fetchval("SELECT count(*) FROM current_signals") == 1
 
@@ -83,6 +88,8 @@ async def test_the_migration_backfills_from_stored_signals(
     await store(pool, make_signal("ADAUSDT", "HOLD", 3), make_signal("XRPUSDT", "SELL", 4))
     expected = {k: (r["signal_id"], r["alert_id"]) for k, r in (await current(pool)).items()}
     async with pool.acquire() as conn:
+        # 0007 ran on databases that had no ended alerts yet (0010 came after it)
+        await conn.execute("DELETE FROM alerts WHERE reason = 'ended'")
         await conn.execute("DROP TABLE current_signals")
         await conn.execute("DELETE FROM schema_migrations WHERE version = 7")
         assert await migrate(conn, pg_settings.db_schema) == [7]
@@ -96,7 +103,8 @@ class Model:
     """The alert rules stated plainly, one signal at a time (the spec the SQL must equal):
     a newly stored BUY or SELL raises an alert when no stored signal of its key has a
     newer candle; its previous signal is the stored one with the newest older candle;
-    reason new / confirmed / changed. A signal already stored (same key and candle) is
+    reason new / confirmed / changed; a newly stored HOLD that is the newest of its key
+    after a BUY or SELL raises an "ended" alert. A signal already stored (same key and candle) is
     a replay: nothing. The current signal of a key is the one with the newest candle."""
 
     def __init__(self) -> None:
@@ -112,10 +120,14 @@ class Model:
                 fresh.append((symbol, degree, day, signal))
         for symbol, degree, day, signal in fresh:  # decided after the whole batch is in
             days = self.stored[(symbol, degree)]
-            if signal == "HOLD" or max(days) != day:
+            if max(days) != day:
                 continue
             older = [d for d in days if d < day]
             previous = days[max(older)] if older else None
+            if signal == "HOLD":
+                if previous in ("BUY", "SELL"):  # the side that was on has ended
+                    self.alerts.append((symbol, degree, day, signal, previous, "ended"))
+                continue
             reason = "new" if previous is None else "confirmed" if previous == signal else "changed"
             self.alerts.append((symbol, degree, day, signal, previous, reason))
 
@@ -160,7 +172,7 @@ async def test_random_batches_equal_the_alert_rules_stated_plainly(pool: asyncpg
     ]
     assert sorted(got) == sorted(model.alerts)
     # the random walk did exercise every rule
-    assert {a[5] for a in got} == {"new", "confirmed", "changed"}
+    assert {a[5] for a in got} == {"new", "confirmed", "changed", "ended"}
     assert len(got) > 30
     assert replays > 10
     now = await pool.fetch("SELECT symbol, degree, last_candle_time, signal FROM current_signals")

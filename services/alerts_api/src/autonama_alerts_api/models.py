@@ -97,7 +97,8 @@ _ALERT_EXAMPLE: dict[str, Any] = {
 
 
 class Alert(BaseModel):
-    """A BUY or SELL signal that was new for its symbol, interval and parameters."""
+    """A BUY or SELL signal that was new for its symbol, interval and parameters, or the end
+    of one: signal HOLD, reason ``ended``, previous_signal the side that ended."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
 
@@ -108,9 +109,9 @@ class Alert(BaseModel):
     kstd: float
     price_scale: str
     days: int
-    signal: Literal["BUY", "SELL"]
+    signal: Literal["BUY", "SELL", "HOLD"]
     previous_signal: Literal["BUY", "SELL", "HOLD"] | None
-    reason: Literal["new", "changed", "confirmed"]
+    reason: Literal["new", "changed", "confirmed", "ended"]
     price: float
     lower: float
     upper: float

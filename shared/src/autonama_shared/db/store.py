@@ -93,8 +93,10 @@ _CURRENT_COLUMNS = (
 #: - ``promoted``: of each key's new rows the newest, when its candle is newer than the
 #:   key's current signal (a late, older candle changes nothing); its previous signal is
 #:   the newer of the key's current one and the batch's row before it;
-#: - ``raised``: an alert for each promoted BUY or SELL, in signal id order;
-#: - ``current``: the promoted rows become their keys' current signals, with their alerts;
+#: - ``raised``: an alert for each promoted BUY or SELL, and an "ended" one for each
+#:   promoted HOLD whose previous signal was BUY or SELL, in signal id order;
+#: - ``made_current``: the promoted rows become their keys' current signals, with their
+#:   alerts (an ended alert is no key's current alert);
 #: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
 #:   or why it failed ($1-$3);
 #:
@@ -130,20 +132,22 @@ raised AS (
                         lower_band, upper_band, fit, potential_return, target_return,
                         last_candle_time, scan_id)
     SELECT id, {_KEY6}, signal, previous,
-           CASE WHEN previous IS NULL THEN 'new'
+           CASE WHEN signal = 'HOLD' THEN 'ended'
+                WHEN previous IS NULL THEN 'new'
                 WHEN previous = signal THEN 'confirmed'
                 ELSE 'changed' END,
            price, lower_band, upper_band, fit, potential_return, target_return,
            last_candle_time, scan_id
     FROM promoted
-    WHERE signal IN ('BUY', 'SELL')
+    WHERE signal IN ('BUY', 'SELL') OR previous IN ('BUY', 'SELL')
     ORDER BY id
     RETURNING id, signal_id),
 made_current AS (
     INSERT INTO current_signals AS c ({_KEY6}, {_CURRENT_COLUMNS})
     SELECT p.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
-           p.target_return, p.last_candle_time, a.id, now()
+           p.target_return, p.last_candle_time,
+           CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
     FROM promoted p LEFT JOIN raised a ON a.signal_id = p.id
     ON CONFLICT ({_KEY6}) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
