@@ -37,7 +37,7 @@ from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.binance_standin import StandIn
-from tests.support.factories import make_signal, make_token, store
+from tests.support.factories import DAY0, make_signal, make_token, store
 from tests.support.stack import Stack
 
 
@@ -481,17 +481,17 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
 ) -> None:
     """Property-based requests generated from the OpenAPI schema (schemathesis).
 
-    The stream is left out (it never ends). On /v1/alerts and /v1/backtests one
-    check is relaxed: a cursor is an opaque token (a schema-valid string this API
+    The stream is left out (it never ends). On /v1/alerts, /v1/market and /v1/backtests
+    one check is relaxed: a cursor is an opaque token (a schema-valid string this API
     did not issue is rightly refused), and a backtest's history must exceed its
     longest window, which JSON Schema cannot say.
     """
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     runs = [
-        ["--exclude-path-regex", "^/v1/(alerts|backtests)"],
+        ["--exclude-path-regex", "^/v1/(alerts|backtests|market)"],
         [
             "--include-path-regex",
-            "^/v1/(alerts|backtests)",
+            "^/v1/(alerts|backtests|market)",
             "--exclude-checks",
             "positive_data_acceptance",
         ],
@@ -958,3 +958,62 @@ async def test_requests_after_the_database_dropped_the_connections_get_503_not_5
                 break
         assert set(statuses) <= {200, 503}
         assert statuses[-1] == 200
+
+
+async def test_the_market_lists_every_key_in_pages_with_its_numbers(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    await store(
+        pool,
+        make_signal("BTCUSDT", "BUY", 5, candles=5),
+        make_signal("BTCUSDT", "HOLD", 5, degree=6, candles=5),
+        make_signal("ETHUSDT", "SELL", 6, candles=5),
+        make_signal("SOLUSDT", "HOLD", 7, candles=5),
+        make_signal("ADAUSDT", "HOLD", 8, interval="4h", candles=5),
+    )
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await http.get("/v1/market", params=params)).json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    keys = [(r["symbol"], r["interval"], r["degree"]) for r in seen]
+    assert keys == [
+        ("ADAUSDT", "4h", 4),
+        ("BTCUSDT", "1d", 4),
+        ("BTCUSDT", "1d", 6),
+        ("ETHUSDT", "1d", 4),
+        ("SOLUSDT", "1d", 4),
+    ]
+    assert page["keys"] == 5
+    assert page["counts"] == {"BUY": 1, "SELL": 1, "HOLD": 3}
+    eth = next(r for r in seen if r["symbol"] == "ETHUSDT")
+    price = 100.0 + 6  # make_signal: price 100 + day, bands at -10% / +10%, sigma 2
+    assert eth["band_distance"] == pytest.approx(0.1 * price / 2.0)
+    expected = make_signal("ETHUSDT", "SELL", 6, candles=5).series
+    assert expected is not None
+    assert eth["closes"] == expected.close
+    candle = DAY0 + timedelta(days=6)
+    assert datetime.fromisoformat(eth["candle_closed_at"]) == candle + timedelta(days=1)
+    assert datetime.fromisoformat(eth["stale_after"]) == candle + timedelta(days=3)
+    assert eth["alert_id"] is not None
+    ada = next(r for r in seen if r["symbol"] == "ADAUSDT")
+    assert datetime.fromisoformat(ada["stale_after"]) == DAY0 + timedelta(days=8, hours=12)
+    found = (await http.get("/v1/market", params={"q": "eth"})).json()["items"]
+    assert [r["symbol"] for r in found] == ["ETHUSDT"]
+    holds = (await http.get("/v1/market", params={"signal": "HOLD"})).json()["items"]
+    assert {r["symbol"] for r in holds} == {"ADAUSDT", "BTCUSDT", "SOLUSDT"}
+    # a row's chart is its own fit
+    six = next(r for r in seen if r["degree"] == 6)
+    window = (await http.get(f"/v1/signals/{six['signal_id']}/bands")).json()
+    assert (window["degree"], window["signal"], window["signal_id"]) == (
+        6,
+        "HOLD",
+        six["signal_id"],
+    )
+    assert (await http.get("/v1/signals/999999999/bands")).status_code == 404
+    assert (await http.get("/v1/market", params={"cursor": "bm9wZQ"})).status_code == 422

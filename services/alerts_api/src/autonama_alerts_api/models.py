@@ -38,9 +38,12 @@ __all__ = [
     "BacktestRequestBody",
     "BandSeries",
     "Ingestion",
+    "MarketPage",
+    "MarketRow",
     "Problem",
     "Scan",
     "ScanAccepted",
+    "ScanFailure",
     "ScanRequestBody",
     "Summary",
 ]
@@ -75,6 +78,7 @@ JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_text)]
 
 _ALERT_EXAMPLE: dict[str, Any] = {
     "id": 42,
+    "signal_id": 1207,
     "symbol": "BTCUSDT",
     "interval": "1d",
     "degree": 4,
@@ -103,6 +107,7 @@ class Alert(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
 
     id: int = Field(description="Increases with every alert; the event id of the stream.")
+    signal_id: int = Field(description="The signal that raised it (its chart: /v1/signals/{id}).")
     symbol: str
     interval: str
     degree: int
@@ -154,6 +159,56 @@ class Summary(BaseModel):
     last_scan_finished_at: datetime | None
     last_scan_symbols: int | None
     failed_symbols: int | None = Field(description="Symbols the last finished scan failed on.")
+    recent_failures: list[ScanFailure] = Field(
+        default_factory=list,
+        description="Scans that failed as a whole since the last finished one, newest first.",
+    )
+
+
+class ScanFailure(BaseModel):
+    scan_id: str
+    requested_at: datetime
+    error: str | None
+
+
+class MarketRow(BaseModel):
+    """The current signal of one key (symbol, interval, parameters), HOLD included."""
+
+    signal_id: int = Field(description="Its chart: /v1/signals/{signal_id}/bands.")
+    symbol: str
+    interval: str
+    degree: int
+    kstd: float
+    price_scale: str
+    days: int
+    signal: Literal["BUY", "SELL", "HOLD"]
+    price: float
+    lower: float
+    upper: float
+    fit: float
+    sigma: float
+    band_distance: float = Field(
+        description="From the price to the nearer band, in sigmas: positive inside the "
+        "bands, negative outside (below the lower band for a BUY)."
+    )
+    potential_return: float = Field(description="Percent between the bands.")
+    target_return: float = Field(description="Percent back to the fit line, signed.")
+    last_candle_time: datetime = Field(description="Open time of the last closed candle.")
+    candle_closed_at: datetime
+    stale_after: datetime = Field(
+        description="Two intervals after the candle closed: a newer candle should be in by then."
+    )
+    alert_id: int | None = Field(description="The key's current alert (BUY or SELL), if any.")
+    closes: list[float] = Field(description="The window's last closes, oldest first.")
+
+
+class MarketPage(BaseModel):
+    items: list[MarketRow]
+    keys: int = Field(description="Keys with a current signal, whatever the filters.")
+    counts: dict[str, int] = Field(description="Keys per current signal, whatever the filters.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class ScanRequestBody(BaseModel):
@@ -227,8 +282,9 @@ class Ingestion(BaseModel):
 
 
 class BandSeries(BaseModel):
-    """The stored window of the latest signal of a symbol: candles, fit and bands."""
+    """The stored window of one signal: candles, fit and bands."""
 
+    signal_id: int
     symbol: str
     interval: str
     degree: int

@@ -7,13 +7,21 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
 
-from autonama_alerts_api.models import Alert, Backtest, BandSeries, Ingestion, Scan
+from autonama_alerts_api.models import (
+    Alert,
+    Backtest,
+    BandSeries,
+    Ingestion,
+    MarketRow,
+    Scan,
+)
 from autonama_shared.db.windows import COLUMNS, unpack
+from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.formats.report import SymbolBacktest
 
 __all__ = [
@@ -47,7 +55,7 @@ _SORT_COLUMN = {
 CURRENT_JOIN = "JOIN current_signals cs ON cs.alert_id = a.id"
 #: The columns of an alert under the API model's names (``Alert.model_validate(row)``).
 ALERT_COLUMNS = (
-    "a.id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
+    "a.id, a.signal_id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
     "a.previous_signal, a.reason, a.price, a.lower_band AS lower, a.upper_band AS upper, "
     "a.fit, a.potential_return, a.target_return, a.last_candle_time, a.created_at, "
     "a.scan_id::text AS scan_id"
@@ -164,8 +172,8 @@ async def list_alerts(
 
 
 async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
-    """The summary in two round trips: counts, the strongest ids and the last scan, then
-    the two strongest alerts."""
+    """The summary in three round trips: counts, the strongest ids and the last scan; the
+    two strongest alerts; the scans that failed since."""
     head = await pool.fetchrow(
         """SELECT (SELECT count(*) FROM current_signals
                    WHERE signal = 'BUY' AND alert_id IS NOT NULL) AS buys,
@@ -192,7 +200,14 @@ async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
         )
         strongest = {r["id"]: alert_of(r) for r in rows}
     found = head["scan_id"] is not None
+    failures = await pool.fetch(
+        """SELECT scan_id::text AS scan_id, requested_at, error FROM scans
+           WHERE status = 'failed' AND requested_at > coalesce($1, '-infinity'::timestamptz)
+           ORDER BY requested_at DESC LIMIT 3""",
+        head["finished_at"],
+    )
     return {
+        "recent_failures": [dict(f) for f in failures],
         "counts": {"BUY": head["buys"], "SELL": head["sells"]},
         "strongest_buy": strongest.get(head["top_buy"]),
         "strongest_sell": strongest.get(head["top_sell"]),
@@ -303,21 +318,33 @@ _PACKED = ", ".join(f"w.{name} AS w_{name}" for name in COLUMNS)
 
 async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSeries | None:
     """The stored window of the symbol's latest signal at ``interval``, with its alerts."""
+    return await _window(
+        pool,
+        "s.symbol = $1 AND s.interval = $2 ORDER BY s.last_candle_time DESC, s.id DESC",
+        symbol,
+        interval,
+    )
+
+
+async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:
+    """The stored window of one signal (a row of the market watch, an alert's signal)."""
+    return await _window(pool, "s.id = $1", signal_id)
+
+
+async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:
     row = await pool.fetchrow(
-        f"""SELECT s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days, s.signal,
-                  s.price, s.fit, s.lower_band AS lower, s.upper_band AS upper, s.sigma,
-                  s.potential_return, s.target_return, s.last_candle_time,
-                  {_PACKED},
+        f"""SELECT s.id AS signal_id, s.symbol, s.interval, s.degree, s.kstd, s.price_scale,
+                  s.days, s.signal, s.price, s.fit, s.lower_band AS lower,
+                  s.upper_band AS upper, s.sigma, s.potential_return, s.target_return,
+                  s.last_candle_time, {_PACKED},
                   b.open_time, b.open, b.high, b.low, b.close, b.fit AS fit_series,
                   b.lower_band AS lower_series, b.upper_band AS upper_series
            FROM signals s
            LEFT JOIN band_windows w ON w.signal_id = s.id
            LEFT JOIN band_series b ON b.signal_id = s.id  -- stored before migration 0009
-           WHERE s.symbol = $1 AND s.interval = $2
-             AND (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL)
-           ORDER BY s.last_candle_time DESC, s.id DESC LIMIT 1""",  # noqa: S608 - constants
-        symbol,
-        interval,
+           WHERE (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL) AND {where}
+           LIMIT 1""",  # noqa: S608 - constants
+        *args,
     )
     if row is None:
         return None
@@ -338,16 +365,124 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
         f"""SELECT {ALERT_COLUMNS} FROM alerts a
             WHERE (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
                 = ($1, $2, $3, $4, $5, $6)
-              AND a.last_candle_time >= to_timestamp($7 / 1000.0) ORDER BY a.id""",  # noqa: S608
-        symbol,
-        interval,
+              AND a.last_candle_time >= to_timestamp($7 / 1000.0)
+              AND a.last_candle_time <= $8 ORDER BY a.id""",  # noqa: S608
+        row["symbol"],
+        row["interval"],
         row["degree"],
         row["kstd"],
         row["price_scale"],
         row["days"],
         found["open_time"][0],
+        row["last_candle_time"],
     )
     return BandSeries.model_validate({**found, "alerts": [alert_of(a) for a in alerts]})
+
+
+#: How many closes a market row carries for its sparkline.
+SPARK = 60
+
+_KEY6 = ("symbol", "interval", "degree", "kstd", "price_scale", "days")
+
+
+@dataclass(frozen=True)
+class MarketCursor:
+    """After this key, in key order (keyset pagination: a page costs the page)."""
+
+    key: tuple[str, str, int, float, str, int]
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(json.dumps(self.key).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> MarketCursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            s, i, d, k, p, n = json.loads(raw)
+            key = (str(s), str(i), int(d), float(k), str(p), int(n))
+        except (ValueError, TypeError) as e:
+            raise ValueError("cursor is not one this API returned") from e
+        if not math.isfinite(key[3]):
+            raise ValueError("cursor is not one this API returned")
+        return cls(key)
+
+
+async def market(
+    pool: asyncpg.Pool,
+    *,
+    search: str | None,
+    interval: str | None,
+    signal: str | None,
+    limit: int,
+    cursor: MarketCursor | None,
+) -> tuple[list[MarketRow], MarketCursor | None, dict[str, int]]:
+    """Current signals of every key, in key order (symbols together), with the window's last
+    closes; and the keys per signal."""
+    args: list[Any] = []
+    conditions = []
+    if search:
+        args.append(search)
+        conditions.append(f"strpos(c.symbol, ${len(args)}) > 0")
+    if interval:
+        args.append(interval)
+        conditions.append(f"c.interval = ${len(args)}")
+    if signal:
+        args.append(signal)
+        conditions.append(f"c.signal = ${len(args)}")
+    if cursor is not None:
+        args.extend(cursor.key)
+        places = ", ".join(f"${n}" for n in range(len(args) - 5, len(args) + 1))
+        conditions.append(f"({', '.join('c.' + k for k in _KEY6)}) > ({places})")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    args.append(limit + 1)
+    rows = await pool.fetch(
+        f"""SELECT c.signal_id, c.symbol, c.interval, c.degree, c.kstd, c.price_scale, c.days,
+                  c.signal, c.price, c.lower_band AS lower, c.upper_band AS upper, c.fit,
+                  c.sigma, c.potential_return, c.target_return, c.last_candle_time,
+                  c.alert_id,
+                  substring(w.close FROM greatest(1, length(w.close) - {8 * SPARK - 1}))
+                      AS packed_closes,
+                  b.close[greatest(1, array_length(b.close, 1) - {SPARK - 1}):] AS old_closes
+           FROM current_signals c
+           LEFT JOIN band_windows w ON w.signal_id = c.signal_id
+           LEFT JOIN band_series b ON b.signal_id = c.signal_id
+           {where}
+           ORDER BY {", ".join("c." + k for k in _KEY6)}
+           LIMIT ${len(args)}""",  # noqa: S608 - no user text
+        *args,
+    )
+    counts = {
+        r["signal"]: r["n"]
+        for r in await pool.fetch("SELECT signal, count(*) AS n FROM current_signals GROUP BY 1")
+    }
+    items = [market_row(r) for r in rows[:limit]]
+    nxt = None
+    if len(rows) > limit:
+        last = items[-1]
+        nxt = MarketCursor(
+            (last.symbol, last.interval, last.degree, last.kstd, last.price_scale, last.days)
+        )
+    return items, nxt, counts
+
+
+def market_row(r: asyncpg.Record) -> MarketRow:
+    step = timedelta(milliseconds=interval_ms(r["interval"]))
+    closed = r["last_candle_time"] + step
+    sigma = r["sigma"]
+    nearer = min(r["price"] - r["lower"], r["upper"] - r["price"])
+    if r["packed_closes"] is not None:
+        closes = unpack({"close": r["packed_closes"]})["close"] or []
+    else:
+        closes = list(r["old_closes"] or [])
+    return MarketRow.model_validate(
+        {
+            **dict(r),
+            "band_distance": nearer / sigma if sigma > 0 else 0.0,
+            "candle_closed_at": closed,
+            "stale_after": closed + 2 * step,
+            "closes": closes,
+        }
+    )
 
 
 #: A worker part that has not said it is alive for this long is taken as stopped.
@@ -373,13 +508,15 @@ async def worker_states(pool: asyncpg.Pool) -> dict[str, str]:
 
 async def state_version(pool: asyncpg.Pool) -> str:
     """What the alert pages depend on, in one short text: the newest alert, the newest
-    change of current_signals and the last finished scan (a page's ETag; index probes)."""
+    change of current_signals, the last finished scan and how many scans failed (a page's
+    ETag; index probes and a count over the scans)."""
     row = await pool.fetchrow(
         """SELECT (SELECT coalesce(max(id), 0) FROM alerts) AS alert,
                   (SELECT coalesce(extract(epoch FROM max(updated_at)) * 1e6, 0)::bigint
                    FROM current_signals) AS changed,
                   (SELECT coalesce(extract(epoch FROM max(finished_at)) * 1e6, 0)::bigint
-                   FROM scans WHERE status = 'finished') AS scanned"""
+                   FROM scans WHERE status = 'finished') AS scanned,
+                  (SELECT count(*) FROM scans WHERE status = 'failed') AS failed"""
     )
     assert row is not None
-    return f"{row['alert']}.{row['changed']}.{row['scanned']}"
+    return f"{row['alert']}.{row['changed']}.{row['scanned']}.{row['failed']}"

@@ -246,6 +246,8 @@ async def record_plan(conn: Conn, plan: ScanPlanned) -> None:
         plan.window,
         error,
     )
+    if error is not None:
+        await notify_state(conn)  # the summary lists scans that failed as a whole
 
 
 async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> int:

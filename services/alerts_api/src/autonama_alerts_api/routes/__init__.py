@@ -4,6 +4,7 @@ from autonama_alerts_api.routes import (
     alerts,
     backtests,
     dashboard,
+    market,
     operations,
     scans,
     stream,
@@ -13,6 +14,7 @@ from autonama_alerts_api.routes import (
 ROUTERS = [
     operations.router,
     alerts.router,
+    market.router,
     stream.router,
     scans.router,
     backtests.router,
