@@ -74,10 +74,6 @@ scan: setup ## the offline scan of the core movers, no broker or database (DATA=
 		$(UV) run --frozen autonama scan --output results --charts results/charts; \
 	fi
 
-vendor-js: ## refresh the dashboard's vendored Lightweight Charts from npm
+vendor-js: ## refresh the vendored Lightweight Charts, Swagger UI and ReDoc from npm
 	cd services/alerts_api/web && npm install --no-audit --no-fund
-	cp services/alerts_api/web/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js \
-		services/alerts_api/web/node_modules/lightweight-charts/LICENSE \
-		services/alerts_api/src/autonama_alerts_api/static/vendor/
-	mv services/alerts_api/src/autonama_alerts_api/static/vendor/LICENSE \
-		services/alerts_api/src/autonama_alerts_api/static/vendor/lightweight-charts.LICENSE
+	$(LOCAL)/vendor-js.sh services/alerts_api/web/node_modules services/alerts_api/src/autonama_alerts_api/static/vendor

@@ -156,6 +156,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="BUY and SELL alerts from polynomial-regression bands on Binance spot "
         "markets: current and past alerts, a live stream, scans and charts.",
         lifespan=_lifespan(settings),
+        docs_url=None,  # served by routes/dashboard.py from vendored assets (no CDN)
+        redoc_url=None,
     )
     app.add_middleware(CachedPagesMiddleware)  # inside the metrics: cached pages count too
     app.add_middleware(MetricsMiddleware)

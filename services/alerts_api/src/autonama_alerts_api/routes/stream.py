@@ -33,13 +33,27 @@ router = APIRouter(
 _CATCH_UP_PAGE = 500
 
 
+SSE_EXAMPLE = (
+    "id: 43\nevent: alert\n"
+    'data: {"id": 43, "signal_id": 1210, "symbol": "ETHUSDT", "interval": "1d", "degree": 4, '
+    '"kstd": 2.0, "price_scale": "linear", "days": 720, "signal": "HOLD", '
+    '"previous_signal": "SELL", "reason": "ended", "price": 3120.5, "lower": 2890.1, '
+    '"upper": 3402.7, "fit": 3146.4, "potential_return": 17.74, "target_return": 0.83, '
+    '"last_candle_time": "2026-03-15T00:00:00Z", "created_at": "2026-03-16T00:00:07Z", '
+    '"scan_id": "0b0e7f9c-6c55-4b0f-9a43-2f3c1e8d7a10"}\n\n'
+    ": keep-alive\n\n"
+)
+
+
 @router.get(
     "/stream",
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {}},
-            "description": "Server-sent events: `id` is the alert id, `data` the alert",
+            "content": {"text/event-stream": {"example": SSE_EXAMPLE}},
+            "description": "Server-sent events: `id` is the alert id, `event` is `alert`, "
+            "`data` the alert as `GET /v1/alerts` serves it (an `ended` one included); "
+            "`: keep-alive` comments while nothing happens",
         }
     },
 )

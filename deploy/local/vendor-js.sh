@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Copy the dashboard's and the API docs' browser assets from node_modules into the
+# package's static/vendor folder, each with its licence (make vendor-js).
+set -euo pipefail
+modules=$1
+vendor=$2
+cp "$modules/lightweight-charts/dist/lightweight-charts.standalone.production.js" "$vendor/"
+cp "$modules/lightweight-charts/LICENSE" "$vendor/lightweight-charts.LICENSE"
+cp "$modules/swagger-ui-dist/swagger-ui-bundle.js" "$modules/swagger-ui-dist/swagger-ui.css" "$vendor/"
+cp "$modules/swagger-ui-dist/LICENSE" "$vendor/swagger-ui.LICENSE"
+cp "$modules/redoc/bundles/redoc.standalone.js" "$vendor/"
+cp "$modules/redoc/LICENSE" "$vendor/redoc.LICENSE"
+echo "[vendor-js] copied into $vendor"
