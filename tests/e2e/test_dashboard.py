@@ -19,6 +19,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
+from autonama_shared.db.store import record_plan
+from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.integration.test_alerts_api import start_api
 from tests.support.factories import make_signal, make_token, store
@@ -81,7 +83,18 @@ async def canvas_is_drawn(page: Page) -> bool:
     return colours > 8
 
 
-async def test_the_alerts_page_live_updates_chart_and_scan_form(
+async def record_failed_scan(pool: asyncpg.Pool, why: str) -> str:
+    """A scan whose universe could not be resolved, as the fetcher reports it."""
+    request = ScanRequested(
+        origin="test", params=ScanParams(interval="1d", days=365, degree=4, kstd=2.0), top=10
+    )
+    plan = ScanPlanned(scan_id=request.scan_id, request=request, symbols=[], window=365, error=why)
+    async with pool.acquire() as conn, conn.transaction():
+        await record_plan(conn, plan)
+    return request.scan_id
+
+
+async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
     browser: Browser,
     pool: asyncpg.Pool,
     stack: Stack,
@@ -93,6 +106,7 @@ async def test_the_alerts_page_live_updates_chart_and_scan_form(
     await store(
         pool,
         make_signal("BTCUSDT", "BUY", 40, potential=12.0, candles=40),
+        make_signal("BTCUSDT", "HOLD", 40, degree=6, candles=40),  # another parameter set
         make_signal("ETHUSDT", "SELL", 40, potential=8.0, candles=40),
         make_signal("SOLUSDT", "HOLD", 40, candles=40),
     )
@@ -111,38 +125,68 @@ async def test_the_alerts_page_live_updates_chart_and_scan_form(
         await page.wait_for_function("window.autonamaReady === true")
         assert "token" not in page.url  # moved to the browser's storage, out of sight
 
-        # The table shows the stored current alerts (HOLD is not an alert).
-        symbols = await page.locator("#alerts tbody tr th").all_inner_texts()
-        assert symbols == ["BTCUSDT", "ETHUSDT"]  # by potential return, strongest first
-        assert await page.locator("#count-buy").inner_text() == "1"
-        badges = await page.locator("#alerts tbody .signal").all_inner_texts()
-        assert badges == ["▲ BUY", "▼ SELL"]  # the text carries the signal, not only colour
-        await page.screenshot(path=str(SHOTS / "alerts.png"), full_page=True)
+        # Every key, HOLD included, a symbol's parameter sets together.
+        rows = page.locator("#market tbody tr")
+        symbols = await page.locator("#market tbody tr th").all_inner_texts()
+        assert symbols == ["BTCUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
+        badges = await page.locator("#market tbody .signal").all_inner_texts()
+        assert badges == ["▲ BUY", "HOLD", "▼ SELL", "HOLD"]  # text, not only colour
+        params = await page.locator("#market tbody td.params").all_inner_texts()
+        assert params[:2] == ["1d · deg 4 · k 2 · 720 d", "1d · deg 6 · k 2 · 720 d"]
+        assert await page.locator("#count-keys").inner_text() == "4"
+        assert await page.locator("#count-hold").inner_text() == "2"
+        # candles of 2026-02-10 are long closed: every row says stale
+        assert await page.locator("#market tbody .stale").count() == 4
+        await page.screenshot(path=str(SHOTS / "market.png"), full_page=True)
 
-        # A new alert committed now appears within 2 s, without a reload.
-        committed = time.monotonic()
-        await store(pool, make_signal("XRPUSDT", "BUY", 41, potential=30.0, candles=40))
-        await page.locator("#alerts tbody tr[data-key^='XRPUSDT']").wait_for(timeout=2000)
-        assert time.monotonic() - committed < 2.0
-        assert (await page.locator("#alerts tbody tr th").all_inner_texts())[0] == "XRPUSDT"
-
-        # The chart of a symbol: candles and three band lines, actually drawn.
-        await page.get_by_role("button", name="BTCUSDT").click()
-        await page.wait_for_function(
-            "window.autonamaChart && window.autonamaChart.symbol === 'BTCUSDT'"
-        )
-        data = await page.evaluate("window.autonamaChart")
-        assert data == {
-            "symbol": "BTCUSDT",
-            "candles": 40,
-            "fit": 40,
-            "upper": 40,
-            "lower": 40,
-            "markers": 1,
-        }
+        # A row's chart is that row's fit: the degree-6 BTCUSDT row draws degree 6.
+        await rows.nth(1).get_by_role("button").click()
+        await page.wait_for_function("window.autonamaChart && window.autonamaChart.degree === 6")
+        chart = await page.evaluate("window.autonamaChart")
+        row_id = await rows.nth(1).get_attribute("data-signal-id")
+        assert str(chart["signal_id"]) == row_id
+        assert (chart["symbol"], chart["kstd"], chart["days"]) == ("BTCUSDT", 2.0, 720)
+        assert (chart["candles"], chart["bands"], chart["candlesticks"]) == (40, 3, True)
+        assert "deg 6" in await page.locator("#chart-title").inner_text()
+        legend = await page.locator("#legend").inner_text()
+        assert all(word in legend for word in ("O ", "H ", "L ", "C ", "fit", "lower", "upper"))
         await page.wait_for_timeout(300)
         assert await canvas_is_drawn(page)
         await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart.png"))
+
+        # A new alert committed now is in the feed and the market within 2 s.
+        committed = time.monotonic()
+        await store(pool, make_signal("XRPUSDT", "BUY", 41, potential=30.0, candles=40))
+        await page.locator("#feed li", has_text="XRPUSDT").wait_for(timeout=2000)
+        await page.locator("#market tbody tr[data-key^='XRPUSDT']").wait_for(timeout=2000)
+        assert time.monotonic() - committed < 2.5
+
+        # BTCUSDT (degree 4) turns HOLD: an "ended" alert arrives live and the row follows.
+        await store(pool, make_signal("BTCUSDT", "HOLD", 41, candles=40))
+        ended = page.locator("#feed li.ended", has_text="BTCUSDT")
+        await ended.wait_for(timeout=2000)
+        assert "BUY ended" in await ended.inner_text()
+        await page.wait_for_function(
+            """[...document.querySelectorAll('#market tbody tr')].filter(
+                   (r) => r.dataset.key.startsWith('BTCUSDT|1d|4|')
+               ).every((r) => r.querySelector('.signal').textContent === 'HOLD')""",
+            timeout=3000,
+        )
+
+        # A scan that failed as a whole says why, on the page.
+        await record_failed_scan(pool, "top 10 by volume: Binance answered 418 I'm a teapot")
+        await page.reload()
+        await page.wait_for_function("window.autonamaReady === true")
+        problems = page.locator("#problems")
+        await problems.wait_for(timeout=3000)
+        assert "418 I'm a teapot" in await problems.inner_text()
+
+        # A search with no match says so (not "nothing scanned").
+        await page.fill("#filter-symbol", "ZZZ")
+        await page.wait_for_function(
+            "document.getElementById('market-status').textContent.includes('No key matches')"
+        )
+        await page.fill("#filter-symbol", "")
 
         # A scan posted from the form runs to completion on the page.
         await page.select_option("#scan-universe", "symbols")
@@ -156,15 +200,57 @@ async def test_the_alerts_page_live_updates_chart_and_scan_form(
         progress = await page.locator("#scan-progress").inner_text()
         assert "finished, 3 of 3 symbols" in progress
 
-        # Usable at 375 px: nothing but the table scrolls sideways.
-        await page.set_viewport_size({"width": 375, "height": 800})
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375
-        await page.screenshot(path=str(SHOTS / "alerts-375px.png"), full_page=True)
+        # A phone (390 x 844): no sideways scrolling, symbol, signal and potential in view.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.wait_for_timeout(200)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        first = page.locator("#market tbody tr").first
+        for cell in (first.locator("th"), first.locator(".signal"), first.locator("td.potential")):
+            box = await cell.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= 390, box
+        await page.screenshot(path=str(SHOTS / "market-390px.png"), full_page=True)
 
         # Nothing left this machine.
         hosts = {urlsplit(u).hostname for u in requests}
         assert hosts <= {"127.0.0.1", "localhost"}, hosts
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 20)
+
+
+async def test_the_api_docs_render_with_no_network(
+    browser: Browser, pg_settings: PostgresSettings, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc) from vendored assets: nothing fetched elsewhere."""
+    async with open_pool(pg_settings) as p, p.acquire() as conn:
+        await migrate(conn, pg_settings.db_schema)
+    proc, api = await asyncio.to_thread(
+        start_api, pg_settings, kafka_settings, tmp_path / "api.log"
+    )
+    try:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        # What was loaded: a request the page's Content-Security-Policy refuses never leaves
+        # (ReDoc's bundle asks cdn.redoc.ly for a logo) and gets no response.
+        loaded: list[str] = []
+        page.on("response", lambda r: loaded.append(r.url))
+        refused: list[tuple[str, str | None]] = []
+        page.on("requestfailed", lambda r: refused.append((r.url, r.failure)))
+        await page.goto(f"{api}/docs")
+        title = page.locator(".swagger-ui .info .title")
+        await title.wait_for(timeout=15_000)
+        assert "Autonama alerts API" in await title.inner_text()
+        await page.locator("#operations-market-market_watch_v1_market_get").wait_for()
+        await page.goto(f"{api}/redoc")
+        heading = page.locator("h1", has_text="Autonama alerts API")
+        await heading.wait_for(timeout=15_000)
+        await page.get_by_text("/v1/market", exact=False).first.wait_for()
+        hosts = {urlsplit(u).hostname for u in loaded if u.startswith("http")}
+        assert hosts <= {"127.0.0.1", "localhost"}, hosts
+        # Refused by the page's policy, not merely unreachable from this machine.
+        outside = [(u, why) for u, why in refused if urlsplit(u).hostname not in hosts]
+        assert all(why == "csp" for _, why in outside), outside  # Chromium says "csp"
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 20)

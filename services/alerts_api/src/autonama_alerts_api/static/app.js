@@ -1,21 +1,29 @@
-// The alerts dashboard: a table of current alerts kept live by EventSource,
-// a chart per symbol (TradingView Lightweight Charts), and a scan form.
-// No framework and nothing from outside this server.
+// The market watch: the current signal of every scanned key (HOLD included), grouped
+// by symbol, with a live feed of alerts beside it (EventSource), the chart of a row's
+// own fit (TradingView Lightweight Charts) and a scan form. No framework, nothing
+// loaded from outside this server.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const rows = new Map(); // key -> alert
-let sortKey = "potential_return";
-let sortDir = -1;
+const market = new Map(); // key -> row of /v1/market
+let cursor = null; // the next page of keys, when there is one
 let chart = null;
+let lastAlertId = 0;
 
-const keyOf = (a) => [a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days].join("|");
-const fmt = (x) => (x == null ? "–" : Number(x).toPrecision(6).replace(/\.?0+$/, ""));
-const pct = (x) => (x == null ? "–" : `${Number(x).toFixed(2)}`);
+const keyOf = (r) => [r.symbol, r.interval, r.degree, r.kstd, r.price_scale, r.days].join("|");
 const when = (t) => new Date(t).toISOString().slice(0, 16).replace("T", " ");
+const pct = (x) => (x == null ? "–" : Number(x).toFixed(2));
 
-function age(t) {
-  const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);
+// Prices: enough decimals for the magnitude (0.2934 for a sub-dollar coin, 63,250.1 for BTC).
+function decimalsFor(x) {
+  const a = Math.abs(Number(x));
+  if (!isFinite(a) || a === 0) return 2;
+  return Math.min(10, Math.max(2, 4 - Math.floor(Math.log10(a))));
+}
+const price = (x, ref = x) => (x == null ? "–" : Number(x).toFixed(decimalsFor(ref)));
+
+function age(ms) {
+  const s = Math.max(0, ms / 1000);
   if (s < 90) return `${Math.round(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
   if (s < 129600) return `${Math.round(s / 3600)} h`;
@@ -37,7 +45,8 @@ const token = (() => {
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, { ...options, headers });
+  // no-cache: the browser revalidates with the page's ETag (a 304 costs the server nothing)
+  const response = await fetch(path, { cache: "no-cache", ...options, headers });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
@@ -46,112 +55,291 @@ async function api(path, options = {}) {
   return body;
 }
 
-function signalBadge(signal) {
+// Retried with backoff (1, 2, 4 … 30 s) while the API cannot be reached; says so meanwhile.
+async function retrying(what, load) {
+  for (let delay = 1000; ; delay = Math.min(30000, delay * 2)) {
+    try {
+      return await load();
+    } catch (error) {
+      setConnection("offline", `${what}: ${error.message}; retrying in ${Math.round(delay / 1000)} s`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+function setConnection(state, text) {
+  const el = $("connection");
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function badge(signal, ended) {
   const span = document.createElement("span");
   span.className = `signal ${signal}`;
   // Text and arrow carry the meaning; colour only repeats it.
-  span.textContent = signal === "BUY" ? "▲ BUY" : "▼ SELL";
+  span.textContent = ended ? "■ ENDED" : signal === "BUY" ? "▲ BUY" : signal === "SELL" ? "▼ SELL" : "HOLD";
   return span;
 }
 
-function render(freshKey) {
-  const filterSignal = $("filter-signal").value;
-  const filterSymbol = $("filter-symbol").value.trim().toUpperCase();
-  const list = [...rows.values()]
-    .filter((a) => !filterSignal || a.signal === filterSignal)
-    .filter((a) => !filterSymbol || a.symbol.includes(filterSymbol))
-    .sort((a, b) => {
-      const x = a[sortKey], y = b[sortKey];
-      return (x < y ? -1 : x > y ? 1 : 0) * sortDir || b.id - a.id;
-    });
-  const body = $("alerts").tBodies[0];
+function sparkline(values) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("width", "90");
+  svg.setAttribute("height", "24");
+  svg.setAttribute("role", "img");
+  if (values.length < 2) {
+    svg.setAttribute("aria-label", "no closes stored");
+    return svg;
+  }
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const span = hi - lo || 1;
+  const points = values.map((v, i) => `${(i / (values.length - 1)) * 88 + 1},${22 - ((v - lo) / span) * 20 + 1}`);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.join(" "));
+  svg.append(line);
+  const change = ((values[values.length - 1] / values[0]) - 1) * 100;
+  svg.setAttribute("aria-label", `last ${values.length} closes, ${change >= 0 ? "up" : "down"} ${Math.abs(change).toFixed(1)}%`);
+  return svg;
+}
+
+function params(r) {
+  return `${r.interval} · deg ${r.degree} · k ${r.kstd} · ${r.days} d${r.price_scale === "log" ? " · log" : ""}`;
+}
+
+function renderMarket(freshKey) {
+  const rows = [...market.values()];
+  const body = $("market").tBodies[0];
+  let previous = null;
   body.replaceChildren(
-    ...list.map((a) => {
+    ...rows.map((r) => {
       const tr = document.createElement("tr");
-      tr.dataset.key = keyOf(a);
-      tr.dataset.id = a.id;
+      tr.dataset.key = keyOf(r);
+      tr.dataset.signalId = r.signal_id;
+      tr.classList.add(r.symbol === previous ? "same-symbol" : "group-start");
+      previous = r.symbol;
       if (tr.dataset.key === freshKey) tr.classList.add("fresh");
       const symbol = document.createElement("button");
       symbol.type = "button";
       symbol.className = "symbol";
-      symbol.textContent = a.symbol;
-      symbol.addEventListener("click", () => openChart(a));
+      symbol.textContent = r.symbol;
+      symbol.setAttribute("aria-label", `${r.symbol} ${params(r)}: chart`);
+      symbol.addEventListener("click", () => openChart(r.signal_id));
+      const head = document.createElement("span");
+      const sub = document.createElement("span");
+      sub.className = "sub"; // the parameters under the symbol, where the column is hidden
+      sub.textContent = params(r);
+      head.append(symbol, sub);
+      const closed = Date.now() - new Date(r.candle_closed_at).getTime();
+      const stale = Date.now() > new Date(r.stale_after).getTime();
+      const candle = document.createElement("span");
+      candle.textContent = `${when(r.last_candle_time)} · ${age(closed)} ago`;
+      if (stale) {
+        const mark = document.createElement("span");
+        mark.className = "stale";
+        mark.textContent = " stale";
+        mark.title = "No newer candle for more than two intervals: scan again";
+        candle.append(mark);
+      }
       const cells = [
-        symbol, a.interval, signalBadge(a.signal), fmt(a.price), fmt(a.lower), fmt(a.fit),
-        fmt(a.upper), pct(a.potential_return), pct(a.target_return), when(a.last_candle_time),
-        age(a.created_at),
+        [head, "th"], [params(r), "td", "params"], [badge(r.signal), "td"],
+        [price(r.price), "td", "num"], [price(r.lower, r.price), "td", "num wide"],
+        [price(r.upper, r.price), "td", "num wide"], [r.band_distance.toFixed(2), "td", "num wide"],
+        [pct(r.potential_return), "td", "num potential"], [pct(r.target_return), "td", "num wide"],
+        [candle, "td", "wide"], [sparkline(r.closes), "td", "wide"],
       ];
-      cells.forEach((c, i) => {
-        const td = document.createElement(i === 0 ? "th" : "td");
-        if (i === 0) td.scope = "row";
-        if (i >= 3 && i <= 8) td.className = "num";
-        td.append(c);
-        tr.append(td);
-      });
+      for (const [content, tag, cls] of cells) {
+        const cell = document.createElement(tag);
+        if (tag === "th") cell.scope = "row";
+        if (cls) cell.className = cls;
+        cell.append(content);
+        tr.append(cell);
+      }
       return tr;
     }),
   );
-  $("empty").hidden = list.length > 0;
-  if (freshKey) setTimeout(() => document.querySelector(`tr.fresh`)?.classList.remove("fresh"), 2000);
+  $("more").hidden = !cursor;
+  const q = $("filter-symbol").value.trim();
+  const filtered = q || $("filter-interval").value || $("filter-signal").value;
+  const status = $("market-status");
+  if (rows.length) {
+    status.textContent = "";
+  } else if (filtered) {
+    status.textContent = `No key matches${q ? ` “${q.toUpperCase()}”` : ""} with these filters.`;
+  } else {
+    status.textContent = "Nothing scanned yet: run a scan below, or `make demo`.";
+  }
+  if (freshKey) setTimeout(() => document.querySelector("tr.fresh")?.classList.remove("fresh"), 2000);
+}
+
+function marketQuery(after) {
+  const q = new URLSearchParams({ limit: "500" });
+  const symbol = $("filter-symbol").value.trim();
+  if (symbol) q.set("q", symbol.toUpperCase());
+  if ($("filter-interval").value) q.set("interval", $("filter-interval").value);
+  if ($("filter-signal").value) q.set("signal", $("filter-signal").value);
+  if (after) q.set("cursor", after);
+  return `/v1/market?${q}`;
+}
+
+async function loadMarket(freshKey) {
+  const page = await api(marketQuery(null));
+  market.clear();
+  page.items.forEach((r) => market.set(keyOf(r), r));
+  cursor = page.next_cursor;
+  $("count-keys").textContent = page.keys;
+  $("count-buy").textContent = page.counts.BUY;
+  $("count-sell").textContent = page.counts.SELL;
+  $("count-hold").textContent = page.counts.HOLD;
+  const intervals = new Set(page.items.map((r) => r.interval));
+  const select = $("filter-interval");
+  for (const i of intervals) {
+    if (![...select.options].some((o) => o.value === i)) select.append(new Option(i, i));
+  }
+  renderMarket(freshKey);
+}
+
+async function loadMore() {
+  if (!cursor) return;
+  const page = await api(marketQuery(cursor));
+  page.items.forEach((r) => market.set(keyOf(r), r));
+  cursor = page.next_cursor;
+  renderMarket();
 }
 
 async function loadSummary() {
   const s = await api("/v1/alerts/summary");
-  $("count-buy").textContent = s.counts.BUY ?? 0;
-  $("count-sell").textContent = s.counts.SELL ?? 0;
   $("last-scan").textContent = s.last_scan_finished_at
     ? `${when(s.last_scan_finished_at)} UTC (${s.last_scan_symbols} symbols)` : "none yet";
   $("failed-symbols").textContent = s.failed_symbols ?? "–";
+  const problems = $("problems");
+  problems.replaceChildren(...s.recent_failures.map((f) => {
+    const p = document.createElement("p");
+    p.textContent = `Scan ${f.scan_id.slice(0, 8)} (${when(f.requested_at)} UTC) failed: ${f.error || "no reason given"}`;
+    return p;
+  }));
+  problems.hidden = s.recent_failures.length === 0;
 }
 
-async function loadAlerts() {
-  let cursor = null;
-  rows.clear();
-  do {
-    const page = await api(`/v1/alerts?limit=500${cursor ? `&cursor=${cursor}` : ""}`);
-    page.items.forEach((a) => rows.set(keyOf(a), a));
-    cursor = page.next_cursor;
-  } while (cursor);
-  render();
+function feedItem(a) {
+  const li = document.createElement("li");
+  li.dataset.id = a.id;
+  const ended = a.reason === "ended";
+  if (ended) li.classList.add("ended");
+  const symbol = document.createElement("button");
+  symbol.type = "button";
+  symbol.className = "symbol";
+  symbol.textContent = a.symbol;
+  symbol.addEventListener("click", () => openChart(a.signal_id));
+  const what = document.createElement("span");
+  what.textContent = ended
+    ? ` ${a.previous_signal} ended at ${price(a.price)} (${params(a)})`
+    : ` ${a.reason} at ${price(a.price)}, potential ${pct(a.potential_return)}% (${params(a)})`;
+  const at = document.createElement("span");
+  at.className = "when";
+  at.textContent = `candle ${when(a.last_candle_time)} UTC · alert ${when(a.created_at)} UTC`;
+  li.append(badge(a.signal, ended), " ", symbol, what, at);
+  return li;
 }
 
-function connect(after) {
-  // After a dropped connection EventSource resumes by itself with Last-Event-ID.
+function addToFeed(a, top = true) {
+  const feed = $("feed");
+  if (feed.querySelector(`li[data-id="${a.id}"]`)) return;
+  const item = feedItem(a);
+  if (top) feed.prepend(item); else feed.append(item);
+  while (feed.children.length > 100) feed.lastElementChild.remove();
+  $("feed-empty").hidden = true;
+}
+
+let marketReload = null;
+function scheduleMarketReload(freshKey) {
+  clearTimeout(marketReload);
+  marketReload = setTimeout(() => loadMarket(freshKey).catch(() => {}), 150);
+}
+
+// The stream, with our own reconnection: EventSource retries by itself, but gives up for
+// good on some errors (a 401, a 503 while the database is away); resumed after the last id.
+let source = null;
+function connect(delay = 1000) {
   const auth = token ? `&access_token=${encodeURIComponent(token)}` : "";
-  const source = new EventSource(`/v1/alerts/stream?after=${after}${auth}`);
-  source.addEventListener("open", () => { $("connection").textContent = "live"; });
-  source.addEventListener("error", () => { $("connection").textContent = "reconnecting…"; });
+  source = new EventSource(`/v1/alerts/stream?after=${lastAlertId}${auth}`);
+  source.addEventListener("open", () => { setConnection("live", "live"); delay = 1000; });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      setConnection("offline", `offline; reconnecting in ${Math.round(delay / 1000)} s`);
+      setTimeout(() => connect(Math.min(30000, delay * 2)), delay);
+    } else {
+      setConnection("reconnecting", "reconnecting…");
+    }
+  });
   source.addEventListener("alert", (event) => {
     const alert = JSON.parse(event.data);
-    rows.set(keyOf(alert), alert);
+    lastAlertId = Math.max(lastAlertId, alert.id);
     window.autonamaLastAlert = alert.id;
-    render(keyOf(alert));
+    addToFeed(alert);
+    scheduleMarketReload(keyOf(alert));
     loadSummary().catch(() => {});
   });
 }
 
-async function openChart(alert) {
-  const data = await api(`/v1/symbols/${alert.symbol}/bands?interval=${alert.interval}`);
-  $("chart-panel").hidden = false;
-  $("chart-title").textContent = `${data.symbol} ${data.interval} (degree ${data.degree}, kstd ${data.kstd}, ${data.price_scale})`;
+function binanceLink(symbol) {
+  const quotes = ["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL"];
+  const quote = quotes.find((q) => symbol.endsWith(q) && symbol.length > q.length);
+  const pair = quote ? `${symbol.slice(0, -quote.length)}_${quote}` : symbol;
+  return `https://www.binance.com/en/trade/${pair}?type=spot`;
+}
+
+function css(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+async function openChart(signalId) {
+  const panel = $("chart-panel");
+  const status = $("chart-status");
+  panel.hidden = false;
+  status.dataset.state = "loading";
+  status.textContent = "Loading the chart…";
+  let data;
+  try {
+    data = await api(`/v1/signals/${signalId}/bands`);
+  } catch (error) {
+    status.dataset.state = "error";
+    status.textContent = `The chart could not be loaded: ${error.message}`;
+    return;
+  }
+  status.textContent = "";
+  status.dataset.state = "ok";
+  const title = $("chart-title");
+  title.replaceChildren(`${data.symbol} · ${params(data)} · ${data.signal} · `);
+  const link = document.createElement("a");
+  link.href = binanceLink(data.symbol);
+  link.rel = "noopener noreferrer";
+  link.target = "_blank";
+  link.textContent = "on Binance";
+  title.append(link);
   const container = $("chart");
   if (chart) chart.remove();
+  const decimals = decimalsFor(data.price);
+  const fg = css("--fg"), grid = css("--line");
   chart = LightweightCharts.createChart(container, {
     autoSize: true,
-    layout: { attributionLogo: false },
+    layout: { attributionLogo: false, background: { color: "transparent" }, textColor: fg },
+    grid: { vertLines: { color: grid }, horzLines: { color: grid } },
+    rightPriceScale: { mode: data.price_scale === "log" ? 1 : 0 }, // 1: logarithmic
+    localization: { priceFormatter: (p) => p.toFixed(decimals) },
     timeScale: { timeVisible: data.interval.endsWith("m") || data.interval.endsWith("h") },
   });
   const t = data.open_time.map((ms) => ms / 1000);
-  let main;
-  if (data.open && data.high && data.low) {
-    main = chart.addSeries(LightweightCharts.CandlestickSeries, {});
-    main.setData(t.map((time, i) => ({
-      time, open: data.open[i], high: data.high[i], low: data.low[i], close: data.close[i],
-    })));
-  } else {
-    main = chart.addSeries(LightweightCharts.LineSeries, { color: "#24292f", lineWidth: 1 });
-    main.setData(t.map((time, i) => ({ time, value: data.close[i] })));
-  }
+  const buy = css("--buy"), sell = css("--sell"), link2 = css("--link");
+  const candles = data.open && data.high && data.low;
+  const main = candles
+    ? chart.addSeries(LightweightCharts.CandlestickSeries, {
+      upColor: buy, downColor: sell, wickUpColor: buy, wickDownColor: sell, borderVisible: false,
+    })
+    : chart.addSeries(LightweightCharts.LineSeries, { color: fg, lineWidth: 1 });
+  main.setData(candles
+    ? t.map((time, i) => ({ time, open: data.open[i], high: data.high[i], low: data.low[i], close: data.close[i] }))
+    : t.map((time, i) => ({ time, value: data.close[i] })));
   const line = (values, color, style) => {
     const s = chart.addSeries(LightweightCharts.LineSeries, {
       color, lineWidth: 2, lineStyle: style, priceLineVisible: false, lastValueVisible: false,
@@ -159,28 +347,57 @@ async function openChart(alert) {
     s.setData(t.map((time, i) => ({ time, value: values[i] })));
     return s;
   };
-  line(data.fit_series, "#0969da", 0);
-  line(data.upper_series, "#cf222e", 2);
-  line(data.lower_series, "#1a7f37", 2);
-  const first = t[0];
+  const fitLine = line(data.fit_series, link2, 0);
+  const upper = line(data.upper_series, sell, 2);
+  const lower = line(data.lower_series, buy, 2);
+  const first = t[0], last = t[t.length - 1];
   const markers = data.alerts
-    .map((a) => ({
-      time: Math.max(first, new Date(a.last_candle_time).getTime() / 1000),
-      position: a.signal === "BUY" ? "belowBar" : "aboveBar",
-      shape: a.signal === "BUY" ? "arrowUp" : "arrowDown",
-      color: a.signal === "BUY" ? "#1a7f37" : "#cf222e",
-      text: a.signal,
-    }))
+    .map((a) => {
+      const ended = a.reason === "ended";
+      return {
+        time: Math.min(last, Math.max(first, new Date(a.last_candle_time).getTime() / 1000)),
+        position: ended ? "inBar" : a.signal === "BUY" ? "belowBar" : "aboveBar",
+        shape: ended ? "circle" : a.signal === "BUY" ? "arrowUp" : "arrowDown",
+        color: ended ? css("--hold") : a.signal === "BUY" ? buy : sell,
+        text: ended ? "END" : a.signal,
+      };
+    })
     .sort((a, b) => a.time - b.time);
   LightweightCharts.createSeriesMarkers(main, markers);
   chart.timeScale().fitContent();
+  // Room on the right so that the last marker's text is never clipped.
+  chart.timeScale().applyOptions({ rightOffset: 4 });
+
+  const legend = $("legend");
+  const show = (i) => {
+    const parts = candles
+      ? [["O", data.open[i]], ["H", data.high[i]], ["L", data.low[i]], ["C", data.close[i]]]
+      : [["Close", data.close[i]]];
+    parts.push(["fit", data.fit_series[i]], ["lower", data.lower_series[i]], ["upper", data.upper_series[i]]);
+    legend.replaceChildren(
+      `${when(data.open_time[i])} `,
+      ...parts.map(([k, v]) => {
+        const s = document.createElement("span");
+        s.textContent = `${k} ${Number(v).toFixed(decimals)}`;
+        return s;
+      }),
+    );
+  };
+  show(t.length - 1);
+  chart.subscribeCrosshairMove((param) => {
+    const i = param.time == null ? t.length - 1 : t.indexOf(param.time);
+    if (i >= 0) show(i);
+  });
   window.autonamaChart = {
-    symbol: data.symbol, candles: t.length, fit: data.fit_series.length,
-    upper: data.upper_series.length, lower: data.lower_series.length, markers: markers.length,
+    signal_id: data.signal_id, symbol: data.symbol, interval: data.interval,
+    degree: data.degree, kstd: data.kstd, days: data.days, fit: data.fit,
+    candles: t.length, bands: [fitLine, upper, lower].length, markers: markers.length,
+    candlesticks: Boolean(candles),
   };
   const numbers = [
-    ["Signal", data.signal], ["Price", fmt(data.price)], ["Fit", fmt(data.fit)],
-    ["Lower", fmt(data.lower)], ["Upper", fmt(data.upper)], ["Sigma", fmt(data.sigma)],
+    ["Signal", data.signal], ["Price", price(data.price)], ["Fit", price(data.fit, data.price)],
+    ["Lower", price(data.lower, data.price)], ["Upper", price(data.upper, data.price)],
+    ["Sigma", price(data.sigma, data.price)],
     ["Potential %", pct(data.potential_return)], ["Target %", pct(data.target_return)],
     ["Last candle", `${when(data.last_candle_time)} UTC`], ["Candles", t.length],
   ];
@@ -189,7 +406,7 @@ async function openChart(alert) {
     const dd = document.createElement("dd"); dd.textContent = v;
     return [dt, dd];
   }));
-  $("chart-panel").scrollIntoView({ behavior: "smooth" });
+  panel.scrollIntoView({ behavior: "smooth" });
 }
 
 async function scanNow(event) {
@@ -204,10 +421,13 @@ async function scanNow(event) {
   if (universe === "symbols") body.symbols = $("scan-symbols").value.split(",").map((s) => s.trim()).filter(Boolean);
   if (universe === "top") body.top = Number($("scan-top").value);
   const progress = $("scan-progress");
+  const failures = $("scan-failures");
+  failures.replaceChildren();
   try {
     const accepted = await api("/v1/scans", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
+    progress.dataset.status = "requested";
     progress.textContent = `scan ${accepted.scan_id}: requested`;
     for (;;) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -216,42 +436,49 @@ async function scanNow(event) {
       const done = scan.symbols_done + scan.symbols_failed;
       progress.textContent = `scan ${scan.scan_id}: ${scan.status}` +
         (scan.symbols_expected != null ? `, ${done} of ${scan.symbols_expected} symbols` : "") +
-        (scan.symbols_failed ? ` (${scan.symbols_failed} failed)` : "");
+        (scan.symbols_failed ? ` (${scan.symbols_failed} failed)` : "") +
+        (scan.error ? `: ${scan.error}` : "");
       progress.dataset.status = scan.status;
-      if (scan.status === "finished" || scan.status === "failed") break;
+      if (scan.status === "finished" || scan.status === "failed") {
+        failures.replaceChildren(...scan.failed.map((f) => {
+          const li = document.createElement("li");
+          li.textContent = `${f.symbol}: ${f.error || "no reason given"}`;
+          return li;
+        }));
+        break;
+      }
     }
-    loadSummary();
+    loadSummary().catch(() => {});
+    loadMarket().catch(() => {});
   } catch (error) {
     progress.textContent = `not requested: ${error.message}`;
     progress.dataset.status = "error";
   }
 }
 
-document.querySelectorAll("#alerts th[data-key] button").forEach((button) => {
-  button.addEventListener("click", () => {
-    const th = button.parentElement;
-    const key = th.dataset.key;
-    sortDir = key === sortKey ? -sortDir : -1;
-    sortKey = key;
-    document.querySelectorAll("#alerts th").forEach((h) => h.setAttribute("aria-sort", "none"));
-    th.setAttribute("aria-sort", sortDir < 0 ? "descending" : "ascending");
-    render();
-  });
+let searchTimer = null;
+$("filter-symbol").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadMarket().catch(() => {}), 200);
 });
-$("filter-signal").addEventListener("change", () => render());
-$("filter-symbol").addEventListener("input", () => render());
+$("filter-interval").addEventListener("change", () => loadMarket().catch(() => {}));
+$("filter-signal").addEventListener("change", () => loadMarket().catch(() => {}));
+$("more").addEventListener("click", () => loadMore().catch(() => {}));
 $("scan-form").addEventListener("submit", scanNow);
-setInterval(() => render(), 30000); // ages
+setInterval(() => renderMarket(), 30000); // ages and stale marks
+// A key that turned HOLD without an alert (HOLD after HOLD) changes the market too:
+// revalidated now and then (a 304 when nothing changed).
+setInterval(() => loadMarket().catch(() => {}), 15000);
 
 async function start() {
-  // The newest alert id before loading, so the stream starts exactly after what is shown.
-  const newest = await api("/v1/alerts?latest=false&sort=time&limit=1");
-  await loadAlerts();
-  connect(newest.items.length ? newest.items[0].id : 0);
+  // The newest alerts first: the stream starts exactly after what the feed shows.
+  const recent = await retrying("loading alerts", () => api("/v1/alerts?latest=false&sort=time&limit=50"));
+  recent.items.forEach((a) => addToFeed(a, false));
+  lastAlertId = recent.items.length ? recent.items[0].id : 0;
+  await retrying("loading the market", () => loadMarket());
+  connect();
+  loadSummary().catch(() => {});
   window.autonamaReady = true;
 }
 
-start().catch((e) => { $("connection").textContent = `error: ${e.message}`; });
-loadSummary().catch(() => {});
-// A key that turned HOLD raises no alert: reload the table now and then to drop it.
-setInterval(() => loadAlerts().catch(() => {}), 60000);
+start();
