@@ -67,11 +67,16 @@ down: ## stop the whole stack
 status: ## what of the stack runs
 	$(LOCAL)/stack.sh status
 
-scan: setup ## the offline scan of the core movers, no broker or database (DATA=<candle files> to scan files)
-	@if [ -n "$(DATA)" ]; then \
-		$(UV) run --frozen autonama scan --data "$(DATA)" --output results --charts results/charts; \
+scan: setup ## the offline scan (DATA=<candle files> to scan files); into the running stack's drop folder if one runs, else results/
+	@out=results; \
+	if [ -r .local/stack.env ]; then \
+		out=$$(sed -n 's/^AUTONAMA_INGESTOR_DROP_FOLDER=//p' .local/stack.env); \
+		echo "[scan] the stack runs: the results file goes to its drop folder $$out"; \
+	fi; \
+	if [ -n "$(DATA)" ]; then \
+		$(UV) run --frozen autonama scan --data "$(DATA)" --output "$$out" --charts results/charts; \
 	else \
-		$(UV) run --frozen autonama scan --output results --charts results/charts; \
+		$(UV) run --frozen autonama scan --output "$$out" --charts results/charts; \
 	fi
 
 vendor-js: ## refresh the vendored Lightweight Charts, Swagger UI and ReDoc from npm

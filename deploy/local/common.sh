@@ -9,6 +9,17 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 AUTONAMA_LOCAL_DIR="${AUTONAMA_LOCAL_DIR:-$REPO_ROOT/.local}"
 AUTONAMA_CACHE_DIR="${AUTONAMA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/autonama}"
 
+# The ports and folders the running stack was started with (stack.sh up writes them,
+# down removes them): later commands (make status, make down, the autonama CLI) use
+# them, unless the environment sets a value itself.
+STACK_ENV="$AUTONAMA_LOCAL_DIR/stack.env"
+if [[ -r $STACK_ENV ]]; then
+  while IFS='=' read -r key value; do
+    [[ $key =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
+    [[ -n ${!key+set} ]] || export "$key=$value"
+  done <"$STACK_ENV"
+fi
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -12,7 +12,9 @@
 # The services run under supervisord, which restarts one that dies.
 #
 # Settings: API_PORT (8000), DASHBOARD_PORT (3001), DATA (candle files for an
-# offline demo), and those of kafka.sh / postgres.sh.
+# offline demo), and those of kafka.sh / postgres.sh (KAFKA_PORT 9092, PG_PORT 5433).
+# `up` writes them to $AUTONAMA_LOCAL_DIR/stack.env; status, down and the autonama
+# CLI read them back from there.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 here="$REPO_ROOT/deploy/local"
 PY="$REPO_ROOT/.venv/bin/python"
@@ -133,8 +135,26 @@ dashboard_url() {
   echo "http://127.0.0.1:$DASHBOARD_PORT/alerts#token=$(local_token)"
 }
 
+# What later commands need to find this stack (common.sh reads it back).
+write_stack_env() {
+  {
+    echo "KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}"
+    echo "KAFKA_PORT=${KAFKA_PORT:-9092}"
+    echo "PG_HOST=${PG_HOST:-127.0.0.1}"
+    echo "PG_PORT=${PG_PORT:-5433}"
+    echo "API_PORT=$API_PORT"
+    echo "DASHBOARD_PORT=$DASHBOARD_PORT"
+    echo "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}"
+    echo "AUTONAMA_POSTGRES__HOST=${PG_HOST:-127.0.0.1}"
+    echo "AUTONAMA_POSTGRES__PORT=${PG_PORT:-5433}"
+    echo "AUTONAMA_INGESTOR_DROP_FOLDER=$DROP"
+  } >"$STACK_ENV.new"
+  mv "$STACK_ENV.new" "$STACK_ENV"
+}
+
 up() {
   mkdir -p "$LOGS" "$RUN" "$DROP"
+  write_stack_env
   "$here/services.sh" up
   apps_up
   wait_ready
@@ -154,6 +174,7 @@ apps_down() {
 down() {
   apps_down
   "$here/services.sh" down
+  rm -f "$STACK_ENV"
 }
 
 status() {

@@ -28,3 +28,45 @@ def test_every_command_of_stack_sh_has_its_function() -> None:
     assert called - set(defined) == set()
     for helper in ("wait_ready", "local_token", "dashboard_url", "write_conf"):
         assert helper in defined
+
+
+def test_the_stack_env_written_by_up_is_read_back_and_the_environment_wins(
+    tmp_path: Path,
+) -> None:
+    """`make up` on other ports, then `make status` / the CLI without them: same ports."""
+    text = STACK.read_text()
+    body = text[: text.rindex("case ")]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AUTONAMA_LOCAL_DIR": str(tmp_path)}
+    write = f"{body}\nKAFKA_PORT=9192 PG_PORT=5544 write_stack_env"
+    subprocess.run(
+        ["bash", "-c", write, str(STACK)], env=env, check=True, timeout=30, cwd=STACK.parent
+    )
+    written = (tmp_path / "stack.env").read_text()
+    assert "KAFKA_PORT=9192\n" in written
+    assert "AUTONAMA_POSTGRES__PORT=5544\n" in written
+    assert f"AUTONAMA_INGESTOR_DROP_FOLDER={tmp_path}/drop\n" in written
+    common = STACK.parent / "common.sh"
+    read = f'source "{common}"; echo "$KAFKA_PORT $PG_PORT $API_PORT"'
+    got = subprocess.run(
+        ["bash", "-c", read], env=env, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()
+    assert got == ["9192", "5544", "8000"]
+    overridden = subprocess.run(
+        ["bash", "-c", read],
+        env=env | {"PG_PORT": "6000"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
+    assert overridden == ["9192", "6000", "8000"]
+
+    from autonama_cli.__main__ import stack_environment
+
+    cli_env = {"AUTONAMA_LOCAL_DIR": str(tmp_path), "AUTONAMA_POSTGRES__HOST": "db.example"}
+    assert stack_environment(cli_env) == tmp_path / "stack.env"
+    assert cli_env["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"] == "127.0.0.1:9192"
+    assert cli_env["AUTONAMA_POSTGRES__PORT"] == "5544"
+    assert cli_env["AUTONAMA_POSTGRES__HOST"] == "db.example"  # the environment wins
+    assert "KAFKA_PORT" not in cli_env  # only the CLI's own settings
+    assert stack_environment({"AUTONAMA_LOCAL_DIR": str(tmp_path / "none")}) is None

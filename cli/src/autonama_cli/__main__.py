@@ -11,13 +11,15 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
 
 from autonama_cli.parsers import build_parser
 from autonama_shared.errors import AutonamaError, ConfigError
 
-__all__ = ["main", "migrate", "schema"]
+__all__ = ["main", "migrate", "schema", "stack_environment"]
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -60,8 +62,27 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def stack_environment(environ: MutableMapping[str, str] | None = None) -> Path | None:
+    """Where a local stack runs (``make up`` writes ``.local/stack.env``: its Kafka, database
+    and drop folder): its ``AUTONAMA_*`` values become defaults of this command; a value the
+    environment sets itself wins. Returns the file read, if any."""
+    env = os.environ if environ is None else environ
+    folder = env.get("AUTONAMA_LOCAL_DIR") or ".local"
+    path = Path(folder, "stack.env")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("AUTONAMA_") and key not in env:
+            env[key] = value
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stack_environment()
     try:
         code: int = _handler(args.handler)(args)
     except ConfigError as e:
