@@ -18,6 +18,7 @@ and cached are answered there, so every query was validated once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections import OrderedDict
@@ -45,6 +46,10 @@ class PageCache:
         self.size = size
         self.nonce = secrets.token_hex(4)
         self._pages: OrderedDict[str, tuple[str, bytes, str]] = OrderedDict()
+        #: Pages being built, by URL and version: concurrent requests for a page not yet in
+        #: memory wait for one build instead of each querying (50 clients at once after a
+        #: change made the summary's p99 350 ms at 1,000,000 signals).
+        self.building: dict[tuple[str, str], asyncio.Future[bytes]] = {}
 
     def get(self, url: str, version: str) -> tuple[bytes, str] | None:
         """The body and route of ``url`` cached at ``version``."""
@@ -84,10 +89,36 @@ async def serve_page(
     found = state.pages.get(url, version) if live else None
     if found is not None:
         return Response(found[0], media_type="application/json", headers=headers)
-    body = await build()
-    if live:
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        state.pages.put(url, version, body, route)
+    if not live:
+        return Response(await build(), media_type="application/json", headers=headers)
+    key = (url, version)
+    pending = state.pages.building.get(key)
+    if pending is not None:
+        try:
+            return Response(
+                await asyncio.shield(pending), media_type="application/json", headers=headers
+            )
+        except asyncio.CancelledError:
+            if not pending.cancelled():
+                raise  # this request was cancelled
+            # the request building it went away: build it here
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    state.pages.building[key] = future
+    try:
+        body = await build()
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as e:
+        future.set_exception(e)
+        future.exception()  # retrieved: no "never retrieved" warning without waiters
+        raise
+    finally:
+        if state.pages.building.get(key) is future:
+            del state.pages.building[key]
+    future.set_result(body)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    state.pages.put(url, version, body, route)
     return Response(body, media_type="application/json", headers=headers)
 
 
