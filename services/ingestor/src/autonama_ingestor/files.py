@@ -29,7 +29,14 @@ from pathlib import Path
 
 import asyncpg
 
-from autonama_shared.db.ingest import ACCEPTED_NAME, IngestOutcome, ingest_file, record_outcome
+from autonama_shared.db.ingest import (
+    ACCEPTED_NAME,
+    IngestOutcome,
+    ReadFile,
+    ingest_file,
+    read_file,
+    record_outcome,
+)
 from autonama_shared.db.pool import TEMPORARY
 from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.lifecycle import wait_or_stop
@@ -39,6 +46,9 @@ __all__ = ["HEARTBEAT_SECONDS", "WORKER", "DropFolder"]
 #: The watcher's row in ``worker_status``, and how often it says it is alive.
 WORKER = "ingestor.drop-folder"
 HEARTBEAT_SECONDS = 10.0
+
+#: Files up to this size are read while the one before is stored (see ``_read_ahead``).
+READ_AHEAD_BYTES = 16 * 1024 * 1024
 
 log = logging.getLogger("autonama.ingestor.files")
 
@@ -118,17 +128,43 @@ class DropFolder:
         return [Path(self.folder, name) for _, name in sorted(ready)]
 
     async def scan_once(self) -> list[IngestOutcome]:
+        """Take every ready file, oldest first; the next file is read and checked (in a
+        thread) while the current one is stored, so the parsing and the database overlap."""
         outcomes = []
-        for path in self._ready():
-            outcomes.append(await self.take(path))
-            self._seen.pop(path.name, None)
+        ready = self._ready()
+        upcoming: asyncio.Future[ReadFile] | None = None
+        try:
+            for n, path in enumerate(ready):
+                current = upcoming or self._read_ahead(path)
+                upcoming = self._read_ahead(ready[n + 1]) if n + 1 < len(ready) else None
+                outcomes.append(await self.take(path, current))
+                self._seen.pop(path.name, None)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+                with contextlib.suppress(BaseException):
+                    await upcoming
         return outcomes
 
-    async def take(self, path: Path) -> IngestOutcome:
+    def _read_ahead(self, path: Path) -> asyncio.Future[ReadFile] | None:
+        """Start reading ``path``, unless it is refused by its name or large: a checked file
+        takes several times its size in memory, and two large ones at once would double
+        the ingestor's peak (measured: 510 -> 900 MiB with files of 71 MB)."""
+        if not ACCEPTED_NAME.match(path.name):
+            return None  # refused by its name: never read
+        with contextlib.suppress(OSError):
+            if path.lstat().st_size > READ_AHEAD_BYTES:
+                return None
+        return asyncio.ensure_future(asyncio.to_thread(read_file, path, self.max_bytes))
+
+    async def take(
+        self, path: Path, reading: asyncio.Future[ReadFile] | None = None
+    ) -> IngestOutcome:
         """Ingest or reject one file and move it; ``TemporaryError`` leaves it in place."""
         try:
             if ACCEPTED_NAME.match(path.name):
-                outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes)
+                read = await reading if reading is not None else None
+                outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes, read=read)
             else:
                 outcome = _rejected(
                     path, "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json"

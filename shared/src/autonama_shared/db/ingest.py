@@ -32,7 +32,14 @@ from autonama_shared.formats.records import RECORD_FIELDS, WindowSeries, describ
 from autonama_shared.formats.results import ResultsFile, results_schema
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
 
-__all__ = ["ACCEPTED_NAME", "IngestOutcome", "ingest_file", "record_outcome"]
+__all__ = [
+    "ACCEPTED_NAME",
+    "IngestOutcome",
+    "ReadFile",
+    "ingest_file",
+    "read_file",
+    "record_outcome",
+]
 
 #: The names ``autonama scan`` writes; nothing else is taken from a drop folder.
 ACCEPTED_NAME = re.compile(r"^backtest_results_\d{8}_\d{6}(_\d{1,3})?\.json$")
@@ -164,19 +171,45 @@ async def _record(conn: asyncpg.pool.PoolConnectionProxy, o: IngestOutcome) -> N
     )
 
 
-async def ingest_file(
-    pool: asyncpg.Pool, path: Path, *, max_bytes: int = 200 * 1024 * 1024
-) -> IngestOutcome:
-    """Validate and store one results file; the outcome is also recorded in ``ingestions``."""
-    name = path.name
-    data, problem = await asyncio.to_thread(_read, path, max_bytes)
-    converted: Converted | None = None
+@dataclass(frozen=True)
+class ReadFile:
+    """A results file read, hashed and checked, not stored yet: CPU work, no database."""
+
+    name: str
+    digest: str
+    scan_id: str
+    size: int
+    converted: Converted | None
+    problem: str | None
+
+
+def read_file(path: Path, max_bytes: int = 200 * 1024 * 1024) -> ReadFile:
+    """Read and check ``path`` (blocking: run it in a thread). A drop folder reads the next
+    file this way while the current one is being stored."""
+    data, problem = _read(path, max_bytes)
     digest = hashlib.sha256(data or b"").hexdigest()
     scan_id = str(uuid.uuid5(_NAMESPACE, digest))
+    converted: Converted | None = None
     if data is not None:
-        # Parsing and validating a large file is CPU work: off the event loop.
-        converted, problem = await asyncio.to_thread(_check, data, scan_id)
+        converted, problem = _check(data, scan_id)
     size = len(data) if data is not None else 0
+    return ReadFile(path.name, digest, scan_id, size, converted, problem)
+
+
+async def ingest_file(
+    pool: asyncpg.Pool,
+    path: Path,
+    *,
+    max_bytes: int = 200 * 1024 * 1024,
+    read: ReadFile | None = None,
+) -> IngestOutcome:
+    """Validate and store one results file (``read``: already read by ``read_file``); the
+    outcome is also recorded in ``ingestions``."""
+    if read is None:
+        # Parsing and validating a large file is CPU work: off the event loop.
+        read = await asyncio.to_thread(read_file, path, max_bytes)
+    name, digest, scan_id, size = read.name, read.digest, read.scan_id, read.size
+    converted, problem = read.converted, read.problem
     async with pool.acquire() as conn:
         if converted is None:
             outcome = IngestOutcome(name, "rejected", 0, digest, size, problem or "empty")
