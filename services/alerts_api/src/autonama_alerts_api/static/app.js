@@ -133,7 +133,10 @@ function renderMarket(freshKey) {
       const closed = Date.now() - new Date(r.candle_closed_at).getTime();
       const stale = Date.now() > new Date(r.stale_after).getTime();
       const candle = document.createElement("span");
-      candle.textContent = `${when(r.last_candle_time)} · ${age(closed)} ago`;
+      const daily = /[dwM]$/.test(r.interval);
+      const opened = when(r.last_candle_time);
+      candle.textContent = `${daily ? opened.slice(0, 10) : opened} · ${age(closed)} ago`;
+      candle.title = `candle opened ${opened} UTC, closed ${when(r.candle_closed_at)} UTC`;
       if (stale) {
         const mark = document.createElement("span");
         mark.className = "stale";
@@ -364,9 +367,10 @@ async function openChart(signalId) {
     })
     .sort((a, b) => a.time - b.time);
   LightweightCharts.createSeriesMarkers(main, markers);
+  // Room on the right (about 50 px) so that the last marker's text is never clipped.
+  const room = Math.max(3, Math.ceil((50 * t.length) / Math.max(200, container.clientWidth - 80)));
+  chart.timeScale().applyOptions({ rightOffset: room });
   chart.timeScale().fitContent();
-  // Room on the right so that the last marker's text is never clipped.
-  chart.timeScale().applyOptions({ rightOffset: 4 });
 
   const legend = $("legend");
   const show = (i) => {
