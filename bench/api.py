@@ -62,9 +62,36 @@ def ensure_wrk() -> str:
     return found
 
 
-def wrk(exe: str, url: str, *headers: str) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) of one wrk run."""
-    args = [exe, "-t2", "-c50", "-d10s", "--latency", *(x for h in headers for x in ("-H", h)), url]
+#: Every request a page never asked before (a distinct minimum potential return), so each
+#: one is read from the database: what the page costs when it is not in memory.
+UNCACHED_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = string.format("/v1/alerts?limit=50&min_potential_return=%d.%06d",
+                             counter % 50, math.random(0, 999999))
+  return wrk.format("GET", path)
+end
+"""
+
+
+def wrk(exe: str, url: str, *headers: str, script: str | None = None) -> tuple[float, float]:
+    """Requests/s and p99 latency (ms) of one wrk run (``script``: a wrk Lua script)."""
+    extra: list[str] = []
+    if script is not None:
+        path = Path(tempfile.gettempdir()) / f"autonama-wrk-{uuid.uuid4().hex[:8]}.lua"
+        path.write_text(script)
+        extra = ["-s", str(path)]
+    args = [
+        exe,
+        "-t2",
+        "-c50",
+        "-d10s",
+        "--latency",
+        *extra,
+        *(x for h in headers for x in ("-H", h)),
+        url,
+    ]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
@@ -157,8 +184,14 @@ async def wrk_table(exe: str, url: str, label: str) -> None:
         ("/v1/alerts/top-sell", "/v1/alerts/top-sell", ()),
         ("/v1/alerts?limit=50 (304)", "/v1/alerts?limit=50", (f"If-None-Match: {etag}",)),
     ]
+    scripts = {"/v1/alerts, every page a new query": UNCACHED_LUA}
+    cases.append(("/v1/alerts, every page a new query", "", ()))
     for name, path, headers in cases:
-        runs = [await asyncio.to_thread(wrk, exe, url + path, *headers) for _ in range(WRK_RUNS)]
+        script = scripts.get(name)
+        runs = [
+            await asyncio.to_thread(wrk, exe, url + path, *headers, script=script)
+            for _ in range(WRK_RUNS)
+        ]
         rates = sorted(r for r, _ in runs)
         p99s = sorted(p for _, p in runs)
         print(
