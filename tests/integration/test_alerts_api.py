@@ -1017,3 +1017,57 @@ async def test_the_market_lists_every_key_in_pages_with_its_numbers(
     )
     assert (await http.get("/v1/signals/999999999/bands")).status_code == 404
     assert (await http.get("/v1/market", params={"cursor": "bm9wZQ"})).status_code == 422
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a dead child not yet reaped by anyone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            children = (task / "children").read_text().split() if task.exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+async def test_workers_stop_when_their_parent_is_killed_and_free_the_port(
+    pg_settings: PostgresSettings, kafka_settings: KafkaSettings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """kill -9 of a two-worker API (what a supervisor restart may follow): its workers must
+    not live on holding the port, or the restarted API could not listen."""
+    proc, url = await asyncio.to_thread(
+        start_api,
+        pg_settings,
+        kafka_settings,
+        tmp_path / "api.log",
+        AUTONAMA_ALERTS_API_WORKERS="2",
+    )
+    try:
+        workers = descendants(proc.pid)
+        assert len(workers) >= 2, workers
+        proc.kill()
+        await asyncio.to_thread(proc.wait, 10)
+        for _ in range(100):  # they shut down gracefully: up to a few seconds
+            if not any(Path(f"/proc/{w}").exists() for w in workers):
+                break
+            await asyncio.sleep(0.1)
+        alive = [w for w in workers if running(w)]
+        assert alive == [], alive
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_server(("127.0.0.1", port)):  # the port is free again
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
+import time
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -49,12 +51,20 @@ def main() -> int:
     return 0
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        sock = socket.create_server((host, port), reuse_port=False)
-    except OSError as e:
-        print(f"autonama-alerts-api: cannot listen on {host}:{port}: {e}", file=sys.stderr)
-        raise SystemExit(2) from e
+def _bind(host: str, port: int, wait_seconds: float = 10.0) -> socket.socket:
+    """Listen on ``host:port``; a port still held (the workers of an API that was just killed
+    are stopping) is tried again for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            sock = socket.create_server((host, port), reuse_port=False)
+            break
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
+            print(f"autonama-alerts-api: cannot listen on {host}:{port}: {e}", file=sys.stderr)
+            raise SystemExit(2) from e
     sock.set_inheritable(True)
     return sock
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import math
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -146,7 +151,23 @@ def _lifespan(
 
 def app_from_environment() -> FastAPI:
     """The app as the environment configures it (uvicorn's factory in each worker process)."""
+    _die_with_parent()
     return create_app(load_settings(Settings))
+
+
+def _die_with_parent() -> None:
+    """A worker process is stopped (SIGTERM) when the process that started it dies, even by
+    SIGKILL: an orphaned worker would keep the port, and the restarted API could not listen.
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    started_by = multiprocessing.parent_process()  # uvicorn's supervisor (spawned workers)
+    parent = started_by.pid if started_by is not None else os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it died before this worker asked: stop now
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: Settings) -> FastAPI:
