@@ -180,3 +180,48 @@ def test_scan_of_local_files(shared_data: Path, tmp_path: Path) -> None:
 
 def test_published_schema_is_the_models_schema() -> None:
     assert results_schema() == generated_schema(), "run `make schema` and commit the file"
+
+
+def test_the_interval_of_a_folder_is_read_from_its_files(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data / "klines" / "until-2022-10" / "4h"
+    run = autonama("scan", "--data", str(data), "--top", "3", "--days", "60", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "interval 4h, from the candle files" in run.stderr
+    results = only_results_file(tmp_path / "results")
+    assert results["parameters"]["interval"] == "4h"
+    assert {r["interval"] for r in results["results"]} == {"4h"}
+    # A folder of several intervals needs one chosen; a given one is never overridden.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for interval in ("1d", "4h"):
+        source = shared_data / "klines" / "until-2022-10" / interval / "BTCUSDT.csv"
+        (mixed / f"BTCUSDT-{interval}.csv").write_bytes(source.read_bytes())
+    refused = autonama("scan", "--data", str(mixed), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "hold several intervals (4h, 1d): choose one with --interval" in refused.stderr
+    chosen = autonama("scan", "--data", str(data), "--interval", "1d", cwd=tmp_path)
+    assert chosen.returncode != 0  # 4h files only: nothing to scan at 1d, said so
+    assert "1d" in chosen.stderr
+
+
+def test_unreadable_files_are_named_not_skipped_silently(shared_data: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in sorted((shared_data / "klines" / "until-2022-10" / "1d").iterdir())[:3]:
+        (data / f.name).write_bytes(f.read_bytes())
+    broken = data / "XRPUSDT-1d-2022-09.zip"  # a Binance dump's name, not a ZIP inside
+    broken_name = broken.name
+    broken.write_bytes(b"PK\x03\x04 not a zip at all")
+    symbols = ",".join([*sorted(f.name.split(".")[0] for f in data.glob("*.csv")), "XRPUSDT"])
+    run = autonama("scan", "--data", str(data), "--symbols", symbols, "--days", "365", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # the readable files are scanned
+    assert f"{broken_name}: cannot read: File is not a zip file" in run.stderr  # named, and why
+
+
+def test_an_asset_alone_gets_a_did_you_mean(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data / "klines" / "until-2022-10" / "1d"
+    run = autonama("scan", "--data", str(data), "--symbols", "BTC,ETHUSDT", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # ETHUSDT was scanned
+    assert "BTC: " in run.stderr
+    assert "(did you mean BTCUSDT?)" in run.stderr
+    assert not any(line.startswith("ETHUSDT:") for line in run.stderr.splitlines())

@@ -38,6 +38,21 @@ __all__ = [
 log = logging.getLogger("autonama.scan")
 
 
+#: Quote assets of Binance spot pairs: a symbol ending in none of them is likely a base alone.
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL")
+
+
+def did_you_mean(symbol: str) -> str:
+    """A hint for a symbol that names an asset, not a pair (BTC: did you mean BTCUSDT?).
+
+    >>> did_you_mean("BTC"), did_you_mean("ETHBTC")
+    (' (did you mean BTCUSDT?)', '')
+    """
+    if any(symbol.endswith(q) and len(symbol) > len(q) for q in QUOTES):
+        return ""
+    return f" (did you mean {symbol}USDT?)"
+
+
 def config_from_args(args: argparse.Namespace) -> ScanConfig:
     flags: dict[str, Any] = {
         "interval": args.interval,
@@ -76,11 +91,21 @@ def spec_from_config(config: ScanConfig) -> ScanSpec:
     )
 
 
-def build_source(config: ScanConfig) -> CandleSource:
+def build_source(config: ScanConfig, *, interval_given: bool = True) -> CandleSource:
+    """The candle source; for files whose interval was not given, the one they hold."""
     if config.source == "files":
-        if config.data is None:
+        data = config.data
+        if data is None:
             raise ConfigError("--source files needs --data FILE_OR_FOLDER")
-        return FileSource(config.data, interval=config.interval, symbol=config.data_symbol)
+        if not interval_given:
+            held = FileSource(data, symbol=config.data_symbol).intervals()
+            if len(held) > 1:
+                raise ConfigError(
+                    f"the files in {data} hold several intervals "
+                    f"({', '.join(held)}): choose one with --interval"
+                )
+            config = config.model_copy(update={"interval": held[0]})
+        return FileSource(data, interval=config.interval, symbol=config.data_symbol)
     return BinanceSource(
         config.binance, cache=KlineCache(config.cache_dir, "binance"), refresh=config.refresh
     )
@@ -159,9 +184,18 @@ def print_table(results: ResultsFile, out: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.log_file, args.verbose)
+    source = build_source(config, interval_given=args.interval is not None)
+    if isinstance(source, FileSource) and args.interval is None:
+        held = source.intervals()
+        if len(held) == 1 and held[0] != config.interval:
+            config = config.model_copy(update={"interval": held[0]})  # from the files
     spec = spec_from_config(config)
-    source = build_source(config)
     out, err = stdout_console(), Console(stderr=True)
+    if isinstance(source, FileSource):
+        if args.interval is None:
+            err.print(f"interval {spec.interval}, from the candle files", soft_wrap=True)
+        for problem in source.problems:  # never skipped silently
+            err.print(f"skipped: {problem}", style="yellow", soft_wrap=True, markup=False)
     log.info(
         "scan %s %s days %d params %s source %s",
         spec.universe,
@@ -188,7 +222,12 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"charts: {sum(d is not None for d in drawn)} PNG files in {config.charts}")
     failed = [r for r in results.results if r.error]
     for r in failed:
-        err.print(f"{r.symbol}: {r.error}", style="yellow", soft_wrap=True, markup=False)
+        err.print(
+            f"{r.symbol}: {r.error}{did_you_mean(r.symbol)}",
+            style="yellow",
+            soft_wrap=True,
+            markup=False,
+        )
     out.print(f"results: {path}")
     log.info("wrote %s (%d symbols, %d failed)", path, len(results.results), len(failed))
     if len(failed) == len(results.results):

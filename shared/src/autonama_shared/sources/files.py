@@ -261,6 +261,10 @@ class FileSource:
     def symbols(self, interval: str) -> list[str]:
         return sorted(s for s, i in self._files if i == interval)
 
+    def intervals(self) -> list[str]:
+        """The intervals the files hold, shortest first."""
+        return sorted({i for _, i in self._files}, key=interval_ms)
+
     async def fetch(self, symbol: str, interval: str, candles: int) -> Candles:
         return self._load(symbol, interval).tail(candles)
 
