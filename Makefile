@@ -81,4 +81,5 @@ scan: setup ## the offline scan (DATA=<candle files> to scan files); into the ru
 
 vendor-js: ## refresh the vendored Lightweight Charts, Swagger UI and ReDoc from npm
 	cd services/alerts_api/web && npm install --no-audit --no-fund
-	$(LOCAL)/vendor-js.sh services/alerts_api/web/node_modules services/alerts_api/src/autonama_alerts_api/static/vendor
+	$(LOCAL)/vendor-js.sh services/alerts_api/web/node_modules \
+		services/alerts_api/src/autonama_alerts_api/static/vendor tests/e2e/vendor

@@ -3,11 +3,17 @@
 # package's static/vendor folder, each with its licence (make vendor-js).
 set -euo pipefail
 modules=$1
-vendor=$2
+vendor=$2  # the package's static/vendor
+# $3: tests/e2e/vendor
 cp "$modules/lightweight-charts/dist/lightweight-charts.standalone.production.js" "$vendor/"
 cp "$modules/lightweight-charts/LICENSE" "$vendor/lightweight-charts.LICENSE"
 cp "$modules/swagger-ui-dist/swagger-ui-bundle.js" "$modules/swagger-ui-dist/swagger-ui.css" "$vendor/"
 cp "$modules/swagger-ui-dist/LICENSE" "$vendor/swagger-ui.LICENSE"
 cp "$modules/redoc/bundles/redoc.standalone.js" "$vendor/"
 cp "$modules/redoc/LICENSE" "$vendor/redoc.LICENSE"
-echo "[vendor-js] copied into $vendor"
+# axe-core: only the browser tests use it (an accessibility check of the dashboard).
+tests_vendor=$3
+mkdir -p "$tests_vendor"
+cp "$modules/axe-core/axe.min.js" "$tests_vendor/"
+cp "$modules/axe-core/LICENSE" "$tests_vendor/axe-core.LICENSE"
+echo "[vendor-js] copied into $vendor and $tests_vendor"

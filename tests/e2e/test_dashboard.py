@@ -29,6 +29,23 @@ from tests.support.stack import Stack
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+
+
+async def accessibility_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    found: list[str] = await page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ['violations'] });
+            return result.violations
+                .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length}: ` +
+                            v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ') + ')');
+        }"""
+    )
+    return found
 
 
 @pytest.fixture
@@ -138,6 +155,7 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         # candles of 2026-02-10 are long closed: every row says stale
         assert await page.locator("#market tbody .stale").count() == 4
         await page.screenshot(path=str(SHOTS / "market.png"), full_page=True)
+        assert await accessibility_problems(page) == []
 
         # A row's chart is that row's fit: the degree-6 BTCUSDT row draws degree 6.
         await rows.nth(1).get_by_role("button").click()
@@ -153,6 +171,7 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         await page.wait_for_timeout(300)
         assert await canvas_is_drawn(page)
         await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart.png"))
+        assert await accessibility_problems(page) == []  # the chart panel open
 
         # A new alert committed now is in the feed and the market within 2 s.
         committed = time.monotonic()
@@ -211,6 +230,9 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
             assert box["x"] >= 0
             assert box["x"] + box["width"] <= 390, box
         await page.screenshot(path=str(SHOTS / "market-390px.png"), full_page=True)
+        assert await accessibility_problems(page) == []
+        await page.emulate_media(color_scheme="dark")
+        assert await accessibility_problems(page) == []  # contrast in dark mode too
 
         # Nothing left this machine.
         hosts = {urlsplit(u).hostname for u in requests}
