@@ -225,3 +225,13 @@ def test_an_asset_alone_gets_a_did_you_mean(shared_data: Path, tmp_path: Path) -
     assert "BTC: " in run.stderr
     assert "(did you mean BTCUSDT?)" in run.stderr
     assert not any(line.startswith("ETHUSDT:") for line in run.stderr.splitlines())
+
+
+def test_messages_name_the_flags_that_were_typed(tmp_path: Path) -> None:
+    refused = autonama("request-scan", "--data", str(tmp_path), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--data and --source files do not apply" in refused.stderr
+    window = autonama("backtest", "--symbols", "BTCUSDT", "--window", "2000", cwd=tmp_path)
+    assert window.returncode == 2
+    assert "--window 2000 needs at least 2002 candles of history" in window.stderr
+    assert "raise --history" in window.stderr

@@ -28,6 +28,11 @@ __all__ = ["ingest", "ingestions", "request_scan"]
 
 
 def request_scan(args: argparse.Namespace) -> int:
+    if args.data is not None or args.source == "files":
+        raise ConfigError(
+            "request-scan asks the running pipeline, whose fetcher reads Binance: --data and "
+            "--source files do not apply; scan local files with `autonama scan --data`"
+        )
     config = config_from_args(args)
     spec = spec_from_config(config)
     app = load_settings(AppSettings)

@@ -198,9 +198,14 @@ class BacktestSpec:
         for w in self.windows:
             if not shortest <= w <= MAX_WINDOW:
                 raise ConfigError(f"--window {w} must be from {shortest} to {MAX_WINDOW} candles")
-        if not max(self.windows) + 2 <= self.history <= MAX_HISTORY:
+        longest = max(self.windows)
+        if self.history > MAX_HISTORY:
+            raise ConfigError(f"--history {self.history} is over {MAX_HISTORY} candles")
+        if self.history < longest + 2:
             raise ConfigError(
-                f"--history {self.history} must be from {max(self.windows) + 2} to {MAX_HISTORY}"
+                f"--window {longest} needs at least {longest + 2} candles of history and "
+                f"--history is {self.history}: raise --history (at most {MAX_HISTORY}) or "
+                "shorten --window"
             )
         if self.split is not None and not 0.1 <= self.split <= 0.9:
             raise ConfigError(f"--split must be from 0.1 to 0.9, got {self.split}")
