@@ -15,6 +15,22 @@ from autonama_shared.engine.specs import METRICS
 __all__ = ["build_parser"]
 
 
+def _command(
+    sub: Any, name: str, summary: str, description: str, *examples: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary (in ``autonama --help``), a description and
+    examples (in ``autonama NAME --help``)."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autonama",
@@ -22,16 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"autonama {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "migrate",
-        help="apply the database migrations (settings: AUTONAMA_POSTGRES__HOST, ...)",
+        "apply the database migrations (settings: AUTONAMA_POSTGRES__HOST, ...)",
+        "Apply the migrations the database has not seen yet, in order, each in one "
+        "transaction (the services do it too at start-up).",
+        "autonama migrate",
+        "AUTONAMA_POSTGRES__PORT=5433 autonama migrate",
     )
     p.set_defaults(handler="autonama_cli.__main__:migrate")
     _scan(sub)
     _pipeline(sub)
     _backtest(sub)
     _tokens(sub)
-    p = sub.add_parser("schema", help="print the JSON Schema of the results file or report")
+    p = _command(
+        sub,
+        "schema",
+        "print the JSON Schema of the results file or report",
+        "The JSON Schema of the files autonama writes, as the models define it now.",
+        "autonama schema results > backtest_results.schema.json",
+        "autonama schema report",
+    )
     p.add_argument("which", nargs="?", choices=["results", "report"], default="results")
     p.set_defaults(handler="autonama_cli.__main__:schema")
     return parser
@@ -65,7 +93,19 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def _scan(sub: Any) -> None:
-    p = sub.add_parser("scan", help="scan markets offline and write a results file")
+    p = _command(
+        sub,
+        "scan",
+        "scan markets offline and write a results file",
+        "Fit a polynomial regression to each symbol's closes, draw the bands kstd residual "
+        "standard deviations around it and call BUY below the lower band, SELL above the "
+        "upper, HOLD between; print a table and write backtest_results_YYYYMMDD_HHMMSS.json. "
+        "No broker or database needed. Candles from Binance (cached) or from local files "
+        "(the interval is read from them when --interval is not given).",
+        "autonama scan                                   # BTC, ETH, SOL, 1d, degree 4, kstd 2",
+        "autonama scan --top 100 --interval 4h --days 90 --charts results/charts",
+        "autonama scan --data ../shared/data/klines/until-2026-03/1d --symbols BTCUSDT,ETHUSDT",
+    )
     add_scan_options(p)
     p.add_argument("--output", type=Path, help="folder for the results file (results/)")
     p.add_argument("--charts", type=Path, metavar="DIR", help="write one PNG chart per symbol")
@@ -73,7 +113,17 @@ def _scan(sub: Any) -> None:
 
 
 def _backtest(sub: Any) -> None:
-    p = sub.add_parser("backtest", help="trade the signals through history, sweep parameters")
+    p = _command(
+        sub,
+        "backtest",
+        "trade the signals through history, sweep parameters",
+        "Trade each symbol's band signals through its history without look-ahead (each bar "
+        "decided on the candles before it), for every combination of degrees, kstd values "
+        "and windows; choose the best by --metric, optionally on a first part only (--split) "
+        "or walking forward (--folds), and report it beside buy-and-hold.",
+        "autonama backtest --symbols BTCUSDT --degree 2:6 --kstd 1.5,2,2.5",
+        "autonama backtest --data ../shared/data/klines/until-2022-10/1d --top 10 --split 0.7",
+    )
     add_source_options(p)
     p.add_argument("--degree", default="4", help="degrees: 4, 2,4,6 or 2:10 (4)")
     p.add_argument("--kstd", default="2.0", help="kstd values: 2.0, 1.5,2 or 1.0:3.0:0.25 (2.0)")
@@ -99,15 +149,39 @@ def _backtest(sub: Any) -> None:
 
 
 def _pipeline(sub: Any) -> None:
-    p = sub.add_parser("request-scan", help="ask the running pipeline for a scan")
+    p = _command(
+        sub,
+        "request-scan",
+        "ask the running pipeline for a scan",
+        "Publish a scan request to Kafka for the running pipeline (fetcher, analyzers, "
+        "ingestor); its results reach the database, the API and the dashboard. Reads where "
+        "the local stack runs from .local/stack.env (make up).",
+        "autonama request-scan --top 10 --wait",
+        "autonama request-scan --symbols BTCUSDT,ETHUSDT --interval 4h --days 90",
+    )
     add_scan_options(p)
     p.add_argument("--wait", action="store_true", help="follow the scan until it finishes")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
     p.set_defaults(handler="autonama_cli.pipeline:request_scan")
-    p = sub.add_parser("ingest", help="store offline results files in the database")
+    p = _command(
+        sub,
+        "ingest",
+        "store offline results files in the database",
+        "Validate results files against the published schema and store each in one "
+        "transaction, as the ingestor's drop folder does; the same content twice is a "
+        "duplicate.",
+        "autonama ingest results/backtest_results_20260315_000000.json",
+    )
     p.add_argument("files", nargs="+", type=Path, help="backtest_results_*.json files")
     p.set_defaults(handler="autonama_cli.pipeline:ingest")
-    p = sub.add_parser("ingestions", help="the recent offline-file ingestions and their outcome")
+    p = _command(
+        sub,
+        "ingestions",
+        "the recent offline-file ingestions and their outcome",
+        "The newest ingestions of results files (by this command or the drop folder): "
+        "ingested, duplicate or rejected, and why.",
+        "autonama ingestions --limit 5",
+    )
     p.add_argument("--limit", type=int, default=20, help="how many, newest first (20)")
     p.set_defaults(handler="autonama_cli.pipeline:ingestions")
 
