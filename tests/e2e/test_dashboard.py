@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -218,6 +219,45 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         )
         progress = await page.locator("#scan-progress").inner_text()
         assert "finished, 3 of 3 symbols" in progress
+
+        # A backtest through the pipeline, on the page: the chosen parameters beside
+        # buy-and-hold, the equity curve and the degree x kstd heatmap, the chosen cell marked.
+        body = {
+            "symbols": ["BTCUSDT"],
+            "degrees": [2, 4],
+            "kstds": [1.5, 2.0],
+            "windows": [365],
+            "history": 1000,
+            "split": 0.6,
+        }
+        auth = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=api, headers=auth, timeout=10) as client:
+            posted = await client.post("/v1/backtests", json=body)
+            assert posted.status_code == 202, posted.text
+            for _ in range(300):
+                got = await client.get(posted.headers["location"])  # 404 until recorded
+                detail = got.json()
+                if got.status_code == 200 and detail["status"] in ("finished", "failed"):
+                    break
+                await asyncio.sleep(0.3)
+        assert detail["status"] == "finished", detail
+        chosen = detail["results"][0]["chosen"]
+        await page.evaluate("loadBacktests()")
+        row = page.locator(f"#backtests tbody tr[data-id='{detail['backtest_id']}']")
+        await row.get_by_role("button").click()
+        await page.wait_for_function("window.autonamaBacktest && window.autonamaBacktest.cells")
+        shown = await page.evaluate("window.autonamaBacktest")
+        assert shown["symbol"] == "BTCUSDT"
+        assert (shown["cells"], shown["chosen"]) == (4, 1)  # 2 degrees x 2 kstd, one chosen
+        assert shown["equity"] > 100
+        params_text = await page.locator("#backtest-symbols tbody tr td.params").inner_text()
+        assert params_text == f"deg {chosen['degree']} · k {chosen['kstd']:g} · window 365"
+        marked = await page.locator("#heatmap td.chosen").inner_text()
+        metric = chosen["metrics"]["sharpe"]
+        assert marked == f"{metric:.2f}"
+        assert "Out of sample only: the last 40%" in await page.locator("#equity-note").inner_text()
+        await page.locator(".backtests").screenshot(path=str(SHOTS / "backtest.png"))
+        assert await accessibility_problems(page) == []
 
         # A phone (390 x 844): no sideways scrolling, symbol, signal and potential in view.
         await page.set_viewport_size({"width": 390, "height": 844})

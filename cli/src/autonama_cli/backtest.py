@@ -89,6 +89,7 @@ def _draw(
     """The equity curve of the reported run against buy and hold, and the in-sample heatmap."""
     if run.times is None or run.equity is None or run.hold is None:
         return
+    split = run.row.out_of_sample is not None
     png = equity_chart_png(
         f"{candles.symbol} {candles.interval}: {run.title} against buy and hold",
         run.times.tolist(),
@@ -96,6 +97,13 @@ def _draw(
         run.hold,
         run.entries,
         run.exits,
+        notes=[
+            "out of sample: the held-out bars after the ones the parameters were chosen on"
+            if split
+            else "walk-forward: the test parts chained"
+            if run.row.folds
+            else "in sample: chosen and traded on the same bars"
+        ],
     )
     (folder / f"equity_{candles.symbol}_{candles.interval}.png").write_bytes(png)
     if run.sweep is not None and (len(degrees) > 1 or len(kstds) > 1):
@@ -110,6 +118,7 @@ def _draw(
             kstds,
             grid,
             metric,
+            chosen=(run.row.chosen.degree, run.row.chosen.kstd) if run.row.chosen else None,
         )
         (folder / f"heatmap_{candles.symbol}_{candles.interval}.png").write_bytes(png)
 

@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     path = write_results(results, config.output)
     print_table(results, out)
     if config.charts is not None:
-        drawn = [draw_symbol_chart(r, config.charts) for r in results.results]
+        drawn = [draw_symbol_chart(r, config.charts, results.parameters) for r in results.results]
         out.print(f"charts: {sum(d is not None for d in drawn)} PNG files in {config.charts}")
     failed = [r for r in results.results if r.error]
     for r in failed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -93,7 +94,20 @@ async def equity_chart(
     title = f"{result.symbol}: backtest {str(backtest_id)[:8]}"
     if shown is not None:
         title += f", degree {shown.degree}, kstd {shown.kstd:g}, window {shown.window}"
+    where = (
+        "out of sample: the held-out bars after the ones the parameters were chosen on"
+        if result.out_of_sample is not None
+        else "walk-forward: the test parts chained"
+        if result.folds
+        else "in sample: chosen and traded on the same bars"
+    )
     png = await asyncio.to_thread(
-        equity_chart_png, title, times, row["equity"], row["hold_equity"], entries, exits
+        partial(equity_chart_png, notes=[where]),
+        title,
+        times,
+        row["equity"],
+        row["hold_equity"],
+        entries,
+        exits,
     )
     return Response(png, media_type="image/png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -40,16 +41,24 @@ async def bands(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d"
 )
 async def chart(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d") -> Response:
     """The same band series drawn: closes, fit, bands, and the alerts that fired."""
-    from autonama_shared.formats.plotting import band_chart_png  # matplotlib: on first use
+    from autonama_shared.formats.plotting import (  # matplotlib: on first use
+        band_chart_png,
+        window_notes,
+    )
 
     b = await _series(state, symbol, interval)
     title = (
-        f"{b.symbol} {b.interval} (degree {b.degree}, kstd {b.kstd}): {b.signal}, "
+        f"{b.symbol} {b.interval} (degree {b.degree}, kstd {b.kstd:g}, {b.days} days, "
+        f"{b.price_scale}): {b.signal}, "
         f"potential {b.potential_return:.2f}%"
     )
     markers = [(int(a.last_candle_time.timestamp() * 1000), a.price, a.signal) for a in b.alerts]
     png = await asyncio.to_thread(
-        band_chart_png,
+        partial(
+            band_chart_png,
+            log_scale=b.price_scale == "log",
+            notes=window_notes(b.lower_series, len(b.close), len(b.close), partial=False),
+        ),
         title,
         b.open_time,
         b.close,

@@ -413,6 +413,169 @@ async function openChart(signalId) {
   panel.scrollIntoView({ behavior: "smooth" });
 }
 
+// ---- Backtests: runs, per symbol the chosen parameters beside buy-and-hold, the equity
+// curve against buy-and-hold and the degree x kstd heatmap with the chosen cell marked.
+const frac = (x) => (x == null ? "–" : (Number(x) * 100).toFixed(2));
+const num = (x) => (x == null ? "–" : Number(x).toFixed(2));
+let equityChart = null;
+
+function cell(tag, text, cls) {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  el.append(text);
+  return el;
+}
+
+function backtestParams(p) {
+  const list = (xs) => (Array.isArray(xs) ? xs.join(",") : xs);
+  return `${p.interval} · deg ${list(p.degrees)} · k ${list(p.kstds)} · window ${list(p.windows)}` +
+    (p.split ? ` · split ${p.split}` : "") + (p.folds ? ` · ${p.folds} folds` : "") +
+    ` · ${p.metric ?? "sharpe"}`;
+}
+
+async function loadBacktests() {
+  const list = await api("/v1/backtests?limit=10");
+  const body = $("backtests").tBodies[0];
+  body.replaceChildren(...list.map((b) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = b.backtest_id;
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "symbol";
+    open.textContent = b.backtest_id.slice(0, 8);
+    open.setAttribute("aria-label", `backtest ${b.backtest_id}: details`);
+    open.addEventListener("click", () => openBacktest(b.backtest_id));
+    const th = cell("th", open);
+    th.scope = "row";
+    tr.append(
+      th, cell("td", b.status + (b.error ? `: ${b.error}` : "")), cell("td", backtestParams(b.parameters), "params"),
+      cell("td", `${b.symbols_done + b.symbols_failed} of ${b.symbols_expected ?? "?"}`, "num"),
+      cell("td", `${when(b.requested_at)} UTC`),
+    );
+    return tr;
+  }));
+  $("backtests-status").textContent = list.length ? "" : "No backtests yet: `autonama backtest`, or POST /v1/backtests.";
+}
+
+async function openBacktest(id) {
+  const status = $("backtests-status");
+  status.textContent = "Loading the backtest…";
+  let b;
+  try {
+    b = await api(`/v1/backtests/${id}`);
+  } catch (error) {
+    status.textContent = `The backtest could not be loaded: ${error.message}`;
+    return;
+  }
+  status.textContent = "";
+  $("backtest-detail").hidden = false;
+  $("backtest-title").textContent = `Backtest ${id.slice(0, 8)}: ${b.status}, ${backtestParams(b.parameters)}`;
+  const body = $("backtest-symbols").tBodies[0];
+  body.replaceChildren(...b.results.map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.symbol = r.symbol;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "symbol";
+    button.textContent = r.symbol;
+    button.addEventListener("click", () => openBacktestSymbol(b, r));
+    const th = cell("th", button);
+    th.scope = "row";
+    if (r.error || !r.chosen) {
+      tr.append(th, cell("td", r.error || "no result"));
+      return tr;
+    }
+    const m = r.chosen.metrics, h = r.buy_and_hold || {};
+    tr.append(
+      th, cell("td", `deg ${r.chosen.degree} · k ${r.chosen.kstd} · window ${r.chosen.window}`, "params"),
+      cell("td", frac(m.total_return), "num"), cell("td", num(m.sharpe), "num"),
+      cell("td", frac(m.max_drawdown), "num"), cell("td", String(m.trades), "num"),
+      cell("td", frac(m.win_rate), "num"), cell("td", frac(h.total_return), "num"),
+      cell("td", num(h.sharpe), "num"), cell("td", frac(h.max_drawdown), "num"),
+      cell("td", r.out_of_sample ? frac(r.out_of_sample.metrics.total_return) : "–", "num"),
+    );
+    return tr;
+  }));
+  const first = b.results.find((r) => r.chosen);
+  if (first) openBacktestSymbol(b, first);
+}
+
+function openBacktestSymbol(b, r) {
+  $("backtest-symbol").hidden = false;
+  $("equity-title").textContent = `${r.symbol}: equity of deg ${r.chosen.degree} · k ${r.chosen.kstd} · window ${r.chosen.window} against buy-and-hold`;
+  const container = $("equity");
+  if (equityChart) equityChart.remove();
+  const curve = r.equity_curve;
+  const note = $("equity-note");
+  const notes = [];
+  const traded = (r.out_of_sample ?? r.chosen).metrics.trades;
+  if (traded === 0) notes.push("0 trades: the bands were never crossed on these bars.");
+  if (curve) {
+    equityChart = LightweightCharts.createChart(container, {
+      autoSize: true,
+      layout: { attributionLogo: false, background: { color: "transparent" }, textColor: css("--fg") },
+      grid: { vertLines: { color: css("--line") }, horzLines: { color: css("--line") } },
+      localization: { priceFormatter: (p) => p.toFixed(3) },
+    });
+    const t = curve.time.map((ms) => ms / 1000);
+    const strategy = equityChart.addSeries(LightweightCharts.LineSeries, { color: css("--link"), lineWidth: 2, title: "strategy" });
+    strategy.setData(t.map((time, i) => ({ time, value: curve.equity[i] })));
+    const hold = equityChart.addSeries(LightweightCharts.LineSeries, { color: css("--muted"), lineWidth: 1, lineStyle: 2, title: "buy and hold" });
+    hold.setData(t.map((time, i) => ({ time, value: curve.buy_and_hold[i] })));
+    if (b.parameters.split) {
+      // With a split the parameters were chosen on the first part and the curve is the rest.
+      notes.push(`Out of sample only: the last ${Math.round((1 - b.parameters.split) * 100)}% ` +
+        "of the bars; the parameters were chosen on the part before them.");
+    } else if (b.parameters.folds) {
+      notes.push(`Walk-forward: the test parts of ${b.parameters.folds} folds chained, each ` +
+        "traded with the parameters chosen on the bars before it.");
+    } else {
+      notes.push("In sample: chosen and traded on the same bars (use a split to test out of sample).");
+    }
+    equityChart.timeScale().fitContent();
+  } else {
+    container.replaceChildren("No equity curve in this report (written before report version 2).");
+  }
+  note.textContent = notes.join(" ");
+  // Heatmap of the metric over degree x kstd, at the chosen window.
+  const metric = b.parameters.metric ?? "sharpe";
+  const combos = r.combinations.filter((c) => c.window === r.chosen.window);
+  const degrees = [...new Set(combos.map((c) => c.degree))].sort((x, y) => x - y);
+  const kstds = [...new Set(combos.map((c) => c.kstd))].sort((x, y) => x - y);
+  const values = combos.map((c) => c.metrics[metric]).filter((v) => isFinite(v));
+  const lo = Math.min(...values), hi = Math.max(...values);
+  $("heatmap-title").textContent = `${metric} by degree × kstd (window ${r.chosen.window}); the chosen cell is outlined`;
+  const table = $("heatmap");
+  const head = document.createElement("tr");
+  head.append(cell("th", "degree ↓ kstd →"), ...kstds.map((k) => { const th = cell("th", String(k)); th.scope = "col"; return th; }));
+  const rows = degrees.map((d) => {
+    const tr = document.createElement("tr");
+    const th = cell("th", String(d));
+    th.scope = "row";
+    tr.append(th, ...kstds.map((k) => {
+      const c = combos.find((x) => x.degree === d && x.kstd === k);
+      const v = c ? c.metrics[metric] : null;
+      const td = cell("td", v == null ? "–" : Number(v).toFixed(2));
+      if (v != null && hi > lo) {
+        const share = (v - lo) / (hi - lo); // green for the best, red for the worst
+        td.style.background = `hsla(${Math.round(share * 120)}, 70%, 45%, 0.35)`;
+      }
+      if (d === r.chosen.degree && k === r.chosen.kstd) {
+        td.classList.add("chosen");
+        td.title = "chosen";
+        td.setAttribute("aria-label", `${Number(v).toFixed(2)}, chosen`);
+      }
+      return td;
+    }));
+    return tr;
+  });
+  table.replaceChildren(head, ...rows);
+  window.autonamaBacktest = {
+    symbol: r.symbol, cells: combos.length, chosen: table.querySelectorAll("td.chosen").length,
+    equity: curve ? curve.time.length : 0,
+  };
+}
+
 async function scanNow(event) {
   event.preventDefault();
   const universe = $("scan-universe").value;
@@ -473,6 +636,7 @@ setInterval(() => renderMarket(), 30000); // ages and stale marks
 // A key that turned HOLD without an alert (HOLD after HOLD) changes the market too:
 // revalidated now and then (a 304 when nothing changed).
 setInterval(() => loadMarket().catch(() => {}), 15000);
+setInterval(() => loadBacktests().catch(() => {}), 30000);
 
 async function start() {
   // The newest alerts first: the stream starts exactly after what the feed shows.
@@ -482,6 +646,7 @@ async function start() {
   await retrying("loading the market", () => loadMarket());
   connect();
   loadSummary().catch(() => {});
+  loadBacktests().catch(() => {});
   window.autonamaReady = true;
 }
 
