@@ -15,11 +15,12 @@ import pytest
 from autonama_shared.formats.report import generated_report_schema, report_schema
 
 
-def backtest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def backtest(*args: str, cwd: Path, columns: int | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "autonama_cli", "backtest", *args],
         cwd=cwd,
-        env=dict(os.environ),
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        | ({"COLUMNS": str(columns)} if columns else {}),
         capture_output=True,
         text=True,
         timeout=300,
@@ -49,6 +50,7 @@ def test_sweep_report_charts_and_best_choice(shared_data: Path, tmp_path: Path) 
         "--output",
         "out",
         cwd=tmp_path,
+        columns=80,  # as in an 80-column terminal
     )
     assert run.returncode == 0, run.stderr
     report = report_in(tmp_path / "out")
@@ -68,6 +70,14 @@ def test_sweep_report_charts_and_best_choice(shared_data: Path, tmp_path: Path) 
         assert (tmp_path / "out" / f"heatmap_{symbol}_1d.png").exists()
     assert report["portfolio"] is not None
     assert "portfolio" in run.stdout
+    # The table reads at 80 columns: no line wider, and each symbol's row whole (no cell
+    # wrapped onto a second line), its chosen parameters in one cell.
+    table = [line for line in run.stdout.splitlines() if not line.startswith("report: ")]
+    assert max(len(line) for line in table) <= 80
+    btc = by_symbol["BTCUSDT"]["chosen"]
+    row = next(line for line in table if "BTCUSDT" in line)
+    assert f"{btc['degree']}/{btc['kstd']:g}/{btc['window']}" in row
+    assert f"{btc['metrics']['sharpe']:.2f}" in row
     assert "APEUSDT: 208 candles are fewer than the window" in run.stderr
 
 

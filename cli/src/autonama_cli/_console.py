@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -9,9 +11,13 @@ __all__ = ["progress_bar", "stdout_console"]
 
 
 def stdout_console() -> Console:
-    """Standard output; wide when it is a pipe or a file, so tables are not squeezed to 80."""
+    """Standard output; wide when it is a pipe or a file, so tables are not squeezed to 80,
+    unless COLUMNS says how wide (a terminal's own width wins)."""
     out = Console()
-    return out if out.is_terminal else Console(width=200)
+    if out.is_terminal:
+        return out
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 200)
 
 
 def progress_bar(console: Console) -> Progress:

@@ -200,29 +200,27 @@ def _print(report: BacktestReport, out: Console) -> None:
     split = f", chosen on the first {p.split:.0%}, shown on the rest" if p.split else ""
     if p.folds:
         split = f", walk-forward over {p.folds} folds (the last fold's choice shown)"
-    table = Table(title=f"{p.interval}, best by {p.metric}{split}; fee {p.fee:.2%} per side")
-    for name in (
-        "symbol",
-        "degree",
-        "kstd",
-        "window",
-        "return %",
-        "CAGR %",
-        "Sharpe",
-        "max DD %",
-        "trades",
-        "win %",
-        "hold return %",
-        "hold Sharpe",
-    ):
-        table.add_column(name, justify="left" if name == "symbol" else "right")
+    # Read at 80 columns: no vertical rules, the parameters in one column, CAGR only where
+    # there is room, short headers (explained under the table).
+    wide = out.width >= 100
+    table = Table(
+        title=f"{p.interval}, best by {p.metric}{split}; fee {p.fee:.2%} per side",
+        box=None,  # no rules: 8 more columns for numbers
+        pad_edge=False,
+        header_style="bold underline",
+        caption="deg/k/win: degree/kstd/window; ret, DD: return, max drawdown; hold: buy-and-hold",
+    )
+    names = ["symbol", "deg/k/win", "ret %", *(["CAGR %"] if wide else [])]
+    names += ["Sharpe", "DD %", "trades", "win %", "hold %", "hold Sh"]
+    for name in names:
+        table.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=True)
 
     def cells(m: MetricsModel | None) -> list[str]:
         if m is None:
-            return ["", "", "", ""]
+            return [""] * (4 if wide else 3)
         return [
             f"{m.total_return * 100:.1f}",
-            f"{m.cagr * 100:.1f}",
+            *([f"{m.cagr * 100:.1f}"] if wide else []),
             f"{m.sharpe:.2f}",
             f"{m.max_drawdown * 100:.1f}",
         ]
@@ -230,15 +228,13 @@ def _print(report: BacktestReport, out: Console) -> None:
     for r in report.symbols:
         shown = r.folds[-1].chosen if r.folds else (r.out_of_sample or r.chosen)
         if shown is None:
-            table.add_row(r.symbol, "error", *[""] * 10, style="dim")
+            table.add_row(r.symbol, "error", *[""] * (len(names) - 2), style="dim")
             continue
         hold = r.buy_and_hold_out_of_sample or r.buy_and_hold
         m = r.walk_forward or shown.metrics
         table.add_row(
             r.symbol,
-            str(shown.degree),
-            f"{shown.kstd:g}",
-            str(shown.window),
+            f"{shown.degree}/{shown.kstd:g}/{shown.window}",
             *cells(m),
             str(m.trades),
             f"{m.win_rate * 100:.0f}",
@@ -249,8 +245,6 @@ def _print(report: BacktestReport, out: Console) -> None:
         hold = report.portfolio_buy_and_hold
         table.add_row(
             "portfolio",
-            "",
-            "",
             "",
             *cells(report.portfolio),
             "",
