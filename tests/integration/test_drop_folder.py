@@ -303,3 +303,51 @@ async def test_a_linked_rejected_folder_is_refused_and_reported(
     assert row is not None
     assert row["running"] is False
     assert "is a link or not a folder" in row["detail"]
+
+
+async def test_version_2_files_carry_candles_and_version_1_files_are_still_read(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
+) -> None:
+    assert scan_results.schema_version == 2
+    btc = next(r for r in scan_results.results if r.symbol == "BTCUSDT")
+    assert btc.series is not None
+    assert btc.series.open is not None
+    assert btc.series.high is not None
+    assert btc.series.low is not None
+    # every candle's high is its highest price, its low its lowest (the real candles)
+    for o, h, lo, c in zip(
+        btc.series.open, btc.series.high, btc.series.low, btc.series.close, strict=True
+    ):
+        assert lo <= min(o, c) <= max(o, c) <= h
+    folder = tmp_path / "drop"
+    new = write_results(scan_results, folder)
+    # The same results as version 1 wrote them: closes only.
+    old = json.loads(new.read_text())
+    old["schema_version"] = 1
+    old["generated_at"] = "2026-01-02T00:00:00Z"
+    for r in old["results"]:
+        r["symbol"] = "OLD" + r["symbol"]  # other keys than the version 2 file's
+        if r["series"] is not None:
+            for column in ("open", "high", "low"):
+                del r["series"][column]
+    (folder / "backtest_results_20260102_000000.json").write_text(json.dumps(old))
+    # Version 1 with candles is not what version 1 was: refused, saying why.
+    wrong = json.loads(new.read_text())
+    wrong["schema_version"] = 1
+    wrong["generated_at"] = "2026-01-03T00:00:00Z"
+    (folder / "backtest_results_20260103_000000.json").write_text(json.dumps(wrong))
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=200 * 1024 * 1024)
+    await drain(drop)
+    assert reason(folder / "processed", new.name)["status"] == "ingested"
+    old_reason = reason(folder / "processed", "backtest_results_20260102_000000.json")
+    assert old_reason["status"] == "ingested"
+    why = reason(folder / "rejected", "backtest_results_20260103_000000.json")["error"]
+    assert "open, high and low in a series need schema_version 2" in str(why)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT s.symbol, w.open IS NOT NULL AS candles
+               FROM band_windows w JOIN signals s ON s.id = w.signal_id"""
+        )
+    candles = {r["symbol"]: r["candles"] for r in rows}
+    assert candles["BTCUSDT"] is True
+    assert candles["OLDBTCUSDT"] is False  # closes only, as version 1 had them

@@ -3,6 +3,9 @@
 ``autonama scan`` writes it; the ingestor validates it against the published
 JSON Schema (``schemas/backtest_results.schema.json``, generated from these
 models by ``make schema``; a test keeps the two equal) before storing it.
+
+Version 2 carries each candle's open, high and low in a symbol's series (so the
+offline path draws candlesticks too); version 1 files (closes only) are still read.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from autonama_shared import __version__
 from autonama_shared.engine.intervals import IntervalName
@@ -25,7 +28,14 @@ from autonama_shared.engine.specs import (
     PriceScale,
 )
 from autonama_shared.formats._files import model_schema, published_schema, write_new
-from autonama_shared.formats.records import STRICT, BandSeries, SignalRecord, record_of, series_of
+from autonama_shared.formats.records import (
+    STRICT,
+    BandSeries,
+    SignalRecord,
+    WindowSeries,
+    record_of,
+    series_of,
+)
 from autonama_shared.runs.scan import ScanReport
 
 __all__ = [
@@ -41,7 +51,8 @@ __all__ = [
     "write_results",
 ]
 
-SCHEMA_VERSION: Literal[1] = 1
+#: The version this code writes (1 is still read).
+SCHEMA_VERSION: Literal[2] = 2
 RESULTS_PREFIX = "backtest_results_"
 
 
@@ -65,15 +76,28 @@ class SymbolResult(SignalRecord):
     interval: str
     first_candle_time: AwareDatetime | None
     last_candle_time: AwareDatetime | None = Field(description="Open time of the last candle.")
-    series: BandSeries | None
+    series: WindowSeries | None = Field(
+        description="The window: open times, closes, fit and bands; open, high and low of "
+        "each candle from version 2 on."
+    )
 
 
 class ResultsFile(_Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     engine_version: str
     generated_at: AwareDatetime
     parameters: ScanParameters
     results: list[SymbolResult]
+
+    @model_validator(mode="after")
+    def _candles_need_version_2(self) -> ResultsFile:
+        if self.schema_version == 1:
+            for r in self.results:
+                if r.series is not None and r.series.open is not None:
+                    raise ValueError(
+                        f"{r.symbol}: open, high and low in a series need schema_version 2"
+                    )
+        return self
 
 
 def _utc(ms: int | None) -> datetime | None:
@@ -93,7 +117,7 @@ def from_report(report: ScanReport) -> ResultsFile:
                 interval=item.interval,
                 first_candle_time=_utc(window.first_open_time) if window else None,
                 last_candle_time=_utc(window.last_open_time) if window else None,
-                series=series_of(r, c, with_ohlc=False),
+                series=series_of(r, c, with_ohlc=True),
             )
         )
     return ResultsFile(
