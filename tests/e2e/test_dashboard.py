@@ -174,6 +174,17 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart.png"))
         assert await accessibility_problems(page) == []  # the chart panel open
 
+        # A symbol with the same parameters at another interval: a timeframe switch.
+        await store(pool, make_signal("BTCUSDT", "HOLD", 40, interval="4h", candles=40))
+        await page.evaluate("loadMarket()")
+        await rows.nth(0).get_by_role("button").click()  # BTCUSDT 1d, degree 4
+        switch = page.get_by_role("group", name="Timeframe")
+        await switch.wait_for()
+        assert await switch.get_by_role("button").all_inner_texts() == ["4h", "1d"]
+        await switch.get_by_role("button", name="4h").click()
+        await page.wait_for_function("window.autonamaChart.interval === '4h'")
+        assert (await page.evaluate("window.autonamaChart"))["degree"] == 4
+
         # A new alert committed now is in the feed and the market within 2 s.
         committed = time.monotonic()
         await store(pool, make_signal("XRPUSDT", "BUY", 41, potential=30.0, candles=40))

@@ -292,6 +292,28 @@ function binanceLink(symbol) {
   return `https://www.binance.com/en/trade/${pair}?type=spot`;
 }
 
+// The same symbol and parameters at other intervals (market rows): one button each.
+function showTimeframes(data) {
+  const same = [...market.values()].filter((r) =>
+    r.symbol === data.symbol && r.degree === data.degree && r.kstd === data.kstd &&
+    r.days === data.days && r.price_scale === data.price_scale);
+  const group = $("timeframes");
+  const intervals = new Map(same.map((r) => [r.interval, r.signal_id]));
+  intervals.set(data.interval, data.signal_id);
+  group.hidden = intervals.size < 2;
+  const order = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"];
+  group.replaceChildren(...[...intervals.keys()]
+    .sort((a, b) => order.indexOf(a) - order.indexOf(b))
+    .map((interval) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = interval;
+      button.setAttribute("aria-pressed", String(interval === data.interval));
+      button.addEventListener("click", () => openChart(intervals.get(interval)));
+      return button;
+    }));
+}
+
 function css(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
@@ -320,6 +342,7 @@ async function openChart(signalId) {
   link.target = "_blank";
   link.textContent = "on Binance";
   title.append(link);
+  showTimeframes(data);
   const container = $("chart");
   if (chart) chart.remove();
   const decimals = decimalsFor(data.price);
