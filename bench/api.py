@@ -176,18 +176,16 @@ async def sse(url: str, pool: asyncpg.Pool) -> str:
 async def wrk_table(exe: str, url: str, label: str) -> None:
     async with httpx.AsyncClient() as c:
         etag = (await c.get(f"{url}/v1/alerts?limit=50")).headers["etag"]
-    cases = [
-        ("/healthz", "/healthz", ()),
-        ("/v1/alerts?limit=50", "/v1/alerts?limit=50", ()),
-        ("/v1/alerts/summary", "/v1/alerts/summary", ()),
-        ("/v1/alerts/top-buy", "/v1/alerts/top-buy", ()),
-        ("/v1/alerts/top-sell", "/v1/alerts/top-sell", ()),
-        ("/v1/alerts?limit=50 (304)", "/v1/alerts?limit=50", (f"If-None-Match: {etag}",)),
+    cases: list[tuple[str, str, tuple[str, ...], str | None]] = [
+        ("/healthz", "/healthz", (), None),
+        ("/v1/alerts?limit=50", "/v1/alerts?limit=50", (), None),
+        ("/v1/alerts/summary", "/v1/alerts/summary", (), None),
+        ("/v1/alerts/top-buy", "/v1/alerts/top-buy", (), None),
+        ("/v1/alerts/top-sell", "/v1/alerts/top-sell", (), None),
+        ("/v1/alerts?limit=50 (304)", "/v1/alerts?limit=50", (f"If-None-Match: {etag}",), None),
+        ("/v1/alerts, every page a new query", "", (), UNCACHED_LUA),
     ]
-    scripts = {"/v1/alerts, every page a new query": UNCACHED_LUA}
-    cases.append(("/v1/alerts, every page a new query", "", ()))
-    for name, path, headers in cases:
-        script = scripts.get(name)
+    for name, path, headers, script in cases:
         runs = [
             await asyncio.to_thread(wrk, exe, url + path, *headers, script=script)
             for _ in range(WRK_RUNS)

@@ -184,6 +184,7 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         await switch.get_by_role("button", name="4h").click()
         await page.wait_for_function("window.autonamaChart.interval === '4h'")
         assert (await page.evaluate("window.autonamaChart"))["degree"] == 4
+        await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart-4h.png"))
 
         # A new alert committed now is in the feed and the market within 2 s.
         committed = time.monotonic()

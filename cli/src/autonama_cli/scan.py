@@ -31,6 +31,7 @@ from autonama_shared.sources.files import FileSource
 __all__ = [
     "build_source",
     "config_from_args",
+    "interval_from_files",
     "run",
     "spec_from_config",
 ]
@@ -91,21 +92,25 @@ def spec_from_config(config: ScanConfig) -> ScanSpec:
     )
 
 
-def build_source(config: ScanConfig, *, interval_given: bool = True) -> CandleSource:
-    """The candle source; for files whose interval was not given, the one they hold."""
+def interval_from_files(config: ScanConfig) -> ScanConfig:
+    """``config`` with the interval its candle files hold, when it reads files (its interval
+    was not given); several intervals are refused, naming them."""
+    if config.source != "files" or config.data is None:
+        return config
+    held = FileSource(config.data, symbol=config.data_symbol).intervals()
+    if len(held) > 1:
+        raise ConfigError(
+            f"the files in {config.data} hold several intervals "
+            f"({', '.join(held)}): choose one with --interval"
+        )
+    return config.model_copy(update={"interval": held[0]})
+
+
+def build_source(config: ScanConfig) -> CandleSource:
     if config.source == "files":
-        data = config.data
-        if data is None:
+        if config.data is None:
             raise ConfigError("--source files needs --data FILE_OR_FOLDER")
-        if not interval_given:
-            held = FileSource(data, symbol=config.data_symbol).intervals()
-            if len(held) > 1:
-                raise ConfigError(
-                    f"the files in {data} hold several intervals "
-                    f"({', '.join(held)}): choose one with --interval"
-                )
-            config = config.model_copy(update={"interval": held[0]})
-        return FileSource(data, interval=config.interval, symbol=config.data_symbol)
+        return FileSource(config.data, interval=config.interval, symbol=config.data_symbol)
     return BinanceSource(
         config.binance, cache=KlineCache(config.cache_dir, "binance"), refresh=config.refresh
     )
@@ -184,11 +189,9 @@ def print_table(results: ResultsFile, out: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     setup_logging(config.log_file, args.verbose)
-    source = build_source(config, interval_given=args.interval is not None)
-    if isinstance(source, FileSource) and args.interval is None:
-        held = source.intervals()
-        if len(held) == 1 and held[0] != config.interval:
-            config = config.model_copy(update={"interval": held[0]})  # from the files
+    if args.interval is None:
+        config = interval_from_files(config)
+    source = build_source(config)
     spec = spec_from_config(config)
     out, err = stdout_console(), Console(stderr=True)
     if isinstance(source, FileSource):
