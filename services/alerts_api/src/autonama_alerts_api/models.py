@@ -31,6 +31,7 @@ from autonama_shared.messaging.events import (
 )
 
 __all__ = [
+    "PNG",
     "Alert",
     "AlertPage",
     "Backtest",
@@ -73,6 +74,11 @@ def _as_value_error(build: Callable[[], object]) -> None:
         raise ValueError(str(e)) from e
 
 
+#: The documented 200 of an operation that answers a PNG image.
+PNG: dict[str, Any] = {
+    "description": "A PNG image drawn by matplotlib",
+    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+}
 #: A JSON object column (jsonb) of a row.
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_text)]
 
@@ -128,7 +134,20 @@ class Alert(BaseModel):
     scan_id: str | None
 
 
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    """The model's examples in its JSON Schema (shown by /docs and /redoc)."""
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+_SCAN_ID = _ALERT_EXAMPLE["scan_id"]
+_BACKTEST_ID = "0d9c5b43-7f1e-4b8e-b0d4-3e1f7a2c9b66"
+
+
 class AlertPage(BaseModel):
+    model_config = _examples(
+        {"items": [_ALERT_EXAMPLE], "next_cursor": "WyJwb3RlbnRpYWxfcmV0dXJuIiwgMzMuNzUsIDQyXQ"}
+    )
+
     items: list[Alert]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
@@ -166,13 +185,48 @@ class Summary(BaseModel):
 
 
 class ScanFailure(BaseModel):
+    model_config = _examples(
+        {
+            "scan_id": _SCAN_ID,
+            "requested_at": "2026-03-15T00:00:01Z",
+            "error": "Binance is unreachable: Cannot connect to host api.binance.com:443",
+        }
+    )
+
     scan_id: str
     requested_at: datetime
     error: str | None
 
 
+_MARKET_ROW_EXAMPLE: dict[str, Any] = {
+    "signal_id": 1207,
+    "symbol": "BTCUSDT",
+    "interval": "1d",
+    "degree": 4,
+    "kstd": 2.0,
+    "price_scale": "linear",
+    "days": 720,
+    "signal": "BUY",
+    "price": 52000.0,
+    "lower": 53100.5,
+    "upper": 71020.3,
+    "fit": 62060.4,
+    "sigma": 4479.95,
+    "band_distance": -0.25,
+    "potential_return": 33.75,
+    "target_return": 19.35,
+    "last_candle_time": "2026-03-14T00:00:00Z",
+    "candle_closed_at": "2026-03-15T00:00:00Z",
+    "stale_after": "2026-03-17T00:00:00Z",
+    "alert_id": 42,
+    "closes": [55210.0, 54100.5, 53020.1, 52000.0],
+}
+
+
 class MarketRow(BaseModel):
     """The current signal of one key (symbol, interval, parameters), HOLD included."""
+
+    model_config = _examples(_MARKET_ROW_EXAMPLE)
 
     signal_id: int = Field(description="Its chart: /v1/signals/{signal_id}/bands.")
     symbol: str
@@ -203,6 +257,15 @@ class MarketRow(BaseModel):
 
 
 class MarketPage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [_MARKET_ROW_EXAMPLE],
+            "keys": 10,
+            "counts": {"BUY": 1, "SELL": 0, "HOLD": 9},
+            "next_cursor": None,
+        }
+    )
+
     items: list[MarketRow]
     keys: int = Field(description="Keys with a current signal, whatever the filters.")
     counts: dict[str, int] = Field(description="Keys per current signal, whatever the filters.")
@@ -244,11 +307,35 @@ class ScanRequestBody(BaseModel):
 
 
 class ScanAccepted(BaseModel):
+    model_config = _examples({"scan_id": _SCAN_ID, "status_url": f"/v1/scans/{_SCAN_ID}"})
+
     scan_id: str
     status_url: str
 
 
 class Scan(BaseModel):
+    model_config = _examples(
+        {
+            "scan_id": _SCAN_ID,
+            "origin": "api",
+            "status": "finished",
+            "interval": "1d",
+            "days": 720,
+            "degree": 4,
+            "kstd": 2.0,
+            "price_scale": "linear",
+            "universe": {"symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"], "top": None},
+            "requested_at": "2026-03-15T00:00:01Z",
+            "started_at": "2026-03-15T00:00:02Z",
+            "finished_at": "2026-03-15T00:00:09Z",
+            "symbols_expected": 3,
+            "symbols_done": 2,
+            "symbols_failed": 1,
+            "error": None,
+            "failed": [{"symbol": "SOLUSDT", "error": "only 210 candles, the window needs 720"}],
+        }
+    )
+
     scan_id: str
     origin: str
     status: Literal["requested", "running", "finished", "failed"]
@@ -271,6 +358,19 @@ class Scan(BaseModel):
 
 
 class Ingestion(BaseModel):
+    model_config = _examples(
+        {
+            "file_name": "backtest_results_20260315_000009.json",
+            "sha256": "9f2c1e4b7a0d3c6e8f1a2b5c7d9e0f3a4b6c8d1e2f5a7b9c0d3e6f8a1b4c7d2e",
+            "size_bytes": 48213,
+            "rows": 10,
+            "status": "ingested",
+            "error": None,
+            "scan_id": _SCAN_ID,
+            "ingested_at": "2026-03-15T00:00:11Z",
+        }
+    )
+
     file_name: str
     sha256: str
     size_bytes: int
@@ -283,6 +383,26 @@ class Ingestion(BaseModel):
 
 class BandSeries(BaseModel):
     """The stored window of one signal: candles, fit and bands."""
+
+    model_config = _examples(
+        {
+            **{k: _MARKET_ROW_EXAMPLE[k] for k in ("signal_id", "symbol", "interval", "degree")},
+            **{k: _MARKET_ROW_EXAMPLE[k] for k in ("kstd", "price_scale", "days", "signal")},
+            **{k: _MARKET_ROW_EXAMPLE[k] for k in ("price", "fit", "lower", "upper", "sigma")},
+            "potential_return": 33.75,
+            "target_return": 19.35,
+            "last_candle_time": "2026-03-14T00:00:00Z",
+            "open_time": [1773360000000, 1773446400000],
+            "open": [54100.5, 53020.1],
+            "high": [54300.0, 53400.0],
+            "low": [52900.0, 51800.0],
+            "close": [53020.1, 52000.0],
+            "fit_series": [62120.7, 62060.4],
+            "lower_series": [53160.8, 53100.5],
+            "upper_series": [71080.6, 71020.3],
+            "alerts": [_ALERT_EXAMPLE],
+        }
+    )
 
     signal_id: int
     symbol: str
@@ -312,6 +432,8 @@ class BandSeries(BaseModel):
 
 
 class Problem(BaseModel):
+    model_config = _examples({"detail": f"scan {_SCAN_ID} is not known (yet)"})
+
     detail: str
 
 
@@ -351,6 +473,24 @@ class BacktestRequestBody(BacktestParams):
 
 
 class Backtest(BaseModel):
+    model_config = _examples(
+        {
+            "backtest_id": _BACKTEST_ID,
+            "origin": "api",
+            "status": "finished",
+            "parameters": {"interval": "1d", "degrees": [2, 4, 6], "kstds": [1.5, 2.0]},
+            "universe": {"symbols": ["BTCUSDT"], "top": None},
+            "requested_at": "2026-03-15T00:01:00Z",
+            "started_at": "2026-03-15T00:01:01Z",
+            "finished_at": "2026-03-15T00:01:06Z",
+            "symbols_expected": 1,
+            "symbols_done": 1,
+            "symbols_failed": 0,
+            "error": None,
+            "results": [],
+        }
+    )
+
     backtest_id: str
     origin: str
     status: Literal["requested", "running", "finished", "failed"]
@@ -369,5 +509,9 @@ class Backtest(BaseModel):
 
 
 class BacktestAccepted(BaseModel):
+    model_config = _examples(
+        {"backtest_id": _BACKTEST_ID, "status_url": f"/v1/backtests/{_BACKTEST_ID}"}
+    )
+
     backtest_id: str
     status_url: str

@@ -42,7 +42,7 @@ ALERTS = TypeAdapter(list[Alert])
 CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.get("", response_model=AlertPage)
+@router.get("", response_model=AlertPage, summary="List alerts")
 async def alerts(
     state: StateDep,
     request: Request,
@@ -57,7 +57,13 @@ async def alerts(
     cursor: CursorQ = None,
     limit: LimitQ = 50,
 ) -> Response:
-    """Alerts, filtered and sorted, one page at a time (stable order, cursor pagination)."""
+    """Alerts, filtered and sorted, one page at a time. With `latest` (the default) only the
+    current alert of each key (symbol, interval, degree, kstd, price scale, days) is listed;
+    `latest=false` lists the history, ended alerts included. The order is stable: pass
+    `next_cursor` as `cursor` for the next page (a cursor belongs to its sort). Pages carry
+    an ETag; send it back as `If-None-Match` and the answer is 304 until a new alert lands.
+
+    Example: `GET /v1/alerts?signal=BUY&min_potential_return=10&limit=20`."""
     after = None
     if cursor is not None:
         try:
@@ -84,9 +90,11 @@ async def alerts(
     return await serve_page(state, request, build)
 
 
-@router.get("/summary", response_model=Summary)
+@router.get("/summary", response_model=Summary, summary="Alert counts and the last scan")
 async def summary(state: StateDep, request: Request) -> Response:
-    """Counts of current alerts, the strongest BUY and SELL, and the last finished scan."""
+    """Counts of current alerts per signal, the strongest current BUY and SELL by potential
+    return, the last finished scan (its size and failed symbols) and the scans that failed as
+    a whole since then, with their reasons. What the dashboard's header shows."""
 
     async def build() -> bytes:
         return Summary(**await summary_rows(state.pool)).model_dump_json().encode()
@@ -107,15 +115,17 @@ async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> b
     return ALERTS.dump_json(items)
 
 
-@router.get("/top-buy", response_model=list[Alert])
+@router.get("/top-buy", response_model=list[Alert], summary="Strongest current BUY alerts")
 async def top_buy(state: StateDep, request: Request, limit: LimitQ = 10) -> Response:
-    """The strongest current BUY alerts by potential return."""
+    """The current BUY alerts (price below the lower band) with the largest potential
+    return first. Example: `GET /v1/alerts/top-buy?limit=5`."""
     build = partial(_top, state, "BUY", limit)
     return await serve_page(state, request, build)
 
 
-@router.get("/top-sell", response_model=list[Alert])
+@router.get("/top-sell", response_model=list[Alert], summary="Strongest current SELL alerts")
 async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> Response:
-    """The strongest current SELL alerts by potential return."""
+    """The current SELL alerts (price above the upper band) with the largest potential
+    return first. Example: `GET /v1/alerts/top-sell?limit=5`."""
     build = partial(_top, state, "SELL", limit)
     return await serve_page(state, request, build)

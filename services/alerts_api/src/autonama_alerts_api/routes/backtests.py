@@ -11,7 +11,13 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, WRITE_ERRORS, ReadAccess, WriteAccess
 from autonama_alerts_api.deps import SYMBOL, StateDep, invalid, publish, universe_size
-from autonama_alerts_api.models import Backtest, BacktestAccepted, BacktestRequestBody, Problem
+from autonama_alerts_api.models import (
+    PNG,
+    Backtest,
+    BacktestAccepted,
+    BacktestRequestBody,
+    Problem,
+)
 from autonama_alerts_api.queries import backtest_by_id, backtest_equity, recent_backtests
 from autonama_shared.formats.report import SymbolBacktest
 
@@ -25,6 +31,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
     "",
     status_code=202,
     response_model=BacktestAccepted,
+    summary="Request a backtest",
     responses={
         400: {"model": Problem, "description": "The body is not JSON"},
         503: {"model": Problem},
@@ -36,7 +43,9 @@ async def request_backtest(
     state: StateDep, body: BacktestRequestBody, response: Response
 ) -> BacktestAccepted:
     """Publish a backtest request (validated like `autonama backtest`): the fetcher loads
-    the history, the analyzer pool trades it, the ingestor stores the results."""
+    the history, the analyzer pool trades it, the ingestor stores the results. Follow it at
+    the `Location`. Needs the write scope when tokens are configured; more work than the
+    budget (symbols x combinations x history) is refused with 422."""
     event = body.event()
     spec = event.params.spec()
     work = universe_size(event.symbols, event.top) * spec.combinations * spec.history
@@ -54,17 +63,20 @@ async def request_backtest(
     return BacktestAccepted(backtest_id=event.backtest_id, status_url=url)
 
 
-@router.get("", response_model=list[Backtest])
+@router.get("", response_model=list[Backtest], summary="Recent backtests")
 async def backtests(
     state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 20
 ) -> list[Backtest]:
-    """The most recent backtests, newest first (without their per-symbol results)."""
+    """The most recent backtests, newest first, with parameters and progress but without
+    their per-symbol results (read one for those). Example: `GET /v1/backtests?limit=5`."""
     return await recent_backtests(state.pool, limit)
 
 
-@router.get("/{backtest_id}", response_model=Backtest, responses=NOT_FOUND)
+@router.get("/{backtest_id}", response_model=Backtest, summary="One backtest", responses=NOT_FOUND)
 async def backtest(state: StateDep, backtest_id: uuid.UUID) -> Backtest:
-    """One backtest: parameters, progress, and every symbol's metrics and trades."""
+    """One backtest: parameters, progress, and per symbol the chosen parameters, their
+    metrics in and out of sample beside buy and hold, every combination (the heatmap), the
+    trades and the equity curve."""
     found = await backtest_by_id(state.pool, backtest_id)
     if found is None:
         raise HTTPException(404, f"backtest {backtest_id} is not known (yet)")
@@ -74,12 +86,15 @@ async def backtest(state: StateDep, backtest_id: uuid.UUID) -> Backtest:
 @router.get(
     "/{backtest_id}/equity.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **NOT_FOUND},
+    summary="A symbol's equity chart",
+    responses={200: PNG, **NOT_FOUND},
 )
 async def equity_chart(
     state: StateDep, backtest_id: uuid.UUID, symbol: Annotated[str, Query(pattern=SYMBOL)]
 ) -> Response:
-    """The reported run's equity against buy and hold, trades marked."""
+    """The reported run's equity against buy and hold as a PNG, entries and exits marked,
+    saying whether it is out of sample, walk-forward or in sample.
+    Example: `GET /v1/backtests/{id}/equity.png?symbol=BTCUSDT`."""
     from autonama_shared.formats.plotting import equity_chart_png  # matplotlib: on first use
 
     row = await backtest_equity(state.pool, backtest_id, symbol.upper())

@@ -19,6 +19,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 @router.get(
     "/v1/market",
     response_model=MarketPage,
+    summary="Market watch: every key's current signal",
     responses={304: {"description": "Not modified since the ETag sent"}},
 )
 async def market_watch(
@@ -43,7 +44,8 @@ async def market_watch(
     """Every key's current signal (symbol, interval, degree, kstd, price scale, days), HOLD
     included, in key order so that a symbol's parameter sets stand together: price, bands,
     distance to the nearer band in sigmas, potential and target return, the candle's close
-    and when it turns stale, the last closes for a sparkline."""
+    and when it turns stale, the last closes for a sparkline. `keys` and `counts` cover every
+    key whatever the filters. Example: `GET /v1/market?q=BTC&interval=1d`."""
     after = None
     if cursor is not None:
         try:
@@ -71,12 +73,19 @@ async def market_watch(
     return await serve_page(state, request, build)
 
 
-@router.get("/v1/signals/{signal_id}/bands", response_model=BandSeries, responses=NOT_FOUND)
+@router.get(
+    "/v1/signals/{signal_id}/bands",
+    response_model=BandSeries,
+    summary="One signal's window: candles, fit and bands",
+    responses=NOT_FOUND,
+)
 async def signal_bands(
     state: StateDep, signal_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> BandSeries:
     """The stored window of one signal (a market-watch row, an alert's signal): candles, fit
-    and bands as that fit drew them, with the key's alerts within the window."""
+    and bands as that fit drew them, with the key's alerts within the window. Signal ids come
+    from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). 404 when the signal has no
+    stored window (results files without windows)."""
     found = await signal_window(state.pool, signal_id)
     if found is None:
         raise HTTPException(404, f"no stored window for signal {signal_id}")

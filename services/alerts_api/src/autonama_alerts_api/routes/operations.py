@@ -12,22 +12,44 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import StateDep
-from autonama_alerts_api.models import Problem
 from autonama_alerts_api.queries import worker_states
 
 router = APIRouter(tags=["operations"])
+READY_EXAMPLE = {"status": "ready", "database": "ok", "ingestor.drop-folder": "ok", "kafka": "ok"}
+NOT_READY_EXAMPLE = {**READY_EXAMPLE, "status": "not ready", "kafka": "not connected yet"}
+METRICS_EXAMPLE = (
+    "# HELP autonama_http_requests_total HTTP requests\n"
+    "# TYPE autonama_http_requests_total counter\n"
+    'autonama_http_requests_total{method="GET",route="/v1/alerts",status="200"} 1234.0\n'
+)
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
-    """The process is up."""
+    """The process is up and answers; it checks nothing else (see `/readyz`). For a
+    supervisor's liveness probe."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"model": Problem}})
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={
+        200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
+        503: {
+            "description": "Something is not ready: each check says what",
+            "content": {"application/json": {"example": NOT_READY_EXAMPLE}},
+        },
+    },
+)
 async def readyz(state: StateDep) -> JSONResponse:
     """The database and the broker are reachable, and the workers' parts that report
-    themselves (the ingestor's drop-folder watcher) are running."""
+    themselves (the ingestor's drop-folder watcher) are running. Each check is `ok` or says
+    what is wrong; 503 until every one is `ok`."""
     checks: dict[str, str] = {}
     try:
         checks |= {"database": "ok", **await asyncio.wait_for(worker_states(state.pool), 2.0)}
@@ -48,7 +70,18 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", response_class=Response, responses=READ_ERRORS, dependencies=[ReadAccess])
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={
+        200: {"content": {"text/plain": {"example": METRICS_EXAMPLE}}},
+        **READ_ERRORS,
+    },
+    dependencies=[ReadAccess],
+)
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics: request counts and latencies, stream clients, alerts sent."""
+    """Prometheus metrics in the text exposition format: request counts and latencies per
+    route, stream clients, alerts sent. Scrape it with Prometheus; under `auth all` the
+    scraper needs a read token."""
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

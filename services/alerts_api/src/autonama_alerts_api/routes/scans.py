@@ -21,6 +21,7 @@ RecentQ = Annotated[int, Query(ge=1, le=500)]
     "/v1/scans",
     status_code=202,
     response_model=ScanAccepted,
+    summary="Request a scan",
     responses={
         400: {"model": Problem, "description": "The body is not JSON"},
         503: {"model": Problem},
@@ -29,7 +30,11 @@ RecentQ = Annotated[int, Query(ge=1, le=500)]
     dependencies=[WriteAccess],
 )
 async def request_scan(state: StateDep, body: ScanRequestBody, response: Response) -> ScanAccepted:
-    """Publish a scan request (validated like `autonama scan`); follow it at the Location."""
+    """Publish a scan request for the fetcher: a list of symbols or the top N by volume, an
+    interval, a window in days and the band parameters, validated like `autonama scan`. The
+    scan runs in the pipeline; follow it at the `Location` (`GET /v1/scans/{scan_id}`).
+    Needs the write scope when tokens are configured; a scan larger than the candle budget
+    is refused with 422."""
     scan = body.event()
     candles = universe_size(scan.symbols, scan.top) * scan.params.window
     if candles > state.settings.max_scan_candles:
@@ -45,22 +50,31 @@ async def request_scan(state: StateDep, body: ScanRequestBody, response: Respons
     return ScanAccepted(scan_id=scan.scan_id, status_url=url)
 
 
-@router.get("/v1/scans", response_model=list[Scan])
+@router.get("/v1/scans", response_model=list[Scan], summary="Recent scans")
 async def scans(state: StateDep, limit: RecentQ = 20) -> list[Scan]:
-    """The most recent scans, newest first."""
+    """The most recent scans, newest first: where each came from (api, cli, schedule,
+    file), its parameters, progress and outcome. Example: `GET /v1/scans?limit=5`."""
     return await recent_scans(state.pool, limit)
 
 
-@router.get("/v1/scans/{scan_id}", response_model=Scan, responses=NOT_FOUND)
+@router.get("/v1/scans/{scan_id}", response_model=Scan, summary="One scan", responses=NOT_FOUND)
 async def scan(state: StateDep, scan_id: uuid.UUID) -> Scan:
-    """One scan's progress, with its failed symbols."""
+    """One scan's progress: symbols expected, done and failed, and each failed symbol with
+    its reason. 404 until the scan request has been recorded by the ingestor."""
     found = await scan_by_id(state.pool, scan_id)
     if found is None:
         raise HTTPException(404, f"scan {scan_id} is not known (yet)")
     return found
 
 
-@router.get("/v1/ingestion/status", tags=["ingestion"], response_model=list[Ingestion])
+@router.get(
+    "/v1/ingestion/status",
+    tags=["ingestion"],
+    response_model=list[Ingestion],
+    summary="Recent results-file ingestions",
+)
 async def ingestion_status(state: StateDep, limit: RecentQ = 20) -> list[Ingestion]:
-    """The most recent offline-file ingestions and their outcome."""
+    """The results files (`autonama scan` output dropped in the ingestor's folder) most
+    recently seen, newest first: ingested, duplicate (the same bytes again) or rejected with
+    the reason (the file is moved to `rejected/`)."""
     return await recent_ingestions(state.pool, limit)

@@ -48,6 +48,7 @@ SSE_EXAMPLE = (
 @router.get(
     "/stream",
     response_class=StreamingResponse,
+    summary="Live stream of new alerts (server-sent events)",
     responses={
         200: {
             "content": {"text/event-stream": {"example": SSE_EXAMPLE}},
@@ -69,7 +70,9 @@ async def stream(
     ] = None,
 ) -> StreamingResponse:
     """New alerts as they are committed. Reconnect with `Last-Event-ID` (or `after`) to
-    receive every alert missed, in order, then live ones."""
+    receive every alert missed, in order, then live ones. The filters are those of
+    `GET /v1/alerts`. A client too slow to read is dropped (it reconnects and resumes).
+    Example: `curl -N /v1/alerts/stream?signal=BUY` or `new EventSource(...)` in a browser."""
     filters = alert_filter(signal, symbol, interval, min_potential_return, None)
     resume = after
     if last_event_id is not None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import StateDep, SymbolPath
-from autonama_alerts_api.models import BandSeries, Problem
+from autonama_alerts_api.models import PNG, BandSeries, Problem
 from autonama_alerts_api.queries import band_series
 from autonama_shared.engine.intervals import IntervalName
 
@@ -28,19 +28,28 @@ async def _series(state: StateDep, symbol: str, interval: str) -> BandSeries:
     return found
 
 
-@router.get("/{symbol}/bands", response_model=BandSeries, responses=NOT_FOUND)
+@router.get(
+    "/{symbol}/bands",
+    response_model=BandSeries,
+    summary="A symbol's latest window at an interval",
+    responses=NOT_FOUND,
+)
 async def bands(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d") -> BandSeries:
-    """The stored band series of the symbol's latest signal at `interval`."""
+    """The stored window of the symbol's latest signal at `interval`, whatever its
+    parameters. When one symbol is scanned with several parameter sets, read a given row's
+    window with `/v1/signals/{signal_id}/bands` instead."""
     return await _series(state, symbol, interval)
 
 
 @router.get(
     "/{symbol}/chart.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **NOT_FOUND},
+    summary="A symbol's latest window as a PNG chart",
+    responses={200: PNG, **NOT_FOUND},
 )
 async def chart(state: StateDep, symbol: SymbolPath, interval: IntervalOf = "1d") -> Response:
-    """The same band series drawn: closes, fit, bands, and the alerts that fired."""
+    """The same window drawn as a PNG: closes, fit, bands, and the alerts that fired, the
+    parameters in the title. Example: `GET /v1/symbols/BTCUSDT/chart.png?interval=1d`."""
     from autonama_shared.formats.plotting import (  # matplotlib: on first use
         band_chart_png,
         window_notes,
