@@ -45,7 +45,7 @@ test-unit: setup ## only the fast tests that need no broker or database
 lint: setup ## ruff check, ruff format --check, mypy strict
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy shared/src cli/src services/fetcher/src services/analyzer/src services/ingestor/src services/alerts_api/src
+	$(UV) run --frozen mypy shared/src cli/src services/fetcher/src services/analyzer/src services/ingestor/src services/alerts_api/src services/notifier/src
 
 format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
@@ -58,7 +58,7 @@ schema: setup ## regenerate the published JSON Schema of the results file
 	$(UV) run --frozen autonama schema results > shared/src/autonama_shared/formats/schemas/backtest_results.schema.json
 	$(UV) run --frozen autonama schema report > shared/src/autonama_shared/formats/schemas/backtest_report.schema.json
 
-up: setup ## the whole stack locally: Kafka, PostgreSQL, fetcher, 2 analyzers, ingestor, API + dashboard
+up: setup ## the whole stack locally: Kafka, PostgreSQL, fetcher, 2 analyzers, ingestor, notifier, API + dashboard
 	$(LOCAL)/stack.sh up
 
 down: ## stop the whole stack

@@ -39,7 +39,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.test_alerts_api import start_api  # noqa: E402
+from tests.support.api import start_api  # noqa: E402
 from tests.support.factories import make_signal  # noqa: E402
 
 from autonama_shared.db import migrate  # noqa: E402

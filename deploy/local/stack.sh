@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole stack on this machine, without Docker: Kafka, PostgreSQL, the
-# fetcher, two analyzer replicas, the ingestor and the alerts API with the
-# dashboard. Logs per service in $AUTONAMA_LOCAL_DIR/logs/.
+# fetcher, two analyzer replicas, the ingestor, the notifier and the alerts API
+# with the dashboard. Logs per service in $AUTONAMA_LOCAL_DIR/logs/.
 #
 #   deploy/local/stack.sh up       start what is not running (make up)
 #   deploy/local/stack.sh down     stop everything (make down)
@@ -23,14 +23,14 @@ RUN="$AUTONAMA_LOCAL_DIR/run"
 DROP="$AUTONAMA_LOCAL_DIR/drop"
 API_PORT="${API_PORT:-8000}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-3001}"
-SERVICES=(ingestor analyzer-1 analyzer-2 fetcher alerts-api)
+SERVICES=(ingestor analyzer-1 analyzer-2 fetcher notifier alerts-api)
 
 # Each service logs in with the least it needs (deploy/postgres/roles.sql); the
 # owner applies the migrations once, before any service starts.
 login_of() {
   case "$1" in
     alerts-api) echo autonama_api ;;
-    ingestor | fetcher) echo autonama_writer ;;
+    ingestor | fetcher | notifier) echo autonama_writer ;;
     *) echo "${PG_USER:-autonama}" ;;
   esac
 }
@@ -58,6 +58,7 @@ write_conf() {
   common+=",AUTONAMA_POSTGRES__MIGRATE=\"false\",AUTONAMA_FETCHER_CACHE_DIR=\"$AUTONAMA_LOCAL_DIR/cache\""
   common+=",AUTONAMA_INGESTOR_DROP_FOLDER=\"$DROP\",AUTONAMA_ALERTS_API_PORT=\"$API_PORT\""
   common+=",AUTONAMA_ALERTS_API_DASHBOARD_PORT=\"$DASHBOARD_PORT\""
+  common+=",AUTONAMA_NOTIFIER_PUBLIC_URL=\"http://127.0.0.1:$DASHBOARD_PORT\""
   {
     echo "[supervisord]"
     echo "logfile=$LOGS/supervisord.log"

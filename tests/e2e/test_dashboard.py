@@ -23,7 +23,7 @@ from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import record_plan
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested
 from autonama_shared.settings import KafkaSettings, PostgresSettings
-from tests.integration.test_alerts_api import start_api
+from tests.support.api import start_api
 from tests.support.factories import make_signal, make_token, store
 from tests.support.stack import Stack
 
@@ -270,6 +270,43 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         assert "Out of sample only: the last 40%" in await page.locator("#equity-note").inner_text()
         await page.locator(".backtests").screenshot(path=str(SHOTS / "backtest.png"))
         assert await accessibility_problems(page) == []
+
+        # Notifications: a subscription made from the form, its secret shown once, refused
+        # input explained, then paused from its row.
+        await page.fill("#notify-name", "apprise-bad")
+        await page.select_option("#notify-kind", "apprise")
+        await page.fill("#notify-url", "nosuch://x")
+        await page.click("#notify-form button[type=submit]")
+        status = page.locator("#notify-status")
+        await status.filter(has_text="Not subscribed").wait_for()
+        assert "Apprise cannot send to this nosuch:// URL" in await status.inner_text()
+        await page.fill("#notify-name", "my receiver")
+        await page.select_option("#notify-kind", "webhook")
+        await page.fill("#notify-url", "https://example.com/hooks/autonama")
+        await page.fill("#notify-symbols", "BTC*, ETHUSDT")
+        await page.select_option("#notify-signals", "BUY")
+        await page.fill("#notify-min", "10")
+        await page.click("#notify-form button[type=submit]")
+        await status.filter(has_text="Signing secret").wait_for()
+        assert "whsec_" in await status.inner_text()
+        row = page.locator("#subscriptions tbody tr")
+        await row.first.wait_for()
+        assert await row.count() == 1
+        cells = await row.first.locator("td").all_inner_texts()
+        assert cells[:4] == [
+            "my receiver",
+            "webhook: https://example.com/hooks/autonama",
+            "BTC* ETHUSDT, BUY, ≥ 10%",
+            "enabled",
+        ]
+        await row.first.get_by_role("button", name="Disable my receiver").click()
+        await page.locator("#subscriptions tbody td", has_text="disabled").wait_for()
+        assert await accessibility_problems(page) == []
+        await (
+            page.locator("#notify-title")
+            .locator("..")
+            .screenshot(path=str(SHOTS / "notifications.png"))
+        )
 
         # A phone (390 x 844): no sideways scrolling, symbol, signal and potential in view.
         await page.set_viewport_size({"width": 390, "height": 844})

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import re
 import socket
 import subprocess
@@ -36,65 +35,10 @@ from autonama_shared.engine.candles import Candles
 from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.support.api import api_env, free_port, start_api
 from tests.support.binance_standin import StandIn
 from tests.support.factories import DAY0, make_signal, make_token, store
 from tests.support.stack import Stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "AUTONAMA_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-        "AUTONAMA_POSTGRES__HOST": pg.host,
-        "AUTONAMA_POSTGRES__PORT": str(pg.port),
-        "AUTONAMA_POSTGRES__USER": pg.user,
-        "AUTONAMA_POSTGRES__DATABASE": pg.database,
-        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
-        "AUTONAMA_ALERTS_API_PORT": str(port),
-        "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
-        "AUTONAMA_ALERTS_API_DASHBOARD_PORT": "0",
-        "AUTONAMA_ALERTS_API_WORKERS": "1",  # one per core is the default; one test sets 2
-        # The tests make many writes a minute, and schemathesis sends schema-valid requests
-        # over any budget (a budget is a setting no schema can state): limits out of the
-        # way here; test_request_budgets_and_the_rate_limit sets them.
-        "AUTONAMA_ALERTS_API_WRITES_PER_MINUTE": "100000",
-        "AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES": str(10**15),
-        "AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK": str(10**15),
-    }
-
-
-def start_api(
-    pg: PostgresSettings, kafka: KafkaSettings, log: Path, **settings: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    """The API in a process of its own (``settings``: more of its environment variables)."""
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autonama_alerts_api"],
-            env=api_env(pg, kafka, port) | settings,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the API exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"the API did not answer:\n{log.read_text()}")
 
 
 @pytest.fixture
@@ -483,15 +427,16 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
 
     The stream is left out (it never ends). On /v1/alerts, /v1/market and /v1/backtests
     one check is relaxed: a cursor is an opaque token (a schema-valid string this API
-    did not issue is rightly refused), and a backtest's history must exceed its
-    longest window, which JSON Schema cannot say.
+    did not issue is rightly refused), a backtest's history must exceed its
+    longest window, and a subscription's Apprise URL must be one Apprise can use, which
+    JSON Schema cannot say.
     """
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     runs = [
-        ["--exclude-path-regex", "^/v1/(alerts|backtests|market)"],
+        ["--exclude-path-regex", "^/v1/(alerts|backtests|market|subscriptions)"],
         [
             "--include-path-regex",
-            "^/v1/(alerts|backtests|market)",
+            "^/v1/(alerts|backtests|market|subscriptions)",
             "--exclude-checks",
             "positive_data_acceptance",
         ],

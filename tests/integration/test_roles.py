@@ -21,7 +21,7 @@ from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import store_signals
 from autonama_shared.settings import KafkaSettings, PostgresSettings
-from tests.integration.test_alerts_api import start_api
+from tests.support.api import start_api
 from tests.support.factories import make_signal
 
 ROLES = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "roles.sql"
@@ -93,6 +93,34 @@ async def test_the_api_login_can_read_and_nothing_else(owner: PostgresSettings) 
                 await conn.execute(f"SET ROLE {role}")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("CREATE TABLE mine (id int)")
+    finally:
+        await conn.close()
+
+
+async def test_the_api_login_manages_subscriptions_and_nothing_more(
+    owner: PostgresSettings,
+) -> None:
+    conn = await login(owner, "autonama_api")
+    try:
+        await conn.execute("SET ROLE autonama_subscriptions")
+        sub = await conn.fetchval(
+            """INSERT INTO subscriptions (name, kind, url, filter)
+               VALUES ('mine', 'apprise', 'json://h/x', '{}') RETURNING id"""
+        )
+        await conn.execute(
+            """INSERT INTO deliveries (subscription_id, message_id, key, event_type, body)
+               VALUES ($1, 'msg_test_1', 'test/1', 'subscription.test', '{}')""",
+            sub,
+        )
+        for statement in (
+            "UPDATE deliveries SET status = 'delivered'",
+            "INSERT INTO worker_status (name, running) VALUES ('intruder', true)",
+            "DELETE FROM alerts",
+            "SELECT count(*) FROM signals",
+            "SET ROLE autonama_writers",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
     finally:
         await conn.close()
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_alerts_api import free_port
 from tests.integration.test_pipeline import all_symbols, exactly_once
+from tests.support.api import free_port
 from tests.support.binance_standin import StandIn
 from tests.support.stack import Stack
 

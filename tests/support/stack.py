@@ -26,6 +26,7 @@ MODULES = {
     "fetcher": "autonama_fetcher",
     "analyzer": "autonama_analyzer",
     "ingestor": "autonama_ingestor",
+    "notifier": "autonama_notifier",
 }
 
 

@@ -15,6 +15,7 @@ APPS = {
     "analyzer": "autonama-analyzer",
     "ingestor": "autonama-ingestor",
     "alerts-api": "autonama-alerts-api",
+    "notifier": "autonama-notifier",
 }
 
 
@@ -77,7 +78,7 @@ def test_each_app_logs_in_with_the_least_it_needs(compose: dict[str, Any]) -> No
         name: compose["services"][name]["environment"]["AUTONAMA_POSTGRES__USER"] for name in APPS
     }
     assert users["alerts-api"] == "autonama_api"
-    assert users["ingestor"] == users["fetcher"] == "autonama_writer"
+    assert users["ingestor"] == users["fetcher"] == users["notifier"] == "autonama_writer"
     for name in APPS:
         assert compose["services"][name]["environment"]["AUTONAMA_POSTGRES__MIGRATE"] == "false"
     roles = (REPO_ROOT / "deploy" / "postgres" / "roles.sql").read_text()

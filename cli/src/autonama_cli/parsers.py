@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pipeline(sub)
     _backtest(sub)
     _tokens(sub)
+    _subscriptions(sub)
     p = _command(
         sub,
         "schema",
@@ -205,3 +206,48 @@ def _tokens(sub: Any) -> None:
     p = actions.add_parser("revoke", help="revoke a token by its name")
     p.add_argument("name")
     p.set_defaults(handler="autonama_cli.tokens:revoke_token")
+
+
+def _subscriptions(sub: Any) -> None:
+    p = _command(
+        sub,
+        "subscribe",
+        "alerts delivered to webhooks, Telegram, Discord, Slack, e-mail... (the notifier)",
+        "Subscriptions to alerts, in the stack's database; the notifier delivers every alert "
+        "a subscription's filter matches (at least once, in order per key, retried for up "
+        "to 24 h). A webhook gets the alert as signed JSON (Standard Webhooks); an Apprise "
+        "URL a short message (https://github.com/caronc/apprise/wiki for the URLs).",
+        "autonama subscribe add --name mine --webhook https://example.com/hooks/autonama",
+        "autonama subscribe add --name phone --apprise tgram://BOTTOKEN/CHATID "
+        "--symbols 'BTC*' ETHUSDT --signals BUY --min-potential-return 10",
+        "autonama subscribe list",
+        "autonama subscribe test 1 && autonama subscribe deliveries 1",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="subscribe a target (prints a webhook's secret once)")
+    a.add_argument("--name", required=True, help="what it is for, e.g. phone")
+    where = a.add_mutually_exclusive_group(required=True)
+    where.add_argument("--webhook", metavar="URL", help="POST each alert here, signed")
+    where.add_argument("--apprise", metavar="URL", help="an Apprise URL: tgram://, mailto://...")
+    a.add_argument("--events", nargs="+", choices=["raised", "ended"], help="(both)")
+    a.add_argument("--signals", nargs="+", choices=["BUY", "SELL"], help="(both)")
+    a.add_argument("--symbols", nargs="+", metavar="GLOB", help="e.g. BTCUSDT 'ETH*' (all)")
+    a.add_argument("--intervals", nargs="+", choices=INTERVALS, metavar="INTERVAL", help="(all)")
+    a.add_argument("--min-potential-return", type=float, metavar="PCT", help="raised alerts only")
+    a.add_argument("--template", help="an Apprise message: $symbol $signal $price ... (README)")
+    a.set_defaults(handler="autonama_cli.subscriptions:add")
+    a = actions.add_parser("list", help="every subscription, enabled or why not")
+    a.set_defaults(handler="autonama_cli.subscriptions:listing")
+    for name, help_, handler in (
+        ("remove", "delete a subscription and its deliveries", "remove"),
+        ("enable", "enable a subscription again (its failure count back to 0)", "enable"),
+        ("disable", "pause a subscription", "enable"),
+        ("test", "queue a test event for a subscription", "send_test"),
+    ):
+        a = actions.add_parser(name, help=help_)
+        a.add_argument("id", type=int)
+        a.set_defaults(handler=f"autonama_cli.subscriptions:{handler}")
+    a = actions.add_parser("deliveries", help="a subscription's deliveries, newest first")
+    a.add_argument("id", type=int)
+    a.add_argument("--limit", type=int, default=20, help="how many (20)")
+    a.set_defaults(handler="autonama_cli.subscriptions:deliveries")

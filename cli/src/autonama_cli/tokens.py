@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 from rich.table import Table
 
 from autonama_cli._console import stdout_console
-from autonama_shared.db import migrate
-from autonama_shared.db.pool import open_pool
+from autonama_cli._db import with_database
 from autonama_shared.db.tokens import Scope, TokenInfo, create_token, list_tokens, revoke
 from autonama_shared.errors import ConfigError
-from autonama_shared.settings import AppSettings, load_settings
 
 __all__ = ["create", "listing", "revoke_token"]
-
-T = TypeVar("T")
-
-
-def _with_db(work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(connection)`` on the stack's database, its schema brought up to date first."""
-    app = load_settings(AppSettings)
-
-    async def run() -> T:
-        async with (
-            open_pool(app.postgres, application_name="autonama-cli") as pool,
-            pool.acquire() as conn,
-        ):
-            await migrate(conn, app.postgres.db_schema)
-            return await work(conn)
-
-    return asyncio.run(run())
 
 
 def create(args: argparse.Namespace) -> int:
     scope: Scope = args.scope
-    token, info = _with_db(lambda conn: create_token(conn, args.name, scope))
+    token, info = with_database(lambda conn: create_token(conn, args.name, scope))
     if args.quiet:
         print(token)
         return 0
@@ -53,7 +31,7 @@ def create(args: argparse.Namespace) -> int:
 
 
 def listing(args: argparse.Namespace) -> int:
-    tokens: list[TokenInfo] = _with_db(list_tokens)
+    tokens: list[TokenInfo] = with_database(list_tokens)
     table = Table(title="API tokens (only their first characters are kept in clear)")
     for name in ("name", "scope", "token starts", "created (UTC)", "revoked (UTC)"):
         table.add_column(name)
@@ -70,7 +48,7 @@ def listing(args: argparse.Namespace) -> int:
 
 
 def revoke_token(args: argparse.Namespace) -> int:
-    if not _with_db(lambda conn: revoke(conn, args.name)):
+    if not with_database(lambda conn: revoke(conn, args.name)):
         raise ConfigError(f"no active token named {args.name!r} (autonama token list)")
     print(f"token {args.name!r} revoked")
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "retry_until_ready",
     "run_service",
     "supervise",
+    "wait_for_any",
     "wait_or_stop",
 ]
 
@@ -46,6 +47,17 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
     """Sleep ``seconds`` unless ``stop`` is set first."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def wait_for_any(seconds: float, *events: asyncio.Event) -> None:
+    """Sleep ``seconds`` unless one of ``events`` (a stop, a wake-up) is set first."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 class Backoff:

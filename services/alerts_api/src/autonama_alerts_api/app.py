@@ -98,6 +98,15 @@ def _lifespan(
                 )
             )
 
+            manage = await stack.enter_async_context(
+                open_pool(
+                    pg,
+                    application_name="autonama-alerts-api-subscriptions",
+                    role=settings.subscriptions_role,
+                    max_size=2,
+                )
+            )
+
             async def listen_connection() -> asyncpg.Connection:
                 return await asyncpg.connect(
                     host=pg.host,
@@ -127,6 +136,7 @@ def _lifespan(
                 asyncio.Event(),
                 Topics.of(settings.kafka),
                 Metrics.new(),
+                manage,
             )
 
             async def stop_producer() -> None:

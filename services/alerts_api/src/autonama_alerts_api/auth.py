@@ -27,8 +27,10 @@ __all__ = [
     "CACHE_SECONDS",
     "READ_ERRORS",
     "WRITE_ERRORS",
+    "ManageAccess",
     "ReadAccess",
     "WriteAccess",
+    "require_manage",
     "require_read",
     "require_write",
 ]
@@ -69,7 +71,9 @@ def _bearer(request: Request, query_token: str | None) -> str | None:
     return query_token
 
 
-async def _check(request: Request, state: State, needed: str, query_token: str | None) -> None:
+async def _check(
+    request: Request, state: State, needed: str, query_token: str | None, *, spend: bool = True
+) -> None:
     token = _bearer(request, query_token)
     what = f"{request.method} {request.url.path}"
     if token is None:
@@ -88,7 +92,7 @@ async def _check(request: Request, state: State, needed: str, query_token: str |
         )
     if needed == "write" and scope != "write":
         raise HTTPException(403, f"this token's scope is {scope}; {what} needs a write token")
-    if needed == "write":
+    if needed == "write" and spend:
         _spend(state, hash_token(token) or token)
 
 
@@ -128,6 +132,14 @@ async def require_write(request: Request, state: StateDep) -> None:
         _spend(state, request.client.host if request.client else "unknown")
 
 
+async def require_manage(request: Request, state: StateDep) -> None:
+    """Managing subscriptions: a write token (a subscription's target can hold another
+    service's token, so even listing them needs one), unless auth is off; not counted in the
+    budget of scan and backtest requests."""
+    if state.settings.auth != "off":
+        await _check(request, state, "write", None, spend=False)
+
+
 async def require_read(request: Request, state: StateDep, access_token: AccessToken = None) -> None:
     """Reads: a read or write token when auth is ``all``; open otherwise."""
     if state.settings.auth == "all":
@@ -135,6 +147,7 @@ async def require_read(request: Request, state: StateDep, access_token: AccessTo
 
 
 ReadAccess = Depends(require_read)
+ManageAccess = Depends(require_manage)
 WriteAccess = Depends(require_write)
 
 _PROBLEM: dict[str, Any] = {

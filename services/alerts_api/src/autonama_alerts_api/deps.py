@@ -96,6 +96,8 @@ class State:
     producer_ready: asyncio.Event
     topics: Topics
     metrics: Metrics
+    #: subscriptions are written through a role of their own (every other read: ``pool``)
+    manage: asyncpg.Pool | None = None
     #: sha256 of a token -> (its scope or None, when it was looked up)
     token_cache: dict[str, tuple[str | None, float]] = field(default_factory=dict)
     #: who (a token's hash, or an address with auth off) -> times of its recent writes

@@ -22,6 +22,7 @@ from autonama_shared.engine.specs import (
     normalise_symbols,
 )
 from autonama_shared.errors import ConfigError
+from autonama_shared.formats.alerts import AlertRecord
 from autonama_shared.formats.report import SymbolBacktest
 from autonama_shared.messaging.events import (
     BacktestParams,
@@ -106,32 +107,11 @@ _ALERT_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Alert(BaseModel):
+class Alert(AlertRecord):
     """A BUY or SELL signal that was new for its symbol, interval and parameters, or the end
     of one: signal HOLD, reason ``ended``, previous_signal the side that ended."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
-
-    id: int = Field(description="Increases with every alert; the event id of the stream.")
-    signal_id: int = Field(description="The signal that raised it (its chart: /v1/signals/{id}).")
-    symbol: str
-    interval: str
-    degree: int
-    kstd: float
-    price_scale: str
-    days: int
-    signal: Literal["BUY", "SELL", "HOLD"]
-    previous_signal: Literal["BUY", "SELL", "HOLD"] | None
-    reason: Literal["new", "changed", "confirmed", "ended"]
-    price: float
-    lower: float
-    upper: float
-    fit: float
-    potential_return: float = Field(description="Percent between the bands.")
-    target_return: float = Field(description="Percent back to the fit line, signed.")
-    last_candle_time: datetime
-    created_at: datetime
-    scan_id: str | None
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:

@@ -20,6 +20,7 @@ from autonama_alerts_api.models import (
     MarketRow,
     Scan,
 )
+from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.formats.report import SymbolBacktest
@@ -53,13 +54,6 @@ _SORT_COLUMN = {
 #: An alert is current while its signal is the newest of its key: the key's row of
 #: current_signals (kept by the ingestor) names it.
 CURRENT_JOIN = "JOIN current_signals cs ON cs.alert_id = a.id"
-#: The columns of an alert under the API model's names (``Alert.model_validate(row)``).
-ALERT_COLUMNS = (
-    "a.id, a.signal_id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
-    "a.previous_signal, a.reason, a.price, a.lower_band AS lower, a.upper_band AS upper, "
-    "a.fit, a.potential_return, a.target_return, a.last_candle_time, a.created_at, "
-    "a.scan_id::text AS scan_id"
-)
 
 
 @dataclass(frozen=True)

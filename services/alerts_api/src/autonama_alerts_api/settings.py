@@ -23,6 +23,10 @@ class Settings(AppSettings):
     read_role: str = Field(
         default="autonama_reader", description="The database role the API reads through."
     )
+    subscriptions_role: str = Field(
+        default="autonama_subscriptions",
+        description="The database role through which the API manages subscriptions.",
+    )
     dashboard_port: int | None = Field(
         default=3001,
         ge=0,

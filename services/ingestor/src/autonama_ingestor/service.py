@@ -3,7 +3,8 @@
 Each poll becomes one transaction (requests, plans, signals, per-symbol
 progress, backtests); the runner commits the Kafka offsets only after it
 commits, so a crash replays the poll and the idempotent writes make the replay
-a no-op. The drop folder of offline results files is watched beside it.
+a no-op. The drop folder of offline results files is watched beside it, and the alerts
+committed (by either) are relayed to the ``alerts`` topic in id order (``db.outbox``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from autonama_ingestor.files import DropFolder
 from autonama_ingestor.settings import Settings
@@ -23,8 +25,16 @@ from autonama_shared.db.backtests import (
     store_backtest_results,
     update_backtest_progress,
 )
+from autonama_shared.db.outbox import AlertRelay
 from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
-from autonama_shared.db.store import record_plan, record_request, store_signals, update_progress
+from autonama_shared.db.store import (
+    alerts_channel,
+    record_plan,
+    record_request,
+    store_signals,
+    update_progress,
+)
+from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import supervise
 from autonama_shared.messaging.events import (
     BacktestComputed,
@@ -124,4 +134,23 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 logger=log,
             )
             runner.add_task(watcher, name="files")
+        if settings.relay_alerts:
+
+            async def send(topic: str, value: bytes, key: bytes) -> None:
+                try:
+                    await (await runner.producer.send(topic, value, key=key))
+                except KafkaError as e:
+                    raise TemporaryError(f"Kafka: alert not published: {e}") from e
+
+            relay = AlertRelay(
+                pool,
+                send,
+                runner.topics.alerts,
+                alerts_channel(settings.postgres.db_schema),
+                poll_seconds=settings.relay_poll_seconds,
+            )
+            runner.add_task(
+                supervise("alert relay", lambda: relay.run(stop), stop, logger=log),
+                name="relay",
+            )
         await runner.sink(make_handler(pool))

@@ -30,3 +30,7 @@ class Settings(AppSettings):
         default=1.0, ge=0, description="A file must stay unchanged this long before it is read."
     )
     max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    relay_alerts: bool = Field(
+        default=True, description="Publish committed alerts to the alerts topic (notifier)."
+    )
+    relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -26,12 +26,15 @@ async def open_pool(
     *,
     application_name: str = "autonama",
     read_only_role: str | None = None,
+    role: str | None = None,
+    max_size: int | None = None,
 ) -> AsyncIterator[asyncpg.Pool]:
     """A pool whose connections use ``settings.db_schema`` as their search path.
 
     With ``read_only_role`` every connection starts as that role (``SET ROLE`` at
     connection start-up, which ``RESET ALL`` returns to) in read-only transactions:
-    whatever the login user may do, these connections can only read.
+    whatever the login user may do, these connections can only read. With ``role`` they
+    start as that role and may write what it may (the API's subscriptions).
     Raises ``TemporaryError`` when the server cannot be reached (retry later).
     """
     # No JIT: every query here is a short OLTP statement; over temporary tables (no
@@ -44,6 +47,8 @@ async def open_pool(
     }
     if read_only_role is not None:
         server_settings |= {"role": read_only_role, "default_transaction_read_only": "on"}
+    elif role is not None:
+        server_settings["role"] = role
     try:
         pool = await asyncpg.create_pool(
             host=settings.host,
@@ -52,7 +57,7 @@ async def open_pool(
             password=settings.password.get_secret_value() or None,
             database=settings.database,
             min_size=settings.min_pool_size,
-            max_size=settings.max_pool_size,
+            max_size=max_size or settings.max_pool_size,
             server_settings=server_settings,
         )
     except (OSError, asyncpg.PostgresError) as e:

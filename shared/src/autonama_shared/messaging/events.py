@@ -15,6 +15,8 @@ knows gets an ``EventDecodeError`` and sends the message to the dead-letter topi
     BacktestPlanned   scans          the fetcher resolved the backtest's symbols
     BacktestKlines    klines         the history of one symbol for one backtest
     BacktestComputed  signals        the analyzer's backtest of one symbol
+    AlertRaised    alerts          a key turned BUY or SELL (the ingestor's outbox relay)
+    AlertEnded     alerts          a key that was BUY or SELL turned HOLD
     DeadLetter     dead-letters    a message no consumer could handle, with why
 """
 
@@ -49,6 +51,7 @@ from autonama_shared.engine.specs import (
     ScanSpec,
 )
 from autonama_shared.formats.records import STRICT, SignalRecord, WindowSeries, describe
+from autonama_shared.messaging._alert_events import AlertEnded, AlertRaised, alert_event
 from autonama_shared.messaging._backtest_events import (
     BacktestComputed,
     BacktestKlines,
@@ -72,6 +75,8 @@ from autonama_shared.messaging._base import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AlertEnded",
+    "AlertRaised",
     "BacktestComputed",
     "BacktestKlines",
     "BacktestParams",
@@ -86,6 +91,7 @@ __all__ = [
     "ScanPlanned",
     "ScanRequested",
     "SignalComputed",
+    "alert_event",
     "decode",
     "encode",
     "new_scan_id",
@@ -248,6 +254,8 @@ Event = (
     | BacktestPlanned
     | BacktestKlines
     | BacktestComputed
+    | AlertRaised
+    | AlertEnded
 )
 _BY_TYPE: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls for cls in get_args(Event)

@@ -25,6 +25,7 @@ class Topics:
     klines: str
     backtest_klines: str
     signals: str
+    alerts: str
     dead_letters: str
     partitions: int
     max_message_bytes: int
@@ -38,6 +39,7 @@ class Topics:
             klines=kafka.topic("klines"),
             backtest_klines=kafka.topic("backtest-klines"),
             signals=kafka.topic("signals"),
+            alerts=kafka.topic("alerts"),
             dead_letters=kafka.topic("dead-letters"),
             partitions=kafka.partitions,
             max_message_bytes=kafka.max_message_bytes,
@@ -53,6 +55,7 @@ class Topics:
             TopicSpec(self.klines, self.partitions, config=big),  # keyed by symbol
             TopicSpec(self.backtest_klines, self.partitions, config=big),  # keyed by symbol
             TopicSpec(self.signals, self.partitions, config=big),  # keyed by symbol
+            TopicSpec(self.alerts, self.partitions),  # keyed by the alert's key
             TopicSpec(self.dead_letters, 1, config=big),
         ]
 

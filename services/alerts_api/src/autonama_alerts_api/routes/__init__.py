@@ -8,6 +8,7 @@ from autonama_alerts_api.routes import (
     operations,
     scans,
     stream,
+    subscriptions,
     symbols,
 )
 
@@ -18,6 +19,7 @@ ROUTERS = [
     stream.router,
     scans.router,
     backtests.router,
+    subscriptions.router,
     symbols.router,
     dashboard.router,
 ]

@@ -30,6 +30,9 @@ function age(ms) {
   return `${Math.round(s / 86400)} d`;
 }
 
+// A link to one signal's chart (#signal=<id>): what notifications link to.
+const linkedSignal = new URLSearchParams(location.hash.slice(1)).get("signal");
+
 // The API token: `make up` prints the page's address with #token=...; it is kept in
 // this browser's storage (never in the address bar or a server log) and sent with
 // every request. EventSource cannot send headers, so the stream takes it as a parameter.
@@ -655,6 +658,92 @@ $("filter-interval").addEventListener("change", () => loadMarket().catch(() => {
 $("filter-signal").addEventListener("change", () => loadMarket().catch(() => {}));
 $("more").addEventListener("click", () => loadMore().catch(() => {}));
 $("scan-form").addEventListener("submit", scanNow);
+
+// Notifications: the subscriptions (write token) and a small form to add one.
+function describeFilter(f) {
+  const parts = [];
+  if (f.symbols) parts.push(f.symbols.join(" "));
+  parts.push(f.signals.join("/"));
+  if (f.events.length === 1) parts.push(`${f.events[0]} only`);
+  if (f.intervals) parts.push(f.intervals.join(" "));
+  if (f.min_potential_return != null) parts.push(`≥ ${f.min_potential_return}%`);
+  return parts.join(", ");
+}
+
+async function loadSubscriptions() {
+  const status = $("notify-status");
+  let subs;
+  try {
+    subs = await api("/v1/subscriptions");
+  } catch (error) {
+    status.dataset.state = "error";
+    status.textContent = `Subscriptions cannot be shown: ${error.message}`;
+    return;
+  }
+  const rows = subs.map((s) => {
+    const tr = document.createElement("tr");
+    tr.append(cell("td", s.name), cell("td", `${s.target.kind}: ${s.target.url}`),
+      cell("td", describeFilter(s.filter)),
+      cell("td", s.enabled ? "enabled" : `disabled: ${s.disabled_reason}`));
+    const actions = document.createElement("td");
+    const act = (label, run) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.setAttribute("aria-label", `${label} ${s.name}`);
+      b.addEventListener("click", async () => {
+        try {
+          await run();
+          status.dataset.state = "ok";
+          status.textContent = `${s.name}: ${label.toLowerCase()} done`;
+        } catch (error) {
+          status.dataset.state = "error";
+          status.textContent = `${s.name}: ${error.message}`;
+        }
+        loadSubscriptions();
+      });
+      actions.append(b, " ");
+    };
+    const json = { "Content-Type": "application/json" };
+    act("Test", () => api(`/v1/subscriptions/${s.id}/test`, { method: "POST" }));
+    act(s.enabled ? "Disable" : "Enable", () => api(`/v1/subscriptions/${s.id}`, {
+      method: "PATCH", headers: json, body: JSON.stringify({ enabled: !s.enabled }),
+    }));
+    act("Delete", () => api(`/v1/subscriptions/${s.id}`, { method: "DELETE" }));
+    tr.append(actions);
+    return tr;
+  });
+  $("subscriptions").tBodies[0].replaceChildren(...rows);
+}
+
+async function subscribe(event) {
+  event.preventDefault();
+  const status = $("notify-status");
+  const filter = { signals: $("notify-signals").value.split(",") };
+  const symbols = $("notify-symbols").value.split(/[\s,]+/).filter(Boolean);
+  if (symbols.length) filter.symbols = symbols;
+  if ($("notify-min").value !== "") filter.min_potential_return = Number($("notify-min").value);
+  const body = {
+    name: $("notify-name").value,
+    target: { kind: $("notify-kind").value, url: $("notify-url").value },
+    filter,
+  };
+  try {
+    const created = await api("/v1/subscriptions", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    status.dataset.state = "ok";
+    status.textContent = created.secret
+      ? `Subscribed. Signing secret (shown once, keep it): ${created.secret}`
+      : "Subscribed.";
+    $("notify-form").reset();
+    loadSubscriptions();
+  } catch (error) {
+    status.dataset.state = "error";
+    status.textContent = `Not subscribed: ${error.message}`;
+  }
+}
+$("notify-form").addEventListener("submit", subscribe);
 setInterval(() => renderMarket(), 30000); // ages and stale marks
 // A key that turned HOLD without an alert (HOLD after HOLD) changes the market too:
 // revalidated now and then (a 304 when nothing changed).
@@ -667,9 +756,11 @@ async function start() {
   recent.items.forEach((a) => addToFeed(a, false));
   lastAlertId = recent.items.length ? recent.items[0].id : 0;
   await retrying("loading the market", () => loadMarket());
+  if (linkedSignal && /^[0-9]{1,18}$/.test(linkedSignal)) openChart(linkedSignal);
   connect();
   loadSummary().catch(() => {});
   loadBacktests().catch(() => {});
+  loadSubscriptions().catch(() => {});
   window.autonamaReady = true;
 }
 

@@ -1,0 +1,1 @@
+"""Autonama notifier: alerts delivered to webhooks and Apprise targets."""

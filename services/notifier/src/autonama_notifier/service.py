@@ -1,0 +1,73 @@
+"""The notifier: alerts in from Kafka, deliveries out to webhooks and Apprise targets.
+
+Two parts in one process, both sharing the work with other replicas:
+
+- a sink handler on the shared runner (consumer group ``autonama-notifier`` on the
+  ``alerts`` topic): each poll's alerts are matched against the enabled subscriptions and
+  queued as deliveries in one transaction; the offsets are committed after it, and a
+  replayed alert queues nothing twice (one delivery per subscription and message id);
+- the senders (``deliver.Deliverer``): claim due deliveries with a lease, send, record.
+
+A kill -9 loses nothing: an alert not yet queued is read again (offsets not committed), a
+delivery in flight is taken over when its lease ends and sent again with the same
+``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from autonama_notifier.deliver import Deliverer
+from autonama_notifier.settings import Settings
+from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
+from autonama_shared.db.subscriptions import deliveries_channel, enqueue_alerts, live_subscriptions
+from autonama_shared.lifecycle import supervise
+from autonama_shared.messaging.events import AlertEnded, AlertRaised
+from autonama_shared.messaging.runner import SinkHandler, open_runner
+
+__all__ = ["ACCEPTED", "make_handler", "run"]
+
+log = logging.getLogger("autonama.notifier")
+
+ACCEPTED = (AlertRaised, AlertEnded)
+
+
+def make_handler(pool: asyncpg.Pool, public_url: str) -> SinkHandler:
+    async def handle(events: Sequence[Any]) -> None:
+        alerts = [e for e in events if isinstance(e, AlertRaised | AlertEnded)]
+        async with transaction(pool) as conn:
+            subscriptions = await live_subscriptions(conn)
+            queued = await enqueue_alerts(conn, alerts, subscriptions, public_url)
+        if queued:
+            log.info("%d alerts: %d deliveries queued", len(alerts), queued)
+
+    return handle
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    who = f"notifier-{settings.replica}"
+    await migrate_when_ready(settings.postgres, stop, who)
+    async with open_runner(
+        settings.kafka,
+        stop,
+        service="notifier",
+        who=who,
+        inputs=["alerts"],
+        accepted=ACCEPTED,
+        group_id=settings.group_id,
+        max_records=settings.max_batch,
+        poll_ms=settings.poll_ms,
+    ) as runner:
+        pool = await runner.stack.enter_async_context(
+            open_pool(settings.postgres, application_name=who)
+        )
+        deliverer = Deliverer(pool, settings, deliveries_channel(settings.postgres.db_schema))
+        runner.add_task(
+            supervise("senders", lambda: deliverer.run(stop), stop, logger=log), name="senders"
+        )
+        await runner.sink(make_handler(pool, settings.public_url))

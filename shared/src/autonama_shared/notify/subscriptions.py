@@ -1,0 +1,192 @@
+"""A subscription: a name, where to deliver (a webhook URL or an Apprise URL), which alerts
+(a filter) and, for Apprise targets, the message's template. Validated once, here, for the
+API and the CLI alike.
+
+Filter rules (every given field must match; an empty filter matches every alert):
+
+- ``events``: ``raised`` (a key turned BUY or SELL) and/or ``ended`` (it turned HOLD);
+- ``signals``: the alert's signal; an ended alert matches by the side that ended, so a
+  subscription to BUY hears both the BUY and its end;
+- ``symbols``: exact symbols or globs (``ETH*``, ``*BTC``, ``?OLUSDT``);
+- ``intervals``: Binance intervals (``1d``, ``4h``...);
+- ``min_potential_return``: percent; applies to raised alerts only, so that the end of an
+  alert one was told about is never filtered out.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from autonama_shared.engine.intervals import IntervalName
+from autonama_shared.formats.alerts import AlertRecord
+from autonama_shared.notify.messages import check_template
+
+__all__ = [
+    "AlertFilter",
+    "AppriseTarget",
+    "SubscriptionSpec",
+    "Target",
+    "WebhookTarget",
+    "matches",
+]
+
+
+def _spec(*examples: dict[str, Any]) -> ConfigDict:
+    # strict: 0 is not false, "10" not a number (the API's clients get told, not guessed)
+    return ConfigDict(
+        frozen=True, extra="forbid", strict=True, json_schema_extra={"examples": list(examples)}
+    )
+
+
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL is http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise ValueError("a webhook URL carries no user or password (the signature is the proof)")
+    return url
+
+
+def _apprise_url(url: str) -> str:
+    # Imported here: only the edges that accept a subscription need Apprise.
+    from autonama_shared.notify.apprise_urls import check_apprise_url
+
+    check_apprise_url(url)
+    return url
+
+
+class WebhookTarget(BaseModel):
+    """A URL that receives each alert as a signed JSON POST (Standard Webhooks)."""
+
+    model_config = _spec({"kind": "webhook", "url": "https://example.com/hooks/autonama"})
+
+    kind: Literal["webhook"] = "webhook"
+    url: Annotated[
+        str,
+        # The pattern documents the form (OpenAPI); the validator says what is wrong.
+        Field(
+            min_length=8,
+            max_length=2000,
+            json_schema_extra={"pattern": r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$"},
+        ),
+        AfterValidator(_http_url),
+    ]
+
+
+class AppriseTarget(BaseModel):
+    """An Apprise URL (tgram://, discord://, slack://, mailto://, ntfy://, json://...)."""
+
+    model_config = _spec(
+        {"kind": "apprise", "url": "tgram://123456789:AAF-example-token/987654321"},
+        {"kind": "apprise", "url": "mailtos://me:app-password@gmail.com"},
+    )
+
+    kind: Literal["apprise"] = "apprise"
+    url: Annotated[
+        str,
+        Field(
+            min_length=4,
+            max_length=2000,
+            json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"},
+        ),
+        AfterValidator(_apprise_url),
+    ]
+
+
+Target = Annotated[WebhookTarget | AppriseTarget, Field(discriminator="kind")]
+SymbolGlob = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?]{1,20}$")]
+
+
+class AlertFilter(BaseModel):
+    """Which alerts a subscription receives (see the module docstring)."""
+
+    model_config = _spec(
+        {"symbols": ["BTCUSDT", "ETH*"], "signals": ["BUY"], "min_potential_return": 10}
+    )
+
+    events: list[Literal["raised", "ended"]] = Field(
+        default=["raised", "ended"], min_length=1, max_length=2
+    )
+    signals: list[Literal["BUY", "SELL"]] = Field(default=["BUY", "SELL"], min_length=1)
+    symbols: list[SymbolGlob] | None = Field(default=None, min_length=1, max_length=500)
+    intervals: list[IntervalName] | None = Field(default=None, min_length=1)
+    min_potential_return: float | None = Field(default=None, ge=0, le=1e6)
+
+
+class SubscriptionSpec(BaseModel):
+    """What ``POST /v1/subscriptions`` and ``autonama subscribe add`` take."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "BTC and ETH daily to my receiver",
+                    "target": {"kind": "webhook", "url": "https://example.com/hooks/autonama"},
+                    "filter": {
+                        "events": ["raised", "ended"],
+                        "signals": ["BUY", "SELL"],
+                        "symbols": ["BTCUSDT", "ETH*"],
+                        "intervals": ["1d"],
+                        "min_potential_return": 10,
+                    },
+                },
+                {
+                    "name": "Telegram",
+                    "target": {
+                        "kind": "apprise",
+                        "url": "tgram://123456789:AAF-example-token/987654321",
+                    },
+                    "filter": {"signals": ["BUY"]},
+                },
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    target: Target
+    filter: AlertFilter = Field(default_factory=AlertFilter)
+    template: Annotated[str, AfterValidator(check_template)] | None = Field(
+        default=None,
+        max_length=4000,
+        description="The message of an Apprise target, with $symbol, $signal, $price... "
+        "(see the README); webhooks always carry the alert as JSON.",
+    )
+
+
+def matches(f: AlertFilter, alert: AlertRecord) -> bool:
+    """Whether ``alert`` passes ``f`` (module docstring).
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 3, 14, tzinfo=UTC)
+    >>> a = AlertRecord(id=1, signal_id=1, symbol="ETHUSDT", interval="1d", degree=4,
+    ...     kstd=2.0, price_scale="linear", days=720, signal="BUY", previous_signal="HOLD",
+    ...     reason="changed", price=1.0, lower=1.1, upper=1.5, fit=1.3,
+    ...     potential_return=36.4, target_return=30.0, last_candle_time=t, created_at=t,
+    ...     scan_id=None)
+    >>> matches(AlertFilter(symbols=["ETH*"], min_potential_return=10), a)
+    True
+    >>> matches(AlertFilter(symbols=["BTC*"]), a)
+    False
+    """
+    if alert.ended:
+        if "ended" not in f.events or alert.previous_signal not in f.signals:
+            return False
+    else:
+        if "raised" not in f.events or alert.signal not in f.signals:
+            return False
+        if f.min_potential_return is not None and alert.potential_return < f.min_potential_return:
+            return False
+    if f.intervals is not None and alert.interval not in f.intervals:
+        return False
+    if f.symbols is not None:
+        symbol = alert.symbol.upper()
+        if not any(fnmatch.fnmatchcase(symbol, p.upper()) for p in f.symbols):
+            return False
+    return True

@@ -1,0 +1,70 @@
+"""The alerts API in a process of its own, for the tests (real HTTP through uvicorn)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "AUTONAMA_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        "AUTONAMA_POSTGRES__HOST": pg.host,
+        "AUTONAMA_POSTGRES__PORT": str(pg.port),
+        "AUTONAMA_POSTGRES__USER": pg.user,
+        "AUTONAMA_POSTGRES__DATABASE": pg.database,
+        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
+        "AUTONAMA_ALERTS_API_PORT": str(port),
+        "AUTONAMA_ALERTS_API_SSE_HEARTBEAT_SECONDS": "1",
+        "AUTONAMA_ALERTS_API_DASHBOARD_PORT": "0",
+        "AUTONAMA_ALERTS_API_WORKERS": "1",  # one per core is the default; one test sets 2
+        # The tests make many writes a minute, and schemathesis sends schema-valid requests
+        # over any budget (a budget is a setting no schema can state): limits out of the
+        # way here; test_request_budgets_and_the_rate_limit sets them.
+        "AUTONAMA_ALERTS_API_WRITES_PER_MINUTE": "100000",
+        "AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES": str(10**15),
+        "AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK": str(10**15),
+    }
+
+
+def start_api(
+    pg: PostgresSettings, kafka: KafkaSettings, log: Path, **settings: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The API in a process of its own (``settings``: more of its environment variables)."""
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autonama_alerts_api"],
+            env=api_env(pg, kafka, port) | settings,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the API exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the API did not answer:\n{log.read_text()}")
