@@ -26,7 +26,7 @@ from tests.support.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "local" / "stack.sh"
-KINDS = ("fetcher", "analyzer-1", "ingestor", "alerts-api")
+KINDS = ("fetcher", "analyzer-1", "ingestor", "notifier", "alerts-api")
 
 
 def run(env: dict[str, str], *args: str) -> str:
