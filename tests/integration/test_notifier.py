@@ -285,18 +285,21 @@ async def test_failures_are_retried_with_the_same_webhook_id_in_key_order(
     assert [a["status_code"] for a in reversed(first["attempt_log"])][-1] == 200
 
 
-async def test_a_refusal_fails_for_good_and_repeated_failures_disable_the_subscription(
+async def test_a_refusal_fails_for_good_and_failed_deliveries_disable_the_subscription(
     notifying: Stack, http: httpx.AsyncClient, receiver: WebhookReceiver, pool: asyncpg.Pool
 ) -> None:
     notifying.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
-    notifier = notifying.start("notifier", AUTONAMA_NOTIFIER_DISABLE_AFTER="4")
+    notifier = notifying.start(
+        "notifier", AUTONAMA_NOTIFIER_DISABLE_AFTER="3", AUTONAMA_NOTIFIER_MAX_AGE_SECONDS="2"
+    )
     gone = await subscribe(http, receiver, "gone", symbols=["ETHUSDT"])
-    broken = await subscribe(http, receiver, "broken", symbols=["BTCUSDT"])
+    broken = await subscribe(http, receiver, "broken", symbols=["BTC*"])
     await wait_for_log(notifier, "assigned")
     receiver.answer = lambda _, request: (
         (410, {}) if request.match_info["name"] == "gone" else (500, {})
     )
-    await store(pool, make_signal("ETHUSDT", "BUY", 10), make_signal("BTCUSDT", "BUY", 10))
+    btc = ["BTCUSDT", "BTCUPUSDT", "BTCDOWNUSDT"]
+    await store(pool, make_signal("ETHUSDT", "BUY", 10), *(make_signal(s, "BUY", 10) for s in btc))
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -304,27 +307,33 @@ async def test_a_refusal_fails_for_good_and_repeated_failures_disable_the_subscr
         if not state["enabled"]:
             break
         await asyncio.sleep(0.3)
+    # Each of the 3 deliveries retried until its maximum age, then failed: disabled.
     assert state["enabled"] is False
-    assert "4 consecutive failed attempts" in state["disabled_reason"]
+    assert "disabled after 3 deliveries failed in a row" in state["disabled_reason"]
     assert "HTTP 500" in state["disabled_reason"]
     await wait_for_log(notifier, f"subscription {broken['id']} disabled")
-    # The refusal: one attempt, failed for good, and the subscription stays enabled.
+    failed = (await http.get(f"/v1/subscriptions/{broken['id']}/deliveries")).json()
+    assert {d["status"] for d in failed} == {"failed"}
+    assert all(d["attempts"] > 1 for d in failed)
+    assert all("gave up after" in d["last_error"] for d in failed)
+    # The refusal: one attempt, failed for good; one failed delivery does not disable.
     refused = (await http.get(f"/v1/subscriptions/{gone['id']}/deliveries")).json()
     assert [(d["status"], d["attempts"], d["last_status_code"]) for d in refused] == [
         ("failed", 1, 410)
     ]
     assert (await http.get(f"/v1/subscriptions/{gone['id']}")).json()["enabled"] is True
-    attempts = len([a for a in receiver.attempts if a[0] == "broken"])
-    await asyncio.sleep(1.5)
-    assert len([a for a in receiver.attempts if a[0] == "broken"]) == attempts  # paused
 
-    # Enabled again: the pending delivery goes out once the receiver is back.
+    # Disabled: new alerts are not queued for it; enabled again, they are delivered.
     receiver.answer = None
+    await store(pool, make_signal("BTCUSDT", "SELL", 11))
+    await asyncio.sleep(1.5)
+    assert receiver.of("broken") == []
     r = await http.patch(f"/v1/subscriptions/{broken['id']}", json={"enabled": True})
     assert r.status_code == 200, r.text
     assert r.json()["consecutive_failures"] == 0
+    await store(pool, make_signal("BTCUSDT", "HOLD", 12))
     got = await receiver.wait_for("broken", 1)
-    assert got[0].body["data"]["symbol"] == "BTCUSDT"
+    assert [(r.body["data"]["symbol"], r.body["type"]) for r in got] == [("BTCUSDT", "alert.ended")]
 
 
 async def test_subscriptions_api_validates_and_needs_a_write_token(
@@ -421,20 +430,27 @@ async def test_apprise_json_and_mailto_targets_get_the_message(
 # -- the guarantee -------------------------------------------------------------------------
 
 
-async def test_kill_9_of_the_notifier_and_a_broker_restart_lose_no_delivery(
+async def test_a_minute_of_503_a_kill_9_and_a_broker_restart_lose_no_delivery(
     notifying: Stack, http: httpx.AsyncClient, receiver: WebhookReceiver, pool: asyncpg.Pool
 ) -> None:
+    notifying.extra_env["AUTONAMA_NOTIFIER_RETRY_MAX_DELAY_SECONDS"] = "5"
     notifying.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
     notifier = notifying.start("notifier")
     await subscribe(http, receiver, "all")
     await wait_for_log(notifier, "assigned")
     receiver.delay = 0.05  # a slow receiver: deliveries are in flight when the notifier dies
+    down_until = time.monotonic() + 60.0  # and one that answers 503 for a minute
+
+    def answer(_: WebhookReceiver, request: web.Request) -> tuple[int, dict[str, str]]:
+        return (503, {}) if time.monotonic() < down_until else (204, {})
+
+    receiver.answer = answer
     symbols = [f"S{i:03d}USDT" for i in range(60)]
     for day in (10, 11):
         for chunk in range(0, 60, 20):
             signal = "BUY" if day == 10 else "HOLD"
             await store(pool, *(make_signal(s, signal, day) for s in symbols[chunk : chunk + 20]))
-    await receiver.wait_for("all", 5, within=60)
+    await asyncio.sleep(5.0)
     notifier.kill9()
     replacement = notifying.start("notifier")
 
@@ -454,9 +470,10 @@ async def test_kill_9_of_the_notifier_and_a_broker_restart_lose_no_delivery(
         assert restart.returncode == 0, restart.stderr
         for s in symbols[:10]:  # alerts committed after the broker came back
             await store(pool, make_signal(s, "SELL", 12))
+    assert time.monotonic() < down_until  # all of it while the receiver still refused
 
     expected = 120 + (10 if restartable else 0)
-    got = await receiver.wait_for("all", expected, within=120, distinct=True)
+    got = await receiver.wait_for("all", expected, within=180, distinct=True)
     ids = [r.headers["webhook-id"] for r in got]
     async with pool.acquire() as conn:
         stored = await conn.fetchval("SELECT count(*) FROM alerts")
@@ -464,7 +481,16 @@ async def test_kill_9_of_the_notifier_and_a_broker_restart_lose_no_delivery(
     assert len(set(ids)) == expected  # every alert delivered; duplicates only with one id
     assert len(ids) - expected <= 200  # at most the in-flight window again
     assert receiver.bad == []
+    assert sum(1 for _, _, code in receiver.attempts if code == 503) >= expected
     assert replacement.running()
+    # A key's alerts arrived in order: its BUY before its end, before its SELL.
+    firsts: dict[str, list[int]] = {}
+    for r in got:
+        data = r.body["data"]
+        seen = firsts.setdefault(data["symbol"], [])
+        if data["id"] not in seen:
+            seen.append(data["id"])
+    assert all(ids_ == sorted(ids_) for ids_ in firsts.values())
 
 
 def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -102,7 +102,7 @@ class Deliverer:
             disabled = await record_outcomes(conn, outcomes, s.disable_after)
         for sub in disabled:
             log.warning(
-                "subscription %d disabled after %d consecutive failed attempts; enable it "
+                "subscription %d disabled after %d deliveries failed in a row; enable it "
                 "again with PATCH /v1/subscriptions/%d or `autonama subscribe enable %d`",
                 sub,
                 s.disable_after,

@@ -37,7 +37,10 @@ class Settings(AppSettings):
         default=86_400.0, gt=0, description="A delivery not made by then fails for good (24 h)."
     )
     disable_after: int = Field(
-        default=50, ge=1, description="Consecutive failed attempts that disable a subscription."
+        default=50,
+        ge=1,
+        description="Deliveries failed in a row (each after its retries, or refused) that "
+        "disable a subscription.",
     )
     poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="Look for due retries at least this often."

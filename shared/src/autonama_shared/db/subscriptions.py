@@ -291,8 +291,10 @@ class Outcome:
 
 
 async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome], disable_after: int) -> list[int]:
-    """Store the attempts, move the deliveries on, count each subscription's consecutive
-    failures (reset by a delivered one) and disable those that reach ``disable_after``.
+    """Store the attempts, move the deliveries on, count each subscription's deliveries
+    failed in a row (failed for good: refused, or out of retries; a delivered one resets
+    the count; a retried attempt does not count, so an outage within the retry window
+    never disables anything) and disable those that reach ``disable_after``.
     The ids of the subscriptions disabled now."""
     if not outcomes:
         return []
@@ -331,14 +333,16 @@ async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome], disable_after
         [x.error for x in o],
         [x.latency_ms for x in o],
     )
-    # Per subscription, in attempt order: failures since its last delivered attempt.
+    # Per subscription, in attempt order: deliveries failed since its last delivered one.
     tally: dict[int, tuple[bool, int, str | None]] = {}
     for x in o:
         reset, failed, last = tally.get(x.subscription_id, (False, 0, None))
-        if x.outcome == "delivered":
+        if x.status == "delivered":
             tally[x.subscription_id] = (True, 0, last)
-        else:
+        elif x.status == "failed":
             tally[x.subscription_id] = (reset, failed + 1, x.error)
+    if not tally:
+        return []
     ids = list(tally)
     rows = await conn.fetch(
         """WITH u AS (
@@ -351,7 +355,7 @@ async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome], disable_after
                consecutive_failures = u.failures,
                enabled = s.enabled AND u.failures < $5,
                disabled_reason = CASE WHEN s.enabled AND u.failures >= $5
-                   THEN format('disabled after %s consecutive failed attempts; the last: %s',
+                   THEN format('disabled after %s deliveries failed in a row; the last: %s',
                                u.failures, coalesce(u.error, 'no answer'))
                    ELSE s.disabled_reason END,
                updated_at = now()

@@ -43,7 +43,8 @@ class SubscriptionView(BaseModel):
     enabled: bool
     disabled_reason: str | None = Field(description="Why it was disabled (when it is).")
     consecutive_failures: int = Field(
-        description="Failed attempts since the last delivered one; at the limit (50 by "
+        description="Deliveries failed for good (refused, or out of retries) since the last "
+        "delivered one; at the limit (50 by "
         "default) the subscription is disabled until it is enabled again."
     )
     created_at: AwareDatetime

@@ -93,7 +93,7 @@ async def create(
 @router.get("", response_model=list[SubscriptionView], summary="List subscriptions")
 async def list_all(state: StateDep) -> list[SubscriptionView]:
     """Every subscription, oldest first: target, filter, whether it is enabled (and why
-    not) and its failed attempts in a row. Secrets are never listed."""
+    not) and its deliveries failed in a row. Secrets are never listed."""
     async with _conn(state) as conn:
         return await db.list_subscriptions(conn)
 
@@ -106,7 +106,7 @@ async def list_all(state: StateDep) -> list[SubscriptionView]:
 )
 async def get_one(state: StateDep, subscription_id: SubscriptionId) -> SubscriptionView:
     """One subscription: its target, filter and template, whether it is enabled (and why
-    not: the notifier says which failure disabled it), and its failed attempts in a row."""
+    not: the notifier says which failure disabled it), and its deliveries failed in a row."""
     async with _conn(state) as conn:
         found = await db.get_subscription(conn, subscription_id)
     if found is None:
@@ -124,7 +124,7 @@ async def set_enabled(
     state: StateDep, subscription_id: SubscriptionId, body: EnabledBody
 ) -> SubscriptionView:
     """`{"enabled": true}` enables a subscription again (after the notifier disabled it for
-    failing 50 attempts in a row, say) with its failure count at 0; its pending deliveries
+    failing 50 deliveries in a row, say) with its failure count at 0; its pending deliveries
     resume. `{"enabled": false}` pauses it: no alert is queued for it meanwhile."""
     async with _conn(state) as conn:
         found = await db.set_enabled(conn, subscription_id, body.enabled)
