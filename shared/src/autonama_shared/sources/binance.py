@@ -244,9 +244,11 @@ class BinanceSource:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2.0**attempt)
         return float(base * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not cryptography
 
-    async def server_now_ms(self) -> int:
-        """The exchange's clock (re-synchronised every 5 minutes)."""
-        if self._offset_ms is None or self._clock() - self._offset_at > 300:
+    async def server_now_ms(self, max_age: float = 300.0) -> int:
+        """The exchange's clock, re-synchronised when the last look is older than ``max_age``
+        seconds (5 minutes; the live feed's catch-up asks for a fresher one: a candle whose
+        closing frame just came must count as closed)."""
+        if self._offset_ms is None or self._clock() - self._offset_at > max_age:
             answer = await self._call("GET /api/v3/time", WEIGHT_TIME, "get_server_time")
             self._offset_at = self._clock()
             self._offset_ms = int(answer["serverTime"]) - int(self._offset_at * 1000)

@@ -1,0 +1,292 @@
+"""The live market: Binance's kline websocket streams, every closed candle published once, in
+order, with no gap.
+
+``LiveFeed`` reads combined streams (``<ws_url>/stream?streams=btcusdt@kline_1m/...``, at
+most ``MAX_STREAMS`` per connection, connections opened one after another within Binance's
+rate of new connections) with the ``websockets`` library, which answers the server's pings.
+A connection is closed and opened again before Binance's 24-hour cut, and after any drop
+with backoff. On every (re)connection each stream first catches up over REST
+(``BinanceSource.fetch``: the cache, then what is missing, within the weight budget), so
+candles that closed while no frame could arrive are published before live ones.
+
+For each stream it keeps the trailing window and the open time of the last candle
+published: a closing frame (``k.x``) of that candle or an older one (a duplicate, a late
+or reordered frame) changes nothing; one that leaves a hole (a skipped frame) fetches the
+hole over REST first. Each closed candle becomes one ``KlineBatch`` per parameter set of
+the watch (the key's trailing window, keyed by symbol) on the ``klines`` topic: the
+analyzers fit it with the same function as a scan, the ingestor stores it (idempotent by
+key and candle) and raises the alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import websockets
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from autonama_shared.engine.candles import Candles
+from autonama_shared.engine.intervals import IntervalName, interval_ms
+from autonama_shared.engine.specs import (
+    MAX_DAYS,
+    MAX_DEGREE,
+    MAX_KSTD,
+    MIN_DAYS,
+    MIN_DEGREE,
+    MIN_KSTD,
+    PriceScale,
+    normalise_symbols,
+)
+from autonama_shared.errors import AutonamaError
+from autonama_shared.lifecycle import Backoff, wait_for_any
+from autonama_shared.messaging.events import KlineBatch, ScanParams
+
+__all__ = [
+    "MAX_STREAMS",
+    "LiveFeed",
+    "WatchParams",
+    "WatchSettings",
+    "closed_candle",
+    "scan_id_of",
+]
+
+log = logging.getLogger("autonama.live")
+
+#: Binance: at most 1,024 streams per connection.
+MAX_STREAMS = 1024
+#: Binance: at most 300 new connections per 5 minutes per IP; one a second stays far below.
+CONNECT_SPACING_SECONDS = 1.0
+_NAMESPACE = uuid.UUID("6b3c1a52-8f0e-4d7b-9b61-3f2d7c9e4a10")
+
+
+class WatchParams(BaseModel):
+    """One parameter set followed live."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    degree: int = Field(default=4, ge=MIN_DEGREE, le=MAX_DEGREE)
+    kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)
+    days: int = Field(default=1, ge=MIN_DAYS, le=MAX_DAYS)
+    price_scale: PriceScale = "linear"
+
+
+class WatchSettings(BaseModel):
+    """What the fetcher follows live (``AUTONAMA_WATCH__...``; off by default)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    symbols: list[str] | None = Field(default=None, description="Default: the core movers.")
+    top: int | None = Field(default=None, ge=1, le=1000, description="Or the top N by volume.")
+    intervals: list[IntervalName] = Field(default=["1m"], min_length=1)
+    params: list[WatchParams] = Field(default=[WatchParams()], min_length=1)
+    ws_url: str = Field(
+        default="wss://stream.binance.com:9443",
+        description="Binance's market-data websocket base URL (or a local stand-in).",
+    )
+    max_connection_seconds: float = Field(
+        default=23.5 * 3600, gt=0, description="Reconnect before Binance's 24 h cut."
+    )
+    streams_per_connection: int = Field(default=MAX_STREAMS, ge=1, le=MAX_STREAMS)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str] | None) -> list[str] | None:
+        return list(normalise_symbols(value)) if value is not None else None
+
+    def scan_params(self, interval: str) -> list[ScanParams]:
+        """The parameter sets of ``interval``, validated as a scan's."""
+        return [ScanParams(interval=interval, **p.model_dump()) for p in self.params]
+
+
+def scan_id_of(params: ScanParams) -> str:
+    """The stable scan id of a watch's signals for one interval and parameter set."""
+    return str(uuid.uuid5(_NAMESPACE, f"watch/{params.model_dump_json()}"))
+
+
+def closed_candle(frame: dict[str, Any]) -> tuple[str, str, list[float]] | None:
+    """(symbol, interval, [open time, open, high, low, close, volume]) of a combined-stream
+    kline frame whose candle is closed (``k.x``), else None.
+
+    >>> closed_candle({"stream": "btcusdt@kline_1m", "data": {"e": "kline", "k": {
+    ...     "t": 60000, "s": "BTCUSDT", "i": "1m", "o": "1", "h": "2", "l": "0.5",
+    ...     "c": "1.5", "v": "10", "x": True}}})
+    ('BTCUSDT', '1m', [60000.0, 1.0, 2.0, 0.5, 1.5, 10.0])
+    """
+    data = frame.get("data", frame)
+    k = data.get("k") if isinstance(data, dict) else None
+    if not isinstance(k, dict) or not k.get("x"):
+        return None
+    row = [float(k["t"]), *(float(k[c]) for c in ("o", "h", "l", "c", "v"))]
+    return str(k["s"]).upper(), str(k["i"]), row
+
+
+#: Publishes a batch: (event, key); returns once the broker acknowledged it.
+Publish = Callable[[KlineBatch, bytes], Awaitable[None]]
+#: The last ``n`` closed candles of (symbol, interval) over REST (``BinanceSource.fetch``).
+Fetch = Callable[[str, str, int], Awaitable[Candles]]
+
+
+@dataclass
+class _Stream:
+    symbol: str
+    interval: str
+    window: Candles
+    published: int | None = None  # open time of the last candle published
+
+
+@dataclass
+class LiveFeed:
+    """Follows the watch's streams until stopped (see the module docstring)."""
+
+    settings: WatchSettings
+    symbols: Sequence[str]
+    fetch: Fetch
+    publish: Publish
+    #: Re-reads the exchange's clock before a catch-up, so that a candle whose closing
+    #: frame just came counts as closed over REST too.
+    sync_clock: Callable[[], Awaitable[object]] | None = None
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    #: Counters for logs and tests: frames seen, candles published, dropped, filled.
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"frames": 0, "published": 0, "ignored": 0, "filled": 0}
+    )
+
+    def __post_init__(self) -> None:
+        for symbol in self.symbols:
+            for interval in self.settings.intervals:
+                name = f"{symbol.lower()}@kline_{interval}"
+                self.streams[name] = _Stream(symbol, interval, Candles.empty(symbol, interval))
+        self._locks = {name: asyncio.Lock() for name in self.streams}
+
+    def _window(self, interval: str) -> int:
+        return max(p.window for p in self.settings.scan_params(interval))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Every connection until ``stop``; each reconnects by itself."""
+        names = list(self.streams)
+        size = self.settings.streams_per_connection
+        groups = [names[i : i + size] for i in range(0, len(names), size)]
+        async with asyncio.TaskGroup() as tasks:
+            for i, group in enumerate(groups):
+                tasks.create_task(self._connection(group, stop, delay=i * CONNECT_SPACING_SECONDS))
+
+    async def _connection(self, names: list[str], stop: asyncio.Event, delay: float) -> None:
+        await wait_for_any(delay, stop)
+        url = f"{self.settings.ws_url.rstrip('/')}/stream?streams={'/'.join(names)}"
+        backoff = Backoff(f"live: {len(names)} streams", logger=log)
+        while not stop.is_set():
+            try:
+                async with websockets.connect(url, max_size=2**20, open_timeout=10) as ws:
+                    log.info("live: connected, %d streams", len(names))
+                    await self.catch_up(names)
+                    backoff.succeeded()
+                    await self._read(ws, stop)
+            except (OSError, TimeoutError, websockets.WebSocketException) as e:
+                await backoff.failed(stop, e)
+            except AutonamaError as e:  # REST catch-up failed (Binance away): retry it
+                await backoff.failed(stop, e)
+
+    async def _read(self, ws: Any, stop: asyncio.Event) -> None:
+        deadline = time.monotonic() + self.settings.max_connection_seconds
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while time.monotonic() < deadline:
+                receiving = asyncio.ensure_future(ws.recv())
+                done, _ = await asyncio.wait(
+                    {receiving, stopping},
+                    timeout=deadline - time.monotonic(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if receiving not in done:
+                    receiving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await receiving
+                    return  # stopped, or time to reconnect before Binance's cut
+                await self.on_message(receiving.result())
+            log.info("live: reconnecting before Binance's 24 h limit")
+        finally:
+            stopping.cancel()
+
+    async def on_message(self, raw: str | bytes) -> None:
+        """One frame: a closed candle is published (after any hole is filled)."""
+        self.counts["frames"] += 1
+        try:
+            frame = json.loads(raw)
+            closed = closed_candle(frame)
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("live: a frame that is not a kline was ignored: %s", e)
+            return
+        if closed is None:
+            return
+        symbol, interval, row = closed
+        name = f"{symbol.lower()}@kline_{interval}"
+        stream = self.streams.get(name)
+        if stream is None:
+            return
+        async with self._locks[name]:
+            t, step = int(row[0]), interval_ms(interval)
+            if stream.published is None or t <= stream.published:
+                self.counts["ignored"] += 1  # a duplicate, late or reordered frame
+                return
+            if t > stream.published + step:  # a hole: a frame never came
+                await self._sync()
+                await self._catch_up(stream)
+                if t <= (stream.published or 0):
+                    return
+            candle = Candles.from_rows(symbol, interval, [row])
+            await self._advance(stream, candle)
+
+    async def catch_up(self, names: Sequence[str]) -> None:
+        """Every stream of ``names`` up to its last closed candle over REST."""
+        await self._sync()
+        for name in names:
+            stream = self.streams[name]
+            async with self._locks[name]:
+                await self._catch_up(stream)
+
+    async def _sync(self) -> None:
+        if self.sync_clock is not None:
+            await self.sync_clock()
+
+    async def _catch_up(self, stream: _Stream) -> None:
+        fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream.interval))
+        if stream.published is None:
+            # The first time: the window as it stands, and its latest candle published.
+            stream.window = fetched
+            if len(fetched):
+                await self._send(stream, fetched)
+            return
+        newer = fetched.open_time > stream.published
+        if not newer.any():
+            return
+        self.counts["filled"] += int(newer.sum())
+        for i in np.flatnonzero(newer):
+            await self._advance(stream, fetched.slice(int(i), int(i) + 1))
+
+    async def _advance(self, stream: _Stream, candle: Candles) -> None:
+        stream.window = stream.window.merge(candle).tail(self._window(stream.interval))
+        await self._send(stream, stream.window)
+
+    async def _send(self, stream: _Stream, window: Candles) -> None:
+        for params in self.settings.scan_params(stream.interval):
+            candles = window.tail(params.window)
+            batch = KlineBatch(
+                scan_id=scan_id_of(params),
+                symbol=stream.symbol,
+                params=params,
+                window=params.window,
+                **KlineBatch.columns_of(candles),
+            )
+            await self.publish(batch, stream.symbol.encode())
+        stream.published = window.last_open_time
+        self.counts["published"] += 1

@@ -1,0 +1,129 @@
+"""A local stand-in for Binance's kline websocket streams (the ``websockets`` library), in
+step with the REST stand-in: both serve the same real candles and agree on "now" (the
+REST stand-in's simulated clock, which ``tick`` moves one interval at a time).
+
+``GET /stream?streams=btcusdt@kline_1h/...`` sends Binance's combined-stream frames: for
+each candle an update (``k.x`` false) and its closing frame (``k.x`` true). Faults for the
+tests: ``tick(skip=...)`` never sends some closing frames, ``duplicate`` sends them twice,
+``reverse`` sends the closes of several candles newest first, ``drop()`` cuts every
+connection, and ``send=False`` stalls (the clock moves, nothing is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from tests.support.binance_standin import INTERVAL_MS, StandIn, _s
+
+
+@dataclass
+class KlineStreams:
+    rest: StandIn
+    interval: str
+    url: str = ""
+    connections: dict[ServerConnection, list[str]] = field(default_factory=dict)
+    connects: int = 0
+    _server: Server | None = None
+
+    async def start(self) -> KlineStreams:
+        self._server = await serve(self._handle, "127.0.0.1", 0)
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        request = connection.request
+        path = request.path if request is not None else ""
+        streams = parse_qs(urlsplit(path).query).get("streams", [""])[0].split("/")
+        self.connections[connection] = [s for s in streams if s]
+        self.connects += 1
+        try:
+            await connection.wait_closed()
+        finally:
+            self.connections.pop(connection, None)
+
+    async def wait_for_connections(self, count: int = 1, within: float = 30.0) -> None:
+        for _ in range(int(within / 0.05)):  # connections come in on the server's own tasks
+            if len(self.connections) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{len(self.connections)} of {count} connections in {within} s")
+
+    def _frame(self, stream: str, row: Any, closed: bool) -> str:
+        symbol = stream.split("@", 1)[0].upper()
+        step = INTERVAL_MS[self.interval]
+        t = int(row[0])
+        k = {
+            "t": t,
+            "T": t + step - 1,
+            "s": symbol,
+            "i": self.interval,
+            "f": 1,
+            "L": 2,
+            "o": _s(row[1]),
+            "c": _s(row[4]),
+            "h": _s(row[2]),
+            "l": _s(row[3]),
+            "v": _s(row[5]),
+            "n": 100,
+            "x": closed,
+            "q": _s(row[4] * row[5]),
+            "V": "0",
+            "Q": "0",
+            "B": "0",
+        }
+        data = {"e": "kline", "E": self.rest.now_ms, "s": symbol, "k": k}
+        return json.dumps({"stream": stream, "data": data})
+
+    def _row(self, stream: str, open_time: int) -> Any:
+        rows = self.rest.klines[(stream.split("@", 1)[0].upper(), self.interval)]
+        found = rows[rows[:, 0] == open_time]
+        return found[0] if len(found) else None
+
+    async def tick(
+        self,
+        candles: int = 1,
+        *,
+        skip: frozenset[str] | set[str] = frozenset(),
+        duplicate: bool = False,
+        reverse: bool = False,
+        send: bool = True,
+    ) -> list[int]:
+        """Close ``candles`` candles (the clock moves that many intervals) and send their
+        frames; returns the open times closed."""
+        step = INTERVAL_MS[self.interval]
+        closed = []
+        for _ in range(candles):
+            self.rest.advance(step)
+            closed.append(self.rest.now_ms // step * step - step)
+        if not send:
+            return closed
+        order = list(reversed(closed)) if reverse else closed
+        for connection, streams in list(self.connections.items()):
+            for open_time in order:
+                for stream in streams:
+                    row = self._row(stream, open_time)
+                    if row is None:
+                        continue
+                    await connection.send(self._frame(stream, row, closed=False))
+                    if stream.split("@", 1)[0].upper() in skip:
+                        continue
+                    for _ in range(2 if duplicate else 1):
+                        await connection.send(self._frame(stream, row, closed=True))
+        return closed
+
+    async def drop(self) -> None:
+        """Cut every connection (the client must reconnect and catch up)."""
+        for connection in list(self.connections):
+            await connection.close(code=1011, reason="stand-in drop")
