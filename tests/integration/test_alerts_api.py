@@ -428,15 +428,16 @@ async def test_schemathesis_finds_no_5xx_and_every_response_matches(
     The stream is left out (it never ends). On /v1/alerts, /v1/market and /v1/backtests
     one check is relaxed: a cursor is an opaque token (a schema-valid string this API
     did not issue is rightly refused), a backtest's history must exceed its
-    longest window, and a subscription's Apprise URL must be one Apprise can use, which
+    longest window, a subscription's Apprise URL must be one Apprise can use, and a
+    watch has one universe and windows within the limits, which
     JSON Schema cannot say.
     """
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     runs = [
-        ["--exclude-path-regex", "^/v1/(alerts|backtests|market|subscriptions)"],
+        ["--exclude-path-regex", "^/v1/(alerts|backtests|market|subscriptions|watches)"],
         [
             "--include-path-regex",
-            "^/v1/(alerts|backtests|market|subscriptions)",
+            "^/v1/(alerts|backtests|market|subscriptions|watches)",
             "--exclude-checks",
             "positive_data_acceptance",
         ],

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -23,7 +27,9 @@ from autonama_shared.engine.specs import BandParams
 from autonama_shared.messaging.events import KlineBatch, decode
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from autonama_shared.sources.live import WatchParams, WatchSettings, scan_id_of
+from tests.support.api import start_api
 from tests.support.binance_standin import StandIn, load_klines, serve
+from tests.support.factories import make_token
 from tests.support.stack import Stack, wait_for_log
 from tests.support.ws_standin import KlineStreams
 
@@ -216,3 +222,108 @@ async def published_batches(stack: Stack) -> dict[str, list[int]]:
     finally:
         await consumer.stop()
     return out
+
+
+async def stored_up_to(stack: Stack, last: int) -> list[Any]:
+    """Per symbol, the stored hourly signals' candle times, once both reach ``last``."""
+    conn = await stack.connect()
+    try:
+        for _ in range(300):
+            times = await conn.fetch(
+                """SELECT symbol, array_agg(last_candle_time ORDER BY last_candle_time) AS t
+                   FROM signals WHERE interval = '1h' GROUP BY symbol ORDER BY symbol"""
+            )
+            if len(times) == 2 and all(int(r["t"][-1].timestamp() * 1000) >= last for r in times):
+                return list(times)
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise AssertionError(f"the candle of {last} was not stored: {times}")
+
+
+def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AUTONAMA_POSTGRES__HOST": pg.host,
+        "AUTONAMA_POSTGRES__PORT": str(pg.port),
+        "AUTONAMA_POSTGRES__USER": pg.user,
+        "AUTONAMA_POSTGRES__DATABASE": pg.database,
+        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "autonama_cli", "watch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    rest: StandIn,
+    streams: KlineStreams,
+    tmp_path: Path,
+) -> None:
+    env = {"AUTONAMA_WATCH__WS_URL": streams.url, "AUTONAMA_WATCH__POLL_SECONDS": "0.3"}
+    stack = Stack(kafka_settings, pg_settings, tmp_path, rest.url, extra_env=env)
+    proc, api = await asyncio.to_thread(start_api, pg_settings, kafka_settings, tmp_path / "a.log")
+    try:
+        stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
+        stack.start("analyzer")
+        fetcher = stack.start("fetcher")
+        await wait_for_log(fetcher, "live: no watch to follow")
+        bad = await asyncio.to_thread(cli, pg_settings, "add", "--name", "x", "--days", "0")
+        assert bad.returncode != 0
+        assert "days" in bad.stderr
+        made = await asyncio.to_thread(
+            cli, pg_settings, "add", "--name", "two", "--symbols", "ETHUSDT", "SOLUSDT",
+            "--intervals", "1h", "--degree", "3", "--kstd", "1", "--days", "3",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        await streams.wait_for_connections()
+        assert sorted(next(iter(streams.connections.values()))) == [
+            "ethusdt@kline_1h",
+            "solusdt@kline_1h",
+        ]
+        closed = await streams.tick()
+        await stored_up_to(stack, closed[-1])
+        fetcher.kill9()  # the watch is stored: a new fetcher follows it again
+        closed += await streams.tick(2, send=False)  # two candles close while it is down
+        fetcher = stack.start("fetcher")
+        await wait_for_log(fetcher, "live: following 2 streams")
+        await streams.wait_for_connections()
+        closed += await streams.tick()
+        times = await stored_up_to(stack, closed[-1])
+        assert [r["symbol"] for r in times] == ["ETHUSDT", "SOLUSDT"]
+        for r in times:
+            stamps = [int(t.timestamp() * 1000) for t in r["t"]]
+            assert stamps[-4:] == closed  # before, while down and after the restart: no gap
+            assert stamps == list(range(stamps[0], stamps[-1] + 1, HOUR))
+
+        listed = await asyncio.to_thread(cli, pg_settings, "list")
+        assert "two" in listed.stdout
+        assert "ETHUSDT SOLUSDT" in listed.stdout
+        token = await make_token(pg_settings, "write")
+        async with httpx.AsyncClient(
+            base_url=api, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            watches = (await http.get("/v1/watches")).json()
+            assert [w["name"] for w in watches] == ["two"]
+            r = await http.post("/v1/watches", json={"name": "y", "symbols": ["A"], "top": 3})
+            assert r.status_code == 422
+            assert "one universe" in r.text
+            r = await http.delete(f"/v1/watches/{watches[0]['id']}")
+            assert r.status_code == 204
+        await wait_for_log(fetcher, "live: no watch to follow")
+        for _ in range(100):
+            if not streams.connections:
+                break
+            await asyncio.sleep(0.1)
+        assert streams.connections == {}
+    finally:
+        stack.stop_all()
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 20)

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _backtest(sub)
     _tokens(sub)
     _subscriptions(sub)
+    _watches(sub)
     p = _command(
         sub,
         "schema",
@@ -251,3 +252,37 @@ def _subscriptions(sub: Any) -> None:
     a.add_argument("id", type=int)
     a.add_argument("--limit", type=int, default=20, help="how many (20)")
     a.set_defaults(handler="autonama_cli.subscriptions:deliveries")
+
+
+def _watches(sub: Any) -> None:
+    p = _command(
+        sub,
+        "watch",
+        "what the live market follows: symbols, intervals, parameters (the fetcher)",
+        "Watches, in the stack's database: the fetcher follows Binance's websocket streams "
+        "of every watch and each closed candle is analysed, stored and, when a signal "
+        "changes, alerted. Besides the stored ones, a default watch can be set in the "
+        "environment (AUTONAMA_WATCH__ENABLED=true, AUTONAMA_WATCH__SYMBOLS=..., README).",
+        "autonama watch add --name majors --symbols BTCUSDT ETHUSDT --intervals 1m 1h",
+        "autonama watch add --name top100 --top 100 --intervals 15m --degree 3 4 --days 2",
+        "autonama watch list",
+        "autonama watch remove 1",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="follow a universe live")
+    a.add_argument("--name", required=True, help="what it is for")
+    universe = a.add_mutually_exclusive_group()
+    universe.add_argument("--symbols", nargs="+", help="these symbols (default: core movers)")
+    universe.add_argument("--top", type=int, help="the top N by quote volume")
+    universe.add_argument("--all", action="store_true", help="every TRADING USDT pair")
+    a.add_argument("--intervals", nargs="+", default=["1m"], choices=INTERVALS, metavar="I")
+    a.add_argument("--degree", nargs="+", type=int, default=[4], help="one or more (4)")
+    a.add_argument("--kstd", nargs="+", type=float, default=[2.0], help="one or more (2)")
+    a.add_argument("--days", type=int, default=1, help="the window, in days (1)")
+    a.add_argument("--price-scale", choices=["linear", "log"], default="linear")
+    a.set_defaults(handler="autonama_cli.watches:add")
+    a = actions.add_parser("list", help="the stored watches")
+    a.set_defaults(handler="autonama_cli.watches:listing")
+    a = actions.add_parser("remove", help="stop following a watch")
+    a.add_argument("id", type=int)
+    a.set_defaults(handler="autonama_cli.watches:remove")

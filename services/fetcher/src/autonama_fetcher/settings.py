@@ -13,7 +13,7 @@ from pydantic_settings import SettingsConfigDict
 from autonama_shared.messaging.events import ScanParams
 from autonama_shared.settings import AppSettings
 from autonama_shared.sources.binance import BinanceSettings
-from autonama_shared.sources.live import WatchSettings
+from autonama_shared.sources.watches import WatchSettings
 
 __all__ = ["Schedule", "Settings"]
 
@@ -52,6 +52,10 @@ class Settings(AppSettings):
     cache_dir: Path = Path("cache")
     concurrency: int = Field(default=8, ge=1, le=64)
     schedules: list[Schedule] = Field(default_factory=list)
+    live: bool = Field(
+        default=True,
+        description="Follow the live market: the default watch if enabled, and stored ones.",
+    )
     watch: WatchSettings = Field(
         default_factory=WatchSettings,
         description="The live market (AUTONAMA_WATCH__ENABLED=true, __SYMBOLS, __INTERVALS...)",

@@ -32,80 +32,37 @@ from typing import Any
 
 import numpy as np
 import websockets
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autonama_shared.engine.candles import Candles
-from autonama_shared.engine.intervals import IntervalName, interval_ms
-from autonama_shared.engine.specs import (
-    MAX_DAYS,
-    MAX_DEGREE,
-    MAX_KSTD,
-    MIN_DAYS,
-    MIN_DEGREE,
-    MIN_KSTD,
-    PriceScale,
-    normalise_symbols,
-)
+from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import AutonamaError
 from autonama_shared.lifecycle import Backoff, wait_for_any
 from autonama_shared.messaging.events import KlineBatch, ScanParams
+from autonama_shared.sources.watches import (
+    MAX_STREAMS,
+    Key,
+    WatchParams,
+    WatchSettings,
+    WatchSpec,
+    plan_of,
+)
 
 __all__ = [
     "MAX_STREAMS",
     "LiveFeed",
     "WatchParams",
     "WatchSettings",
+    "WatchSpec",
     "closed_candle",
+    "plan_of",
     "scan_id_of",
 ]
 
 log = logging.getLogger("autonama.live")
 
-#: Binance: at most 1,024 streams per connection.
-MAX_STREAMS = 1024
 #: Binance: at most 300 new connections per 5 minutes per IP; one a second stays far below.
 CONNECT_SPACING_SECONDS = 1.0
 _NAMESPACE = uuid.UUID("6b3c1a52-8f0e-4d7b-9b61-3f2d7c9e4a10")
-
-
-class WatchParams(BaseModel):
-    """One parameter set followed live."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    degree: int = Field(default=4, ge=MIN_DEGREE, le=MAX_DEGREE)
-    kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)
-    days: int = Field(default=1, ge=MIN_DAYS, le=MAX_DAYS)
-    price_scale: PriceScale = "linear"
-
-
-class WatchSettings(BaseModel):
-    """What the fetcher follows live (``AUTONAMA_WATCH__...``; off by default)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = False
-    symbols: list[str] | None = Field(default=None, description="Default: the core movers.")
-    top: int | None = Field(default=None, ge=1, le=1000, description="Or the top N by volume.")
-    intervals: list[IntervalName] = Field(default=["1m"], min_length=1)
-    params: list[WatchParams] = Field(default=[WatchParams()], min_length=1)
-    ws_url: str = Field(
-        default="wss://stream.binance.com:9443",
-        description="Binance's market-data websocket base URL (or a local stand-in).",
-    )
-    max_connection_seconds: float = Field(
-        default=23.5 * 3600, gt=0, description="Reconnect before Binance's 24 h cut."
-    )
-    streams_per_connection: int = Field(default=MAX_STREAMS, ge=1, le=MAX_STREAMS)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str] | None) -> list[str] | None:
-        return list(normalise_symbols(value)) if value is not None else None
-
-    def scan_params(self, interval: str) -> list[ScanParams]:
-        """The parameter sets of ``interval``, validated as a scan's."""
-        return [ScanParams(interval=interval, **p.model_dump()) for p in self.params]
 
 
 def scan_id_of(params: ScanParams) -> str:
@@ -141,20 +98,26 @@ class _Stream:
     symbol: str
     interval: str
     window: Candles
+    params: list[ScanParams]
     published: int | None = None  # open time of the last candle published
 
 
 @dataclass
 class LiveFeed:
-    """Follows the watch's streams until stopped (see the module docstring)."""
+    """Follows the streams of ``plan`` until stopped (see the module docstring)."""
 
+    plan: dict[Key, list[ScanParams]]
     settings: WatchSettings
-    symbols: Sequence[str]
     fetch: Fetch
     publish: Publish
     #: Re-reads the exchange's clock before a catch-up, so that a candle whose closing
     #: frame just came counts as closed over REST too.
     sync_clock: Callable[[], Awaitable[object]] | None = None
+    #: The last candle published per stream, carried from a feed this one replaces or
+    #: read back from where ``on_published`` recorded it.
+    published: dict[str, int] = field(default_factory=dict)
+    #: Told each candle published (after the broker's acknowledgement), to record it.
+    on_published: Callable[[str, int], Awaitable[object]] | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
     #: Counters for logs and tests: frames seen, candles published, dropped, filled.
     counts: dict[str, int] = field(
@@ -162,14 +125,20 @@ class LiveFeed:
     )
 
     def __post_init__(self) -> None:
-        for symbol in self.symbols:
-            for interval in self.settings.intervals:
-                name = f"{symbol.lower()}@kline_{interval}"
-                self.streams[name] = _Stream(symbol, interval, Candles.empty(symbol, interval))
+        for (symbol, interval), params in self.plan.items():
+            name = f"{symbol.lower()}@kline_{interval}"
+            self.streams[name] = _Stream(
+                symbol,
+                interval,
+                Candles.empty(symbol, interval),
+                params,
+                self.published.get(name),
+            )
         self._locks = {name: asyncio.Lock() for name in self.streams}
 
-    def _window(self, interval: str) -> int:
-        return max(p.window for p in self.settings.scan_params(interval))
+    @staticmethod
+    def _window(stream: _Stream) -> int:
+        return max(p.window for p in stream.params)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every connection until ``stop``; each reconnects by itself."""
@@ -259,13 +228,16 @@ class LiveFeed:
             await self.sync_clock()
 
     async def _catch_up(self, stream: _Stream) -> None:
-        fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream.interval))
+        fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream))
         if stream.published is None:
             # The first time: the window as it stands, and its latest candle published.
             stream.window = fetched
             if len(fetched):
                 await self._send(stream, fetched)
             return
+        if not len(stream.window):
+            # Replacing a feed that published up to ``published``: the candles after it.
+            stream.window = fetched.slice(0, int((fetched.open_time <= stream.published).sum()))
         newer = fetched.open_time > stream.published
         if not newer.any():
             return
@@ -274,11 +246,11 @@ class LiveFeed:
             await self._advance(stream, fetched.slice(int(i), int(i) + 1))
 
     async def _advance(self, stream: _Stream, candle: Candles) -> None:
-        stream.window = stream.window.merge(candle).tail(self._window(stream.interval))
+        stream.window = stream.window.merge(candle).tail(self._window(stream))
         await self._send(stream, stream.window)
 
     async def _send(self, stream: _Stream, window: Candles) -> None:
-        for params in self.settings.scan_params(stream.interval):
+        for params in stream.params:
             candles = window.tail(params.window)
             batch = KlineBatch(
                 scan_id=scan_id_of(params),
@@ -289,4 +261,9 @@ class LiveFeed:
             )
             await self.publish(batch, stream.symbol.encode())
         stream.published = window.last_open_time
+        if stream.published is not None:
+            name = f"{stream.symbol.lower()}@kline_{stream.interval}"
+            self.published[name] = stream.published
+            if self.on_published is not None:
+                await self.on_published(name, stream.published)
         self.counts["published"] += 1

@@ -10,6 +10,7 @@ from autonama_alerts_api.routes import (
     stream,
     subscriptions,
     symbols,
+    watches,
 )
 
 ROUTERS = [
@@ -20,6 +21,7 @@ ROUTERS = [
     scans.router,
     backtests.router,
     subscriptions.router,
+    watches.router,
     symbols.router,
     dashboard.router,
 ]

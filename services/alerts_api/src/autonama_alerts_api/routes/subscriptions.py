@@ -55,7 +55,7 @@ class TestQueued(BaseModel):
 
 
 @asynccontextmanager
-async def _conn(state: State) -> AsyncIterator[PoolConnectionProxy]:
+async def manage_connection(state: State) -> AsyncIterator[PoolConnectionProxy]:
     if state.manage is None:  # pragma: no cover - the lifespan always opens it
         raise HTTPException(503, "subscriptions are not available")
     try:
@@ -84,7 +84,7 @@ async def create(
     ntfy and 100+ more). Alerts committed from now on are delivered; a webhook's signing
     secret (`whsec_...`) is in this answer and never shown again. An Apprise URL that
     Apprise cannot use, or a template with an unknown `$placeholder`, is refused with 422."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         created = await db.create_subscription(conn, body)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
     return created
@@ -94,7 +94,7 @@ async def create(
 async def list_all(state: StateDep) -> list[SubscriptionView]:
     """Every subscription, oldest first: target, filter, whether it is enabled (and why
     not) and its deliveries failed in a row. Secrets are never listed."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         return await db.list_subscriptions(conn)
 
 
@@ -107,7 +107,7 @@ async def list_all(state: StateDep) -> list[SubscriptionView]:
 async def get_one(state: StateDep, subscription_id: SubscriptionId) -> SubscriptionView:
     """One subscription: its target, filter and template, whether it is enabled (and why
     not: the notifier says which failure disabled it), and its deliveries failed in a row."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         found = await db.get_subscription(conn, subscription_id)
     if found is None:
         raise _missing(subscription_id)
@@ -126,7 +126,7 @@ async def set_enabled(
     """`{"enabled": true}` enables a subscription again (after the notifier disabled it for
     failing 50 deliveries in a row, say) with its failure count at 0; its pending deliveries
     resume. `{"enabled": false}` pauses it: no alert is queued for it meanwhile."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         found = await db.set_enabled(conn, subscription_id, body.enabled)
     if found is None:
         raise _missing(subscription_id)
@@ -143,7 +143,7 @@ async def set_enabled(
 async def delete(state: StateDep, subscription_id: SubscriptionId) -> Response:
     """Delete the subscription and its deliveries: pending ones are not sent, and alerts
     committed from now on are not matched against it. 404 if there is no such id."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         if not await db.delete_subscription(conn, subscription_id):
             raise _missing(subscription_id)
     return Response(status_code=204)
@@ -160,7 +160,7 @@ async def send_test(state: StateDep, subscription_id: SubscriptionId) -> TestQue
     """Queue a `subscription.test` event for this subscription: delivered like an alert
     (signed, retried), so a receiver can be checked end to end. Follow it in the
     deliveries."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         found = await db.get_subscription(conn, subscription_id)
         if found is None:
             raise _missing(subscription_id)
@@ -185,7 +185,7 @@ async def deliveries(
     """The newest deliveries of a subscription: pending, delivered or failed, attempts
     made, the last status code, error and latency, when the next retry is due, and the
     last attempts one by one."""
-    async with _conn(state) as conn:
+    async with manage_connection(state) as conn:
         if await db.get_subscription(conn, subscription_id) is None:
             raise _missing(subscription_id)
         return await db.recent_deliveries(conn, subscription_id, limit)
