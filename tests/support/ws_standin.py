@@ -61,14 +61,14 @@ class KlineStreams:
         raise AssertionError(f"{len(self.connections)} of {count} connections in {within} s")
 
     def _frame(self, stream: str, row: Any, closed: bool) -> str:
-        symbol = stream.split("@", 1)[0].upper()
-        step = INTERVAL_MS[self.interval]
+        symbol, interval = _parts(stream)
+        step = INTERVAL_MS[interval]
         t = int(row[0])
         k = {
             "t": t,
             "T": t + step - 1,
             "s": symbol,
-            "i": self.interval,
+            "i": interval,
             "f": 1,
             "L": 2,
             "o": _s(row[1]),
@@ -87,7 +87,9 @@ class KlineStreams:
         return json.dumps({"stream": stream, "data": data})
 
     def _row(self, stream: str, open_time: int) -> Any:
-        rows = self.rest.klines[(stream.split("@", 1)[0].upper(), self.interval)]
+        rows = self.rest.klines.get(_parts(stream))
+        if rows is None:
+            return None
         found = rows[rows[:, 0] == open_time]
         return found[0] if len(found) else None
 
@@ -127,3 +129,9 @@ class KlineStreams:
         """Cut every connection (the client must reconnect and catch up)."""
         for connection in list(self.connections):
             await connection.close(code=1011, reason="stand-in drop")
+
+
+def _parts(stream: str) -> tuple[str, str]:
+    """("BTCUSDT", "1h") of "btcusdt@kline_1h"."""
+    symbol, kind = stream.split("@", 1)
+    return symbol.upper(), kind.removeprefix("kline_")

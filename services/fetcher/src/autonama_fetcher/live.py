@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -42,12 +43,12 @@ class LiveMarket:
         self.runner = runner
         self.published: dict[str, int] = {}
 
-    async def publish(self, batch: KlineBatch, key: bytes) -> None:
+    async def publish(self, batch: KlineBatch, key: bytes) -> asyncio.Future[Any]:
+        """Send a batch; its acknowledgement is awaited by the feed, not here."""
         try:
-            sent = await self.runner.producer.send(
+            return await self.runner.producer.send(
                 self.runner.topics.klines, encode(batch), key=key
             )
-            await sent
         except KafkaError as e:
             raise TemporaryError(f"Kafka: a live batch was not published: {e}") from e
 

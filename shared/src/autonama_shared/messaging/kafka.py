@@ -105,7 +105,9 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProduce
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        compression_type="gzip",
+        # zstd (cramjam, in Rust): gzip spent 6-15 ms of the event loop per 150 KB batch,
+        # which made a minute's 400 live closes wait seconds in the fetcher.
+        compression_type="zstd",
         linger_ms=5,
         max_request_size=settings.max_message_bytes,
         request_timeout_ms=30_000,

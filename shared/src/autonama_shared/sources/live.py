@@ -35,7 +35,7 @@ import websockets
 
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
-from autonama_shared.errors import AutonamaError
+from autonama_shared.errors import AutonamaError, TemporaryError
 from autonama_shared.lifecycle import Backoff, wait_for_any
 from autonama_shared.messaging.events import KlineBatch, ScanParams
 from autonama_shared.sources.watches import (
@@ -87,8 +87,10 @@ def closed_candle(frame: dict[str, Any]) -> tuple[str, str, list[float]] | None:
     return str(k["s"]).upper(), str(k["i"]), row
 
 
-#: Publishes a batch: (event, key); returns once the broker acknowledged it.
-Publish = Callable[[KlineBatch, bytes], Awaitable[None]]
+#: Sends a batch (event, key) and returns the broker's acknowledgement to await: batches
+#: are sent in order without waiting for each ack (the idempotent producer keeps a key's
+#: order), so a minute's hundreds of closes go out in one burst, not one round trip each.
+Publish = Callable[[KlineBatch, bytes], Awaitable["asyncio.Future[Any]"]]
 #: The last ``n`` closed candles of (symbol, interval) over REST (``BinanceSource.fetch``).
 Fetch = Callable[[str, str, int], Awaitable[Candles]]
 
@@ -135,6 +137,8 @@ class LiveFeed:
                 self.published.get(name),
             )
         self._locks = {name: asyncio.Lock() for name in self.streams}
+        self._pending: set[asyncio.Future[None]] = set()
+        self._failure: TemporaryError | None = None
 
     @staticmethod
     def _window(stream: _Stream) -> int:
@@ -158,6 +162,7 @@ class LiveFeed:
                 async with websockets.connect(url, max_size=2**20, open_timeout=10) as ws:
                     log.info("live: connected, %d streams", len(names))
                     await self.catch_up(names)
+                    self._check_sent()
                     backoff.succeeded()
                     await self._read(ws, stop)
             except (OSError, TimeoutError, websockets.WebSocketException) as e:
@@ -182,6 +187,7 @@ class LiveFeed:
                         await receiving
                     return  # stopped, or time to reconnect before Binance's cut
                 await self.on_message(receiving.result())
+                self._check_sent()
             log.info("live: reconnecting before Binance's 24 h limit")
         finally:
             stopping.cancel()
@@ -250,6 +256,7 @@ class LiveFeed:
         await self._send(stream, stream.window)
 
     async def _send(self, stream: _Stream, window: Candles) -> None:
+        acks = []
         for params in stream.params:
             candles = window.tail(params.window)
             batch = KlineBatch(
@@ -259,11 +266,33 @@ class LiveFeed:
                 window=params.window,
                 **KlineBatch.columns_of(candles),
             )
-            await self.publish(batch, stream.symbol.encode())
+            acks.append(await self.publish(batch, stream.symbol.encode()))
         stream.published = window.last_open_time
         if stream.published is not None:
             name = f"{stream.symbol.lower()}@kline_{stream.interval}"
-            self.published[name] = stream.published
-            if self.on_published is not None:
-                await self.on_published(name, stream.published)
+            task = asyncio.ensure_future(self._acknowledged(name, stream.published, acks))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         self.counts["published"] += 1
+
+    async def _acknowledged(self, name: str, open_time: int, acks: list[Any]) -> None:
+        """Once the broker has the candle's batches: recorded as published (what a restart
+        starts after). A failed send makes the feed start again from what was recorded."""
+        try:
+            await asyncio.gather(*acks)
+            if open_time > self.published.get(name, -1):
+                self.published[name] = open_time
+            if self.on_published is not None:
+                await self.on_published(name, open_time)
+        except Exception as e:  # noqa: BLE001 - any failure: resend from what is recorded
+            if self._failure is None:
+                self._failure = TemporaryError(f"live: a batch of {name} was not sent: {e}")
+
+    def _check_sent(self) -> None:
+        """Raise a failed send; every stream then starts again after what was recorded."""
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            for name, stream in self.streams.items():
+                stream.published = self.published.get(name)
+                stream.window = Candles.empty(stream.symbol, stream.interval)
+            raise failure

@@ -1,0 +1,306 @@
+"""Benchmark of the live market at real time, on the real broker and database. Prints figures.
+
+    make services-up && uv run python bench/live.py [--minutes 5] [--symbols 400]
+
+The REST and websocket stand-ins serve real candles shifted onto the present: the 10
+majors' hourly candles of 2021-2023 (../shared/data), each symbol cloned 40 times at
+different points of that history and relabelled as 1-minute candles ending now, so the
+prices are real and the clock is this machine's. At every minute boundary the websocket
+stand-in sends each stream's closing frame; the fetcher's live feed (a default watch),
+2 analyzers, the ingestor and the alerts API (one SSE subscriber, in this process) run as
+the stack runs them.
+
+Figures, per run: closing frame sent -> the alert on the SSE subscriber, p50 / p99 (goal
+p99 <= 1 s); closes analysed per second; the CPU each service used; candles missing and
+duplicated in what was stored and published (goal 0 and 0). Runs: 400 symbols x 1m;
+400 x 3 intervals (1m, 3m, 5m); 400 x 1m with every connection dropped once a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from aiokafka import AIOKafkaConsumer
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.api import start_api  # noqa: E402
+from tests.support.binance_standin import INTERVAL_MS, StandIn, load_klines, serve  # noqa: E402
+from tests.support.factories import make_token  # noqa: E402
+from tests.support.stack import Stack, wait_for_log  # noqa: E402
+from tests.support.ws_standin import KlineStreams  # noqa: E402
+
+from autonama_shared.db import migrate  # noqa: E402
+from autonama_shared.db.pool import open_pool  # noqa: E402
+from autonama_shared.messaging.events import KlineBatch, decode  # noqa: E402
+from autonama_shared.settings import KafkaSettings, PostgresSettings  # noqa: E402
+from autonama_shared.sources.live import scan_id_of  # noqa: E402
+from autonama_shared.sources.watches import WatchParams, WatchSettings  # noqa: E402
+
+DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))
+PARAMS = WatchParams(degree=4, kstd=1.0, days=1)  # kstd 1: many alerts to time
+HISTORY = 1_500  # candles before "now" (the 1m window is 1,440)
+
+
+def shifted(symbols: int, intervals: list[str], now_ms: int, minutes: int) -> dict[Any, Any]:
+    """Real hourly candles relabelled: per symbol ``HISTORY`` closed candles up to now and
+    enough after it for the run, at each interval."""
+    real = load_klines(DATA / "klines" / "2021-04-to-2023-12", intervals=("1h",))
+    bases = sorted(real)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for i in range(symbols):
+        base, _ = bases[i % len(bases)]
+        rows = real[bases[i % len(bases)]]
+        for interval in intervals:
+            step = INTERVAL_MS[interval]
+            count = HISTORY + minutes * 60_000 // step + 3
+            start = (i // len(bases)) * 500 % (len(rows) - count)
+            part = rows[start : start + count].copy()
+            first = (now_ms // step - HISTORY) * step
+            part[:, 0] = first + np.arange(count) * step
+            out[(f"{base.removesuffix('USDT')}{i:03d}USDT", interval)] = part
+    return out
+
+
+class RealTimeStreams(KlineStreams):
+    """The websocket stand-in on this machine's clock: at each interval's boundary, the
+    closing frame of each of its streams (its send time kept per symbol and candle)."""
+
+    sent: dict[tuple[str, str, int], float]
+
+    async def run(self, intervals: list[str], until: float, drop_every: float | None) -> None:
+        self.sent = {}
+        minute = INTERVAL_MS["1m"]
+        next_drop = time.time() + drop_every if drop_every else None
+        while time.time() < until:
+            boundary = (int(time.time() * 1000) // minute + 1) * minute
+            await asyncio.sleep(max(0.0, boundary / 1000 + 0.05 - time.time()))
+            due = [i for i in intervals if boundary % INTERVAL_MS[i] == 0]
+            for connection, streams in list(self.connections.items()):
+                for stream in streams:
+                    interval = stream.rsplit("_", 1)[1]
+                    if interval not in due:
+                        continue
+                    closed = boundary - INTERVAL_MS[interval]
+                    row = self._row(stream, closed)
+                    if row is None:
+                        continue
+                    symbol = stream.split("@", 1)[0].upper()
+                    self.sent[(symbol, interval, closed)] = time.time()
+                    try:
+                        await connection.send(self._frame(stream, row, closed=True))
+                    except Exception:  # noqa: BLE001, S112 - a dropped client: it catches up
+                        continue
+            if next_drop is not None and time.time() >= next_drop:
+                await asyncio.sleep(7.0)
+                await self.drop()
+                next_drop += drop_every or 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sse_alerts(api: str, token: str, out: list[tuple[dict[str, Any], float]]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(
+            base_url=api, timeout=httpx.Timeout(10, read=None), headers=headers
+        ) as http,
+        http.stream("GET", "/v1/alerts/stream", params={"access_token": token}) as r,
+    ):
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                out.append((json.loads(line[6:]), time.time()))
+
+
+async def published(kafka: KafkaSettings, scan_ids: set[str]) -> dict[tuple[str, str, int], int]:
+    consumer = AIOKafkaConsumer(
+        f"{kafka.topic_prefix}klines",
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=64 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    counts: dict[tuple[str, str, int], int] = {}
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=3000, max_records=2000)
+            if not batch:
+                break
+            for records in batch.values():
+                for r in records:
+                    e = decode(r.value, KlineBatch)
+                    if e.scan_id in scan_ids:
+                        key = (e.symbol, e.params.interval, e.open_time[-1])
+                        counts[key] = counts.get(key, 0) + 1
+    finally:
+        await consumer.stop()
+    return counts
+
+
+async def one_run(
+    symbols: int, intervals: list[str], minutes: int, drop_every: float | None, workdir: Path
+) -> str:
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(topic_prefix=f"bench.{tag}.")
+    pg = PostgresSettings(db_schema=f"bench_{tag}")
+    now = int(time.time() * 1000)
+    klines = shifted(symbols, intervals, now, minutes)
+    rest = StandIn(klines, now)
+    clock_stop = asyncio.Event()
+
+    async def follow_clock() -> None:
+        while not clock_stop.is_set():
+            rest.now_ms = int(time.time() * 1000)
+            await asyncio.sleep(0.05)
+
+    clock = asyncio.create_task(follow_clock())
+    names = sorted({s for s, _ in klines})
+    with serve(rest):
+        ws = await RealTimeStreams(rest, intervals[0]).start()
+        stack = Stack(
+            kafka,
+            pg,
+            workdir / tag,
+            rest.url,
+            extra_env={
+                "AUTONAMA_WATCH__ENABLED": "true",
+                "AUTONAMA_WATCH__SYMBOLS": json.dumps(names),
+                "AUTONAMA_WATCH__INTERVALS": json.dumps(intervals),
+                "AUTONAMA_WATCH__PARAMS": json.dumps([PARAMS.model_dump()]),
+                "AUTONAMA_WATCH__WS_URL": ws.url,
+                "AUTONAMA_FETCHER_BINANCE__MAX_CONCURRENCY": "16",
+            },
+        )
+        stack.workdir.mkdir(parents=True)
+        async with open_pool(pg) as pool, pool.acquire() as conn:
+            await migrate(conn, pg.db_schema)
+        proc, api = await asyncio.to_thread(start_api, pg, kafka, stack.workdir / "api.log")
+        alerts: list[tuple[dict[str, Any], float]] = []
+        try:
+            stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
+            for _ in range(2):
+                stack.start("analyzer")
+            fetcher = stack.start("fetcher")
+            token = await make_token(pg, "read")
+            listener = asyncio.create_task(sse_alerts(api, token, alerts))
+            await wait_for_log(fetcher, "live: connected", within=300)
+            await asyncio.sleep(20)  # the warm-up's batches analysed and stored
+            cpu0 = {s.process.pid: cpu_seconds(s.process.pid) for s in stack.services}
+            api_cpu0 = cpu_seconds(proc.pid)
+            started = time.time()
+            until = started + minutes * 60 + 1
+            await ws.run(intervals, until, drop_every)
+            await asyncio.sleep(15)  # the last closes through the pipeline
+            elapsed = time.time() - started
+            cpu = {
+                s.process.pid: cpu_seconds(s.process.pid) - cpu0[s.process.pid]
+                for s in stack.services
+            }
+            api_cpu = cpu_seconds(proc.pid) - api_cpu0
+            listener.cancel()
+            sent = dict(ws.sent)
+            scan_ids = {
+                scan_id_of(p)
+                for i in intervals
+                for p in WatchSettings(params=[PARAMS]).scan_params(i)
+            }
+            counts = await published(kafka, scan_ids)
+            conn = await stack.connect()
+            try:
+                rows = await conn.fetch(
+                    """SELECT symbol, interval, last_candle_time FROM signals
+                       WHERE scan_id = ANY($1::uuid[])""",
+                    [uuid.UUID(s) for s in scan_ids],
+                )
+            finally:
+                await conn.close()
+        finally:
+            stack.stop_all()
+            proc.terminate()
+            await asyncio.to_thread(proc.wait, 20)
+            await ws.stop()
+            clock_stop.set()
+            await clock
+            conn = await stack.connect()
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{pg.db_schema}" CASCADE')
+            await conn.close()
+    stored = {
+        (r["symbol"], r["interval"], int(r["last_candle_time"].timestamp() * 1000)) for r in rows
+    }
+    missing = [k for k in sent if k not in stored]
+    duplicated = sum(n - 1 for k, n in counts.items() if k in sent and n > 1)
+    latencies, to_commit = [], []
+    for alert, at in alerts:
+        key = (alert["symbol"], alert["interval"], int(_ms(alert["last_candle_time"])))
+        if key in sent:
+            latencies.append((at - sent[key]) * 1000)
+            to_commit.append(_ms(alert["created_at"]) - sent[key] * 1000)
+    analysed = len([k for k in counts if k in sent])
+    by = {"fetcher": 0.0, "analyzers": 0.0, "ingestor": 0.0}
+    for s in stack.services:
+        by["analyzers" if s.name == "analyzer" else s.name] += cpu[s.process.pid]
+    cpu_text = ", ".join(f"{k} {100 * v / elapsed:.0f}%" for k, v in by.items())
+    cpu_text += f", API {100 * api_cpu / elapsed:.0f}%"
+    lat = (
+        f"p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms over "
+        f"{len(latencies)} alerts (to the alert's transaction: p50 "
+        f"{pct(to_commit, 50):.0f} ms, p99 {pct(to_commit, 99):.0f} ms)"
+        if latencies
+        else "no alert"
+    )
+    return (
+        f"{symbols} symbols x {','.join(intervals)}"
+        f"{', a drop a minute' if drop_every else ''}, {minutes} min: frame -> SSE alert {lat}; "
+        f"{analysed / elapsed:.1f} closes analysed/s ({len(sent)} frames sent); "
+        f"missing {len(missing)}, duplicated {duplicated}; CPU {cpu_text}"
+    )
+
+
+def _ms(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=int, default=5)
+    parser.add_argument("--symbols", type=int, default=400)
+    parser.add_argument("--only", choices=["1m", "3x", "drops"], default=None)
+    args = parser.parse_args()
+    runs = [
+        ("1m", ["1m"], None),
+        ("3x", ["1m", "3m", "5m"], None),
+        ("drops", ["1m"], 60.0),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, intervals, drop in runs:
+            if args.only not in (None, name):
+                continue
+            print(await one_run(args.symbols, intervals, args.minutes, drop, Path(tmp)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
