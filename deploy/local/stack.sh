@@ -212,8 +212,8 @@ demo() {
     fi
   fi
   log "dashboard: $(dashboard_url) (make down stops the stack)"
-  log "live market (needs Binance): uv run autonama watch add --name majors --intervals 1m,"
-  log "  or AUTONAMA_WATCH__ENABLED=true make up (README: The live market)"
+  log "live market (needs Binance): uv run autonama watch add --name majors --intervals 1m"
+  log "  (or start the stack with AUTONAMA_WATCH__ENABLED=true make up; README: The live market)"
 }
 
 case "${1:-}" in
