@@ -44,10 +44,13 @@ from tests.support.ws_standin import KlineStreams  # noqa: E402
 
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
-from autonama_shared.messaging.events import KlineBatch, decode  # noqa: E402
+from autonama_shared.messaging.events import CandleClosed, KlineBatch, decode  # noqa: E402
 from autonama_shared.settings import KafkaSettings, PostgresSettings  # noqa: E402
-from autonama_shared.sources.live import scan_id_of  # noqa: E402
-from autonama_shared.sources.watches import WatchParams, WatchSettings  # noqa: E402
+from autonama_shared.sources.watches import (  # noqa: E402
+    WatchParams,
+    WatchSettings,
+    scan_id_of,
+)
 
 DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))
 PARAMS = WatchParams(degree=4, kstd=1.0, days=1)  # kstd 1: many alerts to time
@@ -127,7 +130,7 @@ async def sse_alerts(api: str, token: str, out: list[tuple[dict[str, Any], float
                 out.append((json.loads(line[6:]), time.time()))
 
 
-async def published(kafka: KafkaSettings, scan_ids: set[str]) -> dict[tuple[str, str, int], int]:
+async def published(kafka: KafkaSettings) -> dict[tuple[str, str, int], int]:
     consumer = AIOKafkaConsumer(
         f"{kafka.topic_prefix}klines",
         bootstrap_servers=kafka.bootstrap_servers,
@@ -145,9 +148,9 @@ async def published(kafka: KafkaSettings, scan_ids: set[str]) -> dict[tuple[str,
                 break
             for records in batch.values():
                 for r in records:
-                    e = decode(r.value, KlineBatch)
-                    if e.scan_id in scan_ids:
-                        key = (e.symbol, e.params.interval, e.open_time[-1])
+                    e = decode(r.value, KlineBatch, CandleClosed)
+                    if isinstance(e, CandleClosed):
+                        key = (e.symbol, e.interval, e.open_time[-1])
                         counts[key] = counts.get(key, 0) + 1
     finally:
         await consumer.stop()
@@ -221,7 +224,7 @@ async def one_run(
                 for i in intervals
                 for p in WatchSettings(params=[PARAMS]).scan_params(i)
             }
-            counts = await published(kafka, scan_ids)
+            counts = await published(kafka)
             conn = await stack.connect()
             try:
                 rows = await conn.fetch(

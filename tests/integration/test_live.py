@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer
 
 from autonama_shared.engine.bands import compute_signal
 from autonama_shared.engine.specs import BandParams
-from autonama_shared.messaging.events import KlineBatch, decode
+from autonama_shared.messaging.events import CandleClosed, KlineBatch, decode
 from autonama_shared.settings import KafkaSettings, PostgresSettings
-from autonama_shared.sources.live import WatchParams, WatchSettings, scan_id_of
+from autonama_shared.sources.watches import WatchParams, WatchSettings, scan_id_of
 from tests.support.api import start_api
 from tests.support.binance_standin import StandIn, load_klines, serve
 from tests.support.factories import make_token
@@ -200,7 +200,7 @@ async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_an
 
 
 async def published_batches(stack: Stack) -> dict[str, list[int]]:
-    """The live batches on the klines topic: per symbol, the last candle of each, in order."""
+    """The closed candles on the klines topic: per symbol, in order."""
     consumer = AIOKafkaConsumer(
         stack.topics.klines,
         bootstrap_servers=stack.kafka.bootstrap_servers,
@@ -216,8 +216,8 @@ async def published_batches(stack: Stack) -> dict[str, list[int]]:
                 break
             for records in batch.values():
                 for r in records:
-                    event = decode(r.value, KlineBatch)
-                    if event.scan_id == SCAN_ID:
+                    event = decode(r.value, KlineBatch, CandleClosed)
+                    if isinstance(event, CandleClosed):
                         out.setdefault(event.symbol, []).append(event.open_time[-1])
     finally:
         await consumer.stop()
@@ -315,6 +315,25 @@ async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
             r = await http.post("/v1/watches", json={"name": "y", "symbols": ["A"], "top": 3})
             assert r.status_code == 422
             assert "one universe" in r.text
+            # Every stored signal has a chart: its own window, or its key's newest before it.
+            conn = await stack.connect()
+            try:
+                ids = await conn.fetch(
+                    """SELECT s.id, s.last_candle_time, w.signal_id IS NOT NULL AS own
+                       FROM signals s LEFT JOIN band_windows w ON w.signal_id = s.id
+                       WHERE s.symbol = 'ETHUSDT' ORDER BY s.last_candle_time"""
+                )
+            finally:
+                await conn.close()
+            assert ids[0]["own"]  # a key's first signal carries its window
+            assert not all(r["own"] for r in ids)  # live HOLDs do not: the fallback is used
+            for row in ids:
+                r = await http.get(f"/v1/signals/{row['id']}/bands")
+                assert r.status_code == 200, r.text
+                chart = r.json()
+                shown = chart["signal_id"] == row["id"]
+                assert shown == row["own"]
+                assert chart["open_time"][-1] <= row["last_candle_time"].timestamp() * 1000
             r = await http.delete(f"/v1/watches/{watches[0]['id']}")
             assert r.status_code == 204
         await wait_for_log(fetcher, "live: no watch to follow")

@@ -85,6 +85,8 @@ class Stack:
             "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
             "AUTONAMA_FETCHER_BINANCE__BASE_URL": self.binance_url,
             "AUTONAMA_FETCHER_BINANCE__BACKOFF_BASE": "0.05",
+            "AUTONAMA_ANALYZER_BINANCE__BASE_URL": self.binance_url,
+            "AUTONAMA_ANALYZER_BINANCE__BACKOFF_BASE": "0.05",
             "AUTONAMA_FETCHER_CACHE_DIR": str(self.workdir / "cache"),
             "AUTONAMA_INGESTOR_DROP_FOLDER": str(self.workdir / "drop"),
             "AUTONAMA_INGESTOR_POLL_SECONDS": "0.5",

@@ -321,8 +321,22 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
 
 
 async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:
-    """The stored window of one signal (a row of the market watch, an alert's signal)."""
-    return await _window(pool, "s.id = $1", signal_id)
+    """The stored window of one signal (a row of the market watch, an alert's signal); for a
+    signal stored without one (a live HOLD), the newest window of its key up to it."""
+    found = await _window(pool, "s.id = $1", signal_id)
+    if found is not None:
+        return found
+    nearest = await pool.fetchval(
+        """SELECT o.id FROM signals s
+           JOIN signals o ON (o.symbol, o.interval, o.degree, o.kstd, o.price_scale, o.days)
+                           = (s.symbol, s.interval, s.degree, s.kstd, s.price_scale, s.days)
+                         AND o.last_candle_time <= s.last_candle_time
+           JOIN band_windows w ON w.signal_id = o.id
+           WHERE s.id = $1
+           ORDER BY o.last_candle_time DESC LIMIT 1""",
+        signal_id,
+    )
+    return None if nearest is None else await _window(pool, "s.id = $1", nearest)
 
 
 async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:

@@ -15,15 +15,18 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from autonama_analyzer.analyze import backtest_of, signals_of
+from autonama_analyzer.live import LiveState
 from autonama_analyzer.settings import Settings
 from autonama_shared.errors import AutonamaError, DataError
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestKlines,
+    CandleClosed,
     KlineBatch,
     SignalComputed,
 )
 from autonama_shared.messaging.runner import Emit, MapHandler, of_type, open_runner
+from autonama_shared.sources.binance import BinanceSource
 
 __all__ = ["analyse_poll", "make_handler", "run"]
 
@@ -52,9 +55,13 @@ async def analyse_poll(events: Sequence[Any]) -> list[SignalComputed | BacktestC
     return out
 
 
-def make_handler(signals_topic: str) -> MapHandler:
+def make_handler(signals_topic: str, live: LiveState | None = None) -> MapHandler:
     async def handle(events: Sequence[Any], emit: Emit) -> None:
-        results = await analyse_poll(events)
+        results: list[Any] = await analyse_poll(events)
+        closes = of_type(events, CandleClosed)
+        if closes and live is not None:
+            for close in closes:  # in order: a key's candles follow one another
+                results.extend(await live.handle(close))
         for event in results:
             await emit(signals_topic, event, event.symbol.encode())
         batches, backtests = of_type(events, KlineBatch), of_type(events, BacktestKlines)
@@ -78,7 +85,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 service="analyzer",
                 who=who,
                 inputs=["klines"],
-                accepted=(KlineBatch, BacktestKlines),
+                accepted=(KlineBatch, BacktestKlines, CandleClosed),
                 group_id=settings.group_id,
                 max_records=settings.max_batch,
                 poll_ms=settings.poll_ms,
@@ -97,7 +104,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 poll_ms=settings.poll_ms,
             )
         )
-        handler = make_handler(scans.topics.signals)
+        source = await stack.enter_async_context(BinanceSource(settings.binance))
+
+        async def server_now() -> int:
+            return await source.server_now_ms(max_age=0.0)
+
+        handler = make_handler(scans.topics.signals, LiveState(source.fetch, server_now))
         async with asyncio.TaskGroup() as group:
             group.create_task(scans.map(handler))
             group.create_task(backtests.map(handler))

@@ -24,7 +24,7 @@ from autonama_shared.db.pool import TEMPORARY, open_pool
 from autonama_shared.db.watches import published_streams, record_published, stored_specs
 from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import wait_for_any
-from autonama_shared.messaging.events import KlineBatch, ScanParams, encode
+from autonama_shared.messaging.events import CandleClosed, ScanParams, encode
 from autonama_shared.messaging.runner import Runner
 from autonama_shared.sources.binance import BinanceSource
 from autonama_shared.sources.live import LiveFeed
@@ -43,11 +43,11 @@ class LiveMarket:
         self.runner = runner
         self.published: dict[str, int] = {}
 
-    async def publish(self, batch: KlineBatch, key: bytes) -> asyncio.Future[Any]:
-        """Send a batch; its acknowledgement is awaited by the feed, not here."""
+    async def publish(self, event: CandleClosed, key: bytes) -> asyncio.Future[Any]:
+        """Send a closed candle; its acknowledgement is awaited by the feed, not here."""
         try:
             return await self.runner.producer.send(
-                self.runner.topics.klines, encode(batch), key=key
+                self.runner.topics.klines, encode(event), key=key
             )
         except KafkaError as e:
             raise TemporaryError(f"Kafka: a live batch was not published: {e}") from e

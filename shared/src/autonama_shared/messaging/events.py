@@ -9,6 +9,7 @@ knows gets an ``EventDecodeError`` and sends the message to the dead-letter topi
     ScanRequested  scan-requests   someone (CLI, API, schedule) wants a scan
     ScanPlanned    scans           the fetcher resolved the universe: these symbols
     KlineBatch     klines          closed candles of one symbol for one scan (or its fetch error)
+    CandleClosed   klines          one closed candle of a followed stream (the live market)
     SignalComputed signals         the analyzer's result for one symbol (or its error)
     ScanFinished   scans           the ingestor stored every symbol of the scan
     BacktestRequested scan-requests  someone wants a backtest (fetcher: candles; analyzer: trades)
@@ -82,6 +83,7 @@ __all__ = [
     "BacktestParams",
     "BacktestPlanned",
     "BacktestRequested",
+    "CandleClosed",
     "DeadLetter",
     "Event",
     "EventDecodeError",
@@ -184,6 +186,25 @@ class KlineBatch(_CandleColumns):
         return self
 
 
+class CandleClosed(_CandleColumns):
+    """One closed candle of a followed stream (the live market), with the parameter sets
+    of its key: the analyzer that owns the symbol updates each key's window with it."""
+
+    type: Literal["candle.closed"] = "candle.closed"
+    symbol: Symbol
+    interval: str
+    params: list[ScanParams] = Field(min_length=1, max_length=50)
+    closed_at: UTCDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _one_candle(self) -> CandleClosed:
+        if len(self.open_time) != 1:
+            raise ValueError(f"a closed candle is one candle, got {len(self.open_time)}")
+        if any(p.interval != self.interval for p in self.params):
+            raise ValueError(f"every parameter set must be of interval {self.interval}")
+        return self
+
+
 class SignalComputed(_Event, SignalRecord):
     """The analyzer's result for one symbol: the signal record, where it comes from, its window."""
 
@@ -254,6 +275,7 @@ Event = (
     | BacktestPlanned
     | BacktestKlines
     | BacktestComputed
+    | CandleClosed
     | AlertRaised
     | AlertEnded
 )

@@ -12,10 +12,10 @@ candles that closed while no frame could arrive are published before live ones.
 For each stream it keeps the trailing window and the open time of the last candle
 published: a closing frame (``k.x``) of that candle or an older one (a duplicate, a late
 or reordered frame) changes nothing; one that leaves a hole (a skipped frame) fetches the
-hole over REST first. Each closed candle becomes one ``KlineBatch`` per parameter set of
-the watch (the key's trailing window, keyed by symbol) on the ``klines`` topic: the
-analyzers fit it with the same function as a scan, the ingestor stores it (idempotent by
-key and candle) and raises the alerts.
+hole over REST first. Each closed candle becomes one ``CandleClosed`` event (the candle and
+its key's parameter sets, keyed by symbol) on the ``klines`` topic: the analyzer that owns
+the symbol moves each key's window on by that candle (``engine.live``), the ingestor stores
+the signal (idempotent by key and candle) and raises the alerts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import AutonamaError, TemporaryError
 from autonama_shared.lifecycle import Backoff, wait_for_any
-from autonama_shared.messaging.events import KlineBatch, ScanParams
+from autonama_shared.messaging.events import CandleClosed, ScanParams
 from autonama_shared.sources.watches import (
     MAX_STREAMS,
     Key,
@@ -45,6 +44,7 @@ from autonama_shared.sources.watches import (
     WatchSettings,
     WatchSpec,
     plan_of,
+    scan_id_of,
 )
 
 __all__ = [
@@ -62,12 +62,6 @@ log = logging.getLogger("autonama.live")
 
 #: Binance: at most 300 new connections per 5 minutes per IP; one a second stays far below.
 CONNECT_SPACING_SECONDS = 1.0
-_NAMESPACE = uuid.UUID("6b3c1a52-8f0e-4d7b-9b61-3f2d7c9e4a10")
-
-
-def scan_id_of(params: ScanParams) -> str:
-    """The stable scan id of a watch's signals for one interval and parameter set."""
-    return str(uuid.uuid5(_NAMESPACE, f"watch/{params.model_dump_json()}"))
 
 
 def closed_candle(frame: dict[str, Any]) -> tuple[str, str, list[float]] | None:
@@ -90,7 +84,7 @@ def closed_candle(frame: dict[str, Any]) -> tuple[str, str, list[float]] | None:
 #: Sends a batch (event, key) and returns the broker's acknowledgement to await: batches
 #: are sent in order without waiting for each ack (the idempotent producer keeps a key's
 #: order), so a minute's hundreds of closes go out in one burst, not one round trip each.
-Publish = Callable[[KlineBatch, bytes], Awaitable["asyncio.Future[Any]"]]
+Publish = Callable[[CandleClosed, bytes], Awaitable["asyncio.Future[Any]"]]
 #: The last ``n`` closed candles of (symbol, interval) over REST (``BinanceSource.fetch``).
 Fetch = Callable[[str, str, int], Awaitable[Candles]]
 
@@ -256,17 +250,13 @@ class LiveFeed:
         await self._send(stream, stream.window)
 
     async def _send(self, stream: _Stream, window: Candles) -> None:
-        acks = []
-        for params in stream.params:
-            candles = window.tail(params.window)
-            batch = KlineBatch(
-                scan_id=scan_id_of(params),
-                symbol=stream.symbol,
-                params=params,
-                window=params.window,
-                **KlineBatch.columns_of(candles),
-            )
-            acks.append(await self.publish(batch, stream.symbol.encode()))
+        event = CandleClosed(
+            symbol=stream.symbol,
+            interval=stream.interval,
+            params=stream.params,
+            **CandleClosed.columns_of(window.tail(1)),
+        )
+        acks = [await self.publish(event, stream.symbol.encode())]
         stream.published = window.last_open_time
         if stream.published is not None:
             name = f"{stream.symbol.lower()}@kline_{stream.interval}"

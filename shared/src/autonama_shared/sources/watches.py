@@ -4,6 +4,7 @@ API and the CLI validate watches with these models; ``sources.live`` follows the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
@@ -24,7 +25,17 @@ from autonama_shared.engine.specs import (
 from autonama_shared.messaging.events import ScanParams
 from autonama_shared.sources.base import CORE_MOVERS
 
-__all__ = ["MAX_STREAMS", "Key", "WatchParams", "WatchSettings", "WatchSpec", "plan_of"]
+__all__ = [
+    "MAX_STREAMS",
+    "Key",
+    "WatchParams",
+    "WatchSettings",
+    "WatchSpec",
+    "plan_of",
+    "scan_id_of",
+]
+
+_NAMESPACE = uuid.UUID("6b3c1a52-8f0e-4d7b-9b61-3f2d7c9e4a10")
 
 #: Binance: at most 1,024 streams per connection.
 MAX_STREAMS = 1024
@@ -128,3 +139,8 @@ async def plan_of(
                 have = plan.setdefault((symbol, interval), [])
                 have.extend(p for p in params if p not in have)
     return plan
+
+
+def scan_id_of(params: ScanParams) -> str:
+    """The stable scan id of a watch's signals for one interval and parameter set."""
+    return str(uuid.uuid5(_NAMESPACE, f"watch/{params.model_dump_json()}"))

@@ -84,8 +84,10 @@ async def signal_bands(
 ) -> BandSeries:
     """The stored window of one signal (a market-watch row, an alert's signal): candles, fit
     and bands as that fit drew them, with the key's alerts within the window. Signal ids come
-    from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). 404 when the signal has no
-    stored window (results files without windows)."""
+    from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). A live HOLD is stored
+    without its window: the newest window of its key up to it is answered (its own
+    `signal_id` and candle time say which). 404 when the key has none (results files
+    without windows)."""
     found = await signal_window(state.pool, signal_id)
     if found is None:
         raise HTTPException(404, f"no stored window for signal {signal_id}")
