@@ -2,7 +2,7 @@
 
 Heavy libraries load only where they are used: the events (every service's
 wire format) load no pandas, pyarrow or matplotlib; the analyzer loads no
-database client and no web framework; ``autonama --help`` loads none of the
+database client, no web framework and no candle cache; ``autonama --help`` loads none of the
 libraries its commands use (``bench/cli.py`` times it).
 """
 
@@ -39,7 +39,8 @@ def loaded_by(code: str) -> set[str]:
     [
         ("import autonama_shared.messaging.events", set()),
         ("import autonama_shared.engine.bands, autonama_shared.engine.specs", set()),
-        ("import autonama_analyzer.__main__", {"aiokafka"}),
+        # python-binance: a live key's window is loaded over REST (no cache: no pyarrow)
+        ("import autonama_analyzer.__main__", {"aiokafka", "binance"}),
         ("import autonama_ingestor.__main__", {"aiokafka", "asyncpg"}),
         (CLI_HELP, set()),
     ],

@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from binance import AsyncClient
@@ -32,7 +32,9 @@ from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError, TemporaryError
 from autonama_shared.sources.base import is_stable_pair
-from autonama_shared.sources.cache import KlineCache
+
+if TYPE_CHECKING:  # the cache (pyarrow) loads only where one is given
+    from autonama_shared.sources.cache import KlineCache
 
 __all__ = ["BinanceSettings", "BinanceSource", "WeightBudget"]
 
