@@ -1,6 +1,7 @@
 """The analyzer's live state: a key loaded once over REST, then moved on one candle at a
 time; a replayed candle answered with the same signal; every signal equal to the batch
-engine; the band series only where a chart needs it (fakes for REST and the clock)."""
+engine; the band series only with a key's first signal and its changes (fakes for REST and
+the clock)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
     state = LiveState(fetch, server_now)
     start = 200
     signals = {"with": 0, "without": 0}
+    previous = None
     for i in range(start, 330):
         now["ms"] = int(hourly.open_time[i]) + HOUR + 5_000  # just after the close
         event = CandleClosed(
@@ -66,12 +68,13 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
             assert len(signal.series.close) == params.window
         else:
             signals["without"] += 1
-            assert signal.signal == "HOLD"
+            assert signal.signal == previous  # only a change carries its window
+        previous = signal.signal
         again = await state.handle(event)  # a replay: the same signal, nothing loaded
         assert again == [signal]
     assert len(fetches) == 1  # loaded once, then pushed
     assert state.counts == {"pushed": 129, "loaded": 1, "replayed": 130}
-    assert signals["with"] >= 2  # the first, and the BUYs and SELLs
+    assert signals["with"] >= 3  # the first, and every change of signal
     assert signals["without"] > 0
 
     # A candle that leaves a hole (a restart elsewhere): loaded again over REST.

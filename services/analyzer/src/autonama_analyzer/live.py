@@ -7,8 +7,9 @@ restart, or when a rebalance brought its symbol here -- is loaded over REST (Bin
 the stand-in; the exchange's clock re-read) up to the candle, then goes on live. A candle
 it has answered before (a replay after a crash or a rewind) gets the same signal again
 from a short history. The window's band series (for charts) travels with a key's first
-signal and with every BUY or SELL; a HOLD carries only its numbers, so that a minute's
-hundreds of closes do not each carry and store a day of candles.
+signal and with every signal that differs from the key's previous one (what raises or ends
+an alert); the others carry only their numbers, so that a minute's hundreds of closes do
+not each carry and store a day of candles.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class _Key:
     window: LiveWindow
     candles: Candles  # the window's candles (open, high, low, close), for charts
     recent: OrderedDict[int, SignalComputed] = field(default_factory=OrderedDict)
+    last: str | None = None  # the key's previous signal (BUY, SELL, HOLD)
 
 
 class LiveState:
@@ -68,7 +70,7 @@ class LiveState:
                 result = k.window.push(t, float(candle.close[0]))
                 k.candles = k.candles.merge(candle).tail(params.window)
                 self.counts["pushed"] += 1
-                with_series = result is not None and result.signal != "HOLD"
+                with_series = result is not None and result.signal != k.last
             else:
                 k = await self._load(event.symbol, params, candle)
                 self.keys[key] = k
@@ -77,6 +79,7 @@ class LiveState:
             if result is None:  # cannot happen: t is newer than the window's last candle
                 continue
             signal = self._signal(event.symbol, params, k, result, t, with_series)
+            k.last = result.signal
             k.recent[t] = signal
             while len(k.recent) > HISTORY:
                 k.recent.popitem(last=False)
