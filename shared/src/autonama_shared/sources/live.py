@@ -216,12 +216,17 @@ class LiveFeed:
             await self._advance(stream, candle)
 
     async def catch_up(self, names: Sequence[str]) -> None:
-        """Every stream of ``names`` up to its last closed candle over REST."""
+        """Every stream of ``names`` up to its last closed candle over REST, several at a
+        time (the source bounds its own concurrency and weight): a reconnection of 400
+        streams takes a second, not a request after another."""
         await self._sync()
-        for name in names:
-            stream = self.streams[name]
+
+        async def one(name: str) -> None:
             async with self._locks[name]:
-                await self._catch_up(stream)
+                await self._catch_up(self.streams[name])
+
+        # gather, not a task group: the first failure (Binance away) is raised as it is.
+        await asyncio.gather(*(one(name) for name in names))
 
     async def _sync(self) -> None:
         if self.sync_clock is not None:
