@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from autonama_shared.lifecycle import supervise
 from autonama_shared.runs.scan import run_scan
 from autonama_shared.settings import PostgresSettings
 from autonama_shared.sources.files import FileSource
+from tests.support.cli import cli
 from tests.support.factories import make_signal, store
 
 
@@ -166,25 +165,6 @@ async def test_a_file_over_the_size_limit_is_rejected(
     drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=1024)
     await drain(drop)
     assert "over the limit of 1024" in str(reason(folder / "rejected", path.name)["error"])
-
-
-def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AUTONAMA_POSTGRES__HOST": pg.host,
-        "AUTONAMA_POSTGRES__PORT": str(pg.port),
-        "AUTONAMA_POSTGRES__USER": pg.user,
-        "AUTONAMA_POSTGRES__DATABASE": pg.database,
-        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "autonama_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def test_ingest_command_and_history(

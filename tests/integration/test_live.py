@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +26,7 @@ from autonama_shared.settings import KafkaSettings, PostgresSettings
 from autonama_shared.sources.watches import WatchParams, WatchSettings, scan_id_of
 from tests.support.api import start_api
 from tests.support.binance_standin import StandIn, load_klines, serve
+from tests.support.cli import cli
 from tests.support.factories import make_token
 from tests.support.stack import Stack, wait_for_log
 from tests.support.ws_standin import KlineStreams
@@ -241,25 +239,6 @@ async def stored_up_to(stack: Stack, last: int) -> list[Any]:
     raise AssertionError(f"the candle of {last} was not stored: {times}")
 
 
-def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AUTONAMA_POSTGRES__HOST": pg.host,
-        "AUTONAMA_POSTGRES__PORT": str(pg.port),
-        "AUTONAMA_POSTGRES__USER": pg.user,
-        "AUTONAMA_POSTGRES__DATABASE": pg.database,
-        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "autonama_cli", "watch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,
@@ -275,11 +254,13 @@ async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
         stack.start("analyzer")
         fetcher = stack.start("fetcher")
         await wait_for_log(fetcher, "live: no watch to follow")
-        bad = await asyncio.to_thread(cli, pg_settings, "add", "--name", "x", "--days", "0")
+        bad = await asyncio.to_thread(
+            cli, pg_settings, "watch", "add", "--name", "x", "--days", "0"
+        )
         assert bad.returncode != 0
         assert "days" in bad.stderr
         made = await asyncio.to_thread(
-            cli, pg_settings, "add", "--name", "two", "--symbols", "ETHUSDT", "SOLUSDT",
+            cli, pg_settings, "watch", "add", "--name", "two", "--symbols", "ETHUSDT", "SOLUSDT",
             "--intervals", "1h", "--degree", "3", "--kstd", "1", "--days", "3",
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
@@ -303,7 +284,7 @@ async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
             assert stamps[-4:] == closed  # before, while down and after the restart: no gap
             assert stamps == list(range(stamps[0], stamps[-1] + 1, HOUR))
 
-        listed = await asyncio.to_thread(cli, pg_settings, "list")
+        listed = await asyncio.to_thread(cli, pg_settings, "watch", "list")
         assert "two" in listed.stdout
         assert "ETHUSDT SOLUSDT" in listed.stdout
         token = await make_token(pg_settings, "write")

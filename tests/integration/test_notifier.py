@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,6 +28,7 @@ from autonama_shared.messaging.kafka import ensure_topics
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import start_api
+from tests.support.cli import cli
 from tests.support.factories import make_signal, make_token, store
 from tests.support.receivers import SmtpServer, WebhookReceiver
 from tests.support.stack import Stack, wait_for_log
@@ -493,35 +492,17 @@ async def test_a_minute_of_503_a_kill_9_and_a_broker_restart_lose_no_delivery(
     assert all(ids_ == sorted(ids_) for ids_ in firsts.values())
 
 
-def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AUTONAMA_POSTGRES__HOST": pg.host,
-        "AUTONAMA_POSTGRES__PORT": str(pg.port),
-        "AUTONAMA_POSTGRES__USER": pg.user,
-        "AUTONAMA_POSTGRES__DATABASE": pg.database,
-        "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "autonama_cli", "subscribe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_the_cli_manages_subscriptions_the_notifier_delivers(
     notifying: Stack, receiver: WebhookReceiver, pg_settings: PostgresSettings
 ) -> None:
-    bad = await asyncio.to_thread(cli, pg_settings, "add", "--name", "x", "--webhook", "ftp://h/x")
+    bad = await asyncio.to_thread(
+        cli, pg_settings, "subscribe", "add", "--name", "x", "--webhook", "ftp://h/x"
+    )
     assert bad.returncode != 0
     assert "http:// or https://" in bad.stderr
     made = await asyncio.to_thread(
-        cli, pg_settings, "add", "--name", "cli", "--webhook", f"{receiver.url}/hook/cli",
-        "--symbols", "BTC*", "--signals", "BUY",
+        cli, pg_settings, "subscribe", "add", "--name", "cli",
+        "--webhook", f"{receiver.url}/hook/cli", "--symbols", "BTC*", "--signals", "BUY",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     created = json.loads(made.stdout)
@@ -529,21 +510,23 @@ async def test_the_cli_manages_subscriptions_the_notifier_delivers(
     assert created["filter"]["symbols"] == ["BTC*"]
     notifier = notifying.start("notifier")
     await wait_for_log(notifier, "assigned")
-    sent = await asyncio.to_thread(cli, pg_settings, "test", str(created["id"]))
+    sent = await asyncio.to_thread(cli, pg_settings, "subscribe", "test", str(created["id"]))
     assert sent.returncode == 0, sent.stderr
     got = await receiver.wait_for("cli", 1)
     assert got[0].body["type"] == "subscription.test"
-    listed = await asyncio.to_thread(cli, pg_settings, "list")
+    listed = await asyncio.to_thread(cli, pg_settings, "subscribe", "list")
     assert "cli" in listed.stdout
     assert "symbols=['BTC*']" in listed.stdout
     for _ in range(20):  # the delivery is recorded just after the receiver answered
-        shown = await asyncio.to_thread(cli, pg_settings, "deliveries", str(created["id"]))
+        shown = await asyncio.to_thread(
+            cli, pg_settings, "subscribe", "deliveries", str(created["id"])
+        )
         if "delivered" in shown.stdout:
             break
     assert "subscription.test" in shown.stdout
     assert "delivered" in shown.stdout
-    gone = await asyncio.to_thread(cli, pg_settings, "remove", str(created["id"]))
+    gone = await asyncio.to_thread(cli, pg_settings, "subscribe", "remove", str(created["id"]))
     assert gone.returncode == 0, gone.stderr
-    again = await asyncio.to_thread(cli, pg_settings, "remove", str(created["id"]))
+    again = await asyncio.to_thread(cli, pg_settings, "subscribe", "remove", str(created["id"]))
     assert again.returncode != 0
     assert f"subscription {created['id']} does not exist" in again.stderr

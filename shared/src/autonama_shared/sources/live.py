@@ -115,10 +115,6 @@ class LiveFeed:
     #: Told each candle published (after the broker's acknowledgement), to record it.
     on_published: Callable[[str, int], Awaitable[object]] | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
-    #: Counters for logs and tests: frames seen, candles published, dropped, filled.
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"frames": 0, "published": 0, "ignored": 0, "filled": 0}
-    )
 
     def __post_init__(self) -> None:
         for (symbol, interval), params in self.plan.items():
@@ -188,7 +184,6 @@ class LiveFeed:
 
     async def on_message(self, raw: str | bytes) -> None:
         """One frame: a closed candle is published (after any hole is filled)."""
-        self.counts["frames"] += 1
         try:
             frame = json.loads(raw)
             closed = closed_candle(frame)
@@ -205,7 +200,7 @@ class LiveFeed:
         async with self._locks[name]:
             t, step = int(row[0]), interval_ms(interval)
             if stream.published is None or t <= stream.published:
-                self.counts["ignored"] += 1  # a duplicate, late or reordered frame
+                # a duplicate, late or reordered frame
                 return
             if t > stream.published + step:  # a hole: a frame never came
                 await self._sync()
@@ -246,7 +241,6 @@ class LiveFeed:
         newer = fetched.open_time > stream.published
         if not newer.any():
             return
-        self.counts["filled"] += int(newer.sum())
         for i in np.flatnonzero(newer):
             await self._advance(stream, fetched.slice(int(i), int(i) + 1))
 
@@ -268,7 +262,6 @@ class LiveFeed:
             task = asyncio.ensure_future(self._acknowledged(name, stream.published, acks))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
-        self.counts["published"] += 1
 
     async def _acknowledged(self, name: str, open_time: int, acks: list[Any]) -> None:
         """Once the broker has the candle's batches: recorded as published (what a restart
