@@ -3,7 +3,13 @@ step with the REST stand-in: both serve the same real candles and agree on "now"
 REST stand-in's simulated clock, which ``tick`` moves one interval at a time).
 
 ``GET /stream?streams=btcusdt@kline_1h/...`` sends Binance's combined-stream frames: for
-each candle an update (``k.x`` false) and its closing frame (``k.x`` true). Faults for the
+each candle an update (``k.x`` false) and its closing frame (``k.x`` true). More streams
+come by ``{"method": "SUBSCRIBE", "params": [...], "id": n}`` messages, answered
+``{"result": null, "id": n}``, with Binance's limits: at most ``MAX_STREAMS`` streams a
+connection (more is answered with an error) and at most 5 messages a second from the client
+(more closes the connection with 1008, as Binance does). The request line, URL included,
+is refused over 8 KB (the ``websockets`` server's limit; Binance documents none, common
+servers sit at 4-8 KB). Faults for the
 tests: ``tick(skip=...)`` never sends some closing frames, ``duplicate`` sends them twice,
 ``reverse`` sends the closes of several candles newest first, ``drop()`` cuts every
 connection, and ``send=False`` stalls (the clock moves, nothing is sent).
@@ -12,14 +18,23 @@ connection, and ``send=False`` stalls (the clock moves, nothing is sent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
+from autonama_shared.sources.watches import MAX_STREAMS
 from tests.support.binance_standin import INTERVAL_MS, StandIn, _s
+
+#: Binance: at most 5 incoming messages a second on a connection.
+MESSAGES_PER_SECOND = 5
 
 
 @dataclass
@@ -29,6 +44,9 @@ class KlineStreams:
     url: str = ""
     connections: dict[ServerConnection, list[str]] = field(default_factory=dict)
     connects: int = 0
+    #: SUBSCRIBE messages answered, and connections closed for sending too many.
+    subscribes: int = 0
+    rate_closes: int = 0
     _server: Server | None = None
 
     async def start(self) -> KlineStreams:
@@ -48,10 +66,36 @@ class KlineStreams:
         streams = parse_qs(urlsplit(path).query).get("streams", [""])[0].split("/")
         self.connections[connection] = [s for s in streams if s]
         self.connects += 1
+        received: deque[float] = deque()
         try:
-            await connection.wait_closed()
+            async for message in _until_closed(connection):
+                now = time.monotonic()
+                received.append(now)
+                while received and received[0] <= now - 1.0:
+                    received.popleft()
+                if len(received) > MESSAGES_PER_SECOND:
+                    self.rate_closes += 1
+                    await connection.close(code=1008, reason="Too many requests")
+                    return
+                await connection.send(json.dumps(self._answer(connection, message)))
         finally:
             self.connections.pop(connection, None)
+
+    def _answer(self, connection: ServerConnection, message: str | bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(message)
+            method, ident = request["method"], request["id"]
+        except (ValueError, KeyError, TypeError):
+            return {"error": {"code": 3, "msg": "Invalid JSON"}, "id": None}
+        if method != "SUBSCRIBE":
+            return {"error": {"code": 2, "msg": f"unknown variant {method}"}, "id": ident}
+        streams = self.connections[connection]
+        new = [s for s in request.get("params", []) if s not in streams]
+        if len(streams) + len(new) > MAX_STREAMS:
+            return {"error": {"code": 2, "msg": "Too many streams"}, "id": ident}
+        streams.extend(new)
+        self.subscribes += 1
+        return {"result": None, "id": ident}
 
     async def wait_for_connections(self, count: int = 1, within: float = 30.0) -> None:
         for _ in range(int(within / 0.05)):  # connections come in on the server's own tasks
@@ -135,3 +179,10 @@ def _parts(stream: str) -> tuple[str, str]:
     """("BTCUSDT", "1h") of "btcusdt@kline_1h"."""
     symbol, kind = stream.split("@", 1)
     return symbol.upper(), kind.removeprefix("kline_")
+
+
+async def _until_closed(connection: ServerConnection) -> AsyncIterator[str | bytes]:
+    """The client's messages until the connection closes, however it closes."""
+    with contextlib.suppress(ConnectionClosed):
+        async for message in connection:
+            yield message

@@ -52,8 +52,9 @@ class LiveMarket:
         except KafkaError as e:
             raise TemporaryError(f"Kafka: a live batch was not published: {e}") from e
 
-    async def sync_clock(self) -> None:
-        await self.source.server_now_ms(max_age=0.0)  # the exchange's "now", not a stale offset
+    async def sync_clock(self) -> int:
+        # the exchange's "now", not a stale offset
+        return await self.source.server_now_ms(max_age=0.0)
 
     async def watches(self, pool: asyncpg.Pool) -> list[WatchSpec]:
         specs: list[WatchSpec] = [self.watch] if self.watch.enabled else []

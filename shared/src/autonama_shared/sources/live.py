@@ -4,6 +4,9 @@ order, with no gap.
 ``LiveFeed`` reads combined streams (``<ws_url>/stream?streams=btcusdt@kline_1m/...``, at
 most ``MAX_STREAMS`` per connection, connections opened one after another within Binance's
 rate of new connections) with the ``websockets`` library, which answers the server's pings.
+A connection names its first ``URL_STREAMS`` streams in its URL (1,024 names would make a
+20 KB request line, which servers refuse) and ``SUBSCRIBE``s the others, a message of
+``SUBSCRIBE_STREAMS`` at a time, within Binance's 5 messages a second.
 A connection is closed and opened again before Binance's 24-hour cut, and after any drop
 with backoff. On every (re)connection each stream first catches up over REST
 (``BinanceSource.fetch``: the cache, then what is missing, within the weight budget), so
@@ -62,6 +65,14 @@ log = logging.getLogger("autonama.live")
 
 #: Binance: at most 300 new connections per 5 minutes per IP; one a second stays far below.
 CONNECT_SPACING_SECONDS = 1.0
+#: Streams named in a connection's URL (about 2 KB of request line); the rest are subscribed.
+URL_STREAMS = 100
+#: Streams per SUBSCRIBE message, and the time between two messages (Binance closes a
+#: connection that sends more than 5 messages a second).
+SUBSCRIBE_STREAMS = 200
+SUBSCRIBE_SPACING_SECONDS = 0.25
+#: How long Binance may take to answer a SUBSCRIBE.
+SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 
 
 def closed_candle(frame: dict[str, Any]) -> tuple[str, str, list[float]] | None:
@@ -98,6 +109,17 @@ class _Stream:
     published: int | None = None  # open time of the last candle published
 
 
+def _answer_of(raw: str | bytes) -> dict[str, Any] | None:
+    """The answer to a request (``{"result": ..., "id": n}``), or None for a stream's frame."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and "id" in message and "stream" not in message:
+        return message
+    return None
+
+
 @dataclass
 class LiveFeed:
     """Follows the streams of ``plan`` until stopped (see the module docstring)."""
@@ -106,9 +128,11 @@ class LiveFeed:
     settings: WatchSettings
     fetch: Fetch
     publish: Publish
-    #: Re-reads the exchange's clock before a catch-up, so that a candle whose closing
-    #: frame just came counts as closed over REST too.
-    sync_clock: Callable[[], Awaitable[object]] | None = None
+    #: Re-reads the exchange's clock (its "now" in ms) before a catch-up, so that a candle
+    #: whose closing frame just came counts as closed over REST too; and a stream whose
+    #: last closed candle is already published is not fetched at all (a reconnection within
+    #: a candle costs no request weight).
+    sync_clock: Callable[[], Awaitable[int]] | None = None
     #: The last candle published per stream, carried from a feed this one replaces or
     #: read back from where ``on_published`` recorded it.
     published: dict[str, int] = field(default_factory=dict)
@@ -145,11 +169,12 @@ class LiveFeed:
 
     async def _connection(self, names: list[str], stop: asyncio.Event, delay: float) -> None:
         await wait_for_any(delay, stop)
-        url = f"{self.settings.ws_url.rstrip('/')}/stream?streams={'/'.join(names)}"
+        url = f"{self.settings.ws_url.rstrip('/')}/stream?streams={'/'.join(names[:URL_STREAMS])}"
         backoff = Backoff(f"live: {len(names)} streams", logger=log)
         while not stop.is_set():
             try:
                 async with websockets.connect(url, max_size=2**20, open_timeout=10) as ws:
+                    await self._subscribe(ws, names[URL_STREAMS:])
                     log.info("live: connected, %d streams", len(names))
                     await self.catch_up(names)
                     self._check_sent()
@@ -159,6 +184,28 @@ class LiveFeed:
                 await backoff.failed(stop, e)
             except AutonamaError as e:  # REST catch-up failed (Binance away): retry it
                 await backoff.failed(stop, e)
+
+    async def _subscribe(self, ws: Any, names: Sequence[str]) -> None:
+        """SUBSCRIBE ``names`` on ``ws``, ``SUBSCRIBE_STREAMS`` a message, each answered before
+        the next; frames of the streams already there are handled as they come meanwhile."""
+        for ident, start in enumerate(range(0, len(names), SUBSCRIBE_STREAMS), start=1):
+            if ident > 1:
+                await asyncio.sleep(SUBSCRIBE_SPACING_SECONDS)
+            part = list(names[start : start + SUBSCRIBE_STREAMS])
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": part, "id": ident}))
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                while True:
+                    raw = await ws.recv()
+                    answer = _answer_of(raw)
+                    if answer is None:
+                        await self.on_message(raw)
+                    elif answer.get("id") == ident:
+                        break
+            if answer.get("error") is not None or answer.get("result") is not None:
+                raise TemporaryError(
+                    f"live: Binance refused to subscribe {len(part)} streams "
+                    f"({part[0]} ...): {answer.get('error') or answer.get('result')}"
+                )
 
     async def _read(self, ws: Any, stop: asyncio.Event) -> None:
         deadline = time.monotonic() + self.settings.max_connection_seconds
@@ -214,18 +261,26 @@ class LiveFeed:
         """Every stream of ``names`` up to its last closed candle over REST, several at a
         time (the source bounds its own concurrency and weight): a reconnection of 400
         streams takes a second, not a request after another."""
-        await self._sync()
+        now = await self._sync()
 
         async def one(name: str) -> None:
             async with self._locks[name]:
-                await self._catch_up(self.streams[name])
+                stream = self.streams[name]
+                step = interval_ms(stream.interval)
+                up_to_date = (
+                    now is not None
+                    and stream.published is not None
+                    and stream.published >= now // step * step - step
+                    and len(stream.window) > 0
+                )
+                if not up_to_date:
+                    await self._catch_up(stream)
 
         # gather, not a task group: the first failure (Binance away) is raised as it is.
         await asyncio.gather(*(one(name) for name in names))
 
-    async def _sync(self) -> None:
-        if self.sync_clock is not None:
-            await self.sync_clock()
+    async def _sync(self) -> int | None:
+        return None if self.sync_clock is None else await self.sync_clock()
 
     async def _catch_up(self, stream: _Stream) -> None:
         fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream))
