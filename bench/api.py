@@ -15,14 +15,16 @@ SELL); the cost of a page must be the page, not the table.
 2. Live stream: 1,000 concurrent SSE subscribers on the API (one process per
    core); 20 alerts committed one by one; the time from each commit to its receipt
    by every subscriber (median and p99 over 20,000 deliveries), and how many never
-   arrived. No external tool speaks SSE: the subscribers are Python clients on the
-   same two cores, so the figure includes their own CPU use.
+   arrived; three runs, with one and with two worker processes. No external load tool
+   speaks SSE: the subscribers run in a process of their own on uvloop and raw sockets
+   (a receipt costs a read and a split, not an HTTP library's line iterator), still on the
+   same two cores as the server. ``--sse``: only this case.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import multiprocessing
 import re
 import shutil
 import statistics
@@ -32,6 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -103,16 +106,56 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def subscriber(
-    client: httpx.AsyncClient, got: dict[int, float], ready: asyncio.Event, counter: list[int]
-) -> None:
-    async with client.stream("GET", "/v1/alerts/stream") as response:
-        counter[0] += 1
-        if counter[0] == SUBSCRIBERS:
-            ready.set()
-        async for line in response.aiter_lines():
-            if line.startswith("id: "):
-                got[int(line[4:])] = time.perf_counter()
+async def subscriber(host: str, port: int, got: dict[int, float], ready: list[int]) -> None:
+    """One SSE client on a raw socket: the time each ``id:`` line arrives (perf_counter is
+    CLOCK_MONOTONIC, one clock for every process of the machine)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"GET /v1/alerts/stream HTTP/1.1\r\nHost: {host}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    rest = b""
+    try:
+        while chunk := await reader.read(65536):
+            at = time.perf_counter()
+            if not ready[0] and b"200 OK" in chunk:
+                ready[0] = 1
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line.startswith(b"id: "):
+                    got[int(line[4:])] = at
+    finally:
+        writer.close()
+
+
+def subscribers(url: str, seconds: float, out: Any) -> None:
+    """SUBSCRIBERS clients in this process (its own event loop, on uvloop), for ``seconds``;
+    sends "ready" once all are connected, then their receipts."""
+    import uvloop
+
+    host, port = url.removeprefix("http://").split(":")
+    got: list[dict[int, float]] = [{} for _ in range(SUBSCRIBERS)]
+    ready = [[0] for _ in range(SUBSCRIBERS)]
+
+    async def run() -> None:
+        tasks = [
+            asyncio.create_task(subscriber(host, int(port), got[i], ready[i]))
+            for i in range(SUBSCRIBERS)
+        ]
+        for _ in range(2400):  # connected within 120 s, or the parent gives up
+            if sum(r[0] for r in ready) == SUBSCRIBERS:
+                break
+            await asyncio.sleep(0.05)
+        out.send("ready")
+        await asyncio.sleep(seconds)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    uvloop.run(run())
+    out.send(got)
 
 
 async def load(pool: asyncpg.Pool, keys: int, candles: int) -> None:
@@ -134,35 +177,32 @@ async def load(pool: asyncpg.Pool, keys: int, candles: int) -> None:
                 await store_signals(conn, signals, origin="bench")
 
 
-async def sse(url: str, pool: asyncpg.Pool) -> str:
-    limits = httpx.Limits(max_connections=SUBSCRIBERS + 10)
-    # Streams never end by themselves: no read timeout on them.
-    async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as client:  # noqa: S113
-        received: list[dict[int, float]] = [{} for _ in range(SUBSCRIBERS)]
-        ready, counter = asyncio.Event(), [0]
-        tasks = [
-            asyncio.create_task(subscriber(client, received[i], ready, counter))
-            for i in range(SUBSCRIBERS)
-        ]
-        await asyncio.wait_for(ready.wait(), 120)
-        await asyncio.sleep(1.0)
-        committed: dict[int, float] = {}
-        for n in range(LIVE_ALERTS):
-            async with pool.acquire() as conn:
-                async with conn.transaction():
-                    await store_signals(
-                        conn, [make_signal("LIVEUSDT", "BUY", 100 + n)], origin="bench"
-                    )
-                committed_at = time.perf_counter()
-                alert_id = await conn.fetchval("SELECT max(id) FROM alerts")
-            committed[alert_id] = committed_at
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(3.0)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-                await t
+async def sse(url: str, pool: asyncpg.Pool, offset: int = 0) -> str:
+    """SUBSCRIBERS clients in a process of their own (raw sockets: a client costs the
+    receipt, not an HTTP library's line iterator) while this one commits alerts."""
+    parent, child = multiprocessing.Pipe()
+    clients = multiprocessing.get_context("spawn").Process(
+        target=subscribers, args=(url, LIVE_ALERTS * 0.2 + 8.0, child)
+    )
+    clients.start()
+    if not await asyncio.to_thread(parent.poll, 120):
+        clients.kill()
+        raise TimeoutError(f"{SUBSCRIBERS} SSE clients not connected in 120 s")
+    assert parent.recv() == "ready"
+    await asyncio.sleep(1.0)
+    committed: dict[int, float] = {}
+    for n in range(LIVE_ALERTS):
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await store_signals(
+                    conn, [make_signal("LIVEUSDT", "BUY", 100 + offset + n)], origin="bench"
+                )
+            committed_at = time.perf_counter()
+            alert_id = await conn.fetchval("SELECT max(id) FROM alerts")
+        committed[alert_id] = committed_at
+        await asyncio.sleep(0.2)
+    received: list[dict[int, float]] = await asyncio.to_thread(parent.recv)
+    await asyncio.to_thread(clients.join, 30)
     delays = [got[i] - at for got in received for i, at in committed.items() if i in got]
     missing = SUBSCRIBERS * LIVE_ALERTS - len(delays)
     return (
@@ -201,8 +241,11 @@ async def wrk_table(exe: str, url: str, label: str) -> None:
 
 
 async def main() -> None:
+    only_sse = "--sse" in sys.argv[1:]  # only the stream's figures (10,000 alerts)
     exe = ensure_wrk()
     for keys, candles in ((10_000, 1), (100_000, 10)):
+        if only_sse and keys != 10_000:
+            continue
         tag = uuid.uuid4().hex[:8]
         pg = PostgresSettings(db_schema=f"bench_{tag}")
         kafka = KafkaSettings(topic_prefix=f"bench.{tag}.")
@@ -227,9 +270,12 @@ async def main() -> None:
                             f"{keys:,} alerts / {keys * candles:,} signals, "
                             f"{workers} worker{'s' if workers > 1 else ''}"
                         )
-                        await wrk_table(exe, url, label)
-                        if keys == 10_000 and workers == 2:
-                            print(await sse(url, pool), flush=True)
+                        if not only_sse:
+                            await wrk_table(exe, url, label)
+                        if keys == 10_000:
+                            for run in range(WRK_RUNS):
+                                line = await sse(url, pool, offset=run * LIVE_ALERTS)
+                                print(f"{line}, {label}", flush=True)
                     finally:
                         proc.terminate()
                         await asyncio.to_thread(proc.wait, 20)

@@ -60,8 +60,16 @@ def make_handler(signals_topic: str, live: LiveState | None = None) -> MapHandle
         results: list[Any] = await analyse_poll(events)
         closes = of_type(events, CandleClosed)
         if closes and live is not None:
+            loaded = live.counts["loaded"]
             for close in closes:  # in order: a key's candles follow one another
                 results.extend(await live.handle(close))
+            if live.counts["loaded"] > loaded:
+                log.info(
+                    "live: %d of %d closes were of keys loaded over REST now (a first "
+                    "candle, a restart or a rebalance)",
+                    live.counts["loaded"] - loaded,
+                    len(closes),
+                )
         for event in results:
             await emit(signals_topic, event, event.symbol.encode())
         batches, backtests = of_type(events, KlineBatch), of_type(events, BacktestKlines)

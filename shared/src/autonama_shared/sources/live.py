@@ -250,6 +250,11 @@ class LiveFeed:
                 # a duplicate, late or reordered frame
                 return
             if t > stream.published + step:  # a hole: a frame never came
+                log.info(
+                    "live: %s: %d candle(s) before this one never came: fetched over REST",
+                    name,
+                    (t - stream.published) // step - 1,
+                )
                 await self._sync()
                 await self._catch_up(stream)
                 if t <= (stream.published or 0):
