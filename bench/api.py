@@ -274,7 +274,8 @@ async def main() -> None:
                             await wrk_table(exe, url, label)
                         if keys == 10_000:
                             for run in range(WRK_RUNS):
-                                line = await sse(url, pool, offset=run * LIVE_ALERTS)
+                                offset = (workers * WRK_RUNS + run) * LIVE_ALERTS  # new candles
+                                line = await sse(url, pool, offset=offset)
                                 print(f"{line}, {label}", flush=True)
                     finally:
                         proc.terminate()

@@ -493,7 +493,10 @@ async def test_a_slow_stream_client_is_dropped_without_slowing_the_others(
         assert slow.dropped.is_set()
         assert slow.queue.qsize() == 2
         assert not fast.dropped.is_set()
-        assert [fast.queue.get_nowait().symbol for _ in range(5)] == [f"Q{i}USDT" for i in range(5)]
+        events = [fast.queue.get_nowait() for _ in range(5)]
+        data = [json.loads(text.split("data: ", 1)[1]) for _, text in events]
+        assert [d["symbol"] for d in data] == [f"Q{i}USDT" for i in range(5)]
+        assert [ident for ident, _ in events] == [d["id"] for d in data]
     finally:
         await broadcaster.stop()
 
@@ -543,12 +546,12 @@ async def test_the_stream_listens_again_after_its_connection_is_lost(
             await admin.close()
         assert killed == 1
         await store(pool, make_signal("AWAYUSDT", "BUY", 1))  # committed while it reconnects
-        first = await asyncio.wait_for(client.queue.get(), 15)
-        assert first.symbol == "AWAYUSDT"
+        first = _sent(await asyncio.wait_for(client.queue.get(), 15))
+        assert first["symbol"] == "AWAYUSDT"
         assert broadcaster.reconnects == 1
         await store(pool, make_signal("BACKUSDT", "SELL", 1))
-        second = await asyncio.wait_for(client.queue.get(), 5)
-        assert second.symbol == "BACKUSDT"
+        second = _sent(await asyncio.wait_for(client.queue.get(), 5))
+        assert second["symbol"] == "BACKUSDT"
     finally:
         await broadcaster.stop()
 
@@ -1017,3 +1020,14 @@ async def test_workers_stop_when_their_parent_is_killed_and_free_the_port(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _sent(event: tuple[int, str]) -> dict[str, Any]:
+    """The alert of a queued stream event, checked to be one whole SSE event with its id."""
+    ident, text = event
+    head, data = text.split("data: ", 1)
+    assert head == f"id: {ident}\nevent: alert\n", text
+    assert data.endswith("\n\n"), text
+    alert: dict[str, Any] = json.loads(data)
+    assert alert["id"] == ident
+    return alert

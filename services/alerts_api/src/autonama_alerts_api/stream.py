@@ -32,7 +32,7 @@ from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
 from autonama_shared.lifecycle import Backoff
 
-__all__ = ["Broadcaster", "Client"]
+__all__ = ["Broadcaster", "Client", "sse_event"]
 
 log = logging.getLogger("autonama.alerts_api.stream")
 
@@ -40,7 +40,7 @@ log = logging.getLogger("autonama.alerts_api.stream")
 @dataclass(eq=False)
 class Client:
     filters: AlertFilter
-    queue: asyncio.Queue[Alert]
+    queue: asyncio.Queue[tuple[int, str]]  # (alert id, its event as sent)
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -163,11 +163,17 @@ class Broadcaster:
                 return
             for row in rows:
                 alert = alert_of(row)
+                event = (alert.id, sse_event(alert))  # encoded once, not once per client
                 for client in list(self.clients):
                     if client.dropped.is_set() or not client.filters.matches(alert):
                         continue
                     try:
-                        client.queue.put_nowait(alert)
+                        client.queue.put_nowait(event)
                     except asyncio.QueueFull:
                         client.dropped.set()  # its stream ends; it resumes by Last-Event-ID
                 self.last_id = alert.id
+
+
+def sse_event(alert: Alert) -> str:
+    """An alert as one server-sent event (``id``, ``event: alert``, its JSON)."""
+    return f"id: {alert.id}\nevent: alert\ndata: {alert.model_dump_json()}\n\n"

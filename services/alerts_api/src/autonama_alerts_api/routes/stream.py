@@ -22,9 +22,8 @@ from autonama_alerts_api.deps import (
     alert_id,
     invalid,
 )
-from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import alerts_after
-from autonama_alerts_api.stream import Client
+from autonama_alerts_api.stream import Client, sse_event
 
 router = APIRouter(
     prefix="/v1/alerts", tags=["alerts"], responses=READ_ERRORS, dependencies=[ReadAccess]
@@ -99,7 +98,7 @@ async def _events(state: State, client: Client, after: int) -> AsyncIterator[str
         while True:  # what was committed before (or while) this client subscribed
             missed = await alerts_after(state.pool, client.filters, sent, _CATCH_UP_PAGE)
             for alert in missed:
-                yield _event(alert)
+                yield sse_event(alert)
                 metrics.alerts_sent.inc()
                 sent = alert.id
             if len(missed) < _CATCH_UP_PAGE:
@@ -107,19 +106,16 @@ async def _events(state: State, client: Client, after: int) -> AsyncIterator[str
         heartbeat = state.settings.sse_heartbeat_seconds
         while not client.dropped.is_set():
             try:
-                alert = await asyncio.wait_for(client.queue.get(), heartbeat)
+                async with asyncio.timeout(heartbeat):  # no task per wait, as wait_for makes
+                    ident, text = await client.queue.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            if alert.id <= sent:
+            if ident <= sent:
                 continue  # already sent from the database
-            yield _event(alert)
+            yield text
             metrics.alerts_sent.inc()
-            sent = alert.id
+            sent = ident
     finally:
         broadcaster.unsubscribe(client)
         metrics.sse_clients.dec()
-
-
-def _event(alert: Alert) -> str:
-    return f"id: {alert.id}\nevent: alert\ndata: {alert.model_dump_json()}\n\n"
