@@ -109,6 +109,33 @@ class _Stream:
     published: int | None = None  # open time of the last candle published
 
 
+def up_to_date(interval: str, published: int | None, now_ms: int | None) -> bool:
+    """Whether the candle published last (its open time) is the last one closed at
+    ``now_ms``, so that a catch-up has nothing to fetch.
+
+    A candle opened at or after ``floor(now / step) * step - step`` (weeks counted from a
+    Monday, as Binance's start) is: no later candle has closed. Were the phase of an
+    interval's candles other than assumed, a stream would at worst be fetched when it need
+    not be, never skipped when it missed one (the bound is less than a step after the last
+    closed candle's open). Months vary in length, so "1M" is always fetched.
+
+    >>> H = 3_600_000
+    >>> up_to_date("1h", 10 * H, 11 * H + 5), up_to_date("1h", 9 * H, 11 * H + 5)
+    (True, False)
+    >>> up_to_date("1M", 0, 1), up_to_date("1h", None, 1), up_to_date("1h", 0, None)
+    (False, False, False)
+    """
+    if published is None or now_ms is None or interval == "1M":
+        return False
+    step = interval_ms(interval)
+    phase = _MONDAY_MS if interval == "1w" else 0
+    return published >= (now_ms - phase) // step * step + phase - step
+
+
+#: 1970-01-05, the first Monday after the epoch: Binance's weekly candles open on Mondays.
+_MONDAY_MS = 4 * 86_400_000
+
+
 def _answer_of(raw: str | bytes) -> dict[str, Any] | None:
     """The answer to a request (``{"result": ..., "id": n}``), or None for a stream's frame."""
     try:
@@ -271,14 +298,7 @@ class LiveFeed:
         async def one(name: str) -> None:
             async with self._locks[name]:
                 stream = self.streams[name]
-                step = interval_ms(stream.interval)
-                up_to_date = (
-                    now is not None
-                    and stream.published is not None
-                    and stream.published >= now // step * step - step
-                    and len(stream.window) > 0
-                )
-                if not up_to_date:
+                if not (len(stream.window) and up_to_date(stream.interval, stream.published, now)):
                     await self._catch_up(stream)
 
         # gather, not a task group: the first failure (Binance away) is raised as it is.
