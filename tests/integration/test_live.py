@@ -1,6 +1,6 @@
 """The live market end to end: the websocket stand-in and the REST stand-in serve the same
-real hourly candles on one simulated clock; the fetcher's live feed, the analyzer and the
-ingestor run as processes on the real broker and database. Dropped connections,
+real 1h and 4h candles of 20 symbols on one simulated clock; the fetcher's live feed, the
+analyzer and the ingestor run as processes on the real broker and database. Dropped connections,
 duplicated, reordered and skipped frames leave no gap and no duplicate, and every stored
 signal equals the batch engine over the same window (1e-9)."""
 
@@ -31,27 +31,29 @@ from tests.support.factories import make_token
 from tests.support.stack import Stack, wait_for_log
 from tests.support.ws_standin import KlineStreams
 
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]
+REAL = ["ADAUSDT", "AVAXUSDT", "BNBUSDT", "BTCUSDT", "DOGEUSDT"]
+REAL += ["ETHUSDT", "LINKUSDT", "LTCUSDT", "SOLUSDT", "XRPUSDT"]
+#: 20 symbols: the 10 real ones, and each again 500 hours earlier in its history.
+SYMBOLS = REAL + [s.replace("USDT", "EARLYUSDT") for s in REAL]
+INTERVALS = ["1h", "4h"]
 HOUR = 3_600_000
-PARAMS = WatchParams(degree=3, kstd=1.0, days=3)  # 72 hourly candles; kstd 1: alerts happen
-SCAN_ID = scan_id_of(WatchSettings(params=[PARAMS]).scan_params("1h")[0])
-Stored = dict[str, list[tuple[int, dict[str, Any]]]]
+STEP = {"1h": HOUR, "4h": 4 * HOUR}
+PARAMS = WatchParams(degree=3, kstd=1.0, days=6)  # 144 1h, 36 4h candles; kstd 1: alerts
+SCAN = {i: WatchSettings(params=[PARAMS]).scan_params(i)[0] for i in INTERVALS}
+Stored = dict[tuple[str, str], list[tuple[int, dict[str, Any]]]]
 
 
 @pytest.fixture(scope="module")
-def hourly(shared_data_path: Path) -> dict[tuple[str, str], np.ndarray]:
-    klines = load_klines(shared_data_path / "klines" / "until-2022-10", intervals=("1h",))
-    return {k: v for k, v in klines.items() if k[0] in SYMBOLS}
-
-
-@pytest.fixture(scope="module")
-def shared_data_path() -> Path:
-    from tests.fixtures.data import data_root
-
-    root = data_root()
-    if not (root / "klines").is_dir():
-        pytest.skip(f"real candle data not found at {root} (AUTONAMA_TEST_DATA)")
-    return root
+def hourly(shared_data: Path) -> dict[tuple[str, str], np.ndarray]:
+    """Real 1h and 4h candles of 20 symbols (the earlier clones keep their own times)."""
+    klines = load_klines(shared_data / "klines" / "until-2022-10", intervals=tuple(INTERVALS))
+    out = {k: v for k, v in klines.items() if k[0] in REAL}
+    for (symbol, interval), rows in list(out.items()):
+        shift = 500 * HOUR // STEP[interval]
+        early = rows[:-shift].copy()
+        early[:, 0] = rows[shift:, 0]  # at each time, the candle 500 hours before it
+        out[(symbol.replace("USDT", "EARLYUSDT"), interval)] = early
+    return out
 
 
 @pytest.fixture
@@ -81,7 +83,7 @@ def live_stack(
     tmp_path: Path,
 ) -> Iterator[Stack]:
     watch = WatchSettings(
-        enabled=True, symbols=SYMBOLS, intervals=["1h"], params=[PARAMS], ws_url=streams.url
+        enabled=True, symbols=SYMBOLS, intervals=INTERVALS, params=[PARAMS], ws_url=streams.url
     )
     env = {
         "AUTONAMA_WATCH__ENABLED": "true",
@@ -98,35 +100,43 @@ def live_stack(
 
 
 async def stored(stack: Stack) -> Stored:
-    """The watch's stored signals per symbol: (candle open time, numbers), oldest first."""
+    """The watch's stored signals per key: (candle open time, numbers), oldest first."""
     conn = await stack.connect()
     try:
         if not await conn.fetchval("SELECT to_regclass('signals') IS NOT NULL"):
             return {}
         rows = await conn.fetch(
-            """SELECT symbol, last_candle_time, signal, price, lower_band, upper_band, fit,
-                      sigma, potential_return
-               FROM signals WHERE scan_id = $1 ORDER BY symbol, last_candle_time""",
-            uuid.UUID(SCAN_ID),
+            """SELECT symbol, interval, last_candle_time, signal, price, lower_band,
+                      upper_band, fit, sigma, potential_return
+               FROM signals WHERE scan_id = ANY($1::uuid[])
+               ORDER BY symbol, interval, last_candle_time""",
+            [uuid.UUID(scan_id_of(p)) for p in SCAN.values()],
         )
     finally:
         await conn.close()
     out: Stored = {}
     for r in rows:
         t = int(r["last_candle_time"].timestamp() * 1000)
-        out.setdefault(r["symbol"], []).append((t, dict(r)))
+        out.setdefault((r["symbol"], r["interval"]), []).append((t, dict(r)))
     return out
 
 
-async def until_stored(stack: Stack, last: int, within: float = 90.0) -> Stored:
+def last_closed(now: int) -> dict[str, int]:
+    """Per interval, the open time of the last candle closed at ``now``."""
+    return {i: now // STEP[i] * STEP[i] - STEP[i] for i in INTERVALS}
+
+
+async def until_stored(stack: Stack, last: dict[str, int], within: float = 90.0) -> Stored:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         got = await stored(stack)
-        if len(got) == len(SYMBOLS) and all(v[-1][0] >= last for v in got.values()):
+        if len(got) == len(SYMBOLS) * len(INTERVALS) and all(
+            v[-1][0] >= last[interval] for (_, interval), v in got.items()
+        ):
             return got
         await asyncio.sleep(0.3)
     logs = "\n".join(f"--- {s.name}\n{s.log()[-2500:]}" for s in stack.services)
-    raise AssertionError(f"the candle of {last} was not stored for every symbol\n{logs}")
+    raise AssertionError(f"the candles of {last} were not stored for every key\n{logs}")
 
 
 async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_and_holes(
@@ -140,7 +150,7 @@ async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_an
     fetcher = live_stack.start("fetcher")
     await wait_for_log(fetcher, "live: connected")
     await streams.wait_for_connections()
-    first = rest.now_ms // HOUR * HOUR - HOUR  # the last closed candle at the start
+    first = last_closed(rest.now_ms)  # the last closed candles at the start
     await until_stored(live_stack, first)
 
     closed: list[int] = []
@@ -160,20 +170,22 @@ async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_an
     closed += await streams.tick()
     live_stack.start("analyzer")
     closed += await streams.tick(skip={"ETHUSDT"})  # the last frame lost: caught up at the end
-    closed += await streams.tick()
+    closed += await streams.tick(4)  # (a 4h close after it, for the 4h streams' hole)
     assert streams.connects >= 2
 
-    got = await until_stored(live_stack, closed[-1])
-    expected_times = [first, *sorted(set(closed))]
-    assert expected_times == list(range(first, closed[-1] + 1, HOUR))
+    last = last_closed(rest.now_ms)
+    got = await until_stored(live_stack, last)
+    assert sorted(set(closed)) == list(range(first["1h"] + HOUR, last["1h"] + 1, HOUR))
+    assert last["4h"] - first["4h"] >= 3 * STEP["4h"]  # several 4h closes, live and caught up
     params = BandParams(degree=PARAMS.degree, kstd=PARAMS.kstd)
-    window = 72
     alerts = 0
-    for symbol in SYMBOLS:
-        times = [t for t, _ in got[symbol]]
-        assert times == expected_times, symbol  # no gap, no duplicate, in order
-        rows = hourly[(symbol, "1h")]
-        for t, numbers in got[symbol]:
+    for (symbol, interval), signals in got.items():
+        expected_times = list(range(first[interval], last[interval] + 1, STEP[interval]))
+        times = [t for t, _ in signals]
+        assert times == expected_times, (symbol, interval)  # no gap, no duplicate, in order
+        rows = hourly[(symbol, interval)]
+        window = SCAN[interval].window
+        for t, numbers in signals:
             upto = rows[rows[:, 0] <= t, 4]
             batch = compute_signal(upto, params, window)
             assert numbers["signal"] == batch.signal
@@ -191,14 +203,14 @@ async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_an
             alerts += batch.signal != "HOLD"
     assert alerts > 0  # the replay alerts, so the alert path is exercised
 
-    # The feed published each candle of each symbol once (the analyzers got no duplicate).
+    # The feed published each candle of each key once (the analyzers got no duplicate).
     published = await published_batches(live_stack)
-    for symbol in SYMBOLS:
-        assert published[symbol] == expected_times, symbol
+    for (symbol, interval), signals in got.items():
+        assert published[(symbol, interval)] == [t for t, _ in signals], (symbol, interval)
 
 
-async def published_batches(stack: Stack) -> dict[str, list[int]]:
-    """The closed candles on the klines topic: per symbol, in order."""
+async def published_batches(stack: Stack) -> dict[tuple[str, str], list[int]]:
+    """The closed candles on the klines topic: per symbol and interval, in order."""
     consumer = AIOKafkaConsumer(
         stack.topics.klines,
         bootstrap_servers=stack.kafka.bootstrap_servers,
@@ -206,7 +218,7 @@ async def published_batches(stack: Stack) -> dict[str, list[int]]:
         enable_auto_commit=False,
     )
     await consumer.start()
-    out: dict[str, list[int]] = {}
+    out: dict[tuple[str, str], list[int]] = {}
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=2000)
@@ -216,7 +228,8 @@ async def published_batches(stack: Stack) -> dict[str, list[int]]:
                 for r in records:
                     event = decode(r.value, KlineBatch, CandleClosed)
                     if isinstance(event, CandleClosed):
-                        out.setdefault(event.symbol, []).append(event.open_time[-1])
+                        key = (event.symbol, event.interval)
+                        out.setdefault(key, []).append(event.open_time[-1])
     finally:
         await consumer.stop()
     return out

@@ -27,9 +27,9 @@ SYMBOLS = 1_100  # two connections: 1,024 streams and 76
 
 
 @pytest.fixture(scope="module")
-def many(shared_data_path: Path) -> dict[tuple[str, str], np.ndarray]:
+def many(shared_data: Path) -> dict[tuple[str, str], np.ndarray]:
     """Real hourly candles of a few symbols, each relabelled as many symbols."""
-    real = load_klines(shared_data_path / "klines" / "until-2022-10", intervals=("1h",))
+    real = load_klines(shared_data / "klines" / "until-2022-10", intervals=("1h",))
     bases = sorted(real)
     end = min(int(real[b][-1, 0]) for b in bases)
     out = {}
@@ -38,16 +38,6 @@ def many(shared_data_path: Path) -> dict[tuple[str, str], np.ndarray]:
         rows = real[(symbol, interval)]
         out[(f"{symbol.removesuffix('USDT')}{i:04d}USDT", interval)] = rows[rows[:, 0] <= end]
     return out
-
-
-@pytest.fixture(scope="module")
-def shared_data_path() -> Path:
-    from tests.fixtures.data import data_root
-
-    root = data_root()
-    if not (root / "klines").is_dir():
-        pytest.skip(f"real candle data not found at {root} (AUTONAMA_TEST_DATA)")
-    return root
 
 
 @pytest.fixture

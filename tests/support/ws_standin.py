@@ -146,33 +146,49 @@ class KlineStreams:
         reverse: bool = False,
         send: bool = True,
     ) -> list[int]:
-        """Close ``candles`` candles (the clock moves that many intervals) and send their
-        frames; returns the open times closed."""
+        """Close ``candles`` candles of ``interval`` (the clock moves that many intervals)
+        and send the frames of every candle that closed meanwhile, of each stream's own
+        interval (a 4h stream's every fourth 1h tick), oldest first (or newest first:
+        ``reverse``); returns the open times of ``interval``'s candles closed."""
         step = INTERVAL_MS[self.interval]
+        before = self.rest.now_ms
         closed = []
         for _ in range(candles):
             self.rest.advance(step)
             closed.append(self.rest.now_ms // step * step - step)
         if not send:
             return closed
-        order = list(reversed(closed)) if reverse else closed
         for connection, streams in list(self.connections.items()):
-            for open_time in order:
-                for stream in streams:
-                    row = self._row(stream, open_time)
-                    if row is None:
-                        continue
-                    await connection.send(self._frame(stream, row, closed=False))
-                    if stream.split("@", 1)[0].upper() in skip:
-                        continue
-                    for _ in range(2 if duplicate else 1):
-                        await connection.send(self._frame(stream, row, closed=True))
+            due = sorted(
+                (
+                    (open_time, stream)
+                    for stream in streams
+                    for open_time in _closed_between(stream, before, self.rest.now_ms)
+                ),
+                key=lambda pair: pair[0],
+                reverse=reverse,
+            )
+            for open_time, stream in due:
+                row = self._row(stream, open_time)
+                if row is None:
+                    continue
+                await connection.send(self._frame(stream, row, closed=False))
+                if stream.split("@", 1)[0].upper() in skip:
+                    continue
+                for _ in range(2 if duplicate else 1):
+                    await connection.send(self._frame(stream, row, closed=True))
         return closed
 
     async def drop(self) -> None:
         """Cut every connection (the client must reconnect and catch up)."""
         for connection in list(self.connections):
             await connection.close(code=1011, reason="stand-in drop")
+
+
+def _closed_between(stream: str, before: int, after: int) -> range:
+    """Open times of ``stream``'s candles that closed after ``before``, up to ``after``."""
+    step = INTERVAL_MS[_parts(stream)[1]]
+    return range(((before - step) // step + 1) * step, after - step + 1, step)
 
 
 def _parts(stream: str) -> tuple[str, str]:
