@@ -126,16 +126,25 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def sse_alerts(api: str, token: str, out: list[tuple[dict[str, Any], float]]) -> None:
+    """The alerts stream as a browser's EventSource reads it: when the server ends it (a
+    client too far behind is dropped), it is opened again from the last id received."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        httpx.AsyncClient(
-            base_url=api, timeout=httpx.Timeout(10, read=None), headers=headers
-        ) as http,
-        http.stream("GET", "/v1/alerts/stream", params={"access_token": token}) as r,
-    ):
-        async for line in r.aiter_lines():
-            if line.startswith("data: "):
-                out.append((json.loads(line[6:]), time.time()))
+    last: str | None = None
+    async with httpx.AsyncClient(
+        base_url=api, timeout=httpx.Timeout(10, read=None), headers=headers
+    ) as http:
+        while True:
+            resume = {"Last-Event-ID": last} if last else {}
+            try:
+                async with http.stream("GET", "/v1/alerts/stream", headers=resume) as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("id: "):
+                            last = line[4:]
+                        elif line.startswith("data: "):
+                            out.append((json.loads(line[6:]), time.time()))
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
 
 
 async def published(kafka: KafkaSettings) -> dict[tuple[str, str, int], int]:

@@ -35,7 +35,11 @@ class Settings(AppSettings):
     )
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     sse_queue_size: int = Field(
-        default=256, ge=1, description="Alerts buffered per stream client before it is dropped."
+        default=1_024,
+        ge=1,
+        description="Alerts buffered per stream client before it is dropped (more than the "
+        "500 alerts the stream reads at a time: a burst of the live market never drops a "
+        "client that keeps up).",
     )
     sse_poll_seconds: float = Field(
         default=5.0, gt=0, description="Fallback check for new alerts if a NOTIFY was missed."
