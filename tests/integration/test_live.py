@@ -67,11 +67,8 @@ def rest(hourly: dict[tuple[str, str], np.ndarray]) -> Iterator[StandIn]:
 
 @pytest.fixture
 async def streams(rest: StandIn) -> AsyncIterator[KlineStreams]:
-    ws = await KlineStreams(rest, "1h").start()
-    try:
+    async with KlineStreams(rest, "1h") as ws:
         yield ws
-    finally:
-        await ws.stop()
 
 
 @pytest.fixture

@@ -49,11 +49,8 @@ def rest(many: dict[tuple[str, str], np.ndarray]) -> Iterator[StandIn]:
 
 @pytest.fixture
 async def streams(rest: StandIn) -> AsyncIterator[KlineStreams]:
-    ws = await KlineStreams(rest, "1h").start()
-    try:
+    async with KlineStreams(rest, "1h") as ws:
         yield ws
-    finally:
-        await ws.stop()
 
 
 async def test_an_exchange_of_streams_is_subscribed_within_binance_limits_and_resubscribed(

@@ -60,6 +60,12 @@ class KlineStreams:
             self._server.close()
             await self._server.wait_closed()
 
+    async def __aenter__(self) -> KlineStreams:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request
         path = request.path if request is not None else ""

@@ -47,12 +47,7 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
     previous = None
     for i in range(start, 330):
         now["ms"] = int(hourly.open_time[i]) + HOUR + 5_000  # just after the close
-        event = CandleClosed(
-            symbol="ETHUSDT",
-            interval="1h",
-            params=[params],
-            **CandleClosed.columns_of(hourly.slice(i, i + 1)),
-        )
+        event = close_of(hourly, i, params)
         (signal,) = await state.handle(event)
         batch = compute_signal(hourly.close[: i + 1], params.band_params(), params.window)
         assert signal.signal == batch.signal
@@ -80,13 +75,18 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
     # A candle that leaves a hole (a restart elsewhere): loaded again over REST.
     i = 340
     now["ms"] = int(hourly.open_time[i]) + HOUR + 5_000
-    event = CandleClosed(
+    event = close_of(hourly, i, params)
+    (signal,) = await state.handle(event)
+    batch = compute_signal(hourly.close[: i + 1], params.band_params(), params.window)
+    np.testing.assert_allclose(signal.fit, batch.fit, rtol=1e-9)
+    assert state.counts["loaded"] == 2
+
+
+def close_of(hourly: Candles, i: int, params: ScanParams) -> CandleClosed:
+    """The closing event of ETHUSDT's hourly candle ``i``."""
+    return CandleClosed(
         symbol="ETHUSDT",
         interval="1h",
         params=[params],
         **CandleClosed.columns_of(hourly.slice(i, i + 1)),
     )
-    (signal,) = await state.handle(event)
-    batch = compute_signal(hourly.close[: i + 1], params.band_params(), params.window)
-    np.testing.assert_allclose(signal.fit, batch.fit, rtol=1e-9)
-    assert state.counts["loaded"] == 2
