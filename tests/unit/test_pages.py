@@ -1,4 +1,5 @@
-"""serve_page: one build for concurrent requests of a page not yet in memory."""
+"""serve_page: one build for concurrent requests of a page not yet in memory; the middleware's
+fast path: a valid query built before routing, anything else left to the route."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from autonama_alerts_api.pages import PageCache, serve_page
+from autonama_alerts_api.pages import CachedPagesMiddleware, PageCache, serve_page
 
 
 def state() -> Any:
@@ -87,3 +88,78 @@ async def test_a_waiter_builds_when_the_builder_is_cancelled() -> None:
     assert len(builds) == 2
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+class Inner:
+    """The app behind the middleware: records what reached routing."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.paths.append(scope["path"] + "?" + scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 422, "headers": []})
+        await send({"type": "http.response.body", "body": b"routed"})
+
+
+async def call(app: Any, s: Any, path: str, query: str, *headers: tuple[bytes, bytes]) -> Any:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": list(headers),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "app": SimpleNamespace(state=SimpleNamespace(autonama=s)),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    await app(scope, receive, send)
+    headers = dict(sent[0].get("headers", []))
+    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:]), scope
+
+
+async def test_the_fast_path_builds_valid_queries_and_routes_the_rest() -> None:
+    s, builds, inner = state(), [], Inner()
+    s.settings = SimpleNamespace(auth="write")
+
+    def page(_: Any, query: dict[str, str]) -> Any:
+        if query.get("limit") not in {"1", "2"}:
+            return None  # the route refuses it
+
+        async def build() -> bytes:
+            builds.append(query)
+            return b'{"limit": ' + query["limit"].encode() + b"}"
+
+        return build
+
+    app = CachedPagesMiddleware(inner, fast={"/v1/alerts": page})
+    status, headers, body, scope = await call(app, s, "/v1/alerts", "limit=2&limit=1")
+    assert (status, body) == (200, b'{"limit": 1}')  # the last value, as Starlette reads it
+    assert scope["route"].path == "/v1/alerts"  # counted under its route
+    assert inner.paths == []
+    etag = headers[b"etag"]
+    again = await call(app, s, "/v1/alerts", "limit=2&limit=1")
+    assert again[:3] == (200, headers, body)
+    assert len(builds) == 1  # the second from memory
+    assert (await call(app, s, "/v1/alerts", "limit=2&limit=1", (b"if-none-match", etag)))[0] == 304
+    assert (await call(app, s, "/v1/alerts", "limit=0"))[:3:2] == (422, b"routed")
+    assert (await call(app, s, "/v1/alerts/summary", "limit=1"))[2] == b"routed"
+    s.settings.auth = "all"  # reads need a token: only the route checks them
+    assert (await call(app, s, "/v1/alerts", "limit=2"))[2] == b"routed"
+    s.settings.auth, s.broadcaster.live = "write", False  # nothing cached without LISTEN
+    assert (await call(app, s, "/v1/alerts", "limit=2"))[2] == b"routed"
+    assert inner.paths == [
+        "/v1/alerts?limit=0",
+        "/v1/alerts/summary?limit=1",
+        "/v1/alerts?limit=2",
+        "/v1/alerts?limit=2",
+    ]
+    assert len(builds) == 1

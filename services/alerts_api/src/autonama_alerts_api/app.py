@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import math
 import multiprocessing
@@ -31,6 +32,7 @@ from autonama_alerts_api.deps import Metrics, State
 from autonama_alerts_api.middleware import MetricsMiddleware
 from autonama_alerts_api.pages import CachedPagesMiddleware
 from autonama_alerts_api.routes import ROUTERS
+from autonama_alerts_api.routes.alerts import fast_alerts_page
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared import __version__
@@ -154,6 +156,11 @@ def _lifespan(
 
             stack.push_async_callback(stop_starter)
             app.state.autonama = state
+            # What was built to start (FastAPI's and pydantic's schemas, the modules: some
+            # 10^5 objects) is never garbage: out of the collector's sight, a full collection
+            # no longer walks it (measured: p99 of pages each a new query 80 ms -> 40 ms).
+            gc.collect()
+            gc.freeze()
             yield
 
     return lifespan
@@ -190,7 +197,8 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # served by routes/dashboard.py from vendored assets (no CDN)
         redoc_url=None,
     )
-    app.add_middleware(CachedPagesMiddleware)  # inside the metrics: cached pages count too
+    # inside the metrics: cached pages count too
+    app.add_middleware(CachedPagesMiddleware, fast={"/v1/alerts": fast_alerts_page})
     app.add_middleware(MetricsMiddleware)
     if settings.cors_origins:
         app.add_middleware(

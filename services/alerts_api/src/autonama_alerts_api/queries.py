@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 
 from autonama_alerts_api.models import (
     Alert,
@@ -32,6 +33,7 @@ __all__ = [
     "Sort",
     "alert_of",
     "alerts_after",
+    "alerts_json",
     "backtest_by_id",
     "backtest_equity",
     "band_series",
@@ -135,7 +137,9 @@ async def list_alerts(
     descending: bool,
     limit: int,
     cursor: Cursor | None,
-) -> tuple[list[Alert], Cursor | None]:
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """A page of alerts as ``Alert``'s fields in its order (``ALERT_COLUMNS``), for
+    ``alerts_json``, and the cursor of the next page."""
     args: list[Any] = []
     conditions = filters.where(args)
     column = _SORT_COLUMN[sort]
@@ -152,17 +156,25 @@ async def list_alerts(
         f"ORDER BY {column} {direction}, a.id {direction} LIMIT ${len(args)}",
         *args,
     )
-    alerts = [alert_of(r) for r in rows[:limit]]
+    names = tuple(rows[0].keys()) if rows else ()
+    alerts = [dict(zip(names, r, strict=True)) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = alerts[-1]
         value = {
-            "potential_return": last.potential_return,
-            "target_return": last.target_return,
-            "time": float(last.id),
+            "potential_return": last["potential_return"],
+            "target_return": last["target_return"],
+            "time": float(last["id"]),
         }[sort]
-        next_cursor = Cursor(sort, value, last.id)
+        next_cursor = Cursor(sort, value, last["id"])
     return alerts, next_cursor
+
+
+def alerts_json(page: object) -> bytes:
+    """``page`` (alert rows from ``list_alerts``, in lists or dicts) as JSON: the bytes
+    ``Alert.model_dump_json`` makes of the same alerts (tested), without building a model
+    per row: on a page that is not in memory that validation was a fifth of the time."""
+    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
 
 
 async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:

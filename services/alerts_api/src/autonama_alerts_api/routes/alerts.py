@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import TypeAdapter
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import (
@@ -15,6 +16,7 @@ from autonama_alerts_api.deps import (
     MinPotentialQ,
     SignalQ,
     SinceQ,
+    State,
     StateDep,
     SymbolQ,
     alert_filter,
@@ -26,6 +28,7 @@ from autonama_alerts_api.queries import (
     AlertFilter,
     Cursor,
     Sort,
+    alerts_json,
     list_alerts,
     summary_rows,
 )
@@ -38,25 +41,60 @@ router = APIRouter(
 )
 
 
-ALERTS = TypeAdapter(list[Alert])
-CursorQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+class AlertsQuery(BaseModel):
+    """The query of ``GET /v1/alerts``: the route's parameters, and what the fast path (see
+    ``pages.CachedPagesMiddleware``) validates a query with, so that both accept the same."""
+
+    signal: SignalQ = None
+    symbol: SymbolQ = None
+    interval: IntervalQ = None
+    min_potential_return: MinPotentialQ = None
+    since: SinceQ = None
+    latest: bool = Field(True, description="Only the current alert per key")
+    sort: Sort = "potential_return"
+    order: Literal["desc", "asc"] = "desc"
+    cursor: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+    limit: LimitQ = 50
+
+
+def alerts_page(state: State, q: AlertsQuery) -> Callable[[], Awaitable[bytes]]:
+    """What builds the page ``q`` asks for; HTTPException (422) when the query is invalid."""
+    after = None
+    if q.cursor is not None:
+        try:
+            after = Cursor.decode(q.cursor)
+        except ValueError as e:
+            raise invalid("cursor", str(e)) from e
+        if after.sort != q.sort:
+            raise invalid("cursor", "it belongs to another sort order")
+    filters = alert_filter(q.signal, q.symbol, q.interval, q.min_potential_return, q.since)
+
+    async def build() -> bytes:
+        items, nxt = await list_alerts(
+            state.pool,
+            filters,
+            latest=q.latest,
+            sort=q.sort,
+            descending=q.order == "desc",
+            limit=q.limit,
+            cursor=after,
+        )
+        return alerts_json({"items": items, "next_cursor": nxt.encode() if nxt else None})
+
+    return build
+
+
+def fast_alerts_page(state: State, query: dict[str, str]) -> Callable[[], Awaitable[bytes]] | None:
+    """``GET /v1/alerts`` built before routing (``pages.CachedPagesMiddleware``), or None
+    for a query the route refuses: the route then answers its 422."""
+    try:
+        return alerts_page(state, AlertsQuery.model_validate(query))
+    except (ValidationError, HTTPException):
+        return None
 
 
 @router.get("", response_model=AlertPage, summary="List alerts")
-async def alerts(
-    state: StateDep,
-    request: Request,
-    signal: SignalQ = None,
-    symbol: SymbolQ = None,
-    interval: IntervalQ = None,
-    min_potential_return: MinPotentialQ = None,
-    since: SinceQ = None,
-    latest: Annotated[bool, Query(description="Only the current alert per key")] = True,
-    sort: Annotated[Sort, Query()] = "potential_return",
-    order: Annotated[Literal["desc", "asc"], Query()] = "desc",
-    cursor: CursorQ = None,
-    limit: LimitQ = 50,
-) -> Response:
+async def alerts(state: StateDep, request: Request, q: Annotated[AlertsQuery, Query()]) -> Response:
     """Alerts, filtered and sorted, one page at a time. With `latest` (the default) only the
     current alert of each key (symbol, interval, degree, kstd, price scale, days) is listed;
     `latest=false` lists the history, ended alerts included. The order is stable: pass
@@ -64,30 +102,7 @@ async def alerts(
     an ETag; send it back as `If-None-Match` and the answer is 304 until a new alert lands.
 
     Example: `GET /v1/alerts?signal=BUY&min_potential_return=10&limit=20`."""
-    after = None
-    if cursor is not None:
-        try:
-            after = Cursor.decode(cursor)
-        except ValueError as e:
-            raise invalid("cursor", str(e)) from e
-        if after.sort != sort:
-            raise invalid("cursor", "it belongs to another sort order")
-    filters = alert_filter(signal, symbol, interval, min_potential_return, since)
-
-    async def build() -> bytes:
-        items, nxt = await list_alerts(
-            state.pool,
-            filters,
-            latest=latest,
-            sort=sort,
-            descending=order == "desc",
-            limit=limit,
-            cursor=after,
-        )
-        page = AlertPage(items=items, next_cursor=nxt.encode() if nxt else None)
-        return page.model_dump_json().encode()
-
-    return await serve_page(state, request, build)
+    return await serve_page(state, request, alerts_page(state, q))
 
 
 @router.get("/summary", response_model=Summary, summary="Alert counts and the last scan")
@@ -112,7 +127,7 @@ async def _top(state: StateDep, signal: Literal["BUY", "SELL"], limit: int) -> b
         limit=limit,
         cursor=None,
     )
-    return ALERTS.dump_json(items)
+    return alerts_json(items)
 
 
 @router.get("/top-buy", response_model=list[Alert], summary="Strongest current BUY alerts")
