@@ -24,7 +24,7 @@ from autonama_shared.db.store import record_plan
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import start_api
-from tests.support.factories import make_signal, make_token, store
+from tests.support.factories import live_close, make_signal, make_token, store
 from tests.support.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,6 +185,22 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         await page.wait_for_function("window.autonamaChart.interval === '4h'")
         assert (await page.evaluate("window.autonamaChart"))["degree"] == 4
         await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart-4h.png"))
+
+        # A close of the open chart's key that raises no alert (HOLD after HOLD, as most of
+        # a live market's closes): the row and the chart follow it, the candle appended,
+        # the bands the new fit's.
+        shown = await page.evaluate("window.autonamaChart")
+        feed = await page.locator("#feed li").count()
+        await store(pool, live_close(make_signal("BTCUSDT", "HOLD", 41, interval="4h", candles=40)))
+        await page.wait_for_function("window.autonamaChart.appended === 1", timeout=3000)
+        followed = await page.evaluate("window.autonamaChart")
+        assert followed["signal_id"] != shown["signal_id"]
+        assert followed["candles"] == shown["candles"] + 1 == 41
+        assert followed["last_candle_time"].startswith("2026-02-11")
+        row = page.locator("#market tbody tr[data-key^='BTCUSDT|4h|4|']")
+        assert await row.get_attribute("data-signal-id") == str(followed["signal_id"])
+        assert "2026-02-11" in await page.locator("#fit-numbers").inner_text()
+        assert await page.locator("#feed li").count() == feed  # it raised no alert
 
         # A new alert committed now is in the feed and the market within 2 s.
         committed = time.monotonic()

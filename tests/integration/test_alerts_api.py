@@ -37,7 +37,7 @@ from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import api_env, free_port, start_api
 from tests.support.binance_standin import StandIn
-from tests.support.factories import DAY0, make_signal, make_token, store
+from tests.support.factories import DAY0, live_close, make_signal, make_token, store
 from tests.support.stack import Stack
 
 
@@ -199,14 +199,20 @@ class Events:
     def __init__(self, response: httpx.Response) -> None:
         self.lines = response.aiter_lines()
 
-    async def take(self, count: int, within: float) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    async def take(
+        self, count: int, within: float, events: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """``count`` events (into ``events``, kept when the time runs out first)."""
+        events = [] if events is None else events
         current: dict[str, str] = {}
         async with asyncio.timeout(within):
             async for line in self.lines:
                 if line == "":
                     if "data" in current:
-                        events.append({"id": int(current["id"]), **json.loads(current["data"])})
+                        event = {"event": current.get("event", "message")}
+                        if "id" in current:
+                            event["id"] = int(current["id"])
+                        events.append(event | json.loads(current["data"]))
                         if len(events) == count:
                             return events
                     current = {}
@@ -214,6 +220,34 @@ class Events:
                     key, _, value = line.partition(":")
                     current[key] = value.strip()
         return events
+
+
+async def test_market_events_follow_every_stored_close(pool: asyncpg.Pool, api: str) -> None:
+    """A client that asks for them hears of every stored close, HOLD ones included (they
+    raise no alert); a burst of closes makes a few market events, not one per transaction;
+    a client that did not ask hears only alerts."""
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=None) as client,
+        client.stream("GET", "/v1/alerts/stream", params={"market": "true"}) as watching,
+        client.stream("GET", "/v1/alerts/stream") as plain,
+    ):
+        market, alerts = Events(watching), Events(plain)
+        await asyncio.sleep(0.3)
+        await store(pool, make_signal("HOLDUSDT", "HOLD", 1))
+        (moved,) = await market.take(1, within=5)
+        assert moved["event"] == "market"
+        assert "id" not in moved  # a resumed stream starts after the last alert, not this
+        for i in range(20):  # 20 transactions of 10 closes each
+            await store(pool, *(make_signal(f"B{i}X{j}USDT", "HOLD", 1) for j in range(10)))
+        burst: list[dict[str, Any]] = []
+        with contextlib.suppress(TimeoutError):
+            await market.take(20, within=2, events=burst)
+        assert 1 <= len(burst) < 20, burst
+        assert all(e["event"] == "market" for e in burst)
+        assert [e["version"] for e in burst] == sorted({e["version"] for e in burst})
+        await store(pool, make_signal("LASTUSDT", "BUY", 1))
+        (first,) = await alerts.take(1, within=5)
+        assert (first["event"], first["symbol"]) == ("alert", "LASTUSDT")
 
 
 async def test_stream_live_then_resume_without_gap_or_duplicate(
@@ -1031,3 +1065,40 @@ def _sent(event: tuple[int, str]) -> dict[str, Any]:
     alert: dict[str, Any] = json.loads(data)
     assert alert["id"] == ident
     return alert
+
+
+async def test_a_live_close_without_its_window_is_charted_as_the_trail_of_the_last_one(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """A live close is stored without its window: its chart is the newest window of its key
+    before it, then the key's closes since (each with its own candle and its own fit's
+    bands at it), up to the close asked for, whose numbers it shows."""
+    first = make_signal("LIVEUSDT", "BUY", 10, candles=5)  # a key's first signal: its window
+    # live closes: no window, their last candle only
+    later = [live_close(make_signal("LIVEUSDT", "HOLD", d, candles=5)) for d in (11, 12, 13)]
+    other = make_signal("LIVEUSDT", "HOLD", 12, degree=6, candles=5)  # another key: not in it
+    for signal in (first, *later, other):  # one transaction each, as they close
+        await store(pool, signal)
+    ids = {
+        r["last_candle_time"]: r["id"]
+        for r in await pool.fetch(
+            "SELECT id, last_candle_time FROM signals WHERE symbol = 'LIVEUSDT' AND degree = 4"
+        )
+    }
+    day = lambda d: DAY0 + timedelta(days=d)  # noqa: E731
+    chart = (await http.get(f"/v1/signals/{ids[day(12)]}/bands")).json()
+    assert chart["signal_id"] == ids[day(12)]
+    assert (chart["signal"], chart["price"]) == ("HOLD", later[1].price)
+    assert chart["trail"] == 2  # days 11 and 12
+    ms = [int(day(d).timestamp() * 1000) for d in range(6, 13)]
+    assert chart["open_time"] == ms  # the window (days 6-10), then the trail
+    assert first.series is not None
+    assert chart["close"] == [*first.series.close, later[0].price, later[1].price]
+    assert chart["open"][-2:] == [s.last_candle.open for s in later[:2] if s.last_candle]
+    assert chart["low"][-1] == (later[1].last_candle and later[1].last_candle.low)
+    assert chart["fit_series"] == [*first.series.fit, later[0].fit, later[1].fit]
+    assert chart["upper_series"][-2:] == [s.upper for s in later[:2]]
+    alerts = [(a["signal"], a["reason"]) for a in chart["alerts"]]
+    assert alerts == [("BUY", "new"), ("HOLD", "ended")]  # the key's, within the chart
+    own = (await http.get(f"/v1/signals/{ids[day(10)]}/bands")).json()
+    assert (own["trail"], own["open_time"]) == (0, ms[:5])

@@ -306,11 +306,13 @@ async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
             r = await http.post("/v1/watches", json={"name": "y", "symbols": ["A"], "top": 3})
             assert r.status_code == 422
             assert "one universe" in r.text
-            # Every stored signal has a chart: its own window, or its key's newest before it.
+            # Every stored signal has a chart ending at its own candle: its own window, or
+            # its key's newest before it and the closes since.
             conn = await stack.connect()
             try:
                 ids = await conn.fetch(
-                    """SELECT s.id, s.last_candle_time, w.signal_id IS NOT NULL AS own
+                    """SELECT s.id, s.last_candle_time, s.price, s.candle_open, s.candle_high,
+                              s.candle_low, w.signal_id IS NOT NULL AS own
                        FROM signals s LEFT JOIN band_windows w ON w.signal_id = s.id
                        WHERE s.symbol = 'ETHUSDT' ORDER BY s.last_candle_time"""
                 )
@@ -322,9 +324,13 @@ async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
                 r = await http.get(f"/v1/signals/{row['id']}/bands")
                 assert r.status_code == 200, r.text
                 chart = r.json()
-                shown = chart["signal_id"] == row["id"]
-                assert shown == row["own"]
-                assert chart["open_time"][-1] <= row["last_candle_time"].timestamp() * 1000
+                assert chart["signal_id"] == row["id"]
+                assert (chart["trail"] == 0) == row["own"]
+                assert chart["open_time"][-1] == row["last_candle_time"].timestamp() * 1000
+                last = [chart[k][-1] for k in ("open", "high", "low", "close")]
+                stored = [row[k] for k in ("candle_open", "candle_high", "candle_low", "price")]
+                assert last == stored
+                assert last[2] <= min(last[0], last[3]) <= max(last[0], last[3]) <= last[1]
             r = await http.delete(f"/v1/watches/{watches[0]['id']}")
             assert r.status_code == 204
         await wait_for_log(fetcher, "live: no watch to follow")

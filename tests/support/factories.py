@@ -12,6 +12,7 @@ from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import store_signals
 from autonama_shared.db.tokens import Scope, create_token
+from autonama_shared.formats.records import LastCandle
 from autonama_shared.messaging.events import ScanParams, SignalComputed
 from autonama_shared.settings import PostgresSettings
 
@@ -63,6 +64,18 @@ def make_signal(
             "upper": [price * 1.1 + 0.1 * i for i in range(candles)],
         },
     )
+
+
+def live_close(signal: SignalComputed) -> SignalComputed:
+    """``signal`` as the live market stores most closes: without its window, with its last
+    candle's open, high and low only."""
+    series = signal.series
+    assert series is not None
+    assert series.open
+    assert series.high
+    assert series.low
+    candle = LastCandle(open=series.open[-1], high=series.high[-1], low=series.low[-1])
+    return signal.model_copy(update={"series": None, "last_candle": candle})
 
 
 async def store(pool: asyncpg.Pool, *events: SignalComputed) -> None:

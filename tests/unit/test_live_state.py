@@ -57,6 +57,10 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
             rtol=1e-9,
         )
         assert signal.last_candle_time.timestamp() * 1000 == hourly.open_time[i]
+        # every close carries its own candle, window or not (its chart's live candle)
+        assert signal.last_candle is not None
+        candle = (signal.last_candle.open, signal.last_candle.high, signal.last_candle.low)
+        assert candle == (hourly.open[i], hourly.high[i], hourly.low[i])
         if signal.series is not None:
             signals["with"] += 1
             assert signal.series.close[-1] == hourly.close[i]

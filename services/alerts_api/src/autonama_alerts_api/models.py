@@ -408,6 +408,12 @@ class BandSeries(BaseModel):
     fit_series: list[float]
     lower_series: list[float]
     upper_series: list[float]
+    trail: int = Field(
+        0,
+        description="How many of the last candles are live closes after the stored window "
+        "(a live close is stored without its window): each with the fit and bands its own "
+        "fit drew at it, not the window's curve; 0 for a signal's own window.",
+    )
     alerts: list[Alert] = Field(description="Alerts of this key within the window.")
 
 

@@ -333,8 +333,11 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
 
 
 async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:
-    """The stored window of one signal (a row of the market watch, an alert's signal); for a
-    signal stored without one (a live HOLD), the newest window of its key up to it."""
+    """The stored window of one signal (a row of the market watch, an alert's signal). A
+    signal stored without one (a live close: only a key's first signal and the changes of
+    its signal carry their window) gets the newest window of its key before it, then the
+    trail: the key's closes since, up to this signal (at most a window of them), each
+    candle with the bands its own fit drew at it. Its numbers are the signal's own."""
     found = await _window(pool, "s.id = $1", signal_id)
     if found is not None:
         return found
@@ -348,10 +351,59 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
            ORDER BY o.last_candle_time DESC LIMIT 1""",
         signal_id,
     )
-    return None if nearest is None else await _window(pool, "s.id = $1", nearest)
+    if nearest is None:
+        return None
+    base = await _window_row(pool, "s.id = $1", nearest)
+    if base is None:  # deleted in between
+        return None
+    trail = await pool.fetch(
+        f"""SELECT * FROM (
+               SELECT o.id AS signal_id, o.signal, o.price, o.fit, o.lower_band AS lower,
+                      o.upper_band AS upper, o.sigma, o.potential_return, o.target_return,
+                      o.last_candle_time, o.candle_open, o.candle_high, o.candle_low
+               FROM signals s
+               JOIN signals o ON ({", ".join("o." + c for c in _KEY6)})
+                               = ({", ".join("s." + c for c in _KEY6)})
+                             AND o.last_candle_time > $2
+                             AND o.last_candle_time <= s.last_candle_time
+               WHERE s.id = $1
+               ORDER BY o.last_candle_time DESC
+               LIMIT (SELECT window_candles FROM signals WHERE id = $1)) t
+           ORDER BY last_candle_time""",  # noqa: S608 - constants
+        signal_id,
+        base["last_candle_time"],
+    )
+    if not trail or trail[-1]["signal_id"] != signal_id:
+        return None  # deleted in between
+    series: dict[str, list[Any]] = {k: list(base[k]) for k in _SERIES}
+    ohlc = {k: list(base[k]) for k in ("open", "high", "low") if base[k] is not None}
+    for t in trail:
+        at = {
+            "open_time": int(t["last_candle_time"].timestamp() * 1000),
+            "close": t["price"],
+            "fit_series": t["fit"],
+            "lower_series": t["lower"],
+            "upper_series": t["upper"],
+        }
+        for name, value in at.items():
+            series[name].append(value)
+        for name, values in ohlc.items():
+            candle = t[f"candle_{name}"]  # a flat candle where only the close is known
+            values.append(t["price"] if candle is None else candle)
+    numbers = {k: v for k, v in trail[-1].items() if not k.startswith("candle_")}
+    return await _with_alerts(pool, {**base, **series, **ohlc, **numbers, "trail": len(trail)})
+
+
+#: A window's series that every stored window has (open, high and low may be absent).
+_SERIES = ("open_time", "close", "fit_series", "lower_series", "upper_series")
 
 
 async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:
+    found = await _window_row(pool, where, *args)
+    return None if found is None else await _with_alerts(pool, found)
+
+
+async def _window_row(pool: asyncpg.Pool, where: str, *args: Any) -> dict[str, Any] | None:
     row = await pool.fetchrow(
         f"""SELECT s.id AS signal_id, s.symbol, s.interval, s.degree, s.kstd, s.price_scale,
                   s.days, s.signal, s.price, s.fit, s.lower_band AS lower,
@@ -368,7 +420,7 @@ async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | No
     )
     if row is None:
         return None
-    found = dict(row)
+    found = {k: v for k, v in row.items() if not k.startswith("w_")}
     if row["w_open_time"] is not None:
         window = unpack({name: row[f"w_{name}"] for name in COLUMNS})
         found |= {
@@ -381,20 +433,25 @@ async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | No
             "lower_series": window["lower_band"],
             "upper_series": window["upper_band"],
         }
+    return found
+
+
+async def _with_alerts(pool: asyncpg.Pool, found: dict[str, Any]) -> BandSeries:
+    """The window with its key's alerts within it."""
     alerts = await pool.fetch(
         f"""SELECT {ALERT_COLUMNS} FROM alerts a
             WHERE (a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days)
                 = ($1, $2, $3, $4, $5, $6)
               AND a.last_candle_time >= to_timestamp($7 / 1000.0)
               AND a.last_candle_time <= $8 ORDER BY a.id""",  # noqa: S608
-        row["symbol"],
-        row["interval"],
-        row["degree"],
-        row["kstd"],
-        row["price_scale"],
-        row["days"],
+        found["symbol"],
+        found["interval"],
+        found["degree"],
+        found["kstd"],
+        found["price_scale"],
+        found["days"],
         found["open_time"][0],
-        row["last_candle_time"],
+        found["last_candle_time"],
     )
     return BandSeries.model_validate({**found, "alerts": [alert_of(a) for a in alerts]})
 

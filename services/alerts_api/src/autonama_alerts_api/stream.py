@@ -16,6 +16,13 @@ loses nothing and its latency is back to milliseconds once it reconnects.
 
 Each client has a bounded queue: a client too slow to keep up is dropped (its
 stream ends) and resumes by ``Last-Event-ID``, without slowing the others.
+
+A client that asks for them also gets ``market`` events: the current state changed
+(a close stored, HOLD included: a live market's every candle, which raises no
+alert unless a band is crossed). They carry only the state's version, at most one
+per ``MARKET_SECONDS`` (a boundary where 1,200 candles close makes one or a few,
+not 1,200): the dashboard then re-reads ``/v1/market``, a page every client shares
+from memory.
 """
 
 from __future__ import annotations
@@ -32,15 +39,20 @@ from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
 from autonama_shared.lifecycle import Backoff
 
-__all__ = ["Broadcaster", "Client", "sse_event"]
+__all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "sse_event"]
 
 log = logging.getLogger("autonama.alerts_api.stream")
+
+#: At most one ``market`` event per client in this many seconds.
+MARKET_SECONDS = 0.25
 
 
 @dataclass(eq=False)
 class Client:
     filters: AlertFilter
-    queue: asyncio.Queue[tuple[int, str]]  # (alert id, its event as sent)
+    #: (alert id, its event as sent); (None, a market event)
+    queue: asyncio.Queue[tuple[int | None, str]]
+    market: bool = False  # also market events
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -70,20 +82,24 @@ class Broadcaster:
         self.sent = 0
         self.reconnects = 0
         self._news = asyncio.Event()
+        self._moved = asyncio.Event()  # the state changed since the last market event
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._market_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.last_id = int(await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM alerts"))
         await self._listen()
         self._task = asyncio.create_task(self._run(), name="alert-broadcaster")
+        self._market_task = asyncio.create_task(self._market(), name="market-broadcaster")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._market_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._market_task = None
         await self._close_listener()
 
     async def _listen(self) -> None:
@@ -106,7 +122,7 @@ class Broadcaster:
     def _terminated(self, *_: object) -> None:
         self._lost.set()
         self._news.set()
-        self.version += 1
+        self._changed()
 
     @property
     def live(self) -> bool:
@@ -114,16 +130,21 @@ class Broadcaster:
         conn = self.listener
         return conn is not None and not conn.is_closed() and not self._lost.is_set()
 
-    def _state_changed(self, *_: object) -> None:
+    def _changed(self) -> None:
         self.version += 1
+        self._moved.set()
+
+    def _state_changed(self, *_: object) -> None:
+        self._changed()
 
     def _notified(self, *_: object) -> None:
-        self.version += 1
+        self._changed()
         self._news.set()
 
-    def subscribe(self, filters: AlertFilter) -> tuple[Client, int]:
-        """A new client and the id it has seen up to (alerts after it come through its queue)."""
-        client = Client(filters, asyncio.Queue(self.queue_size))
+    def subscribe(self, filters: AlertFilter, *, market: bool = False) -> tuple[Client, int]:
+        """A new client and the id it has seen up to (alerts after it come through its queue);
+        ``market``: market events too."""
+        client = Client(filters, asyncio.Queue(self.queue_size), market)
         self.clients.add(client)
         return client, self.last_id
 
@@ -152,6 +173,20 @@ class Broadcaster:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 log.warning("reading new alerts failed (%s); retrying", e)
                 await asyncio.sleep(1.0)
+
+    async def _market(self) -> None:
+        """A market event to every client that asked, at most one per MARKET_SECONDS."""
+        while True:
+            await self._moved.wait()
+            self._moved.clear()
+            event = (None, f'event: market\ndata: {{"version": {self.version}}}\n\n')
+            for client in list(self.clients):
+                if client.market and not client.dropped.is_set():
+                    try:
+                        client.queue.put_nowait(event)
+                    except asyncio.QueueFull:
+                        client.dropped.set()
+            await asyncio.sleep(MARKET_SECONDS)
 
     async def _fan_out(self) -> None:
         while True:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from autonama_shared import __version__
 from autonama_shared.engine.candles import Candles
-from autonama_shared.formats.records import record_of, series_of
+from autonama_shared.formats.records import last_candle_of, record_of, series_of
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestKlines,
@@ -37,6 +37,7 @@ def _event(batch: KlineBatch, item: SymbolScan) -> SignalComputed:
         engine_version=__version__,
         last_candle_time=last,
         series=series_of(r, c, with_ohlc=True),
+        last_candle=last_candle_of(r, c),
     )
 
 

@@ -26,7 +26,7 @@ from autonama_shared.engine.bands import SignalResult, scan_signals
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.engine.live import LiveWindow
-from autonama_shared.formats.records import record_of, series_of
+from autonama_shared.formats.records import last_candle_of, record_of, series_of
 from autonama_shared.messaging.events import CandleClosed, ScanParams, SignalComputed
 from autonama_shared.sources.watches import scan_id_of
 
@@ -125,4 +125,5 @@ class LiveState:
             engine_version=__version__,
             last_candle_time=datetime.fromtimestamp(t / 1000, tz=UTC),
             series=series,
+            last_candle=last_candle_of(result, k.candles),
         )

@@ -65,6 +65,9 @@ _SIGNAL_COLUMNS = (
     "origin",
     "engine_version",
     "computed_at",
+    "candle_open",
+    "candle_high",
+    "candle_low",
 )
 _KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time")
 _KEY = ", ".join(_KEY_COLUMNS)
@@ -303,6 +306,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
                     origin,
                     e.engine_version,
                     e.computed_at,
+                    *((c.open, c.high, c.low) if (c := e.last_candle) else (None, None, None)),
                 )
                 for seq, e in enumerate(batch)
             ],

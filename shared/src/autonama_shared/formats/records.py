@@ -5,8 +5,10 @@
 ``SignalComputed`` event extend it with where they come from, and the
 database writer reads them by the same names. ``BandSeries`` is the fitted
 window of the results file (times as integer milliseconds, UTC); the event's
-``WindowSeries`` adds the candles' open, high and low. ``record_of`` and
-``series_of`` are the only places a ``SignalResult`` becomes a record.
+``WindowSeries`` adds the candles' open, high and low, and ``LastCandle`` is
+the last one alone (what a live signal without its window carries). ``record_of``,
+``series_of`` and ``last_candle_of`` are the only places a ``SignalResult``
+becomes a record.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ __all__ = [
     "RECORD_FIELDS",
     "STRICT",
     "BandSeries",
+    "LastCandle",
     "SignalRecord",
     "WindowSeries",
     "describe",
+    "last_candle_of",
     "record_of",
     "series_of",
 ]
@@ -132,6 +136,26 @@ class WindowSeries(BandSeries):
     open: list[float] | None = None
     high: list[float] | None = None
     low: list[float] | None = None
+
+
+class LastCandle(_Model):
+    """The last closed candle of a signal's window (its close is the signal's price)."""
+
+    open: float = Field(ge=0)
+    high: float = Field(ge=0)
+    low: float = Field(ge=0)
+
+
+def last_candle_of(result: SignalResult, candles: Candles | None) -> dict[str, float] | None:
+    """The open, high and low of the candle ``result`` was computed at (the last of its
+    window), or None without one (an error, no candles)."""
+    if result.error is not None or candles is None or not len(candles) or result.candles < 1:
+        return None
+    return {
+        "open": float(candles.open[-1]),
+        "high": float(candles.high[-1]),
+        "low": float(candles.low[-1]),
+    }
 
 
 def series_of(

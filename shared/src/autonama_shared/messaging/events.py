@@ -51,7 +51,13 @@ from autonama_shared.engine.specs import (
     PriceScale,
     ScanSpec,
 )
-from autonama_shared.formats.records import STRICT, SignalRecord, WindowSeries, describe
+from autonama_shared.formats.records import (
+    STRICT,
+    LastCandle,
+    SignalRecord,
+    WindowSeries,
+    describe,
+)
 from autonama_shared.messaging._alert_events import AlertEnded, AlertRaised, alert_event
 from autonama_shared.messaging._backtest_events import (
     BacktestComputed,
@@ -218,6 +224,9 @@ class SignalComputed(_Event, SignalRecord):
     last_candle_time: UTCDatetime | None = None
     #: The window's candles and bands, for charts without refetching (absent on error).
     series: WindowSeries | None = None
+    #: The last candle's open, high and low: a live close that travels without its window
+    #: is still a candle on its key's chart.
+    last_candle: LastCandle | None = None
 
 
 class ScanFinished(_Event):

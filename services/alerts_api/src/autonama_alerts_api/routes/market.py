@@ -84,10 +84,11 @@ async def signal_bands(
 ) -> BandSeries:
     """The stored window of one signal (a market-watch row, an alert's signal): candles, fit
     and bands as that fit drew them, with the key's alerts within the window. Signal ids come
-    from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). A live HOLD is stored
-    without its window: the newest window of its key up to it is answered (its own
-    `signal_id` and candle time say which). 404 when the key has none (results files
-    without windows)."""
+    from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). A live close is stored
+    without its window (only a key's first signal and the changes of its signal carry
+    one): the newest window of its key before it is answered, then its `trail`, the key's
+    closes since up to this one, each with the bands its own fit drew at it. 404 when the
+    key has none (results files without windows)."""
     found = await signal_window(state.pool, signal_id)
     if found is None:
         raise HTTPException(404, f"no stored window for signal {signal_id}")

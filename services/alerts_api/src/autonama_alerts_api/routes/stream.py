@@ -53,7 +53,8 @@ SSE_EXAMPLE = (
             "content": {"text/event-stream": {"example": SSE_EXAMPLE}},
             "description": "Server-sent events: `id` is the alert id, `event` is `alert`, "
             "`data` the alert as `GET /v1/alerts` serves it (an `ended` one included); "
-            "`: keep-alive` comments while nothing happens",
+            'with `market=true` also `event: market` (`data: {"version": n}`, no id) '
+            "when the current state changed; `: keep-alive` comments while nothing happens",
         }
     },
 )
@@ -67,10 +68,19 @@ async def stream(
     after: Annotated[
         int | None, Query(ge=0, le=MAX_ID, description="Resume after this alert id")
     ] = None,
+    market: Annotated[
+        bool,
+        Query(
+            description="Also `market` events: the current state changed (a close stored, "
+            "HOLD included), at most four a second; re-read `/v1/market`"
+        ),
+    ] = False,
 ) -> StreamingResponse:
     """New alerts as they are committed. Reconnect with `Last-Event-ID` (or `after`) to
     receive every alert missed, in order, then live ones. The filters are those of
     `GET /v1/alerts`. A client too slow to read is dropped (it reconnects and resumes).
+    With `market=true`, what follows the market watch live (the dashboard) also hears
+    of every change of the current state, HOLD closes included.
     Example: `curl -N /v1/alerts/stream?signal=BUY` or `new EventSource(...)` in a browser."""
     filters = alert_filter(signal, symbol, interval, min_potential_return, None)
     resume = after
@@ -80,7 +90,7 @@ async def stream(
             raise invalid(
                 "Last-Event-ID", f"must be an alert id from 0 to {MAX_ID}", where="header"
             )
-    client, seen = state.broadcaster.subscribe(filters)
+    client, seen = state.broadcaster.subscribe(filters, market=market)
     return StreamingResponse(
         _events(state, client, seen if resume is None else resume),
         media_type="text/event-stream",
@@ -110,6 +120,9 @@ async def _events(state: State, client: Client, after: int) -> AsyncIterator[str
                     ident, text = await client.queue.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"
+                continue
+            if ident is None:  # a market event
+                yield text
                 continue
             if ident <= sent:
                 continue  # already sent from the database

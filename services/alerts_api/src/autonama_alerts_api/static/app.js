@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const market = new Map(); // key -> row of /v1/market
 let cursor = null; // the next page of keys, when there is one
 let chart = null;
+let view = null; // the open chart: its key, series and what it shows (appended to live)
 let lastAlertId = 0;
 
 const keyOf = (r) => [r.symbol, r.interval, r.degree, r.kstd, r.price_scale, r.days].join("|");
@@ -203,6 +204,7 @@ async function loadMarket(freshKey) {
     if (![...select.options].some((o) => o.value === i)) select.append(new Option(i, i));
   }
   renderMarket(freshKey);
+  followChart().catch(() => {});
 }
 
 async function loadMore() {
@@ -268,7 +270,8 @@ function scheduleMarketReload(freshKey) {
 let source = null;
 function connect(delay = 1000) {
   const auth = token ? `&access_token=${encodeURIComponent(token)}` : "";
-  source = new EventSource(`/v1/alerts/stream?after=${lastAlertId}${auth}`);
+  // market=true: also told when any close is stored (HOLD ones raise no alert)
+  source = new EventSource(`/v1/alerts/stream?after=${lastAlertId}&market=true${auth}`);
   source.addEventListener("open", () => { setConnection("live", "live"); delay = 1000; });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) {
@@ -286,6 +289,8 @@ function connect(delay = 1000) {
     scheduleMarketReload(keyOf(alert));
     loadSummary().catch(() => {});
   });
+  // A close stored (HOLD included): the rows, and the open chart, follow it.
+  source.addEventListener("market", () => scheduleMarketReload());
 }
 
 function binanceLink(symbol) {
@@ -380,7 +385,50 @@ async function openChart(signalId) {
   const upper = line(data.upper_series, sell, 2);
   const lower = line(data.lower_series, buy, 2);
   const first = t[0], last = t[t.length - 1];
-  const markers = data.alerts
+  const markers = markersOf(data, first, last);
+  const markerLayer = LightweightCharts.createSeriesMarkers(main, markers);
+  // Room on the right (about 50 px) so that the last marker's text is never clipped.
+  const room = Math.max(3, Math.ceil((50 * t.length) / Math.max(200, container.clientWidth - 80)));
+  chart.timeScale().applyOptions({ rightOffset: room });
+  chart.timeScale().fitContent();
+
+  // What the legend shows at each time: the candles drawn (appended to live) and the
+  // bands of the newest fit (times before its window have none).
+  const bars = new Map(t.map((time, i) => [time, candles
+    ? [["O", data.open[i]], ["H", data.high[i]], ["L", data.low[i]], ["C", data.close[i]]]
+    : [["Close", data.close[i]]]]));
+  view = {
+    key: keyOf(data), signalId: data.signal_id, candles: Boolean(candles), decimals, bars,
+    main, fitLine, upper, lower, markerLayer, last, data, appended: 0, markers: markers.length,
+  };
+  chart.subscribeCrosshairMove((param) => showLegend(param.time ?? view.last));
+  showLegend(last);
+  showNumbers(data);
+  publishChart();
+  panel.scrollIntoView({ behavior: "smooth" });
+}
+
+function showLegend(time) {
+  const { data, bars, decimals } = view;
+  if (!bars.has(time)) return;
+  const i = data.open_time.indexOf(time * 1000);
+  const parts = [...bars.get(time)];
+  if (i >= 0) {
+    parts.push(["fit", data.fit_series[i]], ["lower", data.lower_series[i]], ["upper", data.upper_series[i]]);
+  }
+  $("legend").replaceChildren(
+    `${when(time * 1000)} `,
+    ...parts.map(([k, v]) => {
+      const s = document.createElement("span");
+      s.textContent = `${k} ${Number(v).toFixed(decimals)}`;
+      return s;
+    }),
+  );
+}
+
+function markersOf(data, first, last) {
+  const buy = css("--buy"), sell = css("--sell");
+  return data.alerts
     .map((a) => {
       const ended = a.reason === "ended";
       return {
@@ -392,38 +440,64 @@ async function openChart(signalId) {
       };
     })
     .sort((a, b) => a.time - b.time);
-  LightweightCharts.createSeriesMarkers(main, markers);
-  // Room on the right (about 50 px) so that the last marker's text is never clipped.
-  const room = Math.max(3, Math.ceil((50 * t.length) / Math.max(200, container.clientWidth - 80)));
-  chart.timeScale().applyOptions({ rightOffset: room });
-  chart.timeScale().fitContent();
+}
 
-  const legend = $("legend");
-  const show = (i) => {
-    const parts = candles
-      ? [["O", data.open[i]], ["H", data.high[i]], ["L", data.low[i]], ["C", data.close[i]]]
-      : [["Close", data.close[i]]];
-    parts.push(["fit", data.fit_series[i]], ["lower", data.lower_series[i]], ["upper", data.upper_series[i]]);
-    legend.replaceChildren(
-      `${when(data.open_time[i])} `,
-      ...parts.map(([k, v]) => {
-        const s = document.createElement("span");
-        s.textContent = `${k} ${Number(v).toFixed(decimals)}`;
-        return s;
-      }),
-    );
-  };
-  show(t.length - 1);
-  chart.subscribeCrosshairMove((param) => {
-    const i = param.time == null ? t.length - 1 : t.indexOf(param.time);
-    if (i >= 0) show(i);
-  });
+// For tests and for whoever reads the page's state: what the chart shows.
+function publishChart() {
+  const { data } = view;
   window.autonamaChart = {
     signal_id: data.signal_id, symbol: data.symbol, interval: data.interval,
     degree: data.degree, kstd: data.kstd, days: data.days, fit: data.fit,
-    candles: t.length, bands: [fitLine, upper, lower].length, markers: markers.length,
-    candlesticks: Boolean(candles),
+    candles: view.bars.size, bands: 3, markers: view.markers, appended: view.appended,
+    candlesticks: view.candles, last_candle_time: data.last_candle_time,
   };
+}
+
+// The open chart's key has a newer signal (a candle closed): its candles are appended
+// (the view stays where the reader left it) and the bands become the new fit's.
+async function followChart() {
+  if (!view || $("chart-panel").hidden) return;
+  const row = market.get(view.key);
+  if (!row || row.signal_id === view.signalId) return;
+  if (new Date(row.last_candle_time) <= new Date(view.data.last_candle_time)) return;
+  const signalId = row.signal_id;
+  view.signalId = signalId; // one refresh per new signal
+  let data;
+  try {
+    data = await api(`/v1/signals/${signalId}/bands`);
+  } catch {
+    return; // the next change tries again
+  }
+  if (!view || keyOf(data) !== view.key) return; // another chart opened meanwhile
+  const t = data.open_time.map((ms) => ms / 1000);
+  const candles = view.candles && data.open && data.high && data.low;
+  t.forEach((time, i) => {
+    if (time <= view.last) return; // drawn already
+    const bar = candles
+      ? { time, open: data.open[i], high: data.high[i], low: data.low[i], close: data.close[i] }
+      : { time, value: data.close[i] };
+    view.main.update(bar);
+    view.bars.set(time, candles
+      ? [["O", data.open[i]], ["H", data.high[i]], ["L", data.low[i]], ["C", data.close[i]]]
+      : [["Close", data.close[i]]]);
+    view.last = time;
+    view.appended += 1;
+  });
+  view.fitLine.setData(t.map((time, i) => ({ time, value: data.fit_series[i] })));
+  view.upper.setData(t.map((time, i) => ({ time, value: data.upper_series[i] })));
+  view.lower.setData(t.map((time, i) => ({ time, value: data.lower_series[i] })));
+  const shown = [...view.bars.keys()];
+  const markers = markersOf(data, Math.min(...shown), view.last);
+  view.markerLayer.setMarkers(markers);
+  view.markers = markers.length;
+  view.data = data;
+  showLegend(view.last);
+  showNumbers(data);
+  publishChart();
+}
+
+function showNumbers(data) {
+  const t = data.open_time;
   const numbers = [
     ["Signal", data.signal], ["Price", price(data.price)], ["Fit", price(data.fit, data.price)],
     ["Lower", price(data.lower, data.price)], ["Upper", price(data.upper, data.price)],
@@ -436,7 +510,6 @@ async function openChart(signalId) {
     const dd = document.createElement("dd"); dd.textContent = v;
     return [dt, dd];
   }));
-  panel.scrollIntoView({ behavior: "smooth" });
 }
 
 // ---- Backtests: runs, per symbol the chosen parameters beside buy-and-hold, the equity
