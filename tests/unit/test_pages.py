@@ -126,6 +126,13 @@ async def call(app: Any, s: Any, path: str, query: str, *headers: tuple[bytes, b
     return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:]), scope
 
 
+def broken(_: Any, query: dict[str, str]) -> Any:
+    async def build() -> bytes:
+        raise ConnectionRefusedError("the database is restarting")
+
+    return build
+
+
 async def test_the_fast_path_builds_valid_queries_and_routes_the_rest() -> None:
     s, builds, inner = state(), [], Inner()
     s.settings = SimpleNamespace(auth="write")
@@ -152,6 +159,9 @@ async def test_the_fast_path_builds_valid_queries_and_routes_the_rest() -> None:
     assert (await call(app, s, "/v1/alerts", "limit=2&limit=1", (b"if-none-match", etag)))[0] == 304
     assert (await call(app, s, "/v1/alerts", "limit=0"))[:3:2] == (422, b"routed")
     assert (await call(app, s, "/v1/alerts/summary", "limit=1"))[2] == b"routed"
+    failing = CachedPagesMiddleware(inner, fast={"/v1/alerts": broken})
+    # the database went away before the LISTEN connection noticed: the route answers (503)
+    assert (await call(failing, s, "/v1/alerts", "limit=9"))[:3:2] == (422, b"routed")
     s.settings.auth = "all"  # reads need a token: only the route checks them
     assert (await call(app, s, "/v1/alerts", "limit=2"))[2] == b"routed"
     s.settings.auth, s.broadcaster.live = "write", False  # nothing cached without LISTEN
@@ -159,6 +169,7 @@ async def test_the_fast_path_builds_valid_queries_and_routes_the_rest() -> None:
     assert inner.paths == [
         "/v1/alerts?limit=0",
         "/v1/alerts/summary?limit=1",
+        "/v1/alerts?limit=9",
         "/v1/alerts?limit=2",
         "/v1/alerts?limit=2",
     ]

@@ -179,11 +179,15 @@ class CachedPagesMiddleware:
                 build = page(state, query)
                 if build is not None:
                     route = scope["path"]
-                    scope["route"] = SimpleNamespace(path=route)
                     none_match = _header(scope, b"if-none-match").decode("latin-1")
-                    response = await _page(state, url, none_match, route, build)
-                    await response(scope, receive, send)
-                    return
+                    try:
+                        response = await _page(state, url, none_match, route, build)
+                    except Exception:  # noqa: BLE001 - the route answers it as it does (503...)
+                        response = None
+                    if response is not None:
+                        scope["route"] = SimpleNamespace(path=route)
+                        await response(scope, receive, send)
+                        return
         await self.app(scope, receive, send)
 
 
