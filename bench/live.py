@@ -46,7 +46,12 @@ from tests.support.ws_standin import KlineStreams  # noqa: E402
 
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
-from autonama_shared.messaging.events import CandleClosed, KlineBatch, decode  # noqa: E402
+from autonama_shared.messaging.events import (  # noqa: E402
+    CandleClosed,
+    KlineBatch,
+    SignalComputed,
+    decode,
+)
 from autonama_shared.settings import KafkaSettings, PostgresSettings  # noqa: E402
 from autonama_shared.sources.watches import (  # noqa: E402
     WatchParams,
@@ -147,9 +152,43 @@ async def sse_alerts(api: str, token: str, out: list[tuple[dict[str, Any], float
             await asyncio.sleep(0.1)
 
 
-async def published(kafka: KafkaSettings) -> dict[tuple[str, str, int], int]:
+Key = tuple[str, str, int]  # symbol, interval, candle open time (ms)
+
+
+async def published(kafka: KafkaSettings) -> tuple[dict[Key, int], dict[Key, float]]:
+    """How many times each candle was published on ``klines``, and when it first was (the
+    record's time: the fetcher's send, in ms)."""
+    counts: dict[Key, int] = {}
+    first: dict[Key, float] = {}
+
+    def count(r: Any) -> None:
+        e = decode(r.value, KlineBatch, CandleClosed)
+        if isinstance(e, CandleClosed):
+            key = (e.symbol, e.interval, e.open_time[-1])
+            counts[key] = counts.get(key, 0) + 1
+            first[key] = min(first.get(key, float("inf")), r.timestamp)
+
+    await read_topic(kafka, "klines", count)
+    return counts, first
+
+
+async def computed(kafka: KafkaSettings) -> dict[Key, float]:
+    """When each signal was first sent by an analyzer (the record's time, ms)."""
+    first: dict[Key, float] = {}
+
+    def note(r: Any) -> None:
+        e = decode(r.value, SignalComputed)
+        if e.last_candle_time is not None:
+            key = (e.symbol, e.params.interval, int(e.last_candle_time.timestamp() * 1000))
+            first[key] = min(first.get(key, float("inf")), r.timestamp)
+
+    await read_topic(kafka, "signals", note)
+    return first
+
+
+async def read_topic(kafka: KafkaSettings, name: str, each: Any) -> None:
     consumer = AIOKafkaConsumer(
-        f"{kafka.topic_prefix}klines",
+        f"{kafka.topic_prefix}{name}",
         bootstrap_servers=kafka.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -157,7 +196,6 @@ async def published(kafka: KafkaSettings) -> dict[tuple[str, str, int], int]:
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()
-    counts: dict[tuple[str, str, int], int] = {}
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=3000, max_records=2000)
@@ -165,13 +203,9 @@ async def published(kafka: KafkaSettings) -> dict[tuple[str, str, int], int]:
                 break
             for records in batch.values():
                 for r in records:
-                    e = decode(r.value, KlineBatch, CandleClosed)
-                    if isinstance(e, CandleClosed):
-                        key = (e.symbol, e.interval, e.open_time[-1])
-                        counts[key] = counts.get(key, 0) + 1
+                    each(r)
     finally:
         await consumer.stop()
-    return counts
 
 
 async def warmed_up(stack: Stack, keys: int, within: float) -> None:
@@ -266,7 +300,8 @@ async def one_run(
                 for i in intervals
                 for p in WatchSettings(params=[PARAMS]).scan_params(i)
             }
-            counts = await published(kafka)
+            counts, published_at = await published(kafka)
+            signalled_at = await computed(kafka) if detail else {}
             conn = await stack.connect()
             try:
                 rows = await conn.fetch(
@@ -295,6 +330,7 @@ async def one_run(
     duplicated = sum(n - 1 for k, n in counts.items() if k in sent and n > 1)
     latencies, to_commit = [], []
     by_close: dict[int, list[float]] = {}
+    stages: dict[str, list[float]] = {"fetcher": [], "analyzer": [], "ingestor": [], "API": []}
     for alert, at in alerts:
         key = (alert["symbol"], alert["interval"], int(_ms(alert["last_candle_time"])))
         if key in sent:
@@ -302,6 +338,27 @@ async def one_run(
             to_commit.append(_ms(alert["created_at"]) - sent[key] * 1000)
             boundary = key[2] + INTERVAL_MS[key[1]]
             by_close.setdefault(boundary, []).append(latencies[-1])
+            if key in published_at and key in signalled_at:
+                # where the time went: frame -> klines record (the fetcher), -> signals record
+                # (an analyzer), -> the alert's transaction (the ingestor), -> received (API)
+                stamps = [
+                    sent[key] * 1000,
+                    published_at[key],
+                    signalled_at[key],
+                    _ms(alert["created_at"]),
+                    at * 1000,
+                ]
+                for stage, a, b in zip(stages, stamps, stamps[1:], strict=False):
+                    stages[stage].append(b - a)
+    if detail and stages["fetcher"]:
+        print(
+            "  stages, p50 / p99 ms: "
+            + ", ".join(
+                f"{name} {pct(values, 50):.0f} / {pct(values, 99):.0f}"
+                for name, values in stages.items()
+            ),
+            flush=True,
+        )
     if detail:
         for boundary, values in sorted(by_close.items()):
             print(
