@@ -15,10 +15,12 @@ candles that closed while no frame could arrive are published before live ones.
 For each stream it keeps the trailing window and the open time of the last candle
 published: a closing frame (``k.x``) of that candle or an older one (a duplicate, a late
 or reordered frame) changes nothing; one that leaves a hole (a skipped frame) fetches the
-hole over REST first. Each closed candle becomes one ``CandleClosed`` event (the candle and
-its key's parameter sets, keyed by symbol) on the ``klines`` topic: the analyzer that owns
-the symbol moves each key's window on by that candle (``engine.live``), the ingestor stores
-the signal (idempotent by key and candle) and raises the alerts.
+hole over REST first, in a task of its own so that the holes of many streams (a stall of
+the exchange) are filled together, not one after another; that stream's next frames wait
+for it, in the order they came. Each closed candle becomes one ``CandleClosed`` event (the
+candle and its key's parameter sets, keyed by symbol) on the ``klines`` topic: the analyzer
+that owns the symbol moves each key's window on by that candle (``engine.live``), the
+ingestor stores the signal (idempotent by key and candle) and raises the alerts.
 """
 
 from __future__ import annotations
@@ -180,6 +182,9 @@ class LiveFeed:
         self._locks = {name: asyncio.Lock() for name in self.streams}
         self._pending: set[asyncio.Future[None]] = set()
         self._failure: TemporaryError | None = None
+        self._holes: set[asyncio.Future[None]] = set()
+        self._hole_failure: Exception | None = None
+        self._clock: asyncio.Future[int] | None = None  # a clock read in flight
 
     @staticmethod
     def _window(stream: _Stream) -> int:
@@ -190,9 +195,15 @@ class LiveFeed:
         names = list(self.streams)
         size = self.settings.streams_per_connection
         groups = [names[i : i + size] for i in range(0, len(names), size)]
-        async with asyncio.TaskGroup() as tasks:
-            for i, group in enumerate(groups):
-                tasks.create_task(self._connection(group, stop, delay=i * CONNECT_SPACING_SECONDS))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for i, group in enumerate(groups):
+                    delay = i * CONNECT_SPACING_SECONDS
+                    tasks.create_task(self._connection(group, stop, delay=delay))
+        finally:
+            for hole in list(self._holes):
+                hole.cancel()
+            await asyncio.gather(*self._holes, return_exceptions=True)
 
     async def _connection(self, names: list[str], stop: asyncio.Event, delay: float) -> None:
         await wait_for_any(delay, stop)
@@ -251,6 +262,7 @@ class LiveFeed:
                         await receiving
                     return  # stopped, or time to reconnect before Binance's cut
                 await self.on_message(receiving.result())
+                self._check_holes()
                 self._check_sent()
             log.info("live: reconnecting before Binance's 24 h limit")
         finally:
@@ -271,23 +283,55 @@ class LiveFeed:
         stream = self.streams.get(name)
         if stream is None:
             return
-        async with self._locks[name]:
+        lock: asyncio.Lock | None = self._locks[name]
+        assert lock is not None
+        await lock.acquire()  # a stream's frames in the order they came (FIFO)
+        try:
             t, step = int(row[0]), interval_ms(interval)
             if stream.published is None or t <= stream.published:
                 # a duplicate, late or reordered frame
                 return
+            candle = Candles.from_rows(symbol, interval, [row])
             if t > stream.published + step:  # a hole: a frame never came
                 log.info(
                     "live: %s: %d candle(s) before this one never came: fetched over REST",
                     name,
                     (t - stream.published) // step - 1,
                 )
-                await self._sync()
-                await self._catch_up(stream)
-                if t <= (stream.published or 0):
-                    return
-            candle = Candles.from_rows(symbol, interval, [row])
+                hole = asyncio.ensure_future(self._fill(stream, candle, lock))
+                lock = None  # the task releases it once the hole and this candle are out
+                self._holes.add(hole)
+                hole.add_done_callback(self._holes.discard)
+                return
             await self._advance(stream, candle)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _fill(self, stream: _Stream, candle: Candles, lock: asyncio.Lock) -> None:
+        """The hole before ``candle`` over REST, then ``candle``; ``lock`` is released after.
+        A failure (Binance away) is raised by the connection's loop, which reconnects."""
+        try:
+            await self._sync()
+            await self._catch_up(stream)
+            if int(candle.open_time[0]) > (stream.published or 0):
+                await self._advance(stream, candle)
+        except Exception as e:  # noqa: BLE001 - raised where the connection handles it
+            if self._hole_failure is None:
+                self._hole_failure = e
+        finally:
+            lock.release()
+
+    def _check_holes(self) -> None:
+        failure, self._hole_failure = self._hole_failure, None
+        if failure is not None:
+            raise failure
+
+    async def settled(self) -> None:
+        """Until the holes being filled are (tests; a reconnection waits on the locks)."""
+        while self._holes:
+            await asyncio.gather(*self._holes, return_exceptions=True)
+        self._check_holes()
 
     async def catch_up(self, names: Sequence[str]) -> None:
         """Every stream of ``names`` up to its last closed candle over REST, several at a
@@ -305,7 +349,12 @@ class LiveFeed:
         await asyncio.gather(*(one(name) for name in names))
 
     async def _sync(self) -> int | None:
-        return None if self.sync_clock is None else await self.sync_clock()
+        """The exchange's clock, read now (holes filled together share one read in flight)."""
+        if self.sync_clock is None:
+            return None
+        if self._clock is None or self._clock.done():
+            self._clock = asyncio.ensure_future(self.sync_clock())
+        return await asyncio.shield(self._clock)
 
     async def _catch_up(self, stream: _Stream) -> None:
         fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream))
