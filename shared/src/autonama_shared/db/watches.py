@@ -3,6 +3,7 @@ and the CLI, read by the fetcher's live feed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -89,13 +90,17 @@ async def published_streams(conn: Conn) -> dict[str, int]:
     return {r["stream"]: r["last_open_time"] for r in rows}
 
 
-async def record_published(conn: Conn, stream: str, open_time: int) -> None:
+async def record_published(conn: Conn, published: Mapping[str, int]) -> None:
+    """The last candle published per stream (a candle never goes back: the newer one stays),
+    in one statement; streams in name order, so that two writers never deadlock."""
+    streams = sorted(published)
     await conn.execute(
-        """INSERT INTO live_streams (stream, last_open_time) VALUES ($1, $2)
+        """INSERT INTO live_streams (stream, last_open_time)
+           SELECT * FROM unnest($1::text[], $2::bigint[])
            ON CONFLICT (stream) DO UPDATE SET last_open_time = greatest(
                live_streams.last_open_time, EXCLUDED.last_open_time), updated_at = now()""",
-        stream,
-        open_time,
+        streams,
+        [published[s] for s in streams],
     )
 
 
