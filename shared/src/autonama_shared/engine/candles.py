@@ -117,6 +117,8 @@ class Candles:
         if not len(self):
             return newer
         both = [np.concatenate([getattr(self, c), getattr(newer, c)]) for c in COLUMNS]
+        if newer.open_time[0] > self.open_time[-1]:  # all after: nothing to replace
+            return Candles(self.symbol, self.interval, *both)
         # The last occurrence of each open time wins: unique over the reversed times.
         _, first_in_reversed = np.unique(both[0][::-1], return_index=True)
         keep = len(both[0]) - 1 - first_in_reversed  # sorted by open time

@@ -109,6 +109,7 @@ class _Stream:
     window: Candles
     params: list[ScanParams]
     published: int | None = None  # open time of the last candle published
+    size: int = 0  # candles in the window: the longest of its parameter sets
 
 
 def up_to_date(interval: str, published: int | None, now_ms: int | None) -> bool:
@@ -178,6 +179,7 @@ class LiveFeed:
                 Candles.empty(symbol, interval),
                 params,
                 self.published.get(name),
+                max(p.window for p in params),
             )
         self._locks = {name: asyncio.Lock() for name in self.streams}
         self._pending: set[asyncio.Future[None]] = set()
@@ -185,10 +187,6 @@ class LiveFeed:
         self._holes: set[asyncio.Future[None]] = set()
         self._hole_failure: Exception | None = None
         self._clock: asyncio.Future[int] | None = None  # a clock read in flight
-
-    @staticmethod
-    def _window(stream: _Stream) -> int:
-        return max(p.window for p in stream.params)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every connection until ``stop``; each reconnects by itself."""
@@ -246,27 +244,35 @@ class LiveFeed:
                 )
 
     async def _read(self, ws: Any, stop: asyncio.Event) -> None:
+        """Frames until ``stop`` (which closes the connection) or the time to reconnect before
+        Binance's cut. A frame costs a read, not a task and a wait as it did (a boundary's
+        1,200 frames are read one after another)."""
         deadline = time.monotonic() + self.settings.max_connection_seconds
-        stopping = asyncio.ensure_future(stop.wait())
+
+        async def close_at_stop() -> None:
+            await stop.wait()
+            await ws.close()
+
+        closer = asyncio.ensure_future(close_at_stop())
         try:
-            while time.monotonic() < deadline:
-                receiving = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait(
-                    {receiving, stopping},
-                    timeout=deadline - time.monotonic(),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if receiving not in done:
-                    receiving.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await receiving
-                    return  # stopped, or time to reconnect before Binance's cut
-                await self.on_message(receiving.result())
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(left):
+                        raw = await ws.recv()
+                except TimeoutError:
+                    break
+                except websockets.ConnectionClosed:
+                    if stop.is_set():
+                        return
+                    raise
+                await self.on_message(raw)
                 self._check_holes()
                 self._check_sent()
             log.info("live: reconnecting before Binance's 24 h limit")
         finally:
-            stopping.cancel()
+            closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closer
 
     async def on_message(self, raw: str | bytes) -> None:
         """One frame: a closed candle is published (after any hole is filled)."""
@@ -357,7 +363,7 @@ class LiveFeed:
         return await asyncio.shield(self._clock)
 
     async def _catch_up(self, stream: _Stream) -> None:
-        fetched = await self.fetch(stream.symbol, stream.interval, self._window(stream))
+        fetched = await self.fetch(stream.symbol, stream.interval, stream.size)
         if stream.published is None:
             # The first time: the window as it stands, and its latest candle published.
             stream.window = fetched
@@ -374,7 +380,7 @@ class LiveFeed:
             await self._advance(stream, fetched.slice(int(i), int(i) + 1))
 
     async def _advance(self, stream: _Stream, candle: Candles) -> None:
-        stream.window = stream.window.merge(candle).tail(self._window(stream))
+        stream.window = stream.window.merge(candle).tail(stream.size)
         await self._send(stream, stream.window)
 
     async def _send(self, stream: _Stream, window: Candles) -> None:
