@@ -161,7 +161,7 @@ def _lifespan(
             # no longer walks it (measured: p99 of pages each a new query 80 ms -> 40 ms).
             # And fewer collections: 1,000 stream clients are some 150,000 live objects, which
             # every full collection walked (up to 104 ms, freeing nothing) several times a
-            # run: the stream's p99 grew 41 -> 191 ms from run to run; now 39-53 ms.
+            # run: the stream's p99 grew 41 -> 191 ms from run to run; now 56-58 ms.
             gc.collect()
             gc.freeze()
             gc.set_threshold(7_000, 20, 100)
