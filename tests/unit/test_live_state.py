@@ -14,7 +14,7 @@ import pytest
 from autonama_analyzer.live import LiveState
 from autonama_shared.engine.bands import compute_signal
 from autonama_shared.engine.candles import Candles
-from autonama_shared.messaging.events import CandleClosed, ScanParams
+from autonama_shared.messaging.events import CandleClosed, ScanParams, decode, encode
 
 HOUR = 3_600_000
 
@@ -72,7 +72,7 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
         again = await state.handle(event)  # a replay: the same signal, nothing loaded
         assert again == [signal]
     assert len(fetches) == 1  # loaded once, then pushed
-    assert state.counts == {"pushed": 129, "loaded": 1, "replayed": 130}
+    assert state.counts == {"pushed": 129, "loaded": 1, "warmed": 0, "replayed": 130}
     assert signals["with"] >= 3  # the first, and every change of signal
     assert signals["without"] > 0
 
@@ -86,11 +86,41 @@ async def test_loaded_once_then_pushed_replays_answered_and_equal_to_the_batch(
     assert state.counts["loaded"] == 2
 
 
-def close_of(hourly: Candles, i: int, params: ScanParams) -> CandleClosed:
-    """The closing event of ETHUSDT's hourly candle ``i``."""
-    return CandleClosed(
+async def test_a_first_candle_with_its_window_is_warmed_up_without_rest(hourly: Candles) -> None:
+    """A stream's first candle carries the candles before it (the fetcher loaded them): the
+    key starts from them, no request, and its signals equal the batch engine's."""
+    params = ScanParams(interval="1h", days=3, degree=3, kstd=1.0)  # 72 candles
+
+    async def fetch(symbol: str, interval: str, candles: int) -> Candles:
+        raise AssertionError("loaded over REST")
+
+    async def server_now() -> int:
+        return int(hourly.open_time[-1]) + HOUR
+
+    state = LiveState(fetch, server_now)
+    i = 250
+    first = close_of(hourly, i, params, before=hourly.slice(i - 71, i))
+    for j, event in enumerate([first, close_of(hourly, i + 1, params)]):
+        (signal,) = await state.handle(event)
+        batch = compute_signal(hourly.close[: i + j + 1], params.band_params(), params.window)
+        assert signal.signal == batch.signal
+        np.testing.assert_allclose([signal.fit, signal.sigma], [batch.fit, batch.sigma], rtol=1e-9)
+    assert state.counts == {"pushed": 1, "loaded": 0, "warmed": 1, "replayed": 0}
+    short = close_of(hourly, i, params, before=hourly.slice(i - 10, i))  # less than a window
+    with pytest.raises(AssertionError, match="loaded over REST"):
+        await LiveState(fetch, server_now).handle(short)
+
+
+def close_of(
+    hourly: Candles, i: int, params: ScanParams, before: Candles | None = None
+) -> CandleClosed:
+    """The closing event of ETHUSDT's hourly candle ``i`` (with ``before``, as a stream's
+    first candle carries them), through the wire's encoding."""
+    event = CandleClosed(
         symbol="ETHUSDT",
         interval="1h",
         params=[params],
         **CandleClosed.columns_of(hourly.slice(i, i + 1)),
+        before=CandleClosed.columns_of(before) if before is not None else None,
     )
+    return decode(encode(event), CandleClosed)

@@ -2,9 +2,11 @@
 in memory and moved on by one closed candle at a time (``engine.live.LiveWindow``:
 O(degree x window), equal to the batch engine to 1e-9).
 
-A key whose previous candle this analyzer does not hold -- its first candle, after a
-restart, or when a rebalance brought its symbol here -- is loaded over REST (Binance, or
-the stand-in; the exchange's clock re-read) up to the candle, then goes on live. A candle
+A stream's first candle carries the candles before it (the fetcher's window): its keys
+start from them, with no request. A key whose previous candle this analyzer does not hold
+otherwise -- after a restart, or when a rebalance brought its symbol here -- is loaded over
+REST (Binance, or the stand-in; the exchange's clock re-read) up to the candle, then goes on
+live. A candle
 it has answered before (a replay after a crash or a rewind) gets the same signal again
 from a short history. The window's band series (for charts) travels with a key's first
 signal and with every signal that differs from the key's previous one (what raises or ends
@@ -18,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +54,7 @@ class LiveState:
         self.fetch = fetch
         self.server_now = server_now
         self.keys: dict[tuple[str, ScanParams], _Key] = {}
-        self.counts = {"pushed": 0, "loaded": 0, "replayed": 0}
+        self.counts = {"pushed": 0, "loaded": 0, "warmed": 0, "replayed": 0}
 
     async def handle(self, event: CandleClosed) -> list[SignalComputed]:
         """The signal of each of the event's keys at its candle."""
@@ -72,7 +75,7 @@ class LiveState:
                 self.counts["pushed"] += 1
                 with_series = result is not None and result.signal != k.last
             else:
-                k = await self._load(event.symbol, params, candle)
+                k = await self._load(event.symbol, params, candle, event.before)
                 self.keys[key] = k
                 result = k.window.signal()
                 with_series = True
@@ -86,18 +89,25 @@ class LiveState:
             out.append(signal)
         return out
 
-    async def _load(self, symbol: str, params: ScanParams, candle: Candles) -> _Key:
-        """The key's window up to ``candle`` over REST, ``candle`` last."""
+    async def _load(
+        self, symbol: str, params: ScanParams, candle: Candles, before: Any = None
+    ) -> _Key:
+        """The key's window up to ``candle``, ``candle`` last: from the candles the fetcher
+        sent before it (a stream's first candle) when they fill the window, else over REST."""
         t = int(candle.open_time[0])
-        # Enough candles to reach back a whole window from ``t``, however far "now" is past it
-        # (a replay, or a feed catching up): the window ends at ``t``, never later.
-        later = max(0, (await self.server_now() - t) // interval_ms(params.interval))
-        fetched = await self.fetch(symbol, params.interval, params.window + later + 1)
-        upto = fetched.slice(0, int(np.searchsorted(fetched.open_time, t, side="right")))
+        if before is not None and len(before.open_time) >= params.window - 1:
+            upto = before.to_candles(symbol, params.interval)
+            self.counts["warmed"] += 1
+        else:
+            # Enough candles to reach back a whole window from ``t``, however far "now" is
+            # past it (a replay, or a feed catching up): the window ends at ``t``, never later.
+            later = max(0, (await self.server_now() - t) // interval_ms(params.interval))
+            fetched = await self.fetch(symbol, params.interval, params.window + later + 1)
+            upto = fetched.slice(0, int(np.searchsorted(fetched.open_time, t, side="right")))
+            self.counts["loaded"] += 1
         candles = upto.merge(candle).tail(params.window)
         window = LiveWindow(params.band_params(), params.window)
         window.load(candles.open_time, candles.close)
-        self.counts["loaded"] += 1
         return _Key(window, candles)
 
     def _signal(

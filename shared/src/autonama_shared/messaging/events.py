@@ -201,6 +201,10 @@ class CandleClosed(_CandleColumns):
     interval: str
     params: list[ScanParams] = Field(min_length=1, max_length=50)
     closed_at: UTCDatetime = Field(default_factory=utcnow)
+    #: The candles before this one (the stream's window, oldest first), with a stream's
+    #: first candle only: the analyzers warm its keys up from it, so a window is loaded
+    #: once (by the fetcher, from its cache or REST), not once more by an analyzer.
+    before: _CandleColumns | None = None
 
     @model_validator(mode="after")
     def _one_candle(self) -> CandleClosed:
@@ -208,6 +212,8 @@ class CandleClosed(_CandleColumns):
             raise ValueError(f"a closed candle is one candle, got {len(self.open_time)}")
         if any(p.interval != self.interval for p in self.params):
             raise ValueError(f"every parameter set must be of interval {self.interval}")
+        if self.before is not None and self.before.open_time[-1:] >= self.open_time:
+            raise ValueError("the candles before a closed candle must be older than it")
         return self
 
 

@@ -365,10 +365,11 @@ class LiveFeed:
     async def _catch_up(self, stream: _Stream) -> None:
         fetched = await self.fetch(stream.symbol, stream.interval, stream.size)
         if stream.published is None:
-            # The first time: the window as it stands, and its latest candle published.
+            # The first time: the window as it stands, and its latest candle published with
+            # the candles before it (the analyzers warm the keys up from them, not over REST).
             stream.window = fetched
             if len(fetched):
-                await self._send(stream, fetched)
+                await self._send(stream, fetched, with_before=True)
             return
         if not len(stream.window):
             # Replacing a feed that published up to ``published``: the candles after it.
@@ -383,12 +384,14 @@ class LiveFeed:
         stream.window = stream.window.merge(candle).tail(stream.size)
         await self._send(stream, stream.window)
 
-    async def _send(self, stream: _Stream, window: Candles) -> None:
+    async def _send(self, stream: _Stream, window: Candles, with_before: bool = False) -> None:
+        before = window.slice(0, len(window) - 1) if with_before and len(window) > 1 else None
         event = CandleClosed(
             symbol=stream.symbol,
             interval=stream.interval,
             params=stream.params,
             **CandleClosed.columns_of(window.tail(1)),
+            before=CandleClosed.columns_of(before) if before is not None else None,
         )
         acks = [await self.publish(event, stream.symbol.encode())]
         stream.published = window.last_open_time
