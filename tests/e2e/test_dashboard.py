@@ -201,6 +201,7 @@ async def test_the_market_watch_live_feed_charts_failures_and_scan_form(
         assert await row.get_attribute("data-signal-id") == str(followed["signal_id"])
         assert "2026-02-11" in await page.locator("#fit-numbers").inner_text()
         assert await page.locator("#feed li").count() == feed  # it raised no alert
+        await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart-live.png"))
 
         # A new alert committed now is in the feed and the market within 2 s.
         committed = time.monotonic()

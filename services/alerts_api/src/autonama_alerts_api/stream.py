@@ -55,6 +55,13 @@ class Client:
     market: bool = False  # also market events
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def offer(self, event: tuple[int | None, str]) -> None:
+        """Queue ``event``; a full queue drops the client (its stream ends, it resumes)."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped.set()
+
 
 class Broadcaster:
     def __init__(
@@ -107,7 +114,7 @@ class Broadcaster:
         conn.add_termination_listener(self._terminated)
         await conn.add_listener(self.channel, self._notified)
         if self.state_channel is not None:
-            await conn.add_listener(self.state_channel, self._state_changed)
+            await conn.add_listener(self.state_channel, self._changed)
         self.listener = conn
         self._lost.clear()
         self.version += 1  # whatever happened while not listening
@@ -130,12 +137,10 @@ class Broadcaster:
         conn = self.listener
         return conn is not None and not conn.is_closed() and not self._lost.is_set()
 
-    def _changed(self) -> None:
+    def _changed(self, *_: object) -> None:
+        """The state changed (a NOTIFY, or the connection lost): pages and market events."""
         self.version += 1
         self._moved.set()
-
-    def _state_changed(self, *_: object) -> None:
-        self._changed()
 
     def _notified(self, *_: object) -> None:
         self._changed()
@@ -182,10 +187,7 @@ class Broadcaster:
             event = (None, f'event: market\ndata: {{"version": {self.version}}}\n\n')
             for client in list(self.clients):
                 if client.market and not client.dropped.is_set():
-                    try:
-                        client.queue.put_nowait(event)
-                    except asyncio.QueueFull:
-                        client.dropped.set()
+                    client.offer(event)
             await asyncio.sleep(MARKET_SECONDS)
 
     async def _fan_out(self) -> None:
@@ -200,12 +202,8 @@ class Broadcaster:
                 alert = alert_of(row)
                 event = (alert.id, sse_event(alert))  # encoded once, not once per client
                 for client in list(self.clients):
-                    if client.dropped.is_set() or not client.filters.matches(alert):
-                        continue
-                    try:
-                        client.queue.put_nowait(event)
-                    except asyncio.QueueFull:
-                        client.dropped.set()  # its stream ends; it resumes by Last-Event-ID
+                    if not client.dropped.is_set() and client.filters.matches(alert):
+                        client.offer(event)
                 self.last_id = alert.id
 
 

@@ -20,7 +20,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
@@ -60,6 +59,7 @@ class LiveState:
         """The signal of each of the event's keys at its candle."""
         t = int(event.open_time[0])
         candle = event.to_candles(event.symbol, event.interval)
+        before = event.before.to_candles(event.symbol, event.interval) if event.before else None
         out = []
         for params in event.params:
             key = (event.symbol, params)
@@ -75,7 +75,7 @@ class LiveState:
                 self.counts["pushed"] += 1
                 with_series = result is not None and result.signal != k.last
             else:
-                k = await self._load(event.symbol, params, candle, event.before)
+                k = await self._load(event.symbol, params, candle, before)
                 self.keys[key] = k
                 result = k.window.signal()
                 with_series = True
@@ -90,13 +90,13 @@ class LiveState:
         return out
 
     async def _load(
-        self, symbol: str, params: ScanParams, candle: Candles, before: Any = None
+        self, symbol: str, params: ScanParams, candle: Candles, before: Candles | None = None
     ) -> _Key:
         """The key's window up to ``candle``, ``candle`` last: from the candles the fetcher
         sent before it (a stream's first candle) when they fill the window, else over REST."""
         t = int(candle.open_time[0])
-        if before is not None and len(before.open_time) >= params.window - 1:
-            upto = before.to_candles(symbol, params.interval)
+        if before is not None and len(before) >= params.window - 1:
+            upto = before
             self.counts["warmed"] += 1
         else:
             # Enough candles to reach back a whole window from ``t``, however far "now" is
