@@ -41,6 +41,8 @@ def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, 
         "AUTONAMA_ALERTS_API_WRITES_PER_MINUTE": "100000",
         "AUTONAMA_ALERTS_API_MAX_SCAN_CANDLES": str(10**15),
         "AUTONAMA_ALERTS_API_MAX_BACKTEST_WORK": str(10**15),
+        # the tests' receivers listen on loopback (the guard's own tests unset this)
+        "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
 
 

@@ -9,7 +9,9 @@ import sys
 from autonama_shared.settings import PostgresSettings
 
 
-def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    pg: PostgresSettings, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AUTONAMA_POSTGRES__HOST": pg.host,
@@ -18,6 +20,7 @@ def cli(pg: PostgresSettings, *args: str) -> subprocess.CompletedProcess[str]:
         "AUTONAMA_POSTGRES__DATABASE": pg.database,
         "AUTONAMA_POSTGRES__DB_SCHEMA": pg.db_schema,
         "COLUMNS": "200",  # tables printed whole
+        **(extra_env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "autonama_cli", *args],

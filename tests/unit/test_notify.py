@@ -15,7 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from autonama_notifier.deliver import next_state
 from autonama_notifier.senders import signed_headers
 from autonama_notifier.settings import Settings
-from autonama_shared.db.subscriptions import Claimed, new_secret
+from autonama_shared.db.deliveries import Claimed
+from autonama_shared.db.subscriptions import new_secret
 from autonama_shared.formats.alerts import AlertRecord
 from autonama_shared.notify.messages import message_text, webhook_body
 from autonama_shared.notify.retry import Attempt, backoff_seconds, of_status

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -15,6 +16,7 @@ from autonama_cli._db import with_database
 from autonama_shared.db import subscriptions as db
 from autonama_shared.errors import ConfigError
 from autonama_shared.formats.records import describe
+from autonama_shared.notify.network import AllowList, check_host
 from autonama_shared.notify.records import DeliveryView
 from autonama_shared.notify.subscriptions import SubscriptionSpec
 
@@ -42,9 +44,15 @@ def _spec(args: argparse.Namespace) -> SubscriptionSpec:
     if args.template is not None:
         body["template"] = args.template
     try:
-        return SubscriptionSpec.model_validate(body)
+        spec = SubscriptionSpec.model_validate(body)
+        # the same variable the notifier and the API read
+        allowed = os.environ.get("AUTONAMA_NOTIFIER_ALLOWED_NETWORKS", "")
+        check_host(spec.target.url, AllowList.parse(allowed))
     except ValidationError as e:
         raise ConfigError(f"the subscription is not valid: {describe(e)}") from e
+    except ValueError as e:
+        raise ConfigError(f"the subscription is not valid: target.url: {e}") from e
+    return spec
 
 
 def add(args: argparse.Namespace) -> int:
@@ -101,7 +109,7 @@ def enable(args: argparse.Namespace) -> int:
 def send_test(args: argparse.Namespace) -> int:
     async def queue(conn: Any) -> int | None:
         found = await db.get_subscription(conn, args.id)
-        return None if found is None else await db.enqueue_test(conn, args.id, found.name)
+        return None if found is None else await db.enqueue_test(conn, args.id)
 
     delivery = with_database(queue, transaction=True)
     if delivery is None:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
+from autonama_shared.untrusted import printable
 
 if TYPE_CHECKING:
     from autonama_shared.settings import AppSettings
@@ -152,6 +153,21 @@ async def supervise(
         return
 
 
+class OneLineFormatter(logging.Formatter):
+    """A record's message on one line, whatever it quotes: a receiver's error text, an
+    exchange's answer or a file's name cannot forge a log line (control characters are
+    escaped, ``untrusted.printable``); a traceback keeps its own lines.
+
+    >>> f = OneLineFormatter("%(message)s")
+    >>> f.format(logging.LogRecord("x", logging.INFO, "", 0, "file %s", ("a\\nFAKE",), None))
+    'file a\\\\nFAKE'
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        return printable(line, limit=20_000)
+
+
 class QuietRepeats(logging.Filter):
     """Let a client library's warnings through once per backoff step: after its first
     warning, the next is let through 0.5 s later, then 1 s, 2 s, ... up to 30 s, with how
@@ -211,6 +227,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # The clients log every failed reconnect; during an outage, once per backoff step.
     # (On the handler: a logger's own filter would miss its children's records.)
     quiet = QuietRepeats()

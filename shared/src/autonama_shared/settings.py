@@ -11,9 +11,19 @@ never created at import.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+import ipaddress
+import re
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -24,6 +34,7 @@ from pydantic_settings import (
 from autonama_shared.errors import ConfigError
 
 __all__ = [
+    "AllowedNetworks",
     "AppSettings",
     "Environment",
     "KafkaSettings",
@@ -36,6 +47,46 @@ Environment = Literal["development", "test", "production"]
 
 #: The password of the local development cluster (deploy/local), refused in production.
 _DEV_PASSWORDS = frozenset({"", "changethis", "autonama"})
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$"
+)
+
+
+def _networks(text: str) -> str:
+    """A comma list of CIDRs, addresses and host names; ``ValueError`` naming a bad entry.
+
+    >>> _networks("127.0.0.1/32, receiver.lan ,fd00::/8")
+    '127.0.0.1/32,receiver.lan,fd00::/8'
+    >>> _networks("10.0.0.0/33")
+    Traceback (most recent call last):
+    ...
+    ValueError: '10.0.0.0/33' is neither a network (CIDR), an address nor a host name
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if "/" in item or not _HOST_NAME.match(item):
+                raise ValueError(
+                    f"{item!r} is neither a network (CIDR), an address nor a host name"
+                ) from None
+    return ",".join(items)
+
+
+#: Where the notifier may connect beyond public addresses (``notify/network.py``).
+AllowedNetworks = Annotated[
+    str,
+    AfterValidator(_networks),
+    Field(
+        max_length=10_000,
+        description="Comma list of CIDRs and host names the notifier may reach although "
+        "they are loopback, private or link-local (empty: public addresses only).",
+    ),
+]
 
 
 class KafkaSettings(BaseModel):

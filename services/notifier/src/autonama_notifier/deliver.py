@@ -1,6 +1,13 @@
-"""The senders' loop: claim due deliveries (a lease, shared with other replicas), send them
-concurrently, record every attempt and what becomes of each delivery, in one transaction
-per round. Woken by the deliveries' NOTIFY, and every ``poll_seconds`` for due retries."""
+"""The senders' loop. Deliveries are claimed with a lease (shared with other replicas) as
+slots free up, each sent by a task of its own, and recorded as they finish: a slow, failing
+or hostile receiver holds only its own slots (at most ``per_subscription`` of them), never
+a round that every other subscription waits for. Woken by the deliveries' NOTIFY, by each
+send that finishes, and every ``poll_seconds`` for due retries.
+
+What becomes of each attempt is recorded in batches, and one by one when a batch fails: an
+outcome that cannot be stored never takes the others with it; one whose lease another
+replica took over is not written (``db/deliveries.py``).
+"""
 
 from __future__ import annotations
 
@@ -13,21 +20,31 @@ from datetime import UTC, datetime
 import aiohttp
 import asyncpg
 
-from autonama_notifier.senders import USER_AGENT, send
+from autonama_notifier.apprise_pool import ApprisePool
+from autonama_notifier.senders import USER_AGENT, guarded_sockets, send
 from autonama_notifier.settings import Settings
+from autonama_shared.db.deliveries import Claimed, Outcome, claim_due, record_outcomes
 from autonama_shared.db.pool import transaction
-from autonama_shared.db.subscriptions import Claimed, Outcome, claim_due, record_outcomes
+from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import wait_for_any
+from autonama_shared.notify.network import AllowList
 from autonama_shared.notify.retry import Attempt, backoff_seconds
+from autonama_shared.untrusted import printable
 
 __all__ = ["Deliverer", "next_state"]
 
 log = logging.getLogger("autonama.notifier")
 
+#: What is stored of a receiver's error text.
+ERROR_CHARS = 500
+#: Stored instead of an error text that PostgreSQL would not take.
+UNSTORABLE = "the receiver's answer could not be stored"
+
 
 def next_state(d: Claimed, attempt: Attempt, s: Settings, now: datetime) -> Outcome:
     """What the attempt makes of the delivery: delivered, failed for good, or pending again
-    after a backoff (failed when that would pass its maximum age)."""
+    after a backoff (failed when that would pass its maximum age). The error text is the
+    receiver's words: bounded and made printable here, before it is stored or logged."""
     n = d.attempts + 1
     status: str = attempt.outcome
     error, wait = attempt.error, 0.0
@@ -51,9 +68,10 @@ def next_state(d: Claimed, attempt: Attempt, s: Settings, now: datetime) -> Outc
         outcome=attempt.outcome,
         status=status,
         status_code=attempt.status_code,
-        error=error[:1000] if error else None,
+        error=printable(error, ERROR_CHARS) if error else None,
         latency_ms=0.0,
         retry_in=wait,
+        lease_id=d.lease_id,
     )
 
 
@@ -63,16 +81,27 @@ class Deliverer:
         pool: asyncpg.Pool,
         settings: Settings,
         channel: str,
+        apprise: ApprisePool | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.channel = channel
+        self.allow = AllowList.parse(settings.allowed_networks)
+        self.apprise = apprise or ApprisePool(
+            settings.apprise_workers, settings.timeout_seconds, settings.allowed_networks
+        )
         self.wake = asyncio.Event()
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.finished: list[Outcome] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop``; raises when the database fails (supervise it)."""
         s = self.settings
-        connector = aiohttp.TCPConnector(limit=s.concurrency, limit_per_host=s.concurrency)
+        connector = aiohttp.TCPConnector(
+            limit=s.concurrency,
+            limit_per_host=s.concurrency,
+            socket_factory=guarded_sockets(self.allow),
+        )
         async with (
             aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as http,
             self.pool.acquire() as listener,
@@ -81,51 +110,113 @@ class Deliverer:
             try:
                 while not stop.is_set():
                     self.wake.clear()
-                    done = await self.round(http)
-                    if done < s.concurrency:
+                    await self.flush()
+                    started = await self.claim(http)
+                    if not started and not self.finished:
                         await wait_for_any(s.poll_seconds, stop, self.wake)
+                await self.drain()
             finally:
                 await listener.remove_listener(self.channel, self._notified)
 
     def _notified(self, *_: object) -> None:
         self.wake.set()
 
-    async def round(self, http: aiohttp.ClientSession) -> int:
-        """Claim, send, record: how many deliveries were attempted."""
+    async def claim(self, http: aiohttp.ClientSession) -> int:
+        """Lease as many due deliveries as there are free slots and start sending them."""
         s = self.settings
-        async with transaction(self.pool) as conn:
-            claimed = await claim_due(conn, s.concurrency, s.lease_seconds)
-        if not claimed:
+        free = s.concurrency - len(self.in_flight)
+        if free <= 0:
             return 0
-        outcomes = await asyncio.gather(*(self._attempt(http, d) for d in claimed))
         async with transaction(self.pool) as conn:
-            disabled = await record_outcomes(conn, outcomes, s.disable_after)
+            claimed = await claim_due(
+                conn, free, s.lease_seconds, s.per_subscription, s.apprise_per_subscription
+            )
+        for d in claimed:
+            task = asyncio.create_task(self._attempt(http, d), name=f"delivery-{d.id}")
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        return len(claimed)
+
+    async def drain(self) -> None:
+        """At a stop: let the sends in flight end (each within its deadline), record them."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=self.settings.timeout_seconds + 5)
+        await self.flush()
+        await self.apprise.close()
+
+    async def flush(self) -> None:
+        """Record every finished attempt: in one transaction, or one by one if that fails."""
+        batch, self.finished = self.finished, []
+        if not batch:
+            return
+        try:
+            disabled = await self._record(batch)
+        except TemporaryError:
+            self.finished = batch + self.finished  # recorded when the database is back
+            raise
+        except asyncpg.PostgresError as e:
+            log.warning(
+                "%d outcomes refused together (%s); recording them one by one",
+                len(batch),
+                printable(str(e), 200),
+            )
+            disabled = []
+            for outcome in batch:
+                disabled += await self._record_alone(outcome)
         for sub in disabled:
             log.warning(
                 "subscription %d disabled after %d deliveries failed in a row; enable it "
                 "again with PATCH /v1/subscriptions/%d or `autonama subscribe enable %d`",
                 sub,
-                s.disable_after,
+                self.settings.disable_after,
                 sub,
                 sub,
             )
+        self._log_failures(batch)
+
+    async def _record(self, outcomes: list[Outcome]) -> list[int]:
+        async with transaction(self.pool) as conn:
+            return await record_outcomes(conn, outcomes, self.settings.disable_after)
+
+    async def _record_alone(self, outcome: Outcome) -> list[int]:
+        try:
+            return await self._record([outcome])
+        except asyncpg.PostgresError:
+            pass
+        try:  # the receiver's words were what PostgreSQL refused
+            return await self._record([dataclasses.replace(outcome, error=UNSTORABLE)])
+        except asyncpg.PostgresError as e:
+            log.error(
+                "the outcome of delivery %d cannot be stored (%s); it is sent again when its "
+                "lease ends",
+                outcome.delivery_id,
+                printable(str(e), 200),
+            )
+            return []
+
+    def _log_failures(self, outcomes: list[Outcome]) -> None:
         failed = [o for o in outcomes if o.outcome != "delivered"]
         if failed:
+            first = failed[0]
             log.info(
                 "%d of %d deliveries not made (e.g. subscription %d: %s; %s)",
                 len(failed),
                 len(outcomes),
-                failed[0].subscription_id,
-                failed[0].error,
-                f"next try in {failed[0].retry_in:.1f} s"
-                if failed[0].status == "pending"
+                first.subscription_id,
+                first.error,
+                f"next try in {first.retry_in:.1f} s"
+                if first.status == "pending"
                 else "failed for good",
             )
-        return len(claimed)
 
-    async def _attempt(self, http: aiohttp.ClientSession, d: Claimed) -> Outcome:
+    async def _attempt(self, http: aiohttp.ClientSession, d: Claimed) -> None:
         started = time.perf_counter()
-        attempt = await send(http, d, self.settings.timeout_seconds)
+        try:
+            attempt = await send(http, self.apprise, d, self.settings.timeout_seconds)
+        except Exception as e:
+            log.exception("sending delivery %d failed unexpectedly", d.id)
+            attempt = Attempt("retry", error=f"the notifier failed: {type(e).__name__}")
         latency = (time.perf_counter() - started) * 1000
         outcome = next_state(d, attempt, self.settings, datetime.now(UTC))
-        return dataclasses.replace(outcome, latency_ms=latency)
+        self.finished.append(dataclasses.replace(outcome, latency_ms=latency))
+        self.wake.set()

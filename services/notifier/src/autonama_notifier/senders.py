@@ -1,23 +1,28 @@
 """Sending one delivery: a signed POST to a webhook (Standard Webhooks, signed by the
-``standardwebhooks`` library) or a message through Apprise. Each returns an ``Attempt``;
-network errors become retried attempts here, never exceptions."""
+``standardwebhooks`` library) or a message through Apprise (in a worker process of the
+pool, stopped at the deadline). Each returns an ``Attempt``; network errors become retried
+attempts here, never exceptions. Every connection goes through the network guard
+(``notify/network.py``): an address it refuses fails the delivery for good, and the
+attempt says only "refused: private address"."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import math
+import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
-import apprise
 from standardwebhooks.webhooks import Webhook
 
-from autonama_shared.db.subscriptions import Claimed
-from autonama_shared.notify.messages import message_text
+from autonama_notifier.apprise_pool import ApprisePool
+from autonama_shared.db.deliveries import Claimed
+from autonama_shared.notify.messages import message_text, probe_body
+from autonama_shared.notify.network import REFUSED, AllowList, RefusedAddress, check_sockaddr
 from autonama_shared.notify.retry import Attempt, of_status
 
-__all__ = ["USER_AGENT", "send", "signed_headers"]
+__all__ = ["USER_AGENT", "body_of", "guarded_sockets", "send", "signed_headers"]
 
 USER_AGENT = "Autonama-Notifier/0.1 (+https://github.com/autonama)"
 #: What of a receiver's answer is read (the rest is not waited for).
@@ -41,13 +46,46 @@ def signed_headers(message_id: str, secret: str, body: str, now: datetime) -> di
     }
 
 
+def guarded_sockets(
+    allow: AllowList,
+) -> Callable[[tuple[int, int, int, str, tuple[object, ...]]], socket.socket]:
+    """aiohttp's ``socket_factory``: called with each address *after* resolution, for the
+    first connection and every later one; refuses what the guard refuses."""
+
+    def factory(addr_info: tuple[int, int, int, str, tuple[object, ...]]) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        check_sockaddr(family, sockaddr, allow)
+        sock = socket.socket(family=family, type=kind, proto=proto)
+        sock.setblocking(False)
+        return sock
+
+    return factory
+
+
+def _refused(e: BaseException) -> bool:
+    """Whether the guard refused the connection (aiohttp wraps the socket factory's error)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, RefusedAddress) or REFUSED in str(seen):
+            return True
+        seen = seen.__cause__ or getattr(seen, "os_error", None)
+    return False
+
+
+def body_of(d: Claimed) -> str:
+    """What is sent: the stored body, or for a test event (queued without one) its probe."""
+    return d.body if d.body is not None else probe_body(d.subscription_id, d.name)
+
+
 async def _webhook(session: aiohttp.ClientSession, d: Claimed, seconds: float) -> Attempt:
-    assert d.secret is not None
-    headers = signed_headers(d.message_id, d.secret, d.body, datetime.now(UTC))
+    if d.secret is None:
+        return Attempt("failed", error="a webhook subscription without its signing secret")
+    body = body_of(d)
+    headers = signed_headers(d.message_id, d.secret, body, datetime.now(UTC))
     try:
         async with session.post(
             d.url,
-            data=d.body.encode(),
+            data=body.encode(),
             headers=headers,
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=seconds),
@@ -56,29 +94,17 @@ async def _webhook(session: aiohttp.ClientSession, d: Claimed, seconds: float) -
             return of_status(response.status, response.headers.get("Retry-After"))
     except TimeoutError:
         return Attempt("retry", error=f"no answer within {seconds:g} s")
-    except aiohttp.ClientError as e:
-        return Attempt("retry", error=f"cannot reach the receiver: {type(e).__name__}: {e}")
+    except (aiohttp.ClientError, OSError, ValueError) as e:
+        if _refused(e):
+            return Attempt("failed", error=REFUSED)
+        return Attempt("retry", error=f"cannot reach the receiver: {type(e).__name__}")
 
 
-async def _apprise(d: Claimed, seconds: float) -> Attempt:
-    notifier = apprise.Apprise()
-    if not notifier.add(d.url):
-        return Attempt("failed", error="Apprise no longer accepts this URL")
-    title, text = message_text(d.template, d.body)
-    try:
-        result = await asyncio.wait_for(notifier.async_notify(body=text, title=title), seconds)
-    except TimeoutError:
-        return Attempt("retry", error=f"Apprise did not finish within {seconds:g} s")
-    if result:
-        return Attempt("delivered")
-    logs = getattr(result, "logs", None)
-    said = [e.message for e in logs() if e.level in ("WARNING", "ERROR")] if logs else []
-    scheme = d.url.split("://", 1)[0]
-    return Attempt("retry", error=f"{scheme}:// not delivered" + (f": {said[-1]}" if said else ""))
-
-
-async def send(session: aiohttp.ClientSession, d: Claimed, seconds: float) -> Attempt:
+async def send(
+    session: aiohttp.ClientSession, apprise: ApprisePool, d: Claimed, seconds: float
+) -> Attempt:
     """One attempt of delivery ``d``."""
     if d.kind == "webhook":
         return await _webhook(session, d, seconds)
-    return await _apprise(d, seconds)
+    title, text = message_text(d.template, body_of(d))
+    return await apprise.send(d.url, title, text)

@@ -24,8 +24,9 @@ import asyncpg
 
 from autonama_notifier.deliver import Deliverer
 from autonama_notifier.settings import Settings
+from autonama_shared.db.deliveries import enqueue_alerts, live_subscriptions
 from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
-from autonama_shared.db.subscriptions import deliveries_channel, enqueue_alerts, live_subscriptions
+from autonama_shared.db.subscriptions import deliveries_channel
 from autonama_shared.lifecycle import supervise
 from autonama_shared.messaging.events import AlertEnded, AlertRaised
 from autonama_shared.messaging.runner import SinkHandler, open_runner

@@ -8,7 +8,7 @@ import socket
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from autonama_shared.settings import AppSettings
+from autonama_shared.settings import AllowedNetworks, AppSettings
 
 __all__ = ["Settings"]
 
@@ -45,6 +45,20 @@ class Settings(AppSettings):
     poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="Look for due retries at least this often."
     )
+    per_subscription: int = Field(
+        default=20,
+        ge=1,
+        le=2000,
+        description="Deliveries of one subscription in flight at once (all replicas): a slow "
+        "receiver holds this many slots at most, never every one.",
+    )
+    apprise_workers: int = Field(
+        default=8, ge=1, le=64, description="Apprise worker processes (sends at once)."
+    )
+    apprise_per_subscription: int = Field(
+        default=2, ge=1, le=64, description="Apprise sends of one subscription at once."
+    )
+    allowed_networks: AllowedNetworks = ""
 
     @model_validator(mode="after")
     def _lease_covers_an_attempt(self) -> Settings:

@@ -16,6 +16,8 @@ Filter rules (every given field must match; an empty filter matches every alert)
 from __future__ import annotations
 
 import fnmatch
+import re
+import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -42,12 +44,34 @@ def _spec(*examples: dict[str, Any]) -> ConfigDict:
     )
 
 
+_WEBHOOK_URL = re.compile(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$")
+
+
 def _http_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("a webhook URL is http:// or https:// with a host")
+    """``ValueError`` naming what is wrong with a webhook URL.
+
+    >>> _http_url("https://example.com/hooks")
+    'https://example.com/hooks'
+    >>> _http_url("http://example.com:99999/")
+    Traceback (most recent call last):
+    ...
+    ValueError: the webhook URL's port must be a number from 1 to 65535
+    """
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in url):
+        raise ValueError("a webhook URL has no spaces or control characters (CR, LF, NUL...)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("the webhook URL's port must be a number from 1 to 65535") from None
     if parts.username or parts.password:
         raise ValueError("a webhook URL carries no user or password (the signature is the proof)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL is http:// or https:// with a host")
+    if not _WEBHOOK_URL.match(url):
+        raise ValueError("a webhook URL is http:// or https://, a host, then a path")
+    if port == 0:
+        raise ValueError("the webhook URL's port must be a number from 1 to 65535")
     return url
 
 
@@ -68,11 +92,7 @@ class WebhookTarget(BaseModel):
     url: Annotated[
         str,
         # The pattern documents the form (OpenAPI); the validator says what is wrong.
-        Field(
-            min_length=8,
-            max_length=2000,
-            json_schema_extra={"pattern": r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$"},
-        ),
+        Field(min_length=8, max_length=2000, json_schema_extra={"pattern": _WEBHOOK_URL.pattern}),
         AfterValidator(_http_url),
     ]
 

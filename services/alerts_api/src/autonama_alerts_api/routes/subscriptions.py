@@ -3,6 +3,7 @@ and their deliveries. Every operation needs a write token (targets can hold secr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -13,9 +14,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from autonama_alerts_api.auth import WRITE_ERRORS, ManageAccess
-from autonama_alerts_api.deps import State, StateDep
+from autonama_alerts_api.deps import State, StateDep, invalid
 from autonama_alerts_api.models import Problem
 from autonama_shared.db import subscriptions as db
+from autonama_shared.notify.network import AllowList, check_host
 from autonama_shared.notify.records import DeliveryView, SubscriptionCreated, SubscriptionView
 from autonama_shared.notify.subscriptions import SubscriptionSpec
 
@@ -65,6 +67,19 @@ async def manage_connection(state: State) -> AsyncIterator[PoolConnectionProxy]:
         raise HTTPException(503, f"the database is unreachable: {e}") from e
 
 
+async def check_target(state: State, url: str) -> None:
+    """422 when the target's host is, or resolves to, an address the notifier refuses (the
+    notifier checks every connection again: this is for a clear answer now)."""
+
+    def check() -> None:
+        check_host(url, AllowList.parse(state.settings.allowed_networks))
+
+    try:
+        await asyncio.to_thread(check)
+    except ValueError as e:
+        raise invalid("target.url", str(e), where="body") from None
+
+
 def _missing(subscription_id: int) -> HTTPException:
     return HTTPException(404, f"subscription {subscription_id} does not exist")
 
@@ -83,7 +98,9 @@ async def create(
     JSON, signed per Standard Webhooks) or an Apprise URL (Telegram, Discord, Slack, e-mail,
     ntfy and 100+ more). Alerts committed from now on are delivered; a webhook's signing
     secret (`whsec_...`) is in this answer and never shown again. An Apprise URL that
-    Apprise cannot use, or a template with an unknown `$placeholder`, is refused with 422."""
+    Apprise cannot use, a target on a loopback, private or link-local address (unless the
+    operator allowed it), or a template with an unknown `$placeholder`, is refused with 422."""
+    await check_target(state, body.target.url)
     async with manage_connection(state) as conn:
         created = await db.create_subscription(conn, body)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
@@ -164,7 +181,7 @@ async def send_test(state: StateDep, subscription_id: SubscriptionId) -> TestQue
         found = await db.get_subscription(conn, subscription_id)
         if found is None:
             raise _missing(subscription_id)
-        delivery_id = await db.enqueue_test(conn, subscription_id, found.name)
+        delivery_id = await db.enqueue_test(conn, subscription_id)
     return TestQueued(
         delivery_id=delivery_id,
         deliveries_url=f"/v1/subscriptions/{subscription_id}/deliveries",
