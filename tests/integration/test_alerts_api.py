@@ -454,6 +454,7 @@ async def test_a_scan_requested_over_http_runs_through_the_pipeline(
     assert len(bands["close"]) <= 365
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_5xx_and_every_response_matches(
     pool: asyncpg.Pool, api: str, write_token: str, tmp_path: Path
 ) -> None:
@@ -717,7 +718,7 @@ async def test_a_revoked_token_is_refused(api: str, pg_settings: PostgresSetting
     assert r.status_code == 401
 
 
-async def test_auth_all_guards_reads_and_the_stream_takes_a_query_token(
+async def test_auth_all_guards_reads_and_the_stream_takes_a_single_use_ticket(
     pg_settings: PostgresSettings, kafka_settings: KafkaSettings, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     proc, url = await asyncio.to_thread(
@@ -740,14 +741,26 @@ async def test_auth_all_guards_reads_and_the_stream_takes_a_query_token(
             again = await client.get("/v1/alerts")  # the page is cached now: still guarded
             assert again.status_code == 401
             assert (await client.get("/v1/alerts/stream?after=0")).status_code == 401
-            async with client.stream(
-                "GET", f"/v1/alerts/stream?after=0&access_token={read_token}"
-            ) as stream:
+            # the token itself is never taken from a URL
+            old = await client.get(f"/v1/alerts/stream?after=0&access_token={read_token}")
+            assert old.status_code == 401
+            assert (await client.post("/v1/alerts/stream/ticket")).status_code == 401
+            issued = await client.post(
+                "/v1/alerts/stream/ticket", headers={"Authorization": f"Bearer {read_token}"}
+            )
+            assert issued.status_code == 200, issued.text
+            assert issued.json()["needed"] is True
+            ticket = issued.json()["ticket"]
+            assert read_token not in ticket
+            async with client.stream("GET", f"/v1/alerts/stream?after=0&ticket={ticket}") as stream:
                 assert stream.status_code == 200
                 async for line in stream.aiter_lines():
                     if line.startswith("data:"):
                         assert json.loads(line[5:])["symbol"] == "BTCUSDT"
                         break
+            spent = await client.get(f"/v1/alerts/stream?after=0&ticket={ticket}")
+            assert spent.status_code == 401  # a ticket opens one stream, once
+            assert "spent or expired" in spent.json()["detail"]
     finally:
         proc.terminate()
         proc.wait(20)
@@ -826,7 +839,10 @@ async def test_request_budgets_and_the_rate_limit(
             r = await client.post("/v1/scans", json=SCAN_BODY)
             assert r.status_code == 429
             assert 1 <= int(r.headers["retry-after"]) <= 61
-            assert "at most 3 scan or backtest requests a minute" in r.json()["detail"]
+            assert (
+                "at most 3 writes (scans, backtests, subscriptions, tests) a minute"
+                in (r.json()["detail"])
+            )
     finally:
         proc.terminate()
         proc.wait(20)
@@ -909,10 +925,26 @@ async def test_the_summary_etag_follows_finished_scans(
 
 
 async def test_requests_after_the_database_dropped_the_connections_get_503_not_500(
-    pool: asyncpg.Pool, api: str, pg_settings: PostgresSettings
+    pool: asyncpg.Pool,
+    pg_settings: PostgresSettings,
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
 ) -> None:
     """What a database restart does to the API's pool: every connection ends. Each request
-    then gets 200, or 503 with Retry-After while the pool reconnects, never a 500."""
+    then gets 200, or 503 with Retry-After while the pool reconnects, never a 500. (Only this
+    API's connections are ended, found by the process id in their names: the other tests of
+    the run share the database.)"""
+    proc, api = await asyncio.to_thread(start_api, pg_settings, kafka_settings, tmp_path / "a.log")
+    try:
+        await _dropped_connections(pool, api, pg_settings, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def _dropped_connections(
+    pool: asyncpg.Pool, api: str, pg_settings: PostgresSettings, pid: int
+) -> None:
     await store(pool, make_signal("BTCUSDT", "BUY", 3))
     async with httpx.AsyncClient(base_url=api, timeout=10) as client:
         assert (await client.get("/v1/alerts")).status_code == 200
@@ -925,7 +957,8 @@ async def test_requests_after_the_database_dropped_the_connections_get_503_not_5
         try:
             killed = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'autonama-alerts-api%'"
+                "WHERE application_name LIKE $1",
+                f"autonama-alerts-api@{pid}%",
             )
         finally:
             await admin.close()

@@ -85,7 +85,7 @@ async def test_a_database_that_is_away_gets_503_with_retry_after(error: Exceptio
         raise error
 
     transport = httpx.ASGITransport(app=app)  # no lifespan: the route needs no database
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         r = await client.get("/boom")
     assert r.status_code == 503
     assert r.headers["retry-after"] == "2"

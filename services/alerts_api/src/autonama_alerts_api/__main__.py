@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -37,6 +38,7 @@ def main() -> int:
             log_level=settings.log_level.lower(),
             access_log=settings.access_log,
             timeout_graceful_shutdown=5,
+            **_proxies(settings),
         )
         Multiprocess(config, sockets=sockets).run()
         return 0
@@ -45,10 +47,20 @@ def main() -> int:
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=5,
+        **_proxies(settings),
     )
     # uvicorn turns SIGTERM into a graceful shutdown that runs the app's lifespan exit.
     uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def _proxies(settings: Settings) -> dict[str, Any]:
+    """X-Forwarded-For and -Proto believed only from the configured proxies (uvicorn would
+    believe them from 127.0.0.1 by default: anyone on this machine could pick the address
+    the write budget counts against)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
 
 
 def _bind(host: str, port: int, wait_seconds: float = 10.0) -> socket.socket:

@@ -23,18 +23,20 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autonama_alerts_api.deps import Metrics, State
+from autonama_alerts_api.guards import BODY_LIMIT, SecurityHeaders
 from autonama_alerts_api.middleware import MetricsMiddleware
 from autonama_alerts_api.pages import CachedPagesMiddleware
 from autonama_alerts_api.routes import ROUTERS
 from autonama_alerts_api.routes.alerts import fast_alerts_page
 from autonama_alerts_api.settings import Settings
-from autonama_alerts_api.stream import Broadcaster
+from autonama_alerts_api.stream import Broadcaster, Seats
 from autonama_shared import __version__
 from autonama_shared.db.pool import migrate_when_ready, open_pool
 from autonama_shared.db.store import alerts_channel, state_channel
@@ -87,6 +89,8 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pg = settings.postgres
         stop = asyncio.Event()
+        # each process's connections named after it (pg_stat_activity: who holds what)
+        name = f"autonama-alerts-api@{os.getpid()}"
         async with AsyncExitStack() as stack:
             # The schema must be current before reading it (the only writes the API makes,
             # on a connection of its own, before the read-only pool opens).
@@ -95,7 +99,7 @@ def _lifespan(
             pool = await stack.enter_async_context(
                 open_pool(
                     pg.model_copy(update={"max_pool_size": max(pg.max_pool_size, 20)}),
-                    application_name="autonama-alerts-api",
+                    application_name=name,
                     read_only_role=settings.read_role,
                 )
             )
@@ -103,7 +107,7 @@ def _lifespan(
             manage = await stack.enter_async_context(
                 open_pool(
                     pg,
-                    application_name="autonama-alerts-api-subscriptions",
+                    application_name=f"{name}-subscriptions",
                     role=settings.subscriptions_role,
                     max_size=2,
                 )
@@ -116,7 +120,7 @@ def _lifespan(
                     user=pg.user,
                     database=pg.database,
                     password=pg.password.get_secret_value() or None,
-                    server_settings={"application_name": "autonama-alerts-api-listen"},
+                    server_settings={"application_name": f"{name}-listen"},
                 )
 
             broadcaster = Broadcaster(
@@ -139,6 +143,7 @@ def _lifespan(
                 Topics.of(settings.kafka),
                 Metrics.new(),
                 manage,
+                seats=Seats(settings.sse_max_clients, settings.sse_max_per_address),
             )
 
             async def stop_producer() -> None:
@@ -200,10 +205,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(settings),
         docs_url=None,  # served by routes/dashboard.py from vendored assets (no CDN)
         redoc_url=None,
+        max_body_size=BODY_LIMIT,  # 413 before a body is parsed or a token checked
     )
     # inside the metrics: cached pages count too
     app.add_middleware(CachedPagesMiddleware, fast={"/v1/alerts": fast_alerts_page})
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts())
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

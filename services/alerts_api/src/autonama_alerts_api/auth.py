@@ -6,11 +6,13 @@
     all    every /v1 read needs a read (or write) token too
     off    no tokens (refused unless the API listens on a loopback address)
 
-The token comes as ``Authorization: Bearer <token>``; the live stream also
-takes ``?access_token=`` since a browser's EventSource cannot send headers.
-Verified tokens are remembered for a few seconds, so a revocation takes effect
-within ``CACHE_SECONDS``. A 401 says what is missing, a 403 which scope is needed;
-a token makes at most ``writes_per_minute`` scan or backtest requests a minute (429).
+The token comes as ``Authorization: Bearer <token>``, never in a URL (access logs and
+proxies keep URLs): the live stream, which a browser's EventSource opens without headers,
+takes a short-lived single-use ``?ticket=`` instead (``limits.py``), when reads need a
+token at all. Verified tokens are remembered for a few seconds, so a revocation takes
+effect within ``CACHE_SECONDS``. A 401 says what is missing, a 403 which scope is needed;
+a token makes at most ``writes_per_minute`` writes a minute across every API process
+(429).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 
 from autonama_alerts_api.deps import State, StateDep
+from autonama_alerts_api.limits import redeem_ticket, spend_write
 from autonama_shared.db.tokens import hash_token
 
 __all__ = [
@@ -29,9 +32,11 @@ __all__ = [
     "WRITE_ERRORS",
     "ManageAccess",
     "ReadAccess",
+    "StreamAccess",
     "WriteAccess",
     "require_manage",
     "require_read",
+    "require_stream",
     "require_write",
 ]
 
@@ -57,7 +62,7 @@ async def _scope_of(state: State, token: str) -> str | None:
     return scope
 
 
-def _bearer(request: Request, query_token: str | None) -> str | None:
+def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is not None:
         kind, _, value = header.partition(" ")
@@ -68,13 +73,12 @@ def _bearer(request: Request, query_token: str | None) -> str | None:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return value.strip()
-    return query_token
+    return None
 
 
-async def _check(
-    request: Request, state: State, needed: str, query_token: str | None, *, spend: bool = True
-) -> None:
-    token = _bearer(request, query_token)
+async def _check(request: Request, state: State, needed: str, *, spend: bool = True) -> str:
+    """The caller's scope, or the 401/403/429 that says what is wrong."""
+    token = _bearer(request)
     what = f"{request.method} {request.url.path}"
     if token is None:
         raise HTTPException(
@@ -93,60 +97,68 @@ async def _check(
     if needed == "write" and scope != "write":
         raise HTTPException(403, f"this token's scope is {scope}; {what} needs a write token")
     if needed == "write" and spend:
-        _spend(state, hash_token(token) or token)
+        await spend_write(state, hash_token(token) or token)
+    return scope
 
 
-def _spend(state: State, who: str) -> None:
-    """One write from ``who``: a 429 with Retry-After once its minute's budget is spent."""
-    per_minute = state.settings.writes_per_minute
-    now = time.monotonic()
-    recent = [t for t in state.writes.get(who, []) if now - t < 60.0]
-    if len(recent) >= per_minute:
-        retry = max(1, int(60.0 - (now - recent[0])) + 1)
-        raise HTTPException(
-            429,
-            f"at most {per_minute} scan or backtest requests a minute per token; "
-            f"try again in {retry} s",
-            headers={"Retry-After": str(retry)},
-        )
-    recent.append(now)
-    state.writes[who] = recent
-
-
-AccessToken = Annotated[
-    str | None,
-    Query(
-        max_length=100,
-        include_in_schema=False,
-        description="The token, for clients that cannot send headers (EventSource)",
-    ),
-]
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def require_write(request: Request, state: StateDep) -> None:
     """What writes or starts work: a write token, unless auth is off (then the budget of
-    requests a minute is the client address's)."""
+    writes a minute is the client address's)."""
     if state.settings.auth != "off":
-        await _check(request, state, "write", None)
+        await _check(request, state, "write")
     else:
-        _spend(state, request.client.host if request.client else "unknown")
+        await spend_write(state, _address(request))
 
 
 async def require_manage(request: Request, state: StateDep) -> None:
-    """Managing subscriptions: a write token (a subscription's target can hold another
-    service's token, so even listing them needs one), unless auth is off; not counted in the
-    budget of scan and backtest requests."""
+    """Managing subscriptions and watches: a write token (a subscription's target can hold
+    another service's token, so even listing them needs one), unless auth is off; what
+    changes something (not a GET) counts against the write budget."""
+    spend = request.method not in ("GET", "HEAD")
     if state.settings.auth != "off":
-        await _check(request, state, "write", None, spend=False)
+        await _check(request, state, "write", spend=spend)
+    elif spend:
+        await spend_write(state, _address(request))
 
 
-async def require_read(request: Request, state: StateDep, access_token: AccessToken = None) -> None:
+async def require_read(request: Request, state: StateDep) -> None:
     """Reads: a read or write token when auth is ``all``; open otherwise."""
     if state.settings.auth == "all":
-        await _check(request, state, "read", access_token)
+        await _check(request, state, "read")
+
+
+Ticket = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="A stream ticket (`POST /v1/alerts/stream/ticket`), when reads need a "
+        "token: an EventSource cannot send the Authorization header",
+    ),
+]
+
+
+async def require_stream(request: Request, state: StateDep, ticket: Ticket = None) -> None:
+    """The stream: open when reads are; else a read token in the header, or a ticket."""
+    if state.settings.auth != "all":
+        return
+    if ticket is not None and request.headers.get("authorization") is None:
+        if await redeem_ticket(state, ticket) is None:
+            raise HTTPException(
+                401,
+                "the ticket is unknown, spent or expired; ask for a new one with "
+                "POST /v1/alerts/stream/ticket",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return
+    await _check(request, state, "read")
 
 
 ReadAccess = Depends(require_read)
+StreamAccess = Depends(require_stream)
 ManageAccess = Depends(require_manage)
 WriteAccess = Depends(require_write)
 
@@ -160,5 +172,6 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {**_PROBLEM, "description": "No token, or an unknown or revoked one"},
     403: {**_PROBLEM, "description": "The token's scope is read; this needs write"},
-    429: {**_PROBLEM, "description": "Too many requests this minute (see Retry-After)"},
+    413: {"description": "The body is larger than 64 KB (refused before it is read)"},
+    429: {**_PROBLEM, "description": "Too many writes this minute (see Retry-After)"},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import asyncpg
@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from autonama_alerts_api.pages import PageCache
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.settings import Settings
-from autonama_alerts_api.stream import Broadcaster
+from autonama_alerts_api.stream import Broadcaster, Seats
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.messaging.events import BacktestRequested, ScanRequested, encode
 from autonama_shared.messaging.topics import Topics
@@ -100,10 +100,10 @@ class State:
     manage: asyncpg.Pool | None = None
     #: sha256 of a token -> (its scope or None, when it was looked up)
     token_cache: dict[str, tuple[str | None, float]] = field(default_factory=dict)
-    #: who (a token's hash, or an address with auth off) -> times of its recent writes
-    writes: dict[str, list[float]] = field(default_factory=dict)
     #: serialised alert pages, valid while the broadcaster's version stands
     pages: PageCache = field(default_factory=PageCache)
+    #: open streams per client address, and in all
+    seats: Seats = field(default_factory=lambda: Seats(2_000, 20))
 
 
 async def get_state(request: Request) -> State:
@@ -141,7 +141,22 @@ SinceQ = Annotated[
 ]
 
 
+#: The times a ``since`` may name (PostgreSQL's timestamptz and Python's datetime hold
+#: these whatever the offset; the year 1 with an offset east of UTC overflowed to a 500).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _aware(since: str | None) -> datetime | None:
+    """``since`` as an aware time in range, else a 422 naming the problem.
+
+    >>> _aware("2026-03-15T00:00:00Z").isoformat()
+    '2026-03-15T00:00:00+00:00'
+    >>> _aware("0001-01-01T00:00:00+14:00")
+    Traceback (most recent call last):
+    ...
+    fastapi.exceptions.HTTPException: 422: ...
+    """
     if since is None:
         return None
     try:
@@ -150,7 +165,13 @@ def _aware(since: str | None) -> datetime | None:
         raise invalid("since", f"{since!r} is not an ISO 8601 time") from e
     if moment.tzinfo is None:
         raise invalid("since", "give a timezone (e.g. 2026-03-15T00:00:00Z)")
-    return moment
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise invalid("since", "must lie between 1970-01-01 and 9999-01-01 (UTC)")
+    return utc
 
 
 def alert_filter(

@@ -225,11 +225,12 @@ async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
 
 
 async def alerts_after(
-    pool: asyncpg.Pool, filters: AlertFilter, after: int, limit: int
+    pool: asyncpg.Pool, filters: AlertFilter, after: int, limit: int, *, upto: int = 2**63 - 1
 ) -> list[Alert]:
-    """Alerts above id ``after`` that match ``filters``, oldest first (a stream catching up)."""
-    args: list[Any] = [after]
-    conditions = ["a.id > $1", *filters.where(args)]
+    """Alerts above id ``after`` (and at most ``upto``) that match ``filters``, oldest
+    first (a stream catching up, one id range at a time)."""
+    args: list[Any] = [after, upto]
+    conditions = ["a.id > $1", "a.id <= $2", *filters.where(args)]
     args.append(limit)
     rows = await pool.fetch(
         f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)} "  # noqa: S608

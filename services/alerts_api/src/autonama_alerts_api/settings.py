@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from autonama_shared.settings import AppSettings
+from autonama_shared.settings import AllowedNetworks, AppSettings
 
 __all__ = ["Settings"]
 
@@ -74,10 +74,48 @@ class Settings(AppSettings):
         description="Server processes sharing the ports, each with its own pool and LISTEN; "
         "0: one per core (a second process doubles what /v1/alerts serves here, bench/api.py).",
     )
+    allowed_networks: AllowedNetworks = Field(
+        default="",
+        validation_alias=AliasChoices("allowed_networks", "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS"),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the API answers to (the Host header; JSON list, '*.x.org' "
+        "for subdomains). Empty: the address it listens on, and localhost when that is a "
+        "loopback address; a page that rebinds its own name to this address is refused.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses of the reverse proxies whose X-Forwarded-For / -Proto are "
+        "believed (comma list, as uvicorn's forwarded_allow_ips); empty: none, the client "
+        "is the peer of the connection.",
+    )
+    sse_max_clients: int = Field(
+        default=2_000, ge=1, description="Open streams per API process, in all."
+    )
+    sse_max_per_address: int = Field(
+        default=20, ge=1, description="Open streams per API process from one client address."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (none by default).",
     )
+
+    def hosts(self) -> list[str]:
+        """The Host allow-list in force (``allowed_hosts``, or the bound address's names).
+
+        >>> Settings(host="127.0.0.1").hosts()
+        ['127.0.0.1', 'localhost', '::1', '[::1]']
+        >>> Settings(host="10.0.0.5").hosts()
+        ['10.0.0.5']
+        """
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        if _loopback(self.host):
+            return list(dict.fromkeys([self.host, "127.0.0.1", "localhost", "::1", "[::1]"]))
+        if self.host in ("0.0.0.0", "::"):  # noqa: S104 (every address: name them to narrow)
+            return ["*"]
+        return [self.host]
 
     @model_validator(mode="after")
     def _no_open_api_off_loopback(self) -> Settings:

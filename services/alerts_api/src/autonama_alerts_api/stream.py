@@ -30,21 +30,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
+from fastapi import HTTPException
 
 from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
 from autonama_shared.lifecycle import Backoff
 
-__all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "sse_event"]
+__all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "Seats", "sse_event"]
 
 log = logging.getLogger("autonama.alerts_api.stream")
 
 #: At most one ``market`` event per client in this many seconds.
 MARKET_SECONDS = 0.25
+#: When a client refused a seat may try again.
+SEATS_RETRY_SECONDS = 5
+
+
+@dataclass
+class Seats:
+    """Open streams per client address, and in all (one API process)."""
+
+    total: int
+    per_address: int
+    taken: Counter[str] = field(default_factory=Counter)
+    open: int = 0
+
+    def take(self, address: str) -> None:
+        """A seat for ``address``, or the 429/503 that says why not."""
+        if self.taken[address] >= self.per_address:
+            raise HTTPException(
+                429,
+                f"at most {self.per_address} open streams from one address",
+                headers={"Retry-After": str(SEATS_RETRY_SECONDS)},
+            )
+        if self.open >= self.total:
+            raise HTTPException(
+                503,
+                "this API process has no stream left to open; try again shortly",
+                headers={"Retry-After": str(SEATS_RETRY_SECONDS)},
+            )
+        self.taken[address] += 1
+        self.open += 1
+
+    def give_back(self, address: str) -> None:
+        self.open -= 1
+        self.taken[address] -= 1
+        if self.taken[address] <= 0:
+            del self.taken[address]
 
 
 @dataclass(eq=False)

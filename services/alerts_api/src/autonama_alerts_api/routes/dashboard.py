@@ -14,9 +14,20 @@ router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
+#: The dashboard: its own scripts only, its calls to its own origin only, never framed.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
 @router.get("/alerts")
 async def page() -> FileResponse:
-    return FileResponse(STATIC / "alerts.html", headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC / "alerts.html",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP},
+    )
 
 
 @router.get("/")
@@ -28,7 +39,8 @@ async def home() -> RedirectResponse:
 #: the internet (ReDoc's logo from cdn.redoc.ly) is refused by the browser, not attempted.
 DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:"
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:; "
+    "frame-ancestors 'none'"
 )
 
 

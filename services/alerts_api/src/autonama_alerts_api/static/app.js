@@ -35,8 +35,8 @@ function age(ms) {
 const linkedSignal = new URLSearchParams(location.hash.slice(1)).get("signal");
 
 // The API token: `make up` prints the page's address with #token=...; it is kept in
-// this browser's storage (never in the address bar or a server log) and sent with
-// every request. EventSource cannot send headers, so the stream takes it as a parameter.
+// this browser's storage (never in the address bar, a URL or a server log) and sent in
+// the Authorization header. "Forget token" removes it from this browser.
 const token = (() => {
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromLink) {
@@ -45,6 +45,15 @@ const token = (() => {
   }
   return localStorage.getItem("autonamaToken");
 })();
+{
+  const forget = document.getElementById("forget-token");
+  forget.hidden = !token;
+  forget.addEventListener("click", () => {
+    localStorage.removeItem("autonamaToken");
+    location.reload();
+  });
+  document.getElementById("filters").addEventListener("submit", (e) => e.preventDefault());
+}
 
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
@@ -267,11 +276,23 @@ function scheduleMarketReload(freshKey) {
 
 // The stream, with our own reconnection: EventSource retries by itself, but gives up for
 // good on some errors (a 401, a 503 while the database is away); resumed after the last id.
+// EventSource cannot send the token: when reads need one, a single-use ticket opens the
+// stream (asked for with the token in its header); when they do not, nothing is sent.
 let source = null;
-function connect(delay = 1000) {
-  const auth = token ? `&access_token=${encodeURIComponent(token)}` : "";
+async function streamTicket() {
+  if (!token) return "";
+  try {
+    const answer = await api("/v1/alerts/stream/ticket", { method: "POST" });
+    return answer.ticket ? `&ticket=${encodeURIComponent(answer.ticket)}` : "";
+  } catch {
+    return "";
+  }
+}
+
+async function connect(delay = 1000) {
+  const ticket = await streamTicket();
   // market=true: also told when any close is stored (HOLD ones raise no alert)
-  source = new EventSource(`/v1/alerts/stream?after=${lastAlertId}&market=true${auth}`);
+  source = new EventSource(`/v1/alerts/stream?after=${lastAlertId}&market=true${ticket}`);
   source.addEventListener("open", () => { setConnection("live", "live"); delay = 1000; });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) {

@@ -1,0 +1,53 @@
+"""What every request passes before anything reads it.
+
+- The body limit is FastAPI's own (``FastAPI(max_body_size=BODY_LIMIT)``, Starlette's
+  ``RequestBodyLimitMiddleware`` outside every route): a ``Content-Length`` over the limit
+  gets 413 at the first read, before the body is parsed and before a token is checked; a
+  body sent without one (chunked) is counted as it arrives and cut off at the limit.
+- ``SecurityHeaders``: no page of this app can be framed (``frame-ancestors 'none'``,
+  ``X-Frame-Options``: a framed dashboard's buttons would act with its stored token), no
+  response is sniffed into another type, no address leaks in a Referer.
+- The Host allow-list is Starlette's ``TrustedHostMiddleware`` (``create_app``): a page
+  that rebinds its own name to 127.0.0.1 is refused, so it cannot drive the API.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BODY_LIMIT", "SecurityHeaders"]
+
+#: The largest request body any route takes (the largest, a scan of 500 symbols, is ~10 KB).
+BODY_LIMIT = 64 * 1024
+
+
+#: Every response; HTML pages add their own Content-Security-Policy with the same
+#: ``frame-ancestors 'none'`` (routes/dashboard.py).
+_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_FRAMES = (b"content-security-policy", b"frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [h for h in _HEADERS if h[0] not in names]
+                if _FRAMES[0] not in names:
+                    headers.append(_FRAMES)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
