@@ -82,8 +82,9 @@ start() {
   # The least-privilege logins (the writer, the API's reader): deploy/postgres/roles.sql.
   "$PG_BIN/psql" -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" \
     -v writer_password="${AUTONAMA_WRITER_PASSWORD:-}" -v api_password="${AUTONAMA_API_PASSWORD:-}" \
+    -v notifier_password="${AUTONAMA_NOTIFIER_PASSWORD:-}" \
     -f "$REPO_ROOT/deploy/postgres/roles.sql" >/dev/null || die "could not create the login roles"
-  log "ready: postgresql://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB (logins: autonama_writer, autonama_api)"
+  log "ready: postgresql://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB (logins: autonama_writer, autonama_notifier, autonama_api)"
 }
 
 stop() {

@@ -30,7 +30,9 @@ SERVICES=(ingestor analyzer-1 analyzer-2 fetcher notifier alerts-api)
 login_of() {
   case "$1" in
     alerts-api) echo autonama_api ;;
-    ingestor | fetcher | notifier) echo autonama_writer ;;
+    ingestor | fetcher) echo autonama_writer ;;
+    notifier) echo autonama_notifier ;;
+    analyzer-*) echo "" ;;  # the analyzer never touches the database
     *) echo "${PG_USER:-autonama}" ;;
   esac
 }
@@ -52,7 +54,7 @@ SUPERVISORCTL=("$REPO_ROOT/.venv/bin/supervisorctl" -c "$CONF")
 
 write_conf() {
   [[ -x $SUPERVISORD ]] || die "no supervisord in $REPO_ROOT/.venv: run make setup"
-  local name common
+  local name common login
   common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}\""
   common+=",AUTONAMA_POSTGRES__HOST=\"${PG_HOST:-127.0.0.1}\",AUTONAMA_POSTGRES__PORT=\"${PG_PORT:-5433}\""
   common+=",AUTONAMA_POSTGRES__MIGRATE=\"false\",AUTONAMA_FETCHER_CACHE_DIR=\"$AUTONAMA_LOCAL_DIR/cache\""
@@ -74,7 +76,8 @@ write_conf() {
     for name in "${SERVICES[@]}"; do
       echo "[program:$name]"
       echo "command=$PY -m $(module_of "$name")"
-      echo "environment=$common,AUTONAMA_POSTGRES__USER=\"$(login_of "$name")\""
+      login=$(login_of "$name")
+      echo "environment=$common${login:+,AUTONAMA_POSTGRES__USER=\"$login\"}"
       echo "autorestart=true"
       echo "startsecs=3"
       echo "startretries=20"

@@ -4,4 +4,5 @@
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v writer_password="${AUTONAMA_WRITER_PASSWORD:-}" -v api_password="${AUTONAMA_API_PASSWORD:-}" \
+  -v notifier_password="${AUTONAMA_NOTIFIER_PASSWORD:-}" \
   -f /autonama/roles.sql

@@ -55,6 +55,8 @@ async def owner(pg_settings: PostgresSettings) -> PostgresSettings:
             "writer_password=",
             "-v",
             "api_password=",
+            "-v",
+            "notifier_password=",
             "-f",
             str(ROLES),
         ],
@@ -97,30 +99,128 @@ async def test_the_api_login_can_read_and_nothing_else(owner: PostgresSettings) 
         await conn.close()
 
 
-async def test_the_api_login_manages_subscriptions_and_nothing_more(
+async def refused(conn: asyncpg.Connection, *statements: str) -> None:
+    """Each statement fails for want of a privilege (each in a savepoint of its own)."""
+    for statement in statements:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with conn.transaction():
+                await conn.execute(statement)
+
+
+async def a_subscription(owner: PostgresSettings) -> int:
+    conn = await login(owner, owner.user)
+    try:
+        sub: int = await conn.fetchval(
+            """INSERT INTO subscriptions (name, kind, url, secret, filter)
+               VALUES ('victim', 'webhook', 'https://example.com/h', 'whsec_c2VjcmV0', '{}')
+               RETURNING id"""
+        )
+        return sub
+    finally:
+        await conn.close()
+
+
+async def test_the_api_reader_reads_the_market_and_no_secret(owner: PostgresSettings) -> None:
+    await a_subscription(owner)
+    conn = await login(owner, "autonama_api")
+    try:
+        await conn.execute("SET ROLE autonama_reader")
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 0
+        assert await conn.fetchval("SELECT count(*) FROM api_tokens WHERE scope = 'read'") == 0
+        await refused(
+            conn,
+            "SELECT secret FROM subscriptions",
+            "SELECT url FROM subscriptions",
+            "SELECT count(*) FROM subscriptions",
+            "SELECT body FROM deliveries",
+            "SELECT count(*) FROM delivery_attempts",
+            "SELECT name, prefix FROM api_tokens",
+            "SELECT count(*) FROM stream_tickets",
+            "SELECT count(*) FROM api_write_budget",
+            "INSERT INTO api_tokens (name, scope, prefix, sha256) VALUES ('x', 'write', 'x', 'x')",
+            "UPDATE subscriptions SET url = 'http://10.0.0.1/'",
+            "DELETE FROM signals",
+        )
+    finally:
+        await conn.close()
+
+
+async def test_the_api_writer_manages_subscriptions_and_cannot_forge_a_delivery(
     owner: PostgresSettings,
 ) -> None:
+    victim = await a_subscription(owner)
     conn = await login(owner, "autonama_api")
     try:
         await conn.execute("SET ROLE autonama_subscriptions")
         sub = await conn.fetchval(
-            """INSERT INTO subscriptions (name, kind, url, filter)
-               VALUES ('mine', 'apprise', 'json://h/x', '{}') RETURNING id"""
+            """INSERT INTO subscriptions (name, kind, url, secret, filter)
+               VALUES ('mine', 'webhook', 'https://example.com/x', 'whsec_bWluZQ==', '{}')
+               RETURNING id"""
         )
-        await conn.execute(
-            """INSERT INTO deliveries (subscription_id, message_id, key, event_type, body)
-               VALUES ($1, 'msg_test_1', 'test/1', 'subscription.test', '{}')""",
-            sub,
+        assert await conn.fetchval("SELECT name FROM subscriptions WHERE id = $1", sub) == "mine"
+        await conn.execute(  # a test event: no body, a msg_test_ id
+            """INSERT INTO deliveries (subscription_id, message_id, key, event_type)
+               VALUES ($1, 'msg_test_1', 'test/1', 'subscription.test')""",
+            victim,
         )
-        for statement in (
+        await conn.execute("UPDATE subscriptions SET enabled = false, disabled_reason = 'x'")
+        await refused(
+            conn,
+            "SELECT secret FROM subscriptions",
+            "SELECT body FROM deliveries",
+            f"""INSERT INTO deliveries (subscription_id, message_id, key, event_type, body)
+                VALUES ({victim}, 'msg_test_2', 'test/2', 'subscription.test', '{{}}')""",
+            f"UPDATE subscriptions SET url = 'http://169.254.169.254/' WHERE id = {victim}",
             "UPDATE deliveries SET status = 'delivered'",
+            "DELETE FROM deliveries",
+            "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, latency_ms) "
+            "VALUES (1, 1, 'delivered', 1)",
+            "INSERT INTO api_tokens (name, scope, prefix, sha256) VALUES ('x', 'write', 'x', 'x')",
             "INSERT INTO worker_status (name, running) VALUES ('intruder', true)",
             "DELETE FROM alerts",
             "SELECT count(*) FROM signals",
             "SET ROLE autonama_writers",
+            "SET ROLE autonama_notifiers",
+        )
+        # what the columns it may write could still say is refused by the table's checks
+        for forged in (
+            "'msg_9_1', 'k', 'alert.raised'",  # an alert without its body
+            "'msg_9_1', 'k', 'subscription.test'",  # a test under an alert's message id
         ):
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.execute(statement)
+            with pytest.raises(asyncpg.CheckViolationError):
+                async with conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO deliveries (subscription_id, message_id, key, event_type) "
+                        f"VALUES ({victim}, {forged})"
+                    )
+    finally:
+        await conn.close()
+
+
+async def test_the_notifier_reads_targets_and_moves_deliveries_and_nothing_else(
+    owner: PostgresSettings,
+) -> None:
+    victim = await a_subscription(owner)
+    conn = await login(owner, "autonama_notifier")
+    try:
+        secret = await conn.fetchval("SELECT secret FROM subscriptions WHERE id = $1", victim)
+        assert secret == "whsec_c2VjcmV0"  # only the notifier signs
+        await conn.execute(
+            "UPDATE subscriptions SET consecutive_failures = 1 WHERE id = $1", victim
+        )
+        await refused(
+            conn,
+            f"UPDATE subscriptions SET url = 'http://10.0.0.1/' WHERE id = {victim}",
+            "INSERT INTO subscriptions (name, kind, url, filter) "
+            "VALUES ('x', 'apprise', 'json://x', '{}')",
+            "DELETE FROM subscriptions",
+            "SELECT count(*) FROM signals",
+            "SELECT count(*) FROM alerts",
+            "SELECT sha256 FROM api_tokens",
+            "INSERT INTO worker_status (name, running) VALUES ('intruder', true)",
+            "CREATE TABLE mine (id int)",
+            "SET ROLE autonama_writers",
+        )
     finally:
         await conn.close()
 
@@ -132,15 +232,24 @@ async def test_the_writer_stores_signals_but_changes_no_schema(owner: PostgresSe
             new = await store_signals(conn, [make_signal("BTCUSDT", "BUY", 3)], origin="test")
         assert new == 1
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
-        for statement in (
+        await refused(
+            conn,
             "CREATE TABLE mine (id int)",
             "DROP TABLE signals",
             "TRUNCATE signals",
             "ALTER TABLE signals DROP CONSTRAINT signals_finite",
             "SET ROLE autonama",
-        ):
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.execute(statement)
+            # the writer of signals: no tokens, no subscriptions, no deliveries
+            "SELECT sha256 FROM api_tokens",
+            "INSERT INTO api_tokens (name, scope, prefix, sha256) VALUES ('x', 'write', 'x', 'x')",
+            "SELECT secret FROM subscriptions",
+            "UPDATE subscriptions SET url = 'http://10.0.0.1/'",
+            "SELECT body FROM deliveries",
+            "INSERT INTO deliveries (subscription_id, message_id, key, event_type, body) "
+            "VALUES (1, 'msg_1_1', 'k', 'alert.raised', '{}')",
+            "SELECT count(*) FROM stream_tickets",
+            "SET ROLE autonama_notifiers",
+        )
     finally:
         await conn.close()
 

@@ -75,15 +75,21 @@ def test_the_owner_migrates_once_before_any_app_starts(compose: dict[str, Any]) 
 
 def test_each_app_logs_in_with_the_least_it_needs(compose: dict[str, Any]) -> None:
     users = {
-        name: compose["services"][name]["environment"]["AUTONAMA_POSTGRES__USER"] for name in APPS
+        name: compose["services"][name]["environment"].get("AUTONAMA_POSTGRES__USER")
+        for name in APPS
     }
     assert users["alerts-api"] == "autonama_api"
-    assert users["ingestor"] == users["fetcher"] == users["notifier"] == "autonama_writer"
+    assert users["ingestor"] == users["fetcher"] == "autonama_writer"
+    assert users["notifier"] == "autonama_notifier"
+    analyzer = compose["services"]["analyzer"]["environment"]
+    assert users["analyzer"] is None
+    assert "AUTONAMA_POSTGRES__PASSWORD" not in analyzer  # no database credentials at all
     for name in APPS:
         assert compose["services"][name]["environment"]["AUTONAMA_POSTGRES__MIGRATE"] == "false"
     roles = (REPO_ROOT / "deploy" / "postgres" / "roles.sql").read_text()
     assert "CREATE ROLE autonama_api LOGIN" in roles
     assert "CREATE ROLE autonama_writer LOGIN" in roles
+    assert "CREATE ROLE autonama_notifier LOGIN" in roles
     mounts = compose["services"]["postgres"]["volumes"]
     assert any(
         m.startswith("./deploy/postgres/10-autonama-roles.sh:/docker-entrypoint-initdb.d/")
@@ -122,3 +128,15 @@ def test_dockerfile_installs_one_package_from_the_lock_file() -> None:
     dockerfile = (REPO_ROOT / "deploy" / "docker" / "Dockerfile").read_text()
     assert 'uv sync --frozen --no-dev --no-editable --package "$PACKAGE"' in dockerfile
     assert (REPO_ROOT / "uv.lock").is_file()
+
+
+def test_no_password_has_a_default(compose: dict[str, Any]) -> None:
+    """Every password is the operator's: compose refuses to start without it (``:?``)."""
+    found = 0
+    for service in compose["services"].values():
+        for name, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in name and name != "POSTGRES_INITDB_ARGS":
+                found += 1
+                assert str(value).startswith("${"), (name, value)
+                assert ":?" in str(value), (name, value)
+    assert found >= 6
