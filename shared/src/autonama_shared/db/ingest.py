@@ -146,9 +146,13 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
     try:
         fd = os.open(path, flags)
         with os.fdopen(fd, "rb") as f:
-            return f.read(), None
+            # bounded: the file may have grown (or been replaced) since its lstat
+            data = f.read(max_bytes + 1)
     except OSError as e:
         return None, f"cannot read: {e.strerror}"
+    if len(data) > max_bytes:
+        return None, f"over the limit of {max_bytes} bytes (it grew while it was read)"
+    return data, None
 
 
 async def record_outcome(pool: asyncpg.Pool, outcome: IngestOutcome) -> None:

@@ -11,12 +11,8 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib as mpl
-import numpy as np
-
-mpl.use("Agg")  # files only, never a window
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -80,48 +76,46 @@ def band_chart_png(
     drawn on a log price axis, where its bands are straight-line parallels; ``notes`` are
     shown in a box (a partial window, a lower band below zero)."""
     times = np.array(open_time_ms, dtype="datetime64[ms]")
-    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
-    try:
-        ax.plot(times, close, color="#24292f", linewidth=1.0, label="close")
-        ax.plot(times, fit, color="#0969da", linewidth=1.4, label="fit")
-        ax.plot(times, upper, color="#cf222e", linewidth=1.0, linestyle="--", label="upper")
-        ax.plot(times, lower, color="#1a7f37", linewidth=1.0, linestyle="--", label="lower")
-        ax.fill_between(times, lower, upper, color="#0969da", alpha=0.06)
-        for kind in ("BUY", "SELL"):
-            points = [(t, p) for t, p, s in markers if s == kind]
-            if points:
-                ax.scatter(
-                    np.array([t for t, _ in points], dtype="datetime64[ms]"),
-                    [p for _, p in points],
-                    s=60,
-                    marker="^" if kind == "BUY" else "v",
-                    color=_COLOURS[kind],
-                    zorder=4,
-                    label=f"{kind} alerts",
-                )
-        marker = {"BUY": "^", "SELL": "v", "HOLD": "o"}.get(signal, "o")
-        ax.scatter(
-            [times[-1]],
-            [close[-1]],
-            s=120,
-            marker=marker,
-            color=_COLOURS.get(signal, "#6e7781"),
-            zorder=5,
-            label=f"{signal} (last close)",
-        )
-        ax.set_title(title, fontsize=10)
-        if log_scale:
-            ax.set_yscale("log")
-            _plain_log_ticks(ax)
-        ax.set_ylabel("price (USDT, log scale)" if log_scale else "price (USDT)")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
-        ax.grid(alpha=0.25)
-        ax.legend(loc="upper left", fontsize=8)
-        _notes(ax, notes)
-        fig.autofmt_xdate()
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(11, 5.5), dpi=100)
+    ax = fig.subplots()
+    ax.plot(times, close, color="#24292f", linewidth=1.0, label="close")
+    ax.plot(times, fit, color="#0969da", linewidth=1.4, label="fit")
+    ax.plot(times, upper, color="#cf222e", linewidth=1.0, linestyle="--", label="upper")
+    ax.plot(times, lower, color="#1a7f37", linewidth=1.0, linestyle="--", label="lower")
+    ax.fill_between(times, lower, upper, color="#0969da", alpha=0.06)
+    for kind in ("BUY", "SELL"):
+        points = [(t, p) for t, p, s in markers if s == kind]
+        if points:
+            ax.scatter(
+                np.array([t for t, _ in points], dtype="datetime64[ms]"),
+                [p for _, p in points],
+                s=60,
+                marker="^" if kind == "BUY" else "v",
+                color=_COLOURS[kind],
+                zorder=4,
+                label=f"{kind} alerts",
+            )
+    marker = {"BUY": "^", "SELL": "v", "HOLD": "o"}.get(signal, "o")
+    ax.scatter(
+        [times[-1]],
+        [close[-1]],
+        s=120,
+        marker=marker,
+        color=_COLOURS.get(signal, "#6e7781"),
+        zorder=5,
+        label=f"{signal} (last close)",
+    )
+    ax.set_title(title, fontsize=10)
+    if log_scale:
+        ax.set_yscale("log")
+        _plain_log_ticks(ax)
+    ax.set_ylabel("price (USDT, log scale)" if log_scale else "price (USDT)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    ax.grid(alpha=0.25)
+    ax.legend(loc="upper left", fontsize=8)
+    _notes(ax, notes)
+    fig.autofmt_xdate()
+    return _png(fig)
 
 
 def window_notes(lower: Sequence[float], candles: int, window: int, partial: bool) -> list[str]:
@@ -186,42 +180,40 @@ def equity_chart_png(
     ``notes`` in a box (what the bars are: in or out of sample). No trade says so."""
     times = np.array(open_time_ms, dtype="datetime64[ms]")
     equity = np.asarray(strategy, dtype=float)
-    fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
-    try:
-        ax.plot(times, buy_and_hold, color="#6e7781", linewidth=1.0, label="buy and hold")
-        ax.plot(times, equity, color="#0969da", linewidth=1.4, label="band strategy")
-        if len(entries):
-            ax.scatter(
-                times[list(entries)],
-                equity[list(entries)],
-                marker="^",
-                s=30,
-                color=_COLOURS["BUY"],
-                zorder=4,
-                label="entries",
-            )
-        if len(exits):
-            ax.scatter(
-                times[list(exits)],
-                equity[list(exits)],
-                marker="v",
-                s=30,
-                color=_COLOURS["SELL"],
-                zorder=4,
-                label="exits",
-            )
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel("equity (start = 1, log scale)")
-        ax.set_yscale("log")
-        _plain_log_ticks(ax)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
-        ax.grid(alpha=0.25)
-        ax.legend(loc="upper left", fontsize=8)
-        _notes(ax, [*notes, *([] if len(entries) else ["0 trades on these bars"])])
-        fig.autofmt_xdate()
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(11, 5), dpi=100)
+    ax = fig.subplots()
+    ax.plot(times, buy_and_hold, color="#6e7781", linewidth=1.0, label="buy and hold")
+    ax.plot(times, equity, color="#0969da", linewidth=1.4, label="band strategy")
+    if len(entries):
+        ax.scatter(
+            times[list(entries)],
+            equity[list(entries)],
+            marker="^",
+            s=30,
+            color=_COLOURS["BUY"],
+            zorder=4,
+            label="entries",
+        )
+    if len(exits):
+        ax.scatter(
+            times[list(exits)],
+            equity[list(exits)],
+            marker="v",
+            s=30,
+            color=_COLOURS["SELL"],
+            zorder=4,
+            label="exits",
+        )
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel("equity (start = 1, log scale)")
+    ax.set_yscale("log")
+    _plain_log_ticks(ax)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+    ax.grid(alpha=0.25)
+    ax.legend(loc="upper left", fontsize=8)
+    _notes(ax, [*notes, *([] if len(entries) else ["0 trades on these bars"])])
+    fig.autofmt_xdate()
+    return _png(fig)
 
 
 def heatmap_png(
@@ -234,25 +226,23 @@ def heatmap_png(
 ) -> bytes:
     """A degree x kstd heatmap of ``values`` (shape: degrees x kstds), annotated; the
     ``chosen`` (degree, kstd) cell outlined."""
-    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * len(kstds), 1.2 + 0.5 * len(degrees)), dpi=100)
-    try:
-        image = ax.imshow(values, cmap="RdYlGn", aspect="auto", origin="lower")
-        ax.set_xticks(range(len(kstds)), [f"{k:g}" for k in kstds])
-        ax.set_yticks(range(len(degrees)), [str(d) for d in degrees])
-        ax.set_xlabel("kstd")
-        ax.set_ylabel("degree")
-        ax.set_title(title, fontsize=9)
-        for i in range(len(degrees)):
-            for j in range(len(kstds)):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
-        if chosen is not None and chosen[0] in degrees and chosen[1] in kstds:
-            i, j = list(degrees).index(chosen[0]), list(kstds).index(chosen[1])
-            ax.add_patch(
-                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5)
-            )
-            ax.text(j, i + 0.32, "chosen", ha="center", va="center", fontsize=6, weight="bold")
-        fig.colorbar(image, ax=ax, label=label)
-        fig.tight_layout()
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(1.2 + 0.75 * len(kstds), 1.2 + 0.5 * len(degrees)), dpi=100)
+    ax = fig.subplots()
+    image = ax.imshow(values, cmap="RdYlGn", aspect="auto", origin="lower")
+    ax.set_xticks(range(len(kstds)), [f"{k:g}" for k in kstds])
+    ax.set_yticks(range(len(degrees)), [str(d) for d in degrees])
+    ax.set_xlabel("kstd")
+    ax.set_ylabel("degree")
+    ax.set_title(title, fontsize=9)
+    for i in range(len(degrees)):
+        for j in range(len(kstds)):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    if chosen is not None and chosen[0] in degrees and chosen[1] in kstds:
+        i, j = list(degrees).index(chosen[0]), list(kstds).index(chosen[1])
+        ax.add_patch(
+            Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5)
+        )
+        ax.text(j, i + 0.32, "chosen", ha="center", va="center", fontsize=6, weight="bold")
+    fig.colorbar(image, ax=ax, label=label)
+    fig.tight_layout()
+    return _png(fig)

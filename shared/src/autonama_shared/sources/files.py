@@ -139,6 +139,20 @@ def _prices(frame: pd.DataFrame, path: Path, first_line: int) -> dict[str, np.nd
     return out
 
 
+#: The most a zip member may unpack to (a month of 1s candles is ~300 MB; a zip bomb is
+#: refused, not unpacked into memory).
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+def _zip_member(zf: zipfile.ZipFile, name: str, path: Path) -> str:
+    """A member's text, read at most ``MAX_MEMBER_BYTES`` whatever its header claims."""
+    with zf.open(name) as member:
+        data = member.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise DataError(f"{path}: {name} unpacks to more than {MAX_MEMBER_BYTES} bytes")
+    return data.decode("utf-8")
+
+
 def _read_table(text: str, path: Path, dump: bool) -> tuple[pd.DataFrame, int]:
     """The rows as strings with our column names, and the file line of the first row."""
     first = text.split("\n", 1)[0]
@@ -192,7 +206,7 @@ def _load(info: _FileInfo) -> Candles:
                     members = [n for n in zf.namelist() if n.endswith(".csv")]
                     if len(members) != 1:
                         raise DataError(f"{path}: expected one CSV inside, found {members}")
-                    text = zf.read(members[0]).decode("utf-8")
+                    text = _zip_member(zf, members[0], path)
             else:
                 text = path.read_text(encoding="utf-8")
             frame, first_line = _read_table(text, path, dump=info.kind == "dump")
