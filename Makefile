@@ -34,7 +34,7 @@ migrate: setup ## apply the database migrations to the local PostgreSQL
 	$(UV) run --frozen autonama migrate
 
 test: setup browser ## the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
-	$(LOCAL)/with-services.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
+	UV="$(UV)" $(LOCAL)/with-services.sh $(LOCAL)/test.sh $(PYTEST_ARGS)
 
 browser: ## Debian's Chromium for the dashboard's browser tests (installed if missing)
 	@$(LOCAL)/browser.sh >/dev/null

@@ -144,6 +144,7 @@ def test_published_report_schema_is_the_models_schema() -> None:
     assert report_schema() == generated_report_schema(), "run `make schema` and commit the file"
 
 
+@pytest.mark.slow
 def test_walk_forward_folds(shared_data: Path, tmp_path: Path) -> None:
     data = shared_data / "klines" / "until-2022-10" / "1d"
     sweep = ["--degree", "2:5", "--kstd", "1.5,2", "--window", "200", "--folds", "3"]

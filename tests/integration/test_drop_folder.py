@@ -167,6 +167,7 @@ async def test_a_file_over_the_size_limit_is_rejected(
     assert "over the limit of 1024" in str(reason(folder / "rejected", path.name)["error"])
 
 
+@pytest.mark.slow
 async def test_ingest_command_and_history(
     pg_settings: PostgresSettings, scan_results: ResultsFile, tmp_path: Path
 ) -> None:

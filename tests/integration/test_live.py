@@ -136,6 +136,7 @@ async def until_stored(stack: Stack, last: dict[str, int], within: float = 90.0)
     raise AssertionError(f"the candles of {last} were not stored for every key\n{logs}")
 
 
+@pytest.mark.slow
 async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_and_holes(
     live_stack: Stack,
     streams: KlineStreams,
@@ -249,6 +250,7 @@ async def stored_up_to(stack: Stack, last: int) -> list[Any]:
     raise AssertionError(f"the candle of {last} was not stored: {times}")
 
 
+@pytest.mark.slow
 async def test_stored_watches_are_followed_survive_a_restart_and_can_be_removed(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,

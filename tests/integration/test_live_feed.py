@@ -53,6 +53,7 @@ async def streams(rest: StandIn) -> AsyncIterator[KlineStreams]:
         yield ws
 
 
+@pytest.mark.slow
 async def test_an_exchange_of_streams_is_subscribed_within_binance_limits_and_resubscribed(
     rest: StandIn, streams: KlineStreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:

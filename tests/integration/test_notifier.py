@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,13 +26,12 @@ from autonama_shared.messaging.events import AlertEnded, AlertRaised, decode
 from autonama_shared.messaging.kafka import ensure_topics
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.fixtures.backends import OwnBroker
 from tests.support.api import start_api
 from tests.support.cli import cli
 from tests.support.factories import make_signal, make_token, store
 from tests.support.receivers import SmtpServer, WebhookReceiver
 from tests.support.stack import Stack, wait_for_log
-
-KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
 
 #: Quick retries for the tests (the defaults wait 2 s doubling up to an hour).
 NOTIFIER_ENV = {
@@ -43,6 +41,8 @@ NOTIFIER_ENV = {
     "AUTONAMA_NOTIFIER_TIMEOUT_SECONDS": "2",
     "AUTONAMA_NOTIFIER_LEASE_SECONDS": "4",
     "AUTONAMA_NOTIFIER_PUBLIC_URL": "http://dashboard.test:3001",
+    # the receivers of these tests listen on loopback, which the guard refuses by default
+    "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1/32",
 }
 
 
@@ -343,7 +343,20 @@ async def test_subscriptions_api_validates_and_needs_a_write_token(
             {"name": "x", "target": {"kind": "webhook", "url": "ftp://example.com/x"}},
             "http:// or https://",
         ),
-        ({"name": "x", "target": {"kind": "apprise", "url": "nosuch://x"}}, "Apprise cannot"),
+        ({"name": "x", "target": {"kind": "apprise", "url": "nosuch://x"}}, "not accepted"),
+        ({"name": "x", "target": {"kind": "apprise", "url": "tgram://x"}}, "Apprise cannot"),
+        (
+            {"name": "x", "target": {"kind": "apprise", "url": "json://h/?method=DELETE"}},
+            "may not set method=",
+        ),
+        (
+            {"name": "x", "target": {"kind": "webhook", "url": "http://169.254.169.254/x"}},
+            "refused: private address",
+        ),
+        (
+            {"name": "x", "target": {"kind": "webhook", "url": "http://h:99999/x"}},
+            "port must be a number from 1 to 65535",
+        ),
         (
             {"name": "x", "target": {"kind": "apprise", "url": "json://h"}, "template": "$prise"},
             "unknown placeholder $prise",
@@ -381,6 +394,7 @@ async def test_subscriptions_api_validates_and_needs_a_write_token(
 # -- Apprise -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_apprise_json_and_mailto_targets_get_the_message(
     notifying: Stack, http: httpx.AsyncClient, receiver: WebhookReceiver, pool: asyncpg.Pool
 ) -> None:
@@ -429,8 +443,31 @@ async def test_apprise_json_and_mailto_targets_get_the_message(
 # -- the guarantee -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_minute_of_503_a_kill_9_and_a_broker_restart_lose_no_delivery(
-    notifying: Stack, http: httpx.AsyncClient, receiver: WebhookReceiver, pool: asyncpg.Pool
+    own_kafka: OwnBroker,
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    http: httpx.AsyncClient,
+    receiver: WebhookReceiver,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    # a broker of the test's own: it is restarted below
+    kafka = kafka_settings.model_copy(update={"bootstrap_servers": own_kafka.bootstrap})
+    notifying = Stack(kafka, pg_settings, tmp_path, "http://127.0.0.1:9", dict(NOTIFIER_ENV))
+    try:
+        await _a_minute_of_503(notifying, own_kafka, http, receiver, pool)
+    finally:
+        notifying.stop_all()
+
+
+async def _a_minute_of_503(
+    notifying: Stack,
+    own_kafka: OwnBroker,
+    http: httpx.AsyncClient,
+    receiver: WebhookReceiver,
+    pool: asyncpg.Pool,
 ) -> None:
     notifying.extra_env["AUTONAMA_NOTIFIER_RETRY_MAX_DELAY_SECONDS"] = "5"
     notifying.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
@@ -453,25 +490,13 @@ async def test_a_minute_of_503_a_kill_9_and_a_broker_restart_lose_no_delivery(
     notifier.kill9()
     replacement = notifying.start("notifier")
 
-    status = await asyncio.to_thread(
-        subprocess.run, [str(KAFKA_SH), "status"], capture_output=True, check=False
-    )
-    restartable = status.returncode == 0 and notifying.kafka.bootstrap_servers.endswith(":9092")
-    if restartable:
-        restart = await asyncio.to_thread(
-            subprocess.run,
-            f"{KAFKA_SH} stop && {KAFKA_SH} start",
-            shell=True,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert restart.returncode == 0, restart.stderr
-        for s in symbols[:10]:  # alerts committed after the broker came back
-            await store(pool, make_signal(s, "SELL", 12))
+    restart = await asyncio.to_thread(own_kafka.restart)
+    assert restart.returncode == 0, restart.stderr
+    for s in symbols[:10]:  # alerts committed after the broker came back
+        await store(pool, make_signal(s, "SELL", 12))
     assert time.monotonic() < down_until  # all of it while the receiver still refused
 
-    expected = 120 + (10 if restartable else 0)
+    expected = 130
     got = await receiver.wait_for("all", expected, within=180, distinct=True)
     ids = [r.headers["webhook-id"] for r in got]
     async with pool.acquire() as conn:
@@ -500,10 +525,16 @@ async def test_the_cli_manages_subscriptions_the_notifier_delivers(
     )
     assert bad.returncode != 0
     assert "http:// or https://" in bad.stderr
+    args = ("subscribe", "add", "--name", "cli", "--webhook", f"{receiver.url}/hook/cli",
+            "--symbols", "BTC*", "--signals", "BUY")  # fmt: skip
+    inside = await asyncio.to_thread(
+        cli, pg_settings, *args, extra_env={"AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": ""}
+    )
+    assert inside.returncode != 0  # a loopback receiver, not allowed: refused at creation
+    assert "refused: private address" in inside.stderr
     made = await asyncio.to_thread(
-        cli, pg_settings, "subscribe", "add", "--name", "cli",
-        "--webhook", f"{receiver.url}/hook/cli", "--symbols", "BTC*", "--signals", "BUY",
-    )  # fmt: skip
+        cli, pg_settings, *args, extra_env={"AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1"}
+    )
     assert made.returncode == 0, made.stderr
     created = json.loads(made.stdout)
     receiver.secrets["cli"] = created["secret"]

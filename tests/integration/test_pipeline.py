@@ -24,11 +24,12 @@ from autonama_shared.messaging.events import (
     ScanRequested,
     encode,
 )
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.fixtures.backends import OwnBroker
 from tests.naive import naive_fit
 from tests.support.binance_standin import StandIn
 from tests.support.stack import Stack, wait_for_log
 
-KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
 TEN = [
     "BTCUSDT",
     "ETHUSDT",
@@ -241,6 +242,7 @@ async def test_three_analyzer_replicas_share_a_thirty_symbol_scan(
     check_against_naive(standin_2022, rows, degree=4, kstd=2.0)
 
 
+@pytest.mark.slow
 async def test_killing_an_analyzer_mid_scan_loses_nothing(
     stack: Stack, standin_2022: StandIn
 ) -> None:
@@ -281,33 +283,32 @@ async def test_stopping_and_restarting_the_ingestor_mid_scan(
     await exactly_once(stack, scan_id, symbols)
 
 
-async def test_kafka_restart_during_a_scan(stack: Stack, standin_2022: StandIn) -> None:
-    kafka_sh = KAFKA_SH
-    status = await asyncio.to_thread(
-        subprocess.run, [str(kafka_sh), "status"], capture_output=True, check=False
-    )
-    if status.returncode != 0 or not stack.kafka.bootstrap_servers.endswith(":9092"):
-        pytest.skip("the broker is not the deploy/local one this test can restart")
-    symbols = all_symbols(standin_2022)
-    standin_2022.latency_seconds = 0.3
-    stack.start("ingestor")
-    stack.start("analyzer")
-    fetcher = stack.start("fetcher", AUTONAMA_FETCHER_CONCURRENCY="1")
-    scan_id = await stack.request(symbols)
-    await wait_for_log(fetcher, "symbols planned")
-    await asyncio.sleep(1.0)
-    restart = await asyncio.to_thread(
-        subprocess.run,
-        f"{kafka_sh} stop && {kafka_sh} start",
-        shell=True,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert restart.returncode == 0, restart.stderr
-    scan = await stack.wait_for_scan(scan_id, within=180)
-    assert scan["status"] == "finished"
-    await exactly_once(stack, scan_id, symbols)
+@pytest.mark.slow
+async def test_kafka_restart_during_a_scan(
+    own_kafka: OwnBroker,
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    standin_2022: StandIn,
+    tmp_path: Path,
+) -> None:
+    kafka = kafka_settings.model_copy(update={"bootstrap_servers": own_kafka.bootstrap})
+    stack = Stack(kafka, pg_settings, tmp_path, standin_2022.url)
+    try:
+        symbols = all_symbols(standin_2022)
+        standin_2022.latency_seconds = 0.3
+        stack.start("ingestor")
+        stack.start("analyzer")
+        fetcher = stack.start("fetcher", AUTONAMA_FETCHER_CONCURRENCY="1")
+        scan_id = await stack.request(symbols)
+        await wait_for_log(fetcher, "symbols planned")
+        await asyncio.sleep(1.0)
+        restart = await asyncio.to_thread(own_kafka.restart)
+        assert restart.returncode == 0, restart.stderr
+        scan = await stack.wait_for_scan(scan_id, within=180)
+        assert scan["status"] == "finished"
+        await exactly_once(stack, scan_id, symbols)
+    finally:
+        stack.stop_all()
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic(

@@ -85,6 +85,7 @@ def supervised(stack: Stack, tmp_path: Path) -> Iterator[dict[str, str]]:
         )
 
 
+@pytest.mark.slow
 async def test_kill_9_of_each_service_under_supervision_loses_nothing(
     stack: Stack, standin_2022: StandIn, supervised: dict[str, str]
 ) -> None:
