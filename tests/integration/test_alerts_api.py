@@ -1135,3 +1135,130 @@ async def test_a_live_close_without_its_window_is_charted_as_the_trail_of_the_la
     assert alerts == [("BUY", "new"), ("HOLD", "ended")]  # the key's, within the chart
     own = (await http.get(f"/v1/signals/{ids[day(10)]}/bands")).json()
     assert (own["trail"], own["open_time"]) == (0, ms[:5])
+
+
+async def _raw(port: int, request: bytes, read: int = 4096) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await reader.read(read)
+    finally:
+        writer.close()
+
+
+async def test_a_50_mb_body_without_a_token_is_refused_before_it_is_read(api: str) -> None:
+    port = int(api.rsplit(":", 1)[1])
+    size = 50 * 1024 * 1024
+    head = (
+        f"POST /v1/scans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    answer = await _raw(port, head + b"{" * 4096)  # the headers and a first piece only
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # sent in chunks without a length, it is cut off at the limit, before any token check
+    async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(200):
+                yield b" " * 65536
+
+        r = await client.post(
+            "/v1/subscriptions", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 413
+        ok = await client.post("/v1/scans", json={"symbols": ["BTCUSDT"]})
+        assert ok.status_code == 401  # a small body goes on to the token check
+
+
+async def test_the_pages_cannot_be_framed_sniffed_or_reached_through_another_host_name(
+    api: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        page = await client.get("/alerts")
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        for path in ("/docs", "/redoc", "/v1/alerts", "/healthz"):
+            r = await client.get(path)
+            assert r.headers["x-frame-options"] == "DENY", path
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+            assert r.headers["x-content-type-options"] == "nosniff"
+        # a page that rebinds its own name to 127.0.0.1 still says its own name
+        rebound = await client.get("/v1/alerts", headers={"Host": "attacker.example:8000"})
+        assert rebound.status_code == 400
+        named = await client.get("/v1/alerts", headers={"Host": "localhost"})
+        assert named.status_code == 200
+
+
+async def test_two_thousand_streams_from_one_address_get_a_few_seats(api: str) -> None:
+    port = int(api.rsplit(":", 1)[1])
+    request = b"GET /v1/alerts/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    opened: list[asyncio.StreamWriter] = []
+    statuses: list[bytes] = []
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await writer.drain()
+        line = await reader.readline()
+        statuses.append(line.split(b" ")[1])
+        opened.append(writer)
+
+    try:
+        for start in range(0, 2000, 200):
+            await asyncio.gather(*(one() for _ in range(200)))
+            if start == 0:
+                assert statuses.count(b"200") == 20  # AUTONAMA_ALERTS_API_SSE_MAX_PER_ADDRESS
+        assert statuses.count(b"200") == 20
+        assert statuses.count(b"429") == 1980
+        async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+            r = await client.get("/v1/alerts/stream")
+            assert r.status_code == 429
+            assert int(r.headers["retry-after"]) >= 1
+            assert (await client.get("/v1/alerts")).status_code == 200  # the rest goes on
+    finally:
+        for writer in opened:
+            writer.close()
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        for _ in range(100):  # the seats come back as the streams close
+            async with client.stream("GET", "/v1/alerts/stream") as r:
+                if r.status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        assert r.status_code == 200
+
+
+async def test_a_catch_up_from_far_back_is_served_in_bounded_parts(
+    pool: asyncpg.Pool, api: str
+) -> None:
+    """after=0 with a filter that matches nothing once paged the whole table per connection:
+    now a connection reads at most 100,000 ids (in ranges of 5,000) and ends with the id
+    to resume from, which an EventSource sends back as Last-Event-ID."""
+    await store(pool, make_signal("BTCUSDT", "BUY", 3))
+    async with pool.acquire() as conn:  # ids far ahead, as in a table with history
+        await conn.execute("SELECT setval(pg_get_serial_sequence('alerts', 'id'), 250000)")
+    await store(pool, make_signal("ETHUSDT", "BUY", 4))
+    last = await pool.fetchval("SELECT max(id) FROM alerts")
+    seen: list[str] = []
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=30) as client,
+        client.stream("GET", "/v1/alerts/stream?after=0&symbol=SOLUSDT") as r,
+    ):
+        async for line in r.aiter_lines():
+            seen.append(line)
+    assert "id: 100000" in seen  # where to come back from, and the stream ended there
+    assert not any(line.startswith("data:") for line in seen)
+    resumed: list[str] = []
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=30) as client,
+        client.stream(
+            "GET", "/v1/alerts/stream?symbol=ETHUSDT", headers={"Last-Event-ID": "200000"}
+        ) as r,
+    ):
+        async for line in r.aiter_lines():
+            resumed.append(line)
+            if line.startswith("data:"):
+                break
+    assert json.loads(resumed[-1][5:])["id"] == last

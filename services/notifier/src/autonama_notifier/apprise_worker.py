@@ -16,7 +16,6 @@ environment: ``AUTONAMA_NOTIFIER_ALLOWED_NETWORKS``, ``AUTONAMA_APPRISE_WORKER_T
 from __future__ import annotations
 
 import json
-import logging
 import os
 import resource
 import socket
@@ -50,7 +49,8 @@ def main() -> int:
     socket.setdefaulttimeout(float(os.environ.get("AUTONAMA_APPRISE_WORKER_TIMEOUT", "10")))
     memory = int(os.environ.get("AUTONAMA_APPRISE_WORKER_MEMORY", str(1 << 30)))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    logging.disable(logging.CRITICAL)  # Apprise's own log lines would carry receivers' words
+    # stderr goes nowhere (the pool opens it on /dev/null); Apprise keeps its own log of each
+    # send, which send_one reads back (bounded, escaped)
     import apprise  # noqa: F401  (loaded before the first request, not during it)
 
     for line in sys.stdin:
