@@ -9,6 +9,8 @@ from pydantic_settings import SettingsConfigDict
 from autonama_shared.errors import ConfigError
 from autonama_shared.settings import AppSettings, load_settings
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -56,7 +58,7 @@ def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_production_refuses_the_development_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTONAMA_ENVIRONMENT", "production")
     monkeypatch.setenv("AUTONAMA_POSTGRES__PASSWORD", "autonama")
-    with pytest.raises(ConfigError, match="development default"):
+    with pytest.raises(ConfigError, match="a password committed in Autonama's repository"):
         load_settings(DemoSettings)
     monkeypatch.setenv("AUTONAMA_POSTGRES__PASSWORD", "a-real-secret")
     assert load_settings(DemoSettings).environment == "production"
@@ -67,3 +69,61 @@ def test_password_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(DemoSettings)
     assert "hunter2-secret" not in repr(settings)
     assert "hunter2-secret" not in settings.postgres.dsn()
+
+
+def password_values(text: str) -> set[str]:
+    """The literal values a text gives to password settings: PASSWORD=value,
+    PASSWORD: value, password='value' (not ${...}: the operator's own), and the default of
+    ${X_PASSWORD:-value}.
+    """
+    literal = re.compile(
+        r"(?<![{\w])[A-Za-z_]*(?:PASSWORD|password)[A-Za-z_]*[\"']?\s*[:=]\s*[\"']?"
+        r"([^\s\"'$}{,;)]+)"
+    )
+    default = re.compile(r"\$\{[A-Z_]*PASSWORD[A-Z_]*:-([^}]*)\}")
+    return set(literal.findall(text)) | set(default.findall(text))
+
+
+def committed_password_values() -> set[str]:
+    """Every literal value given to a password setting in what a user copies from: the
+    compose file, the scripts, the Makefile, the README and the docs."""
+    import subprocess
+
+    files = subprocess.run(
+        ["git", "ls-files", "docker-compose.yml", "deploy", "Makefile", "README.md", "docs", ".ci"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found: set[str] = set()
+    for name in files:
+        path = REPO_ROOT / name
+        if path.suffix not in (".png", ".jar") and path.is_file():
+            found |= password_values(path.read_text(encoding="utf-8", errors="replace"))
+    return found
+
+
+def test_production_refuses_every_password_committed_here_naming_the_setting() -> None:
+    from autonama_shared.settings import (
+        COMMITTED_PASSWORDS,
+        KafkaSettings,
+        PostgresSettings,
+        refuse_unsafe_defaults,
+    )
+
+    assert password_values("POSTGRES_PASSWORD: autonama-writer") == {"autonama-writer"}
+    assert password_values('-v writer_password="${W_PASSWORD:-dflt}"') == {"dflt"}
+    values = committed_password_values()
+    assert values <= COMMITTED_PASSWORDS, (
+        f"add to COMMITTED_PASSWORDS: {values - COMMITTED_PASSWORDS}"
+    )
+    for value in COMMITTED_PASSWORDS:
+        with pytest.raises(ConfigError, match="AUTONAMA_POSTGRES__PASSWORD"):
+            refuse_unsafe_defaults("production", PostgresSettings(password=value))
+        kafka = KafkaSettings(
+            security_protocol="SASL_PLAINTEXT", sasl_username="autonama", sasl_password=value
+        )
+        with pytest.raises(ConfigError, match="AUTONAMA_KAFKA__SASL_PASSWORD"):
+            refuse_unsafe_defaults("production", PostgresSettings(password="x9!long-own"), kafka)
+    refuse_unsafe_defaults("production", PostgresSettings(password="x9!long-own"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -34,6 +34,7 @@ from pydantic_settings import (
 from autonama_shared.errors import ConfigError
 
 __all__ = [
+    "COMMITTED_PASSWORDS",
     "AllowedNetworks",
     "AppSettings",
     "Environment",
@@ -45,8 +46,24 @@ __all__ = [
 
 Environment = Literal["development", "test", "production"]
 
-#: The password of the local development cluster (deploy/local), refused in production.
-_DEV_PASSWORDS = frozenset({"", "changethis", "autonama"})
+#: Every password that was ever written in this repository (defaults of the compose file
+#: and of the scripts, examples), refused in production: anyone can read them.
+#: tests/unit/test_settings.py fails when a password is committed that is not here.
+COMMITTED_PASSWORDS = frozenset(
+    {
+        "",
+        "changethis",
+        "autonama",
+        "autonama-writer",
+        "autonama-api",
+        "autonama-notifier",
+        "postgres",
+        "password",
+        "secret",
+        "admin",
+        "kafka",
+    }
+)
 
 
 _HOST_NAME = re.compile(
@@ -90,7 +107,10 @@ AllowedNetworks = Annotated[
 
 
 class KafkaSettings(BaseModel):
-    """How to reach the Kafka cluster, and the names of the topics."""
+    """How to reach the Kafka cluster, and the names of the topics. With
+    ``security_protocol`` SASL_PLAINTEXT or SASL_SSL every client of every service
+    authenticates with ``sasl_mechanism`` (SCRAM-SHA-256 by default) as ``sasl_username``;
+    the password is a secret, never logged."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -111,6 +131,44 @@ class KafkaSettings(BaseModel):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024 * 1024, description="Largest event (a long window)."
     )
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT only on loopback or a private network; SASL_SSL in production.",
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-256"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: str | None = Field(
+        default=None, description="CA bundle that signs the brokers' certificates (SSL)."
+    )
+
+    @model_validator(mode="after")
+    def _sasl_has_a_user(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError(f"{self.security_protocol} needs kafka.sasl_username and password")
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """The security options of every aiokafka client (producer, consumer, admin).
+
+        >>> KafkaSettings().client_options()
+        {'security_protocol': 'PLAINTEXT'}
+        >>> sorted(KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_username="u",
+        ...        sasl_password="p").client_options())
+        ['sasl_mechanism', 'sasl_plain_password', 'sasl_plain_username', 'security_protocol']
+        """
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.endswith("SSL"):
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        return options
 
     def topic(self, name: str) -> str:
         """The full name of topic ``name`` under this prefix.
@@ -155,18 +213,33 @@ class PostgresSettings(BaseModel):
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
-def refuse_unsafe_defaults(environment: Environment, postgres: PostgresSettings) -> None:
-    """Stop a production app that still runs with the development password.
+def refuse_unsafe_defaults(
+    environment: Environment, postgres: PostgresSettings, kafka: KafkaSettings | None = None
+) -> None:
+    """Stop a production app that runs with a password anyone can read in this repository
+    (``COMMITTED_PASSWORDS``), naming the setting.
 
     >>> refuse_unsafe_defaults("development", PostgresSettings())
-    >>> refuse_unsafe_defaults("production", PostgresSettings())
+    >>> refuse_unsafe_defaults("production", PostgresSettings(password="autonama-writer"))
     Traceback (most recent call last):
     ...
-    autonama_shared.errors.ConfigError: postgres.password is empty or a development default; ...
+    autonama_shared.errors.ConfigError: AUTONAMA_POSTGRES__PASSWORD is empty or a password ...
     """
-    if environment == "production" and postgres.password.get_secret_value() in _DEV_PASSWORDS:
+    if environment != "production":
+        return
+    if postgres.password.get_secret_value() in COMMITTED_PASSWORDS:
         raise ConfigError(
-            "postgres.password is empty or a development default; set a real password in production"
+            "AUTONAMA_POSTGRES__PASSWORD is empty or a password committed in Autonama's "
+            "repository (anyone can read it); set a password of your own in production"
+        )
+    if (
+        kafka is not None
+        and kafka.security_protocol.startswith("SASL")
+        and kafka.sasl_password.get_secret_value() in COMMITTED_PASSWORDS
+    ):
+        raise ConfigError(
+            "AUTONAMA_KAFKA__SASL_PASSWORD is empty or a password committed in Autonama's "
+            "repository; set a password of your own in production"
         )
 
 
@@ -211,5 +284,5 @@ def load_settings(cls: type[S]) -> S:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(f"invalid settings for {cls.__name__}: {problems}") from e
-    refuse_unsafe_defaults(settings.environment, settings.postgres)
+    refuse_unsafe_defaults(settings.environment, settings.postgres, settings.kafka)
     return settings

@@ -41,7 +41,11 @@ class TopicSpec:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: Iterable[TopicSpec], *, client_id: str = "autonama-admin"
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec],
+    *,
+    client_id: str = "autonama-admin",
+    options: dict[str, Any] | None = None,
 ) -> list[str]:
     """Create every topic of ``specs`` that is missing; return the names created now.
 
@@ -51,7 +55,9 @@ async def ensure_topics(
     bounds how many consumers can share the work, so it must not be silently less.
     """
     wanted = {spec.name: spec for spec in specs}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, **(options or {})
+    )
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -111,6 +117,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProduce
         linger_ms=5,
         max_request_size=settings.max_message_bytes,
         request_timeout_ms=30_000,
+        **settings.client_options(),
     )
 
 
@@ -134,6 +141,7 @@ def make_consumer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         rebalance_timeout_ms=30_000,
+        **settings.client_options(),
     )
     consumer.subscribe(list(topics), listener=_LogAssignments(client_id))
     return consumer

@@ -62,4 +62,9 @@ class Topics:
 
 async def ensure_pipeline_topics(kafka: KafkaSettings, who: str) -> None:
     """Create every pipeline topic that is missing; ``TemporaryError`` while Kafka is away."""
-    await ensure_topics(kafka.bootstrap_servers, Topics.of(kafka).specs(), client_id=who)
+    await ensure_topics(
+        kafka.bootstrap_servers,
+        Topics.of(kafka).specs(),
+        client_id=who,
+        options=kafka.client_options(),
+    )
