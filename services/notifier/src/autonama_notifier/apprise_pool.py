@@ -61,7 +61,8 @@ class ApprisePool:
         env = {
             **os.environ,
             "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": self.allowed_networks,
-            "AUTONAMA_APPRISE_WORKER_TIMEOUT": str(self.deadline),
+            # a socket's own timeout only backs the deadline up (the pool kills first)
+            "AUTONAMA_APPRISE_WORKER_TIMEOUT": str(self.deadline + 1),
             "AUTONAMA_APPRISE_WORKER_MEMORY": str(self.memory_bytes),
         }
         process = await asyncio.create_subprocess_exec(
@@ -74,7 +75,16 @@ class ApprisePool:
             env=env,
             limit=MAX_ANSWER_BYTES,
         )
-        return _Worker(process)
+        worker = _Worker(process)
+        try:  # its imports (a second or more on a busy machine) are not a send's time
+            async with asyncio.timeout(_SPAWN_SECONDS):
+                ready = await process.stdout.readline() if process.stdout else b""
+        except TimeoutError:
+            ready = b""
+        if b'"ready"' not in ready:
+            await worker.kill()
+            raise RuntimeError("an Apprise worker did not start")
+        return worker
 
     async def send(self, url: str, title: str, body: str) -> Attempt:
         """One Apprise message: delivered, tried again, or failed for good."""
@@ -93,8 +103,10 @@ class ApprisePool:
     async def _send(self, url: str, title: str, body: str) -> Attempt:
         worker = self._idle.pop() if self._idle else None
         if worker is None or worker.process.returncode is not None:
-            async with asyncio.timeout(_SPAWN_SECONDS):
+            try:
                 worker = await self._spawn()
+            except (RuntimeError, OSError) as e:
+                return Attempt("retry", error=f"no Apprise worker: {e}")
         request = json.dumps({"url": url, "title": title, "body": body}) + "\n"
         stdin, stdout = worker.process.stdin, worker.process.stdout
         if stdin is None or stdout is None:  # never: both are pipes (above)

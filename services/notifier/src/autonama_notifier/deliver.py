@@ -12,6 +12,7 @@ replica took over is not written (``db/deliveries.py``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -37,6 +38,9 @@ log = logging.getLogger("autonama.notifier")
 
 #: What is stored of a receiver's error text.
 ERROR_CHARS = 500
+#: After a send ends, how long to let others end before recording and claiming again
+#: (one claim and one transaction for many, not one each).
+COALESCE_SECONDS = 0.005
 #: Stored instead of an error text that PostgreSQL would not take.
 UNSTORABLE = "the receiver's answer could not be stored"
 
@@ -92,6 +96,8 @@ class Deliverer:
         )
         self.wake = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
+        #: this sender's deliveries in flight, per subscription
+        self.per_subscription: collections.Counter[int] = collections.Counter()
         self.finished: list[Outcome] = []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,6 +120,8 @@ class Deliverer:
                     started = await self.claim(http)
                     if not started and not self.finished:
                         await wait_for_any(s.poll_seconds, stop, self.wake)
+                        if self.in_flight:  # a send ended: let others end too, then claim
+                            await wait_for_any(COALESCE_SECONDS, stop)
                 await self.drain()
             finally:
                 await listener.remove_listener(self.channel, self._notified)
@@ -129,11 +137,17 @@ class Deliverer:
             return 0
         async with transaction(self.pool) as conn:
             claimed = await claim_due(
-                conn, free, s.lease_seconds, s.per_subscription, s.apprise_per_subscription
+                conn,
+                free,
+                s.lease_seconds,
+                s.per_subscription,
+                s.apprise_per_subscription,
+                dict(self.per_subscription),
             )
         for d in claimed:
             task = asyncio.create_task(self._attempt(http, d), name=f"delivery-{d.id}")
             self.in_flight.add(task)
+            self.per_subscription[d.subscription_id] += 1
             task.add_done_callback(self.in_flight.discard)
         return len(claimed)
 
@@ -219,4 +233,7 @@ class Deliverer:
         latency = (time.perf_counter() - started) * 1000
         outcome = next_state(d, attempt, self.settings, datetime.now(UTC))
         self.finished.append(dataclasses.replace(outcome, latency_ms=latency))
+        self.per_subscription[d.subscription_id] -= 1
+        if self.per_subscription[d.subscription_id] <= 0:
+            del self.per_subscription[d.subscription_id]
         self.wake.set()

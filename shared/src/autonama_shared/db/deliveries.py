@@ -3,8 +3,8 @@ due deliveries with a lease, and record what became of each attempt.
 
 - **Claims are fair and leased.** A claim takes the oldest pending delivery of each
   (subscription, key) (a receiver gets a key's alerts in order), at most ``per_subscription``
-  in flight per subscription across replicas (one slow receiver holds a few slots, never
-  all), round-robin across subscriptions, and stamps each row with a lease id of its own.
+  in flight per subscription and sender (one slow receiver holds a few slots, never all),
+  round-robin across subscriptions, and stamps each row with a lease id of its own.
 - **An outcome is written only by the lease that holds it.** ``record_outcome`` updates a
   delivery only while its lease id is the one claimed: a sender whose lease was taken over
   by another replica (it outlived the lease) can no longer move a delivered row back.
@@ -132,46 +132,52 @@ async def claim_due(
     lease_seconds: float,
     per_subscription: int = 1_000_000,
     per_apprise: int = 1_000_000,
+    in_flight: dict[int, int] | None = None,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries of enabled subscriptions, each the oldest pending
-    of its subscription and key, at most ``per_subscription`` leased per subscription
-    (``per_apprise`` for an Apprise target, whose sends share a small pool of workers; those
-    already in flight count), taken round-robin across subscriptions; others' leases are
-    skipped, expired ones taken over."""
+    of its subscription and key: of each subscription at most ``per_subscription`` less
+    what this sender has in flight for it (``in_flight``; ``per_apprise`` for an Apprise
+    target, whose sends share a small pool of workers), taken round-robin across
+    subscriptions; others' leases are skipped, expired ones taken over. Each subscription
+    is one short index range (deliveries_due_per_subscription), however long the queue."""
+    busy = in_flight or {}
     rows = await conn.fetch(
-        """WITH busy AS (
-               SELECT subscription_id, count(*) AS n FROM deliveries
-               WHERE status = 'pending' AND leased_until >= now()
-               GROUP BY subscription_id),
-           ranked AS (
-               SELECT d.id, row_number() OVER (
-                          PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id)
-                      + coalesce(b.n, 0) AS rank, s.kind
-               FROM deliveries d
-               JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled
-               LEFT JOIN busy b ON b.subscription_id = d.subscription_id
-               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                 AND (d.leased_until IS NULL OR d.leased_until < now())
-                 AND NOT EXISTS (
-                     SELECT 1 FROM deliveries e
-                     WHERE e.subscription_id = d.subscription_id AND e.key = d.key
-                       AND e.status = 'pending' AND e.id < d.id)),
-           due AS (
-               SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
-               WHERE r.rank <= CASE WHEN r.kind = 'apprise' THEN $4::bigint ELSE $3::bigint END
-               ORDER BY r.rank, d.next_attempt_at, d.id
-               LIMIT $1
-               FOR UPDATE OF d SKIP LOCKED)
+        """WITH candidates AS (
+               SELECT x.id, x.next_attempt_at, s.id AS subscription_id FROM subscriptions s
+               LEFT JOIN unnest($4::bigint[], $5::int[]) AS f(id, n) ON f.id = s.id
+               CROSS JOIN LATERAL (
+                   SELECT d.id, d.next_attempt_at FROM deliveries d
+                   WHERE d.subscription_id = s.id AND d.status = 'pending'
+                     AND d.next_attempt_at <= now()
+                     AND (d.leased_until IS NULL OR d.leased_until < now())
+                     AND NOT EXISTS (
+                         SELECT 1 FROM deliveries e
+                         WHERE e.subscription_id = d.subscription_id AND e.key = d.key
+                           AND e.status = 'pending' AND e.id < d.id)
+                   ORDER BY d.next_attempt_at, d.id
+                   LIMIT greatest(0, CASE WHEN s.kind = 'apprise' THEN $6::int ELSE $3::int END
+                                     - coalesce(f.n, 0))
+                   FOR UPDATE OF d SKIP LOCKED) x
+               WHERE s.enabled),
+           picked AS (
+               SELECT id FROM (
+                   SELECT id, row_number() OVER (
+                       PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
+                   FROM candidates) ranked
+               ORDER BY rank, id
+               LIMIT $1)
            UPDATE deliveries d SET leased_until = now() + make_interval(secs => $2),
                                    lease_id = gen_random_uuid()
-           FROM due, subscriptions s
-           WHERE d.id = due.id AND s.id = d.subscription_id
+           FROM picked, subscriptions s
+           WHERE d.id = picked.id AND s.id = d.subscription_id
            RETURNING d.id, d.subscription_id, d.message_id, d.body, d.attempts, d.created_at,
                      d.alert_created_at, s.kind, s.url, s.secret, s.template, s.name,
                      d.lease_id""",
         limit,
         lease_seconds,
         per_subscription,
+        list(busy),
+        list(busy.values()),
         per_apprise,
     )
     return [Claimed(**dict(r)) for r in sorted(rows, key=lambda r: r["id"])]

@@ -4,6 +4,10 @@
 -- where the id is still the one claimed; a sender that outlived its lease (another
 -- replica took the delivery over) can no longer turn a delivered row back to pending.
 ALTER TABLE deliveries ADD COLUMN lease_id uuid;
+-- Claims read each subscription's due deliveries as one short index range, round-robin
+-- across subscriptions (a backlog of one never hides the others').
+CREATE INDEX deliveries_due_per_subscription ON deliveries (subscription_id, next_attempt_at, id)
+    WHERE status = 'pending';
 
 -- A test event is queued by the API without a body (the notifier writes it when it sends),
 -- under a msg_test_ id; every other delivery has its body. With the column grants of
