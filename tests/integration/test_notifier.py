@@ -39,7 +39,7 @@ NOTIFIER_ENV = {
     "AUTONAMA_NOTIFIER_RETRY_MAX_DELAY_SECONDS": "1",
     "AUTONAMA_NOTIFIER_POLL_SECONDS": "0.2",
     "AUTONAMA_NOTIFIER_TIMEOUT_SECONDS": "2",
-    "AUTONAMA_NOTIFIER_LEASE_SECONDS": "4",
+    "AUTONAMA_NOTIFIER_LEASE_SECONDS": "5",
     "AUTONAMA_NOTIFIER_PUBLIC_URL": "http://dashboard.test:3001",
     # the receivers of these tests listen on loopback, which the guard refuses by default
     "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1/32",

@@ -92,6 +92,14 @@ class Stack:
             "AUTONAMA_INGESTOR_POLL_SECONDS": "0.5",
             "AUTONAMA_INGESTOR_SETTLE_SECONDS": "0.5",
         }
+        k = self.kafka
+        if k.security_protocol != "PLAINTEXT":
+            env |= {
+                "AUTONAMA_KAFKA__SECURITY_PROTOCOL": k.security_protocol,
+                "AUTONAMA_KAFKA__SASL_MECHANISM": k.sasl_mechanism,
+                "AUTONAMA_KAFKA__SASL_USERNAME": k.sasl_username,
+                "AUTONAMA_KAFKA__SASL_PASSWORD": k.sasl_password.get_secret_value(),
+            }
         # Group ids follow the topic prefix, so tests never share a consumer group.
         for name in MODULES:
             env[f"AUTONAMA_{name.upper()}_GROUP_ID"] = f"{self.kafka.topic_prefix}{name}"
@@ -129,7 +137,11 @@ class Stack:
         return request.scan_id
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            acks="all",
+            **self.kafka.client_options(),
+        )
         await producer.start()
         try:
             await producer.send_and_wait(topic, value, key=key)
@@ -184,6 +196,7 @@ class Stack:
         consumer = AIOKafkaConsumer(
             self.topics.dead_letters,
             bootstrap_servers=self.kafka.bootstrap_servers,
+            **self.kafka.client_options(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )

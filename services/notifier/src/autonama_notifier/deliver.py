@@ -38,9 +38,11 @@ log = logging.getLogger("autonama.notifier")
 
 #: What is stored of a receiver's error text.
 ERROR_CHARS = 500
-#: After a send ends, how long to let others end before recording and claiming again
-#: (one claim and one transaction for many, not one each).
-COALESCE_SECONDS = 0.005
+#: Claimed per slot: the next sends wait ready while the database records and claims.
+PREFETCH = 2
+#: After a send ends, how long at most to let others end before recording and claiming
+#: again (one claim and one transaction for many, not one each).
+COALESCE_SECONDS = 0.02
 #: Stored instead of an error text that PostgreSQL would not take.
 UNSTORABLE = "the receiver's answer could not be stored"
 
@@ -96,8 +98,11 @@ class Deliverer:
         )
         self.wake = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
-        #: this sender's deliveries in flight, per subscription
+        #: this sender's deliveries claimed (sending, or ready to), per subscription
         self.per_subscription: collections.Counter[int] = collections.Counter()
+        #: sends at once: in all, and per subscription
+        self.slots = asyncio.Semaphore(settings.concurrency)
+        self.subscription_slots: dict[int, asyncio.Semaphore] = {}
         self.finished: list[Outcome] = []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -120,8 +125,7 @@ class Deliverer:
                     started = await self.claim(http)
                     if not started and not self.finished:
                         await wait_for_any(s.poll_seconds, stop, self.wake)
-                        if self.in_flight:  # a send ended: let others end too, then claim
-                            await wait_for_any(COALESCE_SECONDS, stop)
+                        await self._coalesce(stop)
                 await self.drain()
             finally:
                 await listener.remove_listener(self.channel, self._notified)
@@ -129,10 +133,32 @@ class Deliverer:
     def _notified(self, *_: object) -> None:
         self.wake.set()
 
+    async def _coalesce(self, stop: asyncio.Event) -> None:
+        """A send ended: while most slots are still busy, let more end (up to
+        ``COALESCE_SECONDS``), so that one transaction records many and one claim fills
+        many slots (each is a commit; one per send halved the throughput)."""
+        deadline = time.monotonic() + COALESCE_SECONDS
+        quarter = max(1, self.settings.concurrency // 4)
+        while (
+            self.in_flight
+            and len(self.finished) < quarter
+            and PREFETCH * self.settings.concurrency - len(self.in_flight) < quarter
+            and not stop.is_set()
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.wake.clear()
+            await wait_for_any(left, stop, self.wake)
+
     async def claim(self, http: aiohttp.ClientSession) -> int:
         """Lease as many due deliveries as there are free slots and start sending them."""
         s = self.settings
-        free = s.concurrency - len(self.in_flight)
+        # Twice what may be sent at once is claimed: the next sends wait here, ready, while
+        # the database records and claims (its round trips no longer leave slots idle).
+        free = PREFETCH * s.concurrency - len(self.in_flight)
+        if len(self.in_flight) > s.concurrency and free < s.concurrency // 2:
+            return 0  # enough is ready to send: claim many at once, not a few each time
         if free <= 0:
             return 0
         async with transaction(self.pool) as conn:
@@ -140,8 +166,8 @@ class Deliverer:
                 conn,
                 free,
                 s.lease_seconds,
-                s.per_subscription,
-                s.apprise_per_subscription,
+                PREFETCH * s.per_subscription,
+                PREFETCH * s.apprise_per_subscription,
                 dict(self.per_subscription),
             )
         for d in claimed:
@@ -223,7 +249,25 @@ class Deliverer:
                 else "failed for good",
             )
 
+    def _slots_of(self, d: Claimed) -> asyncio.Semaphore:
+        """The sends of one subscription at once (a slow receiver holds these, no more)."""
+        slots = self.subscription_slots.get(d.subscription_id)
+        if slots is None:
+            s = self.settings
+            size = s.apprise_per_subscription if d.kind == "apprise" else s.per_subscription
+            slots = self.subscription_slots[d.subscription_id] = asyncio.Semaphore(size)
+        return slots
+
     async def _attempt(self, http: aiohttp.ClientSession, d: Claimed) -> None:
+        async with self._slots_of(d), self.slots:
+            await self._send(http, d)
+        self.per_subscription[d.subscription_id] -= 1
+        if self.per_subscription[d.subscription_id] <= 0:
+            del self.per_subscription[d.subscription_id]
+            self.subscription_slots.pop(d.subscription_id, None)
+        self.wake.set()
+
+    async def _send(self, http: aiohttp.ClientSession, d: Claimed) -> None:
         started = time.perf_counter()
         try:
             attempt = await send(http, self.apprise, d, self.settings.timeout_seconds)
@@ -233,7 +277,3 @@ class Deliverer:
         latency = (time.perf_counter() - started) * 1000
         outcome = next_state(d, attempt, self.settings, datetime.now(UTC))
         self.finished.append(dataclasses.replace(outcome, latency_ms=latency))
-        self.per_subscription[d.subscription_id] -= 1
-        if self.per_subscription[d.subscription_id] <= 0:
-            del self.per_subscription[d.subscription_id]
-        self.wake.set()

@@ -62,9 +62,10 @@ class Settings(AppSettings):
 
     @model_validator(mode="after")
     def _lease_covers_an_attempt(self) -> Settings:
-        if self.lease_seconds <= self.timeout_seconds:
+        if self.lease_seconds <= 2 * self.timeout_seconds:
             raise ValueError(
-                "AUTONAMA_NOTIFIER_LEASE_SECONDS must exceed AUTONAMA_NOTIFIER_TIMEOUT_SECONDS: "
-                "a delivery in flight would be taken over and sent twice"
+                "AUTONAMA_NOTIFIER_LEASE_SECONDS must exceed twice "
+                "AUTONAMA_NOTIFIER_TIMEOUT_SECONDS (a claimed delivery may wait for one send of "
+                "its subscription, then be sent): else it would be taken over and sent twice"
             )
         return self

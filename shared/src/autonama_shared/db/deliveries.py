@@ -168,8 +168,8 @@ async def claim_due(
                LIMIT $1)
            UPDATE deliveries d SET leased_until = now() + make_interval(secs => $2),
                                    lease_id = gen_random_uuid()
-           FROM picked, subscriptions s
-           WHERE d.id = picked.id AND s.id = d.subscription_id
+           FROM subscriptions s
+           WHERE d.id = ANY(ARRAY(SELECT id FROM picked)) AND s.id = d.subscription_id
            RETURNING d.id, d.subscription_id, d.message_id, d.body, d.attempts, d.created_at,
                      d.alert_created_at, s.kind, s.url, s.secret, s.template, s.name,
                      d.lease_id""",
