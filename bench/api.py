@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import re
 import shutil
 import statistics
@@ -40,6 +41,8 @@ import asyncpg
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+# the local cluster's passwords (deploy/local/postgres.sh makes them), unless set
+os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
 sys.path.insert(0, str(REPO))
 
 from tests.support.api import start_api  # noqa: E402

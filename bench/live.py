@@ -36,6 +36,8 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer
 
 REPO = Path(__file__).resolve().parents[1]
+# the local cluster's passwords (deploy/local/postgres.sh makes them), unless set
+os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
 sys.path.insert(0, str(REPO))
 
 from tests.support.api import start_api  # noqa: E402

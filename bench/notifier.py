@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# the local cluster's passwords (deploy/local/postgres.sh makes them), unless set
+os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
 sys.path.insert(0, str(REPO))
 
 from tests.support.factories import make_signal  # noqa: E402

@@ -33,6 +33,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[1]
+# the local cluster's passwords (deploy/local/postgres.sh makes them), unless set
+os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
 sys.path.insert(0, str(REPO))
 
 from tests.support.binance_standin import StandIn, default_now, load_klines, serve  # noqa: E402

@@ -75,6 +75,7 @@ def test_services_up_twice_then_down_leaves_nothing(private_stack: dict[str, str
     status = make("services-status", private_stack)
     assert status.returncode == 0
     assert "kafka running" in status.stdout
+    assert_passwords_not_trust(private_stack)
 
     down = make("services-down", private_stack)
     assert down.returncode == 0, down.stderr
@@ -97,3 +98,52 @@ def test_stale_pid_file_is_handled(private_stack: dict[str, str]) -> None:
     stop = subprocess.run([script, "stop"], env=private_stack, capture_output=True, check=False)
     assert stop.returncode == 0
     assert processes_mentioning(str(kafka_dir)) == []
+
+
+def assert_passwords_not_trust(env: dict[str, str]) -> None:
+    """The private cluster asks every login for its password (scram-sha-256, never trust):
+    made on its first start, kept in its state folder for its owner only."""
+    import asyncio
+    import stat
+
+    import asyncpg
+
+    home = Path(env["AUTONAMA_LOCAL_DIR"]) / "postgres"
+    for name in ("passwords.env", "pgpass"):
+        mode = stat.S_IMODE((home / name).stat().st_mode)
+        assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
+    hba = (home / "data" / "pg_hba.conf").read_text()
+    rules = [line.split() for line in hba.splitlines() if line.strip() and line[0] != "#"]
+    assert rules
+    assert all(rule[-1] in ("scram-sha-256", "peer") for rule in rules), rules
+    secrets = dict(line.split("=", 1) for line in (home / "passwords.env").read_text().splitlines())
+    port = int(env["PG_PORT"])
+
+    async def login(user: str, password: str | None) -> bool:
+        try:
+            conn = await asyncpg.connect(
+                host="127.0.0.1",
+                port=port,
+                user=user,
+                password=password,
+                database="autonama",
+                passfile="/dev/null",
+            )
+        except asyncpg.InvalidPasswordError:
+            return False
+        await conn.close()
+        return True
+
+    async def logins() -> None:
+        for user, key in (
+            ("autonama", "PG_OWNER_PASSWORD"),
+            ("autonama_writer", "AUTONAMA_WRITER_PASSWORD"),
+            ("autonama_notifier", "AUTONAMA_NOTIFIER_PASSWORD"),
+            ("autonama_api", "AUTONAMA_API_PASSWORD"),
+        ):
+            assert len(secrets[key]) >= 24
+            assert await login(user, secrets[key]), user
+            assert not await login(user, None), f"{user} logs in without a password"
+            assert not await login(user, secrets[key] + "x"), user
+
+    asyncio.run(logins())

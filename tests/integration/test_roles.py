@@ -51,12 +51,14 @@ async def owner(pg_settings: PostgresSettings) -> PostgresSettings:
             pg_settings.user,
             "-d",
             pg_settings.database,
+            # the cluster's own passwords (with-services.sh exports them): roles.sql sets
+            # them again, and the other tests of the run log in with them meanwhile
             "-v",
-            "writer_password=",
+            f"writer_password={os.environ.get('AUTONAMA_WRITER_PASSWORD', '')}",
             "-v",
-            "api_password=",
+            f"api_password={os.environ.get('AUTONAMA_API_PASSWORD', '')}",
             "-v",
-            "notifier_password=",
+            f"notifier_password={os.environ.get('AUTONAMA_NOTIFIER_PASSWORD', '')}",
             "-f",
             str(ROLES),
         ],

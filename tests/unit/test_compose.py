@@ -35,16 +35,33 @@ def workspace_packages() -> set[str]:
     return names
 
 
-def test_kafka_is_official_4x_image_in_kraft_mode(compose: dict[str, Any]) -> None:
+def test_kafka_is_official_4x_image_in_kraft_mode_with_sasl_and_acls(
+    compose: dict[str, Any],
+) -> None:
     kafka = compose["services"]["kafka"]
     image, tag = kafka["image"].split(":")
     assert image == "apache/kafka"
     assert tag.split(".")[0] == "4"
-    env = kafka["environment"]
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+    script = (REPO_ROOT / "deploy" / "docker" / "kafka-sasl.sh").read_text()
+    assert kafka["entrypoint"] == ["/bin/sh", "/autonama/kafka-sasl.sh"]
+    assert "./deploy/docker/kafka-sasl.sh:/autonama/kafka-sasl.sh:ro" in kafka["volumes"]
+    for line in (
+        "process.roles=broker,controller",
+        "listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093",
+        "sasl.enabled.mechanisms=SCRAM-SHA-256",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+    ):
+        assert line in script
+    assert "zookeeper" not in script
+    assert "--topic autonama. --group autonama-" in script
     assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
+    # every app authenticates as the user the ACL names
+    for name in APPS:
+        env = compose["services"][name]["environment"]
+        assert env["AUTONAMA_KAFKA__SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["AUTONAMA_KAFKA__SASL_USERNAME"] == "autonama"
+        assert env["AUTONAMA_KAFKA__SASL_PASSWORD"].startswith("${AUTONAMA_KAFKA_PASSWORD:?")
 
 
 def test_postgres_is_official_image_with_healthcheck(compose: dict[str, Any]) -> None:

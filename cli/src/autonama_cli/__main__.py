@@ -65,9 +65,14 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
 def stack_environment(environ: MutableMapping[str, str] | None = None) -> Path | None:
     """Where a local stack runs (``make up`` writes ``.local/stack.env``: its Kafka, database
     and drop folder): its ``AUTONAMA_*`` values become defaults of this command; a value the
-    environment sets itself wins. Returns the file read, if any."""
+    environment sets itself wins. The local cluster's password file
+    (``.local/postgres/pgpass``, made by deploy/local/postgres.sh) is used unless the
+    environment names another. Returns the stack file read, if any."""
     env = os.environ if environ is None else environ
     folder = env.get("AUTONAMA_LOCAL_DIR") or ".local"
+    passfile = Path(folder, "postgres", "pgpass")
+    if "PGPASSFILE" not in env and passfile.is_file():
+        env["PGPASSFILE"] = str(passfile.resolve())
     path = Path(folder, "stack.env")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
