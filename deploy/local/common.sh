@@ -20,6 +20,10 @@ if [[ -r $STACK_ENV ]]; then
   done <"$STACK_ENV"
 fi
 
+# The local cluster's passwords (deploy/local/postgres.sh makes them): libpq, psql and
+# asyncpg read them from this file. A caller's own PGPASSFILE wins.
+export PGPASSFILE="${PGPASSFILE:-$AUTONAMA_LOCAL_DIR/postgres/pgpass}"
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

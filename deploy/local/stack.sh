@@ -61,6 +61,9 @@ write_conf() {
   common+=",AUTONAMA_INGESTOR_DROP_FOLDER=\"$DROP\",AUTONAMA_ALERTS_API_PORT=\"$API_PORT\""
   common+=",AUTONAMA_ALERTS_API_DASHBOARD_PORT=\"$DASHBOARD_PORT\""
   common+=",AUTONAMA_NOTIFIER_PUBLIC_URL=\"http://127.0.0.1:$DASHBOARD_PORT\""
+  # each login's password from the cluster's password file (postgres.sh made them), never
+  # one inherited from the caller's environment (the owner's, say)
+  common+=",PGPASSFILE=\"$PGPASSFILE\",AUTONAMA_POSTGRES__PASSWORD=\"\""
   {
     echo "[supervisord]"
     echo "logfile=$LOGS/supervisord.log"
@@ -152,6 +155,7 @@ write_stack_env() {
     echo "AUTONAMA_POSTGRES__HOST=${PG_HOST:-127.0.0.1}"
     echo "AUTONAMA_POSTGRES__PORT=${PG_PORT:-5433}"
     echo "AUTONAMA_INGESTOR_DROP_FOLDER=$DROP"
+    echo "PGPASSFILE=$PGPASSFILE"
   } >"$STACK_ENV.new"
   mv "$STACK_ENV.new" "$STACK_ENV"
 }

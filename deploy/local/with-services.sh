@@ -21,7 +21,13 @@ for part in postgres kafka; do
 done
 
 export AUTONAMA_TEST_KAFKA_BOOTSTRAP="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}"
-export AUTONAMA_TEST_PG_DSN="postgresql://${PG_USER:-autonama}@${PG_HOST:-127.0.0.1}:${PG_PORT:-5433}/${PG_DB:-autonama}"
+# The owner's password (and the logins', for the roles test) from the cluster's own file.
+set -a
+# shellcheck source=/dev/null
+source "$AUTONAMA_LOCAL_DIR/postgres/passwords.env"
+set +a
+export PGPASSFILE="$AUTONAMA_LOCAL_DIR/postgres/pgpass"
+export AUTONAMA_TEST_PG_DSN="postgresql://${PG_USER:-autonama}:$PG_OWNER_PASSWORD@${PG_HOST:-127.0.0.1}:${PG_PORT:-5433}/${PG_DB:-autonama}"
 rc=0
 "$@" || rc=$?
 exit "$rc"

@@ -31,8 +31,10 @@ from tests.support.stack import Stack, wait_for_log
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def sasl(unique_id: str) -> Iterator[tuple[OwnBroker, KafkaSettings]]:
+@pytest.fixture(scope="module")
+def sasl() -> Iterator[tuple[OwnBroker, KafkaSettings]]:
+    """One broker for the module (each test uses what it needs of it)."""
+    unique_id = secrets.token_hex(6)
     user_password = secrets.token_urlsafe(18)
     users = f"admin:{secrets.token_urlsafe(18)},autonama:{user_password}"
     with own_broker(f"sasl-{unique_id}", KAFKA_SASL_USERS=users) as broker:

@@ -109,6 +109,9 @@ def assert_passwords_not_trust(env: dict[str, str]) -> None:
     import asyncpg
 
     home = Path(env["AUTONAMA_LOCAL_DIR"]) / "postgres"
+    empty = home.parent / "no-passwords"
+    empty.write_text("")
+    empty.chmod(0o600)
     for name in ("passwords.env", "pgpass"):
         mode = stat.S_IMODE((home / name).stat().st_mode)
         assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
@@ -127,7 +130,7 @@ def assert_passwords_not_trust(env: dict[str, str]) -> None:
                 user=user,
                 password=password,
                 database="autonama",
-                passfile="/dev/null",
+                passfile=str(empty),  # no password but the one given
             )
         except asyncpg.InvalidPasswordError:
             return False
