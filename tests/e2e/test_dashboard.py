@@ -88,14 +88,6 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
-
-
 async def canvas_is_drawn(page: Page) -> bool:
     """More than a handful of distinct colours in the chart's canvases: something was drawn."""
     colours: int = await page.evaluate(

@@ -28,7 +28,6 @@ import pytest
 
 from autonama_alerts_api.queries import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
-from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel, notify_state
 from autonama_shared.engine.candles import Candles
@@ -51,14 +50,6 @@ def api(
     finally:
         proc.terminate()
         proc.wait(20)
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
 
 
 @pytest.fixture

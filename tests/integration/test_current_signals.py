@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from autonama_shared.db import migrate
-from autonama_shared.db.pool import open_pool
 from autonama_shared.settings import PostgresSettings
 from tests.support.factories import DAY0, make_signal, store
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
 
 
 async def current(pool: asyncpg.Pool) -> dict[str, asyncpg.Record]:

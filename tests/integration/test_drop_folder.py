@@ -6,15 +6,12 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from autonama_ingestor.files import DropFolder
-from autonama_shared.db import migrate
-from autonama_shared.db.pool import open_pool
 from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import DataError
 from autonama_shared.formats.results import ResultsFile, from_report, write_results
@@ -31,14 +28,6 @@ async def scan_results(shared_data: Path) -> ResultsFile:
     source = FileSource(shared_data / "klines" / "until-2022-10" / "1d")
     report = await run_scan(source, ScanSpec(symbols=("BTCUSDT", "ETHUSDT", "APEUSDT", "NOPEUSDT")))
     return from_report(report)
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
 
 
 def reason(folder: Path, name: str) -> dict[str, object]:

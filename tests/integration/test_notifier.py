@@ -18,9 +18,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from autonama_shared.db import migrate
 from autonama_shared.db.outbox import AlertRelay
-from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel
 from autonama_shared.messaging.events import AlertEnded, AlertRaised, decode
 from autonama_shared.messaging.kafka import ensure_topics
@@ -44,23 +42,6 @@ NOTIFIER_ENV = {
     # the receivers of these tests listen on loopback, which the guard refuses by default
     "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1/32",
 }
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    r = await WebhookReceiver().start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 @pytest.fixture

@@ -21,11 +21,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from autonama_shared.db import migrate
-from autonama_shared.db.pool import open_pool
 from autonama_shared.db.subscriptions import enqueue_test, new_secret
 from autonama_shared.notify.network import REFUSED
-from autonama_shared.settings import PostgresSettings
 from tests.integration.test_notifier import NOTIFIER_ENV
 from tests.support.receivers import WebhookReceiver
 from tests.support.stack import Stack, wait_for_log
@@ -70,23 +67,6 @@ class Hostile:
             error = "evil\u0000\nFAKE LOG LINE \u001b[31m\u202e"
             return web.json_response({"code": 40001, "http": 400, "error": error}, status=400)
         return web.Response(status=200, text="{}")
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(pg_settings) as p:
-        async with p.acquire() as conn:
-            await migrate(conn, pg_settings.db_schema)
-        yield p
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    r = await WebhookReceiver().start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 @pytest.fixture

@@ -81,7 +81,9 @@ def password_values(text: str) -> set[str]:
         r"([^\s\"'$}{,;)]+)"
     )
     default = re.compile(r"\$\{[A-Z_]*PASSWORD[A-Z_]*:-([^}]*)\}")
-    return set(literal.findall(text)) | set(default.findall(text))
+    found = set(literal.findall(text)) | set(default.findall(text))
+    # a shell expansion ($(...), $VAR) or an escaped quote is not a value written here
+    return {v for v in found if not v.startswith(("$", "\\"))}
 
 
 def committed_password_values() -> set[str]:
@@ -114,6 +116,7 @@ def test_production_refuses_every_password_committed_here_naming_the_setting() -
 
     assert password_values("POSTGRES_PASSWORD: autonama-writer") == {"autonama-writer"}
     assert password_values('-v writer_password="${W_PASSWORD:-dflt}"') == {"dflt"}
+    assert password_values('X_PASSWORD=${X_PASSWORD:-$(new_password)}') == set()
     values = committed_password_values()
     assert values <= COMMITTED_PASSWORDS, (
         f"add to COMMITTED_PASSWORDS: {values - COMMITTED_PASSWORDS}"
