@@ -116,7 +116,7 @@ def test_production_refuses_every_password_committed_here_naming_the_setting() -
 
     assert password_values("POSTGRES_PASSWORD: autonama-writer") == {"autonama-writer"}
     assert password_values('-v writer_password="${W_PASSWORD:-dflt}"') == {"dflt"}
-    assert password_values('X_PASSWORD=${X_PASSWORD:-$(new_password)}') == set()
+    assert password_values("X_PASSWORD=${X_PASSWORD:-$(new_password)}") == set()
     values = committed_password_values()
     assert values <= COMMITTED_PASSWORDS, (
         f"add to COMMITTED_PASSWORDS: {values - COMMITTED_PASSWORDS}"
