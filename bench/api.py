@@ -266,7 +266,13 @@ async def main() -> None:
                 for workers in (1, 2):
                     log = Path(tempfile.gettempdir()) / f"autonama-bench-api-{tag}.log"
                     proc, url = await asyncio.to_thread(
-                        start_api, pg, kafka, log, AUTONAMA_ALERTS_API_WORKERS=str(workers)
+                        start_api,
+                        pg,
+                        kafka,
+                        log,
+                        AUTONAMA_ALERTS_API_WORKERS=str(workers),
+                        # the 1,000 stream subscribers all come from 127.0.0.1
+                        AUTONAMA_ALERTS_API_SSE_MAX_PER_ADDRESS="2000",
                     )
                     try:
                         label = (
