@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from autonama_shared.notify.retry import Attempt
 from autonama_shared.untrusted import printable
 
 __all__ = ["ApprisePool"]
-
-log = logging.getLogger("autonama.notifier.apprise")
 
 MAX_ANSWER_BYTES = 16 * 1024
 _SPAWN_SECONDS = 30.0
@@ -122,6 +119,9 @@ class ApprisePool:
         except (ValueError, asyncio.LimitOverrunError, ConnectionError) as e:
             await worker.kill()
             return Attempt("retry", error=f"the Apprise worker failed: {type(e).__name__}")
+        except asyncio.CancelledError:  # the notifier stops mid-send: no worker outlives it
+            await worker.kill()
+            raise
         if not line:
             await worker.kill()
             return Attempt("retry", error="the Apprise worker stopped during the send")
