@@ -107,12 +107,14 @@ class Model:
             if day not in days:
                 days[day] = signal
                 fresh.append((symbol, degree, day, signal))
-        for symbol, degree, day, signal in fresh:  # decided after the whole batch is in
+        # every close newer than its key's newest before this batch is decided, in candle
+        # order, as if the closes had come one at a time; a late, older one decides nothing
+        for symbol, degree, day, signal in sorted(fresh, key=lambda r: r[2]):
             days = self.stored[(symbol, degree)]
-            if max(days) != day:
-                continue
-            older = [d for d in days if d < day]
-            previous = days[max(older)] if older else None
+            before = [d for d in days if d < day]
+            if any(d > day for d in days if (symbol, degree, d, days[d]) not in fresh):
+                continue  # older than a close stored before this batch
+            previous = days[max(before)] if before else None
             if signal == "HOLD":
                 if previous in ("BUY", "SELL"):  # the side that was on has ended
                     self.alerts.append((symbol, degree, day, signal, previous, "ended"))
@@ -122,6 +124,42 @@ class Model:
 
     def current(self) -> dict[tuple[str, int], tuple[int, str]]:
         return {k: (max(v), v[max(v)]) for k, v in self.stored.items()}
+
+
+async def test_closes_stored_together_raise_the_alerts_of_each_close_in_candle_order(
+    pool: asyncpg.Pool,
+) -> None:
+    """The live feed fills a held-back frame at the next close: two closes of one key reach
+    the ingestor in one batch (reproduced from outside with 50 symbols x 1m). Stored in one
+    transaction, newest first as a batch may carry them."""
+    await store(pool, make_signal("SHORTUSDT", "SELL", 1), make_signal("FLIPUSDT", "BUY", 1))
+    await store(
+        pool,
+        make_signal("SHORTUSDT", "HOLD", 3),
+        make_signal("SHORTUSDT", "HOLD", 2),
+        make_signal("FLIPUSDT", "BUY", 3),
+        make_signal("FLIPUSDT", "HOLD", 2),
+    )
+    alerts = await pool.fetch(
+        """SELECT symbol, last_candle_time, signal, previous_signal, reason
+           FROM alerts WHERE last_candle_time > $1 ORDER BY id""",
+        DAY0 + timedelta(days=1),
+    )
+    got = {
+        (a["symbol"], (a["last_candle_time"] - DAY0).days, a["previous_signal"], a["reason"])
+        for a in alerts
+    }
+    # the short was told it ended, once; the long ended at day 2, came back at day 3
+    assert got == {
+        ("SHORTUSDT", 2, "SELL", "ended"),
+        ("FLIPUSDT", 2, "BUY", "ended"),
+        ("FLIPUSDT", 3, "HOLD", "changed"),
+    }
+    flip = [a["reason"] for a in alerts if a["symbol"] == "FLIPUSDT"]
+    assert flip == ["ended", "changed"]  # in candle order
+    now = await current(pool)
+    assert (now["SHORTUSDT"]["signal"], now["SHORTUSDT"]["alert_signal"]) == ("HOLD", None)
+    assert (now["FLIPUSDT"]["signal"], now["FLIPUSDT"]["alert_signal"]) == ("BUY", "BUY")
 
 
 async def test_random_batches_equal_the_alert_rules_stated_plainly(pool: asyncpg.Pool) -> None:

@@ -93,13 +93,15 @@ _CURRENT_COLUMNS = (
 #:
 #: - ``new``: its signal rows not stored before (a replay inserts nothing), with ids
 #:   drawn in staging order;
-#: - ``promoted``: of each key's new rows the newest, when its candle is newer than the
-#:   key's current signal (a late, older candle changes nothing); its previous signal is
-#:   the newer of the key's current one and the batch's row before it;
-#: - ``raised``: an alert for each promoted BUY or SELL, and an "ended" one for each
-#:   promoted HOLD whose previous signal was BUY or SELL, in signal id order;
-#: - ``made_current``: the promoted rows become their keys' current signals, with their
-#:   alerts (an ended alert is no key's current alert);
+#: - ``steps``: every new row whose candle is newer than its key's current signal (a
+#:   late, older candle changes nothing), each with its previous signal: the batch's row
+#:   before it when that is newer than the current one, else the current one. So several
+#:   closes of one key stored together (a live feed filling a gap) are decided in candle
+#:   order, as if stored one at a time;
+#: - ``raised``: an alert for each step to BUY or SELL, and an "ended" one for each step
+#:   to HOLD whose previous signal was BUY or SELL, in candle order (then signal id);
+#: - ``made_current``: each key's newest step becomes its current signal, with its alert
+#:   (an ended alert is no key's current alert);
 #: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
 #:   or why it failed ($1-$3);
 #:
@@ -122,14 +124,13 @@ ranked AS (
            row_number() OVER (PARTITION BY {_KEY6} ORDER BY last_candle_time DESC) AS rank
     FROM new n
     WINDOW oldest_first AS (PARTITION BY {_KEY6} ORDER BY last_candle_time)),
-promoted AS (
+steps AS (
     SELECT r.*,
            CASE WHEN c.last_candle_time IS NULL
                   OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous
                 ELSE c.signal END AS previous
     FROM ranked r LEFT JOIN current_signals c USING ({_KEY6})
-    WHERE r.rank = 1
-      AND (c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time)),
+    WHERE c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time),
 raised AS (
     INSERT INTO alerts (signal_id, {_KEY6}, signal, previous_signal, reason, price,
                         lower_band, upper_band, fit, potential_return, target_return,
@@ -141,9 +142,9 @@ raised AS (
                 ELSE 'changed' END,
            price, lower_band, upper_band, fit, potential_return, target_return,
            last_candle_time, scan_id
-    FROM promoted
+    FROM steps
     WHERE signal IN ('BUY', 'SELL') OR previous IN ('BUY', 'SELL')
-    ORDER BY id
+    ORDER BY last_candle_time, id
     RETURNING id, signal_id),
 made_current AS (
     INSERT INTO current_signals AS c ({_KEY6}, {_CURRENT_COLUMNS})
@@ -151,7 +152,8 @@ made_current AS (
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
            p.target_return, p.last_candle_time,
            CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
-    FROM promoted p LEFT JOIN raised a ON a.signal_id = p.id
+    FROM steps p LEFT JOIN raised a ON a.signal_id = p.id
+    WHERE p.rank = 1
     ON CONFLICT ({_KEY6}) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
          EXCLUDED.lower_band, EXCLUDED.upper_band, EXCLUDED.fit, EXCLUDED.sigma,
