@@ -321,3 +321,55 @@ async def test_version_2_files_carry_candles_and_version_1_files_are_still_read(
     candles = {r["symbol"]: r["candles"] for r in rows}
     assert candles["BTCUSDT"] is True
     assert candles["OLDBTCUSDT"] is False  # closes only, as version 1 had them
+
+
+async def test_a_file_renamed_or_rewritten_while_read_never_stalls_the_folder(
+    pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone renames one file in place right after the watcher read it, and rewrites
+    another: neither is moved under a name it no longer has, the file behind them is taken
+    in the same pass, and each file standing afterwards is taken on its own turn."""
+    from autonama_ingestor import files
+
+    folder = tmp_path / "drop"
+    valid = write_results(scan_results, tmp_path / "src")
+    good = json.loads(valid.read_text())
+    folder.mkdir()
+    renamed = folder / "backtest_results_20240101_000021.json"
+    rewritten = folder / "backtest_results_20240101_000022.json"
+    behind = folder / "backtest_results_20240101_000023.json"
+    renamed.write_text(valid.read_text())
+    other = json.loads(json.dumps(good))
+    other["parameters"]["degree"] = 3
+    rewritten.write_text(json.dumps(other))
+    third = json.loads(json.dumps(good))
+    third["parameters"]["degree"] = 5
+    behind.write_text(json.dumps(third))
+    read = files.read_file
+
+    def read_then_interfere(path: Path, max_bytes: int) -> object:
+        result = read(path, max_bytes)
+        if path.name == renamed.name:
+            os.replace(path, folder / "backtest_results_20240101_000029.json")
+        elif path.name == rewritten.name:
+            path.write_text(json.dumps(other) + "\n\n")  # a new version under the same name
+        return result
+
+    monkeypatch.setattr(files, "read_file", read_then_interfere)
+    drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=100 * 1024 * 1024)
+    await drain(drop)  # no exception: the folder goes on
+
+    processed, rejected = folder / "processed", folder / "rejected"
+    assert reason(processed, behind.name)["status"] == "ingested"  # taken in the same pass
+    assert not (processed / renamed.name).exists()
+    assert not (processed / rewritten.name).exists()
+    assert rewritten.exists()  # its new version waits for its own turn
+    monkeypatch.setattr(files, "read_file", read)
+    await drain(drop)
+    # the new name and the new version are each taken: content already stored is a duplicate
+    assert reason(rejected, "backtest_results_20240101_000029.json")["status"] == "duplicate"
+    assert reason(processed, rewritten.name)["status"] == "ingested"  # its new bytes
+    assert sorted(p.name for p in folder.glob("backtest_results_*")) == []
+    history = await pool.fetch("SELECT file_name, status FROM ingestions ORDER BY id")
+    names = [r["file_name"] for r in history]
+    assert names.count(renamed.name) == 1  # what was read is recorded once

@@ -37,7 +37,7 @@ from autonama_shared.db.ingest import (
     read_file,
     record_outcome,
 )
-from autonama_shared.db.pool import TEMPORARY
+from autonama_shared.db.pool import DATABASE_ERRORS, classified
 from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.lifecycle import wait_or_stop
 
@@ -68,7 +68,8 @@ class DropFolder:
         self.max_bytes = max_bytes
         self.processed = folder / "processed"
         self.rejected = folder / "rejected"
-        self._seen: dict[str, tuple[int, int, float]] = {}  # name -> (size, mtime_ns, since)
+        # name -> (inode, size, mtime_ns, since): what the file was when it settled
+        self._seen: dict[str, tuple[int, int, int, float]] = {}
 
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -115,12 +116,12 @@ class DropFolder:
                     continue  # not ours to judge
                 current.add(name)
                 st = entry.stat(follow_symlinks=False)
-                key = (st.st_size, st.st_mtime_ns)
+                key = _identity(st)
                 seen = self._seen.get(name)
-                if seen is None or seen[:2] != key:
+                if seen is None or seen[:3] != key:
                     self._seen[name] = (*key, now)
                     continue
-                if now - seen[2] >= self.settle:
+                if now - seen[3] >= self.settle:
                     ready.append((st.st_mtime_ns, name))
         for gone in set(self._seen) - current:
             del self._seen[gone]
@@ -162,22 +163,47 @@ class DropFolder:
     ) -> IngestOutcome:
         """Ingest or reject one file and move it; ``TemporaryError`` leaves it in place."""
         try:
-            if ACCEPTED_NAME.match(path.name):
-                read = await reading if reading is not None else None
-                outcome = await ingest_file(self.pool, path, max_bytes=self.max_bytes, read=read)
-            else:
-                outcome = _rejected(
-                    path, "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json"
-                )
-                await record_outcome(self.pool, outcome)
-        except TEMPORARY as e:
+            with classified():
+                if ACCEPTED_NAME.match(path.name):
+                    read = await reading if reading is not None else None
+                    outcome = await ingest_file(
+                        self.pool, path, max_bytes=self.max_bytes, read=read
+                    )
+                else:
+                    outcome = _rejected(
+                        path,
+                        "file name not accepted: expected backtest_results_YYYYMMDD_HHMMSS.json",
+                    )
+                    await record_outcome(self.pool, outcome)
+        except (TemporaryError, FatalError) as e:
+            # the database's state, not the file's: it waits in place for the next try
             raise TemporaryError(f"{path.name} left in place, the database is away: {e}") from e
         except Exception as e:  # noqa: BLE001 - this file, not the folder, has failed
             outcome = _rejected(path, f"could not be ingested: {type(e).__name__}: {e}")
-            with contextlib.suppress(*TEMPORARY, asyncpg.PostgresError):
+            with contextlib.suppress(*DATABASE_ERRORS):
                 await record_outcome(self.pool, outcome)
+        settled = self._seen.get(path.name)
+        try:
+            now = _identity(os.lstat(path))
+        except FileNotFoundError:
+            now = None
+        if now is None or (settled is not None and now != settled[:3]):
+            # renamed, replaced or rewritten while it was read: what was read is recorded
+            # as it was; whatever stands under a name now is taken on its own turn
+            log.warning(
+                "%s %s while it was read (%s, %d rows); not moved",
+                path.name,
+                "vanished" if now is None else "changed",
+                outcome.status,
+                outcome.rows,
+            )
+            return outcome
         target = self.processed if outcome.status == "ingested" else self.rejected
-        moved = self._move(path, target)
+        try:
+            moved = self._move(path, target)
+        except FileNotFoundError:
+            log.warning("%s vanished before it was moved (%s)", path.name, outcome.status)
+            return outcome
         reason = {**asdict(outcome), "moved_to": str(moved), "at": time.time()}
         _write_new(moved.with_name(moved.name + ".reason.json"), json.dumps(reason, indent=2))
         log.info(
@@ -201,6 +227,11 @@ class DropFolder:
             n += 1
         os.replace(path, target)
         return target
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a file from another: inode, size, modification time."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _rejected(path: Path, why: str) -> IngestOutcome:
