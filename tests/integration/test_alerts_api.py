@@ -381,7 +381,14 @@ async def test_health_readiness_and_metrics(http: httpx.AsyncClient) -> None:
             break
         await asyncio.sleep(0.5)
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "database": "ok", "kafka": "ok"}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "kafka": "ok",
+        "stream.broadcaster": "ok",
+        "stream.market": "ok",
+        "stream.listen": "ok",
+    }
     await http.get("/v1/alerts")
     metrics = (await http.get("/metrics")).text
     assert 'autonama_http_requests_total{method="GET",route="/v1/alerts",status="200"}' in metrics

@@ -210,6 +210,11 @@ async def test_the_notifier_reads_targets_and_moves_deliveries_and_nothing_else(
         await conn.execute(
             "UPDATE subscriptions SET consecutive_failures = 1 WHERE id = $1", victim
         )
+        # it says how its parts are, for /readyz (0017)
+        await conn.execute(
+            "INSERT INTO worker_status (name, running, detail) VALUES ('notifier-t', true, 'ok')"
+        )
+        await conn.execute("DELETE FROM worker_status WHERE name = 'notifier-t'")
         await refused(
             conn,
             f"UPDATE subscriptions SET url = 'http://10.0.0.1/' WHERE id = {victim}",
@@ -219,7 +224,6 @@ async def test_the_notifier_reads_targets_and_moves_deliveries_and_nothing_else(
             "SELECT count(*) FROM signals",
             "SELECT count(*) FROM alerts",
             "SELECT sha256 FROM api_tokens",
-            "INSERT INTO worker_status (name, running) VALUES ('intruder', true)",
             "CREATE TABLE mine (id int)",
             "SET ROLE autonama_writers",
         )

@@ -2,10 +2,14 @@
 
 It keeps what the runner relies on: partitioned, append-only topics with
 offsets; a consumer group's committed offsets; a consumer whose position moves
-on ``getmany`` and goes back on ``seek_to_committed``; a producer whose
+on ``getmany`` and goes back on ``seek`` (and on ``seek_to_committed`` only where
+something was committed, as aiokafka's does: ``if offset and offset > 0``); a
+partition can be revoked (``revoke``), after which seeking it raises
+``IllegalStateError`` as aiokafka's does; a producer whose
 ``send`` returns a future that the broker resolves. Faults are injected by
 count: ``fail_sends`` makes the next sends raise a connection error, as
-aiokafka's do while the broker is away.
+aiokafka's do while the broker is away; ``max_message_bytes`` refuses larger
+values as the broker does.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError, MessageSizeTooLargeError
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -27,6 +31,8 @@ class FakeBroker:
     logs: dict[TopicPartition, list[Record]] = field(default_factory=lambda: defaultdict(list))
     committed: dict[tuple[str, TopicPartition], int] = field(default_factory=dict)
     fail_sends: int = 0
+    #: the broker's max.message.bytes: a larger value is refused, as Kafka refuses it
+    max_message_bytes: int | None = None
 
     def append(self, topic: str, value: bytes | None, key: bytes | None = None) -> Record:
         partition = hash(key) % self.partitions if key is not None else 0
@@ -75,6 +81,9 @@ class FakeProducer:
         if self.broker.fail_sends > 0:
             self.broker.fail_sends -= 1
             raise KafkaConnectionError("fake broker: connection refused")
+        limit = self.broker.max_message_bytes
+        if limit is not None and len(value or b"") > limit:
+            raise MessageSizeTooLargeError(f"fake broker: {len(value or b'')} > {limit} bytes")
         record = self.broker.append(topic, value, key)
         self.sent += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -91,9 +100,20 @@ class FakeConsumer:
     topics: tuple[str, ...]
     group: str
     positions: dict[TopicPartition, int] = field(default_factory=dict)
+    revoked: set[TopicPartition] = field(default_factory=set)
 
     def _assigned(self) -> list[TopicPartition]:
-        return [TopicPartition(t, p) for t in self.topics for p in range(self.broker.partitions)]
+        return [
+            tp
+            for t in self.topics
+            for p in range(self.broker.partitions)
+            if (tp := TopicPartition(t, p)) not in self.revoked
+        ]
+
+    def revoke(self, tp: TopicPartition) -> None:
+        """A rebalance took ``tp`` away: its position is forgotten, as aiokafka's is."""
+        self.revoked.add(tp)
+        self.positions.pop(tp, None)
 
     def _position(self, tp: TopicPartition) -> int:
         if tp not in self.positions:
@@ -122,9 +142,16 @@ class FakeConsumer:
         for tp, offset in offsets.items():
             self.broker.committed[(self.group, tp)] = offset
 
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        if partition not in self._assigned():
+            raise IllegalStateError(f"No current assignment for partition {partition}")
+        self.positions[partition] = offset
+
     async def seek_to_committed(self, *partitions: TopicPartition) -> None:
         for tp in partitions or tuple(self._assigned()):
-            self.positions[tp] = self.broker.committed.get((self.group, tp), 0)
+            offset = self.broker.committed.get((self.group, tp))
+            if offset and offset > 0:  # aiokafka's condition: nothing committed, no seek
+                self.positions[tp] = offset
 
     def lag(self) -> int:
         """Records not yet committed by the group."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequested, encode
 from autonama_shared.messaging.topics import Topics
@@ -191,6 +191,33 @@ class Stack:
             await conn.close()
         logs = "\n".join(f"--- {s.name}\n{s.log()[-3000:]}" for s in self.services)
         raise AssertionError(f"scan {scan_id} did not finish in {within} s\n{logs}")
+
+    async def all_dead_letters(self) -> list[DeadLetter]:
+        """Every dead letter on the topic now (read to its end offsets)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            **self.kafka.client_options(),
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        letters: list[DeadLetter] = []
+        try:
+            await consumer.topics()  # metadata of every topic
+            parts = consumer.partitions_for_topic(self.topics.dead_letters) or set()
+            tps = [TopicPartition(self.topics.dead_letters, p) for p in parts]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            async with asyncio.timeout(30):
+                while any(await consumer.position(tp) < end[tp] for tp in tps):
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        letters.extend(DeadLetter.model_validate_json(r.value) for r in records)
+        finally:
+            await consumer.stop()
+        return letters
 
     async def dead_letters(self, expected: int, within: float = 30.0) -> list[DeadLetter]:
         consumer = AIOKafkaConsumer(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from aiokafka import TopicPartition
 
 from autonama_analyzer.service import make_handler as analyzer_handler
 from autonama_fetcher.service import make_handler as fetcher_handler
@@ -219,6 +220,101 @@ async def test_a_temporary_failure_of_a_sink_rewinds_the_whole_poll() -> None:
     assert attempts == [["BTCUSDT", "ETHUSDT"]] * 3
     assert dead_letters(broker) == []
     assert consumer.lag() == 0
+
+
+async def test_a_failure_on_the_first_poll_ever_rewinds_partitions_with_nothing_committed() -> None:
+    """A new group: nothing committed on any partition, so aiokafka's seek_to_committed
+    would leave the position after the failed records; the rewind must not."""
+    broker = FakeBroker(partitions=3)
+    symbols = [f"S{i}USDT" for i in range(12)]
+    for s in symbols:
+        r = ScanRequested(params=PARAMS, symbols=[s])
+        broker.append(TOPICS.scan_requests, encode(r), s.encode())
+    assert len({tp.partition for tp in broker.logs}) > 1  # several partitions in the poll
+    stored: list[str] = []
+    failures = 2
+
+    async def sink(events: Sequence[Any]) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise TemporaryError("PostgreSQL: the database system is starting up")
+        stored.extend(e.symbols[0] for e in events)
+
+    consumer = broker.consumer(TOPICS.scan_requests)
+    runner = make_runner(broker, consumer, (ScanRequested,))
+    await drain(runner, consumer, runner.sink(sink))
+
+    assert sorted(stored) == sorted(symbols)  # every record handled, each once
+    assert dead_letters(broker) == []
+    assert consumer.lag() == 0
+
+
+async def test_a_rewind_goes_back_to_the_poll_on_each_partition_committed_or_not() -> None:
+    broker = FakeBroker(partitions=2)
+    consumer = broker.consumer(TOPICS.scan_requests)
+    first = ScanRequested(params=PARAMS, symbols=["A0USDT"])
+    broker.append(TOPICS.scan_requests, encode(first), b"A0USDT")
+    stored: list[str] = []
+    failing = False
+
+    async def sink(events: Sequence[Any]) -> None:
+        nonlocal failing
+        if failing:
+            failing = False
+            raise TemporaryError("PostgreSQL: cannot execute INSERT in a read-only transaction")
+        stored.extend(e.symbols[0] for e in events)
+
+    runner = make_runner(broker, consumer, (ScanRequested,))
+    await drain(runner, consumer, runner.sink(sink))  # one partition committed, one not
+    later = [f"B{i}USDT" for i in range(10)]
+    for s in later:
+        broker.append(
+            TOPICS.scan_requests, encode(ScanRequested(params=PARAMS, symbols=[s])), s.encode()
+        )
+    committed = {tp.partition for (_, tp) in broker.committed}
+    polled = {tp.partition for tp, log in broker.logs.items() if log}
+    assert committed != polled  # a partition with a commit, another never committed
+    failing = True
+    runner = make_runner(broker, consumer, (ScanRequested,))
+    await drain(runner, consumer, runner.sink(sink))
+
+    assert sorted(stored) == sorted(["A0USDT", *later])
+    assert consumer.lag() == 0
+
+
+async def test_a_partition_revoked_before_its_rewind_is_left_to_its_next_owner() -> None:
+    broker = FakeBroker(partitions=2)
+    symbols = [f"S{i}USDT" for i in range(8)]
+    for s in symbols:
+        broker.append(
+            TOPICS.scan_requests, encode(ScanRequested(params=PARAMS, symbols=[s])), s.encode()
+        )
+    consumer = broker.consumer(TOPICS.scan_requests)
+    gone = TopicPartition(TOPICS.scan_requests, 1)
+    stored: list[str] = []
+    failed = False
+
+    async def sink(events: Sequence[Any]) -> None:
+        nonlocal failed
+        if not failed:
+            failed = True
+            consumer.revoke(gone)  # a rebalance while the poll was being handled
+            raise TemporaryError("PostgreSQL: connection refused")
+        stored.extend(e.symbols[0] for e in events)
+
+    runner = make_runner(broker, consumer, (ScanRequested,))
+    await drain(runner, consumer, runner.sink(sink))
+
+    def on(partition: int) -> list[str]:
+        log = broker.logs[TopicPartition(TOPICS.scan_requests, partition)]
+        return sorted(decode(r.value, ScanRequested).symbols[0] for r in log)
+
+    assert on(0)  # the failed poll held records of both partitions
+    assert on(1)
+    assert sorted(stored) == on(0)  # the partition kept: rewound and handled
+    assert (consumer.group, gone) not in broker.committed  # nothing committed past
+    assert broker.consumer(TOPICS.scan_requests).lag() == len(on(1))  # its next owner's work
 
 
 async def test_the_fetcher_plans_and_publishes_a_batch_per_symbol(shared_data: Path) -> None:

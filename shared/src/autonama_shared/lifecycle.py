@@ -134,8 +134,9 @@ async def supervise(
     """Run ``work()`` until ``stop``; when it fails, say why, wait (backoff), run it again.
 
     A part of a service that must keep going (a folder watcher) never dies
-    silently: each failure is logged, told to ``on_failure``, and retried 0.5 s
-    later, doubling up to 30 s; the delay starts again after a minute of work.
+    silently: each failure (any exception, or ``work`` returning before ``stop``)
+    is logged, told to ``on_failure``, and retried 0.5 s later, doubling up to
+    30 s; the delay starts again after a minute of work.
     """
     backoff = Backoff(name, logger=logger)
     while not stop.is_set():
@@ -143,14 +144,17 @@ async def supervise(
         try:
             await work()
         except Exception as e:  # noqa: BLE001 - supervised: restart whatever it was
-            why = f"{type(e).__name__}: {e}"
-            if on_failure is not None:
-                await on_failure(why)
-            if time.monotonic() - started > 60:
-                backoff.succeeded()
-            await backoff.failed(stop, e)
-            continue
-        return
+            error: BaseException = e
+        else:
+            if stop.is_set():
+                return
+            error = RuntimeError("it returned before the service stopped")
+        why = f"{type(error).__name__}: {error}"
+        if on_failure is not None:
+            await on_failure(why)
+        if time.monotonic() - started > 60:
+            backoff.succeeded()
+        await backoff.failed(stop, error)
 
 
 class OneLineFormatter(logging.Formatter):

@@ -39,7 +39,7 @@ from fastapi import HTTPException
 
 from autonama_alerts_api.models import Alert
 from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
-from autonama_shared.lifecycle import Backoff
+from autonama_shared.lifecycle import Backoff, supervise
 
 __all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "Seats", "sse_event"]
 
@@ -130,14 +130,41 @@ class Broadcaster:
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._market_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        #: a task that died and is being started again, and why (``/readyz``)
+        self.trouble: dict[str, str] = {}
 
     async def start(self) -> None:
         self.last_id = int(await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM alerts"))
         await self._listen()
-        self._task = asyncio.create_task(self._run(), name="alert-broadcaster")
-        self._market_task = asyncio.create_task(self._market(), name="market-broadcaster")
+        self._task = self._supervised("stream.broadcaster", self._run)
+        self._market_task = self._supervised("stream.market", self._market)
+
+    def _supervised(self, name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """``work`` started again with backoff whenever it dies; ``trouble`` says so."""
+
+        async def attempt() -> None:
+            self.trouble.pop(name, None)
+            await work()
+
+        async def failed(why: str) -> None:
+            log.error("%s stopped (%s); starting it again", name, why)
+            self.trouble[name] = f"restarting: {why}"
+
+        return asyncio.create_task(
+            supervise(name, attempt, self._stopping, on_failure=failed, logger=log), name=name
+        )
+
+    def health(self) -> dict[str, str]:
+        """The stream's parts for ``/readyz``: each "ok" or what is wrong."""
+        return {
+            "stream.broadcaster": self.trouble.get("stream.broadcaster", "ok"),
+            "stream.market": self.trouble.get("stream.market", "ok"),
+            "stream.listen": "ok" if self.live else "LISTEN connection lost: reconnecting",
+        }
 
     async def stop(self) -> None:
+        self._stopping.set()
         for task in (self._task, self._market_task):
             if task is not None:
                 task.cancel()
@@ -236,7 +263,12 @@ class Broadcaster:
             if not rows:
                 return
             for row in rows:
-                alert = alert_of(row)
+                try:
+                    alert = alert_of(row)
+                except ValueError as e:  # a row the API's model refuses: never a stuck stream
+                    log.error("alert %s cannot be streamed (%s); skipped", row["id"], e)
+                    self.last_id = row["id"]
+                    continue
                 event = (alert.id, sse_event(alert))  # encoded once, not once per client
                 for client in list(self.clients):
                     if not client.dropped.is_set() and client.filters.matches(alert):

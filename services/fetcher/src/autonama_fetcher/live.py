@@ -20,7 +20,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from autonama_fetcher.settings import Settings
-from autonama_shared.db.pool import TEMPORARY, open_pool
+from autonama_shared.db.pool import classified, open_pool
 from autonama_shared.db.watches import published_streams, record_published, stored_specs
 from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import wait_for_any
@@ -55,11 +55,9 @@ class PublishedRecords:
     async def _write(self) -> None:
         await asyncio.sleep(self.gather_seconds)  # the rest of the burst joins this batch
         published, self._pending, self._batch = self._pending, {}, None
-        try:
+        with classified():
             async with self.pool.acquire() as conn:
                 await record_published(conn, published)
-        except TEMPORARY as e:
-            raise TemporaryError(f"PostgreSQL: {e}") from e
 
 
 class LiveMarket:
@@ -85,11 +83,9 @@ class LiveMarket:
 
     async def watches(self, pool: asyncpg.Pool) -> list[WatchSpec]:
         specs: list[WatchSpec] = [self.watch] if self.watch.enabled else []
-        try:
+        with classified("PostgreSQL: the watches cannot be read"):
             async with pool.acquire() as conn:
                 specs += await stored_specs(conn)
-        except TEMPORARY as e:
-            raise TemporaryError(f"PostgreSQL: the watches cannot be read: {e}") from e
         return specs
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -23,7 +23,8 @@ from autonama_fetcher.live import LiveMarket
 from autonama_fetcher.schedule import Scheduler
 from autonama_fetcher.settings import Settings
 from autonama_shared.db.pool import migrate_when_ready, open_pool
-from autonama_shared.lifecycle import supervise
+from autonama_shared.db.status import report_health
+from autonama_shared.health import Health
 from autonama_shared.messaging.events import (
     BacktestRequested,
     ScanRequested,
@@ -56,6 +57,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Two loops, each its own consumer group: scan requests, and backtest requests (whose
     long histories never hold up a scan)."""
     who = f"fetcher-{settings.replica}"
+    health = Health()  # both loops and their tasks; in worker_status when the fetcher has a
+    # database (schedules)
     async with AsyncExitStack() as stack:
         source = BinanceSource(settings.binance, cache=KlineCache(settings.cache_dir, "binance"))
         await stack.enter_async_context(source)
@@ -69,6 +72,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 accepted=(ScanRequested, BacktestRequested),
                 group_id=settings.group_id,
                 max_records=1,
+                health=health,
             )
         )
         backtests = await stack.enter_async_context(
@@ -81,6 +85,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 accepted=(BacktestRequested,),
                 group_id=f"{settings.group_id}-backtests",
                 max_records=1,
+                health=health,
             )
         )
         if settings.schedules:
@@ -96,12 +101,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 settings.replica,
                 settings.schedule_delay_seconds,
             )
-            scans.add_task(scheduler.run(stop), name="scheduler")
+            scans.supervise("scheduler", lambda: scheduler.run(stop))
+            scans.add_task(report_health(pool, health, stop), name="health")
         if settings.live:
             market = LiveMarket(settings, source, scans)
-            scans.add_task(
-                supervise("live market", lambda: market.run(stop), stop, logger=log), name="live"
-            )
+            scans.supervise("live", lambda: market.run(stop))
         handler = make_handler(source, scans.topics, stop, settings.concurrency)
         async with asyncio.TaskGroup() as group:
             group.create_task(scans.map(handler))

@@ -27,6 +27,7 @@ from autonama_shared.db.backtests import (
 )
 from autonama_shared.db.outbox import AlertRelay
 from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
+from autonama_shared.db.status import report_health
 from autonama_shared.db.store import (
     alerts_channel,
     record_plan,
@@ -149,8 +150,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 alerts_channel(settings.postgres.db_schema),
                 poll_seconds=settings.relay_poll_seconds,
             )
-            runner.add_task(
-                supervise("alert relay", lambda: relay.run(stop), stop, logger=log),
-                name="relay",
-            )
+            runner.supervise("alert-relay", lambda: relay.run(stop))
+        runner.add_task(report_health(pool, runner.health, stop), name="health")
         await runner.sink(make_handler(pool))

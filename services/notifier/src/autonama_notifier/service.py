@@ -26,8 +26,8 @@ from autonama_notifier.deliver import Deliverer
 from autonama_notifier.settings import Settings
 from autonama_shared.db.deliveries import enqueue_alerts, live_subscriptions
 from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
+from autonama_shared.db.status import report_health
 from autonama_shared.db.subscriptions import deliveries_channel
-from autonama_shared.lifecycle import supervise
 from autonama_shared.messaging.events import AlertEnded, AlertRaised
 from autonama_shared.messaging.runner import SinkHandler, open_runner
 
@@ -68,7 +68,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             open_pool(settings.postgres, application_name=who)
         )
         deliverer = Deliverer(pool, settings, deliveries_channel(settings.postgres.db_schema))
-        runner.add_task(
-            supervise("senders", lambda: deliverer.run(stop), stop, logger=log), name="senders"
-        )
+        runner.supervise("senders", lambda: deliverer.run(stop))
+        runner.add_task(report_health(pool, runner.health, stop), name="health")
         await runner.sink(make_handler(pool, settings.public_url))

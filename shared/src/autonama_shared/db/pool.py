@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
+from asyncpg.exceptions import _base as asyncpg_base
 from asyncpg.pool import PoolConnectionProxy
 
 from autonama_shared.db.migrations import load_migrations, migrate
 from autonama_shared.errors import FatalError, TemporaryError
+from autonama_shared.faults import Fault, postgres_fault
 from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
-__all__ = ["TEMPORARY", "migrate_when_ready", "open_pool", "schema_version", "transaction"]
+__all__ = ["classified", "migrate_when_ready", "open_pool", "schema_version", "transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -68,31 +70,43 @@ async def open_pool(
         await pool.close()
 
 
-#: asyncpg's errors that mean "the database is away now": retry, never dead-letter.
-TEMPORARY: tuple[type[BaseException], ...] = (
+#: Every error that can come out of asyncpg (``classified`` sorts them).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
-    asyncpg.PostgresConnectionError,
+    TimeoutError,
+    asyncpg.PostgresError,
     asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now, cancelled
-    asyncpg.TooManyConnectionsError,
+    asyncpg_base.InternalClientError,
 )
+
+
+@contextmanager
+def classified(what: str = "PostgreSQL") -> Iterator[None]:
+    """Sort a database error by the fault model (``autonama_shared.faults``).
+
+    The database away or busy (a lost connection, disk full, read-only after a failover,
+    a deadlock) becomes ``TemporaryError``: retry, never blame the record. A missing
+    table, column, privilege or schema becomes ``FatalError``: nothing can be stored until
+    an operator acts. An error of the record at hand (a bad value, a constraint)
+    propagates as it is.
+    """
+    try:
+        yield
+    except DATABASE_ERRORS as e:
+        kind = postgres_fault(e)
+        if kind is Fault.TEMPORARY:
+            raise TemporaryError(f"{what}: {type(e).__name__}: {e}") from e
+        if kind is Fault.FATAL:
+            raise FatalError(f"{what}: {type(e).__name__}: {e}") from e
+        raise
 
 
 @asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
-    """A connection in a transaction; a lost or refused connection becomes ``TemporaryError``.
-
-    A missing table, column or privilege (SQLSTATE class 42) is a ``FatalError``:
-    no record can be stored until an operator acts. Any other error (a bad value,
-    a constraint) propagates as it is: the caller's record is at fault.
-    """
-    try:
+    """A connection in a transaction, its errors ``classified``."""
+    with classified():
         async with pool.acquire() as conn, conn.transaction():
             yield conn
-    except TEMPORARY as e:
-        raise TemporaryError(f"PostgreSQL: {type(e).__name__}: {e}") from e
-    except asyncpg.SyntaxOrAccessError as e:
-        raise FatalError(f"PostgreSQL: {type(e).__name__}: {e}") from e
 
 
 async def migrate_when_ready(settings: PostgresSettings, stop: asyncio.Event, who: str) -> None:
@@ -103,12 +117,10 @@ async def migrate_when_ready(settings: PostgresSettings, stop: asyncio.Event, wh
 
     async def attempt() -> list[int]:
         async with open_pool(settings, application_name=who) as pool, pool.acquire() as conn:
-            try:
+            with classified():
                 if settings.migrate:
                     return await migrate(conn, settings.db_schema)
                 at = await schema_version(conn, settings.db_schema)
-            except TEMPORARY as e:
-                raise TemporaryError(f"PostgreSQL: {type(e).__name__}: {e}") from e
             if at < latest:
                 raise TemporaryError(
                     f"schema {settings.db_schema} is at migration {at}, this code needs {latest}:"

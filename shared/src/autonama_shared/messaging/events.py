@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 from typing import Annotated, Literal, TypeVar, Union, get_args
 
@@ -253,6 +254,10 @@ class DeadLetter(_Event):
     error: str
     key_b64: str | None
     value_b64: str | None
+    #: the record's size and digest: with ``value_b64`` null (too large for the dead-letter
+    #: topic) the record is read back from topic / partition / offset and checked by these
+    value_bytes: int | None = None
+    value_sha256: str | None = None
 
     @classmethod
     def of(
@@ -273,7 +278,14 @@ class DeadLetter(_Event):
             error=error,
             key_b64=base64.b64encode(key).decode() if key is not None else None,
             value_b64=base64.b64encode(value).decode() if value is not None else None,
+            value_bytes=len(value) if value is not None else None,
+            value_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
         )
+
+    def without_value(self) -> DeadLetter:
+        """This letter carrying a reference (topic, partition, offset, size, digest) in place
+        of the record's bytes, for a record too large to travel in a dead letter."""
+        return self.model_copy(update={"value_b64": None})
 
     def original_value(self) -> bytes | None:
         return base64.b64decode(self.value_b64) if self.value_b64 is not None else None

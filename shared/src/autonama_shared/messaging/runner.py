@@ -12,13 +12,28 @@ Two modes, one loop:
 For every poll the runner decodes each record as one of the accepted events;
 a record that cannot be decoded goes to the dead-letter topic. Then:
 
-- ``TemporaryError`` (broker or database away): the poll is rewound to the
-  committed offsets and read again after a backoff (0.5 s doubling to 30 s),
+- ``TemporaryError`` (broker or database away): every partition of the poll
+  is rewound to the first offset this poll read from it (``seek``, a local
+  position change: it holds whether or not the group ever committed, where
+  aiokafka's ``seek_to_committed`` does nothing for a partition without a
+  committed offset), and read again after a backoff (0.5 s doubling to 30 s),
   never dead-lettered; one log line per backoff step, one when it is back.
+  A partition taken away by a rebalance meanwhile is not rewound: its new
+  owner starts from the committed offset, which is before the poll.
 - any other exception: a poll of several events is handled again one event
   at a time; the event that fails alone is dead-lettered with the error, its
   topic / partition / offset and the original bytes, and the loop goes on.
-  One record can never stop the consumer.
+  One record can never stop the consumer. A dead letter too large for its
+  topic carries the record's size and SHA-256 instead of its bytes (the record
+  stays at its topic / partition / offset, where ``autonama dlq replay`` reads
+  it): a record is never both unhandled and unreported.
+- the circuit: when ``circuit_limit`` records in a row fail alone for the same
+  cause (the error's type and its text without numbers or quoted values; never
+  a value or constraint the database refused, which only a record causes), the
+  cause is taken to be the world's, not the records': the runner stops
+  dead-lettering, rewinds, backs off and reports itself unhealthy until a
+  record gets through. An unclassified outage cannot drain a topic into the
+  dead letters.
 - ``Stopped`` (the handler saw the stop event): nothing is committed; the
   records are handled again after a restart.
 - ``FatalError`` (no record can be handled, e.g. a table is missing): the
@@ -27,8 +42,12 @@ a record that cannot be decoded goes to the dead-letter topic. Then:
 A record handled again (after a rewind, or one by one after its poll failed)
 may emit its events twice: every consumer downstream is idempotent.
 
-Kafka errors are translated to ``TemporaryError`` here; a sink translates its
-database's errors (``autonama_shared.db.pool.transaction``). The producer,
+Kafka errors are sorted here by the fault model (``autonama_shared.faults``):
+temporary ones become ``TemporaryError``, an event too large for its topic is
+the record's fault. A sink sorts its database's errors
+(``autonama_shared.db.pool.transaction``). The loop's state ("ok",
+"retrying: ...", "circuit open: ...") is the part ``<who>.consumer`` of
+``health``. The producer,
 consumer and every background task (``add_task``) are closed by one
 ``AsyncExitStack`` when the runner exits.
 """
@@ -36,18 +55,21 @@ consumer and every background task (``add_task``) are closed by one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import errors as kafka_errors
+from aiokafka.errors import IllegalStateError, KafkaError
 
-from autonama_shared.errors import FatalError, TemporaryError
-from autonama_shared.lifecycle import Backoff, Stopped, retry_until_ready
+from autonama_shared.errors import DataError, FatalError, TemporaryError
+from autonama_shared.faults import Fault, kafka_fault, record_certain
+from autonama_shared.health import Health
+from autonama_shared.lifecycle import Backoff, Stopped, retry_until_ready, supervise
 from autonama_shared.messaging.events import DeadLetter, EventDecodeError, decode, encode
 from autonama_shared.messaging.kafka import make_consumer, make_producer, start_client
 from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
@@ -89,7 +111,7 @@ class Consumer(Protocol):
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
 
-    async def seek_to_committed(self, *partitions: TopicPartition) -> Any: ...
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
 
     async def stop(self) -> None: ...
 
@@ -117,6 +139,14 @@ class _Poll:
             last[tp] = max(last.get(tp, -1), r.offset)
         return {tp: offset + 1 for tp, offset in last.items()}
 
+    def firsts(self) -> dict[TopicPartition, int]:
+        """The first offset this poll read from each partition: where a rewind goes back to."""
+        first: dict[TopicPartition, int] = {}
+        for r in self.records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        return first
+
 
 class Runner:
     """The loop of one worker: see the module docstring."""
@@ -133,8 +163,15 @@ class Runner:
         stack: AsyncExitStack,
         max_records: int = 500,
         poll_ms: int = 1000,
+        health: Health | None = None,
+        who: str | None = None,
+        circuit_limit: int = 20,
     ) -> None:
         self.service = service
+        self.who = who or service
+        self.health = health or Health()
+        self.part = f"{self.who}.consumer"
+        self.circuit = Circuit(circuit_limit)
         self.consumer = consumer
         self.producer = producer
         self.topics = topics
@@ -158,6 +195,24 @@ class Runner:
         self.stack.push_async_callback(cancel)
         return task
 
+    def supervise(self, name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run ``work()`` beside the loop, started again with backoff whenever it fails or
+        returns before the stop (``lifecycle.supervise``); its state is the part
+        ``<who>.<name>`` of ``health``: "ok", or "restarting: <why>"."""
+        part = f"{self.who}.{name}"
+        logger = logging.getLogger(f"autonama.{self.service}")
+
+        async def attempt() -> None:
+            self.health.ok(part)
+            await work()
+
+        async def failed(why: str) -> None:
+            self.health.set(part, f"restarting: {why}")
+
+        return self.add_task(
+            supervise(name, attempt, self.stop, on_failure=failed, logger=logger), name=name
+        )
+
     def _report(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error(
@@ -180,7 +235,7 @@ class Runner:
                 await handler(events, emit)
                 await asyncio.gather(*pending)  # acknowledged before the input is marked done
             except KafkaError as e:
-                raise TemporaryError(f"Kafka: {e}") from e
+                raise kafka_error(e) from e
 
         await self._loop(call)
 
@@ -195,20 +250,29 @@ class Runner:
                     timeout_ms=self.poll_ms, max_records=self.max_records
                 )
             except KafkaError as e:
-                await self.backoff.failed(self.stop, TemporaryError(f"Kafka: {e}"))
+                await self._failed(TemporaryError(f"Kafka: {e}"))
                 continue
             records = [r for rs in polled.values() for r in rs]
             if not records:
+                if self.circuit.open is None:
+                    self.health.ok(self.part)
                 continue
+            poll = _Poll(records)
             try:
-                await self.process(_Poll(records), call)
+                await self.process(poll, call)
             except Stopped:
                 return  # not committed: handled again after a restart
             except TemporaryError as e:
-                await self._rewind()
-                await self.backoff.failed(self.stop, e)
+                self._rewind(poll)
+                await self._failed(e)
                 continue
             self.backoff.succeeded()
+            self.health.ok(self.part)
+
+    async def _failed(self, e: TemporaryError) -> None:
+        opened = self.circuit.open
+        self.health.set(self.part, f"circuit open: {opened}" if opened else f"retrying: {e}")
+        await self.backoff.failed(self.stop, e)
 
     async def process(self, poll: _Poll, call: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
         """Decode, handle (isolating a failing record), commit. Raises TemporaryError, Stopped."""
@@ -222,11 +286,12 @@ class Runner:
         if poll.pairs:
             try:
                 await call([event for _, event in poll.pairs])
+                self.circuit.succeeded()
             except (TemporaryError, Stopped, FatalError):
                 raise
             except Exception as e:  # noqa: BLE001 - isolated below, one record at a time
                 if len(poll.pairs) == 1:
-                    await self.dead_letter(poll.pairs[0][0], _describe(e))
+                    await self._failed_alone(poll.pairs[0][0], e)
                 else:
                     log.warning(
                         "%s: a poll of %d records failed (%s); handling them one by one",
@@ -248,10 +313,24 @@ class Runner:
         for record, event in pairs:
             try:
                 await call([event])
+                self.circuit.succeeded()
             except (TemporaryError, Stopped, FatalError):
                 raise
             except Exception as e:  # noqa: BLE001 - this record alone fails: dead-letter it
-                await self.dead_letter(record, _describe(e))
+                await self._failed_alone(record, e)
+
+    async def _failed_alone(self, record: Record, e: Exception) -> None:
+        """Dead-letter ``record`` for ``e``, unless the circuit says the cause is not its."""
+        if not record_certain(e) and self.circuit.failed(e):
+            log.error(
+                "%s: %d records in a row failed for the same cause (%s): not dead-lettering "
+                "more; backing off until a record gets through",
+                self.service,
+                self.circuit.limit,
+                self.circuit.open,
+            )
+            raise TemporaryError(f"circuit open: {self.circuit.open}")
+        await self.dead_letter(record, _describe(e))
 
     async def dead_letter(self, record: Record, error: str) -> None:
         """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
@@ -264,11 +343,18 @@ class Runner:
             record.value,
             error,
         )
+        raw = encode(letter)
+        if len(raw) > self.topics.max_message_bytes - DEAD_LETTER_MARGIN:
+            raw = encode(letter.without_value())  # the record stays at its offset
         try:
-            future = await self.producer.send(
-                self.topics.dead_letters, encode(letter), key=record.key
-            )
-            await future
+            try:
+                future = await self.producer.send(self.topics.dead_letters, raw, key=record.key)
+                await future
+            except kafka_errors.MessageSizeTooLargeError:
+                # the topic's own limit is lower than the settings say: the reference goes
+                raw = encode(letter.without_value())
+                future = await self.producer.send(self.topics.dead_letters, raw, key=None)
+                await future
         except KafkaError as e:
             raise TemporaryError(f"Kafka: dead letter not sent: {e}") from e
         log.warning(
@@ -281,13 +367,82 @@ class Runner:
             error,
         )
 
-    async def _rewind(self) -> None:
-        with contextlib.suppress(KafkaError):
-            await self.consumer.seek_to_committed()
+    def _rewind(self, poll: _Poll) -> None:
+        """Back to the first record of ``poll`` in each of its partitions still assigned."""
+        for tp, offset in poll.firsts().items():
+            try:
+                self.consumer.seek(tp, offset)
+            except IllegalStateError:
+                # revoked by a rebalance since the poll: its next owner reads it from the
+                # committed offset, which is at or before ``offset`` (nothing past it was
+                # committed), so nothing is skipped
+                log.info(
+                    "%s: %s[%d] was reassigned before its rewind",
+                    self.service,
+                    tp.topic,
+                    tp.partition,
+                )
 
 
 def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
+
+
+#: Room left in a dead letter's message for the batch's own framing.
+DEAD_LETTER_MARGIN = 4096
+
+
+def kafka_error(e: KafkaError) -> Exception:
+    """A Kafka error met while publishing a record's events, sorted by the fault model."""
+    kind = kafka_fault(e)
+    if kind is Fault.RECORD:
+        return DataError(f"Kafka refused what this record made: {_describe(e)}")
+    if kind is Fault.FATAL:
+        return FatalError(f"Kafka: {_describe(e)}")
+    return TemporaryError(f"Kafka: {e}")
+
+
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?")
+
+
+class Circuit:
+    """Records failing alone one after another for the same cause.
+
+    ``failed`` says whether the cause has now failed ``limit`` records in a row, with
+    no record handled in between: then it is the world's fault (an outage the fault
+    model does not know), not the records', and ``open`` names it until a record gets
+    through (``succeeded``). The cause is the error's type and its text without its
+    values (numbers, quoted strings), so records refused for the same reason count
+    together. Failures that can only be the record's (``faults.record_certain``: a value
+    out of range, a constraint) are never counted.
+
+    >>> c = Circuit(3)
+    >>> [c.failed(ValueError(f"disk {i} full")) for i in range(3)]
+    [False, False, True]
+    >>> c.open
+    'ValueError: disk # full'
+    >>> c.succeeded(); c.open is None
+    True
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.cause: str | None = None
+        self.count = 0
+        self.open: str | None = None
+
+    def failed(self, e: BaseException) -> bool:
+        cause = f"{type(e).__name__}: {_VALUES.sub('#', str(e))[:200]}"
+        if cause == self.cause:
+            self.count += 1
+        else:
+            self.cause, self.count = cause, 1
+        if self.count >= self.limit:
+            self.open = cause
+        return self.open is not None and self.open == cause
+
+    def succeeded(self) -> None:
+        self.cause, self.count, self.open = None, 0, None
 
 
 @asynccontextmanager
@@ -302,6 +457,7 @@ async def open_runner(
     group_id: str,
     max_records: int,
     poll_ms: int = 1000,
+    health: Health | None = None,
 ) -> AsyncIterator[Runner]:
     """Create the topics, start a producer and a group consumer of ``inputs`` (each waiting
     for the broker), yield the runner, and close everything it opened on the way out.
@@ -332,4 +488,6 @@ async def open_runner(
             stack=stack,
             max_records=max_records,
             poll_ms=poll_ms,
+            health=health,
+            who=who,
         )

@@ -15,7 +15,16 @@ from autonama_alerts_api.deps import StateDep
 from autonama_alerts_api.queries import worker_states
 
 router = APIRouter(tags=["operations"])
-READY_EXAMPLE = {"status": "ready", "database": "ok", "ingestor.drop-folder": "ok", "kafka": "ok"}
+READY_EXAMPLE = {
+    "status": "ready",
+    "stream.broadcaster": "ok",
+    "stream.market": "ok",
+    "stream.listen": "ok",
+    "database": "ok",
+    "ingestor-1.consumer": "ok",
+    "ingestor.drop-folder": "ok",
+    "kafka": "ok",
+}
 NOT_READY_EXAMPLE = {**READY_EXAMPLE, "status": "not ready", "kafka": "not connected yet"}
 METRICS_EXAMPLE = (
     "# HELP autonama_http_requests_total HTTP requests\n"
@@ -47,10 +56,12 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(state: StateDep) -> JSONResponse:
-    """The database and the broker are reachable, and the workers' parts that report
-    themselves (the ingestor's drop-folder watcher) are running. Each check is `ok` or says
+    """The database and the broker are reachable, the stream's tasks and LISTEN connection
+    are up, and every part the workers report (each consumer loop, its background tasks,
+    the ingestor's drop-folder watcher) is running: a loop retrying an outage says
+    `retrying: ...`, one whose circuit opened `circuit open: ...`. Each check is `ok` or says
     what is wrong; 503 until every one is `ok`."""
-    checks: dict[str, str] = {}
+    checks: dict[str, str] = dict(state.broadcaster.health())
     try:
         checks |= {"database": "ok", **await asyncio.wait_for(worker_states(state.pool), 2.0)}
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
