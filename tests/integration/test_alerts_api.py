@@ -388,12 +388,14 @@ async def test_health_readiness_and_metrics(http: httpx.AsyncClient) -> None:
         "stream.broadcaster": "ok",
         "stream.market": "ok",
         "stream.listen": "ok",
+        "dead_letters": "none",
     }
     await http.get("/v1/alerts")
     metrics = (await http.get("/metrics")).text
     assert 'autonama_http_requests_total{method="GET",route="/v1/alerts",status="200"}' in metrics
     assert "autonama_sse_clients" in metrics
     assert "autonama_sse_alerts_sent_total" in metrics
+    assert "autonama_dead_letters 0.0" in metrics
 
 
 async def test_a_scan_requested_over_http_runs_through_the_pipeline(

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from autonama_shared.messaging.dead_letters import read_letters
 from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequested, encode
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
@@ -194,30 +195,8 @@ class Stack:
 
     async def all_dead_letters(self) -> list[DeadLetter]:
         """Every dead letter on the topic now (read to its end offsets)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
-            **self.kafka.client_options(),
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        letters: list[DeadLetter] = []
-        try:
-            await consumer.topics()  # metadata of every topic
-            parts = consumer.partitions_for_topic(self.topics.dead_letters) or set()
-            tps = [TopicPartition(self.topics.dead_letters, p) for p in parts]
-            if not tps:
-                return []
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            async with asyncio.timeout(30):
-                while any(await consumer.position(tp) < end[tp] for tp in tps):
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        letters.extend(DeadLetter.model_validate_json(r.value) for r in records)
-        finally:
-            await consumer.stop()
-        return letters
+        letters = await read_letters(self.kafka)
+        return [x.letter for x in letters if x.letter is not None]
 
     async def dead_letters(self, expected: int, within: float = 30.0) -> list[DeadLetter]:
         consumer = AIOKafkaConsumer(

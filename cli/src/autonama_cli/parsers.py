@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tokens(sub)
     _subscriptions(sub)
     _watches(sub)
+    _dead_letters(sub)
     p = _command(
         sub,
         "schema",
@@ -286,3 +287,35 @@ def _watches(sub: Any) -> None:
     a = actions.add_parser("remove", help="stop following a watch")
     a.add_argument("id", type=int)
     a.set_defaults(handler="autonama_cli.watches:remove")
+
+
+def _dead_letters(sub: Any) -> None:
+    dlq = sub.add_parser(
+        "dlq",
+        help="list, show or replay what the workers set aside (the dead-letter topic)",
+        description="The records a worker could not handle, each with why, where it came "
+        "from and its bytes (or, for one too large, its size and digest: it is read back "
+        "from its own topic). Replay republishes records to their topics; every handler is "
+        "idempotent, and a letter replayed before is skipped unless --again. Example: "
+        "autonama dlq replay --topic signals --reason 'read-only'",
+    )
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--topic", help="the record's topic (signals, klines, ...)")
+        p.add_argument("--since", help="set aside at or after this time (ISO 8601, UTC)")
+        p.add_argument("--until", help="set aside before this time (ISO 8601, UTC)")
+        p.add_argument("--reason", help="a text found in the letter's error")
+
+    p = actions.add_parser("list", help="the dead letters, oldest first")
+    filters(p)
+    p.set_defaults(handler="autonama_cli.dlq:listing")
+    p = actions.add_parser("show", help="one letter whole, with its record")
+    p.add_argument("id", help="the letter's id, PARTITION:OFFSET (see list)")
+    p.set_defaults(handler="autonama_cli.dlq:show", topic=None, since=None, until=None, reason=None)
+    p = actions.add_parser("replay", help="republish letters' records to their topics")
+    p.add_argument("ids", nargs="*", help="letters' ids, PARTITION:OFFSET")
+    filters(p)
+    p.add_argument("--all", action="store_true", help="every letter (matching the filters)")
+    p.add_argument("--again", action="store_true", help="also letters replayed before")
+    p.set_defaults(handler="autonama_cli.dlq:replay")

@@ -68,6 +68,7 @@ class Metrics:
     latency: Histogram
     sse_clients: Gauge
     alerts_sent: Counter
+    dead_letters: Gauge
 
     @classmethod
     def new(cls) -> Metrics:
@@ -82,6 +83,11 @@ class Metrics:
             ),
             Gauge("autonama_sse_clients", "Open alert streams", registry=r),
             Counter("autonama_sse_alerts_sent", "Alerts sent on streams", registry=r),
+            Gauge(
+                "autonama_dead_letters",
+                "Records the workers set aside and nobody replayed yet (autonama dlq list)",
+                registry=r,
+            ),
         )
 
 
@@ -104,6 +110,8 @@ class State:
     pages: PageCache = field(default_factory=PageCache)
     #: open streams per client address, and in all
     seats: Seats = field(default_factory=lambda: Seats(2_000, 20))
+    #: dead letters not replayed, and when that was counted (``count_dead_letters``)
+    dead_letters: tuple[int | None, float] = (None, 0.0)
 
 
 async def get_state(request: Request) -> State:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -11,8 +12,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
-from autonama_alerts_api.deps import StateDep
+from autonama_alerts_api.deps import State, StateDep
 from autonama_alerts_api.queries import worker_states
+from autonama_shared.errors import TemporaryError
+from autonama_shared.messaging.dead_letters import count_letters
 
 router = APIRouter(tags=["operations"])
 READY_EXAMPLE = {
@@ -24,6 +27,7 @@ READY_EXAMPLE = {
     "ingestor-1.consumer": "ok",
     "ingestor.drop-folder": "ok",
     "kafka": "ok",
+    "dead_letters": "none",
 }
 NOT_READY_EXAMPLE = {**READY_EXAMPLE, "status": "not ready", "kafka": "not connected yet"}
 METRICS_EXAMPLE = (
@@ -75,10 +79,41 @@ async def readyz(state: StateDep) -> JSONResponse:
         except (KafkaError, TimeoutError) as e:
             checks["kafka"] = f"unreachable: {e}"
     ready = all(v == "ok" for v in checks.values())
+    # what was set aside is for an operator to see; the API serves whatever the count
+    waiting = await count_dead_letters(state)
+    checks["dead_letters"] = (
+        "unknown"
+        if waiting is None
+        else "none"
+        if waiting == 0
+        else f"{waiting} set aside: autonama dlq list"
+    )
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks},
         status_code=200 if ready else 503,
     )
+
+
+#: How long a count of the dead letters stands (it asks the broker and the database).
+DEAD_LETTERS_SECONDS = 10.0
+
+
+async def count_dead_letters(state: State) -> int | None:
+    """The dead letters not replayed yet (the topic's letters less those replayed), counted
+    at most every ``DEAD_LETTERS_SECONDS``; None while the broker or database cannot say."""
+    count, at = state.dead_letters
+    if time.monotonic() - at < DEAD_LETTERS_SECONDS:
+        return count
+    try:
+        letters = await asyncio.wait_for(count_letters(state.settings.kafka), 3.0)
+        replayed = await state.pool.fetchval("SELECT count(*) FROM dead_letter_replays")
+        count = max(0, letters - int(replayed))
+    except (TemporaryError, TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        count = None
+    state.dead_letters = (count, time.monotonic())
+    if count is not None:
+        state.metrics.dead_letters.set(count)
+    return count
 
 
 @router.get(
@@ -95,4 +130,5 @@ async def metrics(state: StateDep) -> Response:
     """Prometheus metrics in the text exposition format: request counts and latencies per
     route, stream clients, alerts sent. Scrape it with Prometheus; under `auth all` the
     scraper needs a read token."""
+    await count_dead_letters(state)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
