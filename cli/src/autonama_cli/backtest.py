@@ -15,7 +15,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -33,20 +33,16 @@ from autonama_shared.engine.specs import (
     normalise_symbols,
 )
 from autonama_shared.errors import ConfigError
-from autonama_shared.formats.plotting import equity_chart_png, heatmap_png
 from autonama_shared.formats.report import (
     BacktestReport,
     MetricsModel,
     write_report,
 )
-from autonama_shared.runs.backtest import (
-    SymbolRun,
-    metrics_model,
-    parameters_of,
-    portfolio,
-    run_symbol,
-)
-from autonama_shared.runs.scan import fetch_all, resolve_universe
+
+# matplotlib, numba's kernels and the sources are loaded once the arguments are valid: a
+# refused flag answers at once.
+if TYPE_CHECKING:
+    from autonama_shared.runs.backtest import SymbolRun
 
 __all__ = ["parse_values", "run"]
 
@@ -87,6 +83,8 @@ def _draw(
     kstds: list[float],
 ) -> None:
     """The equity curve of the reported run against buy and hold, and the in-sample heatmap."""
+    from autonama_shared.formats.plotting import equity_chart_png, heatmap_png
+
     if run.times is None or run.equity is None or run.hold is None:
         return
     split = run.row.out_of_sample is not None
@@ -149,6 +147,14 @@ def run(args: argparse.Namespace) -> int:
     )
     symbols = normalise_symbols(config.symbols) if config.symbols else None
     spec = ScanSpec(interval=config.interval, symbols=symbols, top=config.top)
+    from autonama_shared.runs.backtest import (
+        metrics_model,
+        parameters_of,
+        portfolio,
+        run_symbol,
+    )
+    from autonama_shared.runs.scan import fetch_all, resolve_universe
+
     source = build_source(config)
     err = Console(stderr=True)
 

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from autonama_shared.engine.specs import PriceScale
 from autonama_shared.errors import ConfigError
-from autonama_shared.sources.binance import BinanceSettings
+from autonama_shared.sources.binance_settings import BinanceSettings
 
 __all__ = ["ScanConfig", "load_config"]
 

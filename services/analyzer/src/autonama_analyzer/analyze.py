@@ -16,7 +16,6 @@ from autonama_shared.messaging.events import (
     ScanParams,
     SignalComputed,
 )
-from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.runs.scan import SymbolScan, analyse
 
 __all__ = ["backtest_of", "signals_of"]
@@ -62,7 +61,10 @@ def signals_of(batches: Sequence[KlineBatch]) -> list[SignalComputed]:
 
 
 def backtest_of(batch: BacktestKlines) -> BacktestComputed:
-    """One symbol's backtest, with the same ``run_symbol`` as ``autonama backtest``."""
+    """One symbol's backtest, with the same ``run_symbol`` as ``autonama backtest`` (its
+    compiled kernels are loaded with the first backtest, not at start-up)."""
+    from autonama_shared.runs.backtest import run_symbol
+
     spec = batch.params.spec()
     candles = None
     if batch.error is None:

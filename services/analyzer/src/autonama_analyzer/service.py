@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autonama_analyzer.analyze import backtest_of, signals_of
 from autonama_analyzer.live import LiveState
@@ -26,7 +26,9 @@ from autonama_shared.messaging.events import (
     SignalComputed,
 )
 from autonama_shared.messaging.runner import Emit, MapHandler, of_type, open_runner
-from autonama_shared.sources.binance import BinanceSource
+
+if TYPE_CHECKING:
+    from autonama_shared.sources.binance import BinanceSource
 
 __all__ = ["analyse_poll", "make_handler", "run"]
 
@@ -112,12 +114,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 poll_ms=settings.poll_ms,
             )
         )
-        source = await stack.enter_async_context(BinanceSource(settings.binance))
+        # The REST client (python-binance) is loaded on the first live key that needs its
+        # history: a scan-only analyzer starts without it.
+        sources: list[BinanceSource] = []
+
+        async def source() -> BinanceSource:
+            if not sources:
+                from autonama_shared.sources.binance import BinanceSource
+
+                sources.append(await stack.enter_async_context(BinanceSource(settings.binance)))
+            return sources[0]
+
+        async def fetch(*args: Any, **kwargs: Any) -> Any:
+            return await (await source()).fetch(*args, **kwargs)
 
         async def server_now() -> int:
-            return await source.server_now_ms(max_age=0.0)
+            return await (await source()).server_now_ms(max_age=0.0)
 
-        handler = make_handler(scans.topics.signals, LiveState(source.fetch, server_now))
+        handler = make_handler(scans.topics.signals, LiveState(fetch, server_now))
         async with asyncio.TaskGroup() as group:
             group.create_task(scans.map(handler))
             group.create_task(backtests.map(handler))

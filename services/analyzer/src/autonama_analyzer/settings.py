@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from autonama_shared.settings import AppSettings
-from autonama_shared.sources.binance import BinanceSettings
+from autonama_shared.sources.binance_settings import BinanceSettings
 
 __all__ = ["Settings"]
 

@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from autonama_shared.messaging.events import ScanParams
 from autonama_shared.settings import AppSettings
-from autonama_shared.sources.binance import BinanceSettings
+from autonama_shared.sources.binance_settings import BinanceSettings
 from autonama_shared.sources.watches import WatchSettings
 
 __all__ = ["Schedule", "Settings"]

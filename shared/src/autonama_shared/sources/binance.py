@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError, TemporaryError
 from autonama_shared.sources.base import is_stable_pair
+from autonama_shared.sources.binance_settings import BinanceSettings
 
 if TYPE_CHECKING:  # the cache (pyarrow) loads only where one is given
     from autonama_shared.sources.cache import KlineCache
@@ -42,25 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 TOP_CACHE_SECONDS = 24 * 3600
-
-
-class BinanceSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base_url: str = Field(
-        default="https://api.binance.com",
-        description="REST base URL (no /api suffix): a testnet, a mirror or a local stand-in.",
-    )
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
-    max_concurrency: int = Field(default=8, ge=1, le=64)
-    max_weight_per_minute: int = Field(
-        default=5000, ge=10, le=6000, description="Budget under Binance's 6000/min IP limit."
-    )
-    request_timeout: float = Field(default=15.0, gt=0)
-    max_retries: int = Field(default=5, ge=0)
-    backoff_base: float = Field(default=0.5, ge=0)
-    backoff_max: float = Field(default=30.0, ge=0)
 
 
 #: Request weights of the endpoints used (Binance's spot REST documentation).
