@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
@@ -82,11 +83,14 @@ async def _follow(app: AppSettings, scan_id: str, wait_seconds: float) -> int:
         with progress_bar(err) as progress:
             task = progress.add_task("waiting for the fetcher", total=None)
             while time.monotonic() < deadline:
-                row = await pool.fetchrow(
-                    """SELECT status, symbols_expected, symbols_done, symbols_failed, error
-                       FROM scans WHERE scan_id = $1""",
-                    uuid.UUID(scan_id),
-                )
+                try:
+                    row = await pool.fetchrow(
+                        """SELECT status, symbols_expected, symbols_done, symbols_failed, error
+                           FROM scans WHERE scan_id = $1""",
+                        uuid.UUID(scan_id),
+                    )
+                except asyncpg.UndefinedTableError:
+                    row = None  # a fresh stack: the ingestor has not migrated the schema yet
                 if row is not None and row["symbols_expected"] is not None:
                     done = row["symbols_done"] + row["symbols_failed"]
                     progress.update(

@@ -109,14 +109,15 @@ def interval_from_files(config: ScanConfig) -> ScanConfig:
 
 
 def build_source(config: ScanConfig) -> CandleSource:
-    from autonama_shared.sources.binance import BinanceSource
-    from autonama_shared.sources.cache import KlineCache
-    from autonama_shared.sources.files import FileSource
-
     if config.source == "files":
+        from autonama_shared.sources.files import FileSource
+
         if config.data is None:
             raise ConfigError("--source files needs --data FILE_OR_FOLDER")
         return FileSource(config.data, interval=config.interval, symbol=config.data_symbol)
+    from autonama_shared.sources.binance import BinanceSource
+    from autonama_shared.sources.cache import KlineCache
+
     return BinanceSource(
         config.binance, cache=KlineCache(config.cache_dir, "binance"), refresh=config.refresh
     )
@@ -126,11 +127,11 @@ async def _scan(
     source: CandleSource, spec: ScanSpec, config: ScanConfig, err: Console
 ) -> ScanReport:
     from autonama_shared.runs.scan import run_scan
-    from autonama_shared.sources.binance import BinanceSource
 
     try:
-        if isinstance(source, BinanceSource):
-            await source.check_reachable()
+        check = getattr(source, "check_reachable", None)  # an exchange, not files
+        if check is not None:
+            await check()
         with progress_bar(err) as progress:
             task = progress.add_task("resolving symbols", total=None)
 
@@ -202,15 +203,13 @@ def run(args: argparse.Namespace) -> int:
         config = interval_from_files(config)
     spec = spec_from_config(config)
     source = build_source(config)
-    from autonama_shared.formats.plotting import draw_symbol_chart
     from autonama_shared.formats.results import from_report, write_results
-    from autonama_shared.sources.files import FileSource
 
     out, err = stdout_console(), Console(stderr=True)
-    if isinstance(source, FileSource):
+    if config.source == "files":
         if args.interval is None:
             err.print(f"interval {spec.interval}, from the candle files", soft_wrap=True)
-        for problem in source.problems:  # never skipped silently
+        for problem in getattr(source, "problems", ()):  # never skipped silently
             err.print(f"skipped: {problem}", style="yellow", soft_wrap=True, markup=False)
     log.info(
         "scan %s %s days %d params %s source %s",
@@ -234,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
     path = write_results(results, config.output)
     print_table(results, out)
     if config.charts is not None:
+        from autonama_shared.formats.plotting import draw_symbol_chart
+
         drawn = [draw_symbol_chart(r, config.charts, results.parameters) for r in results.results]
         out.print(f"charts: {sum(d is not None for d in drawn)} PNG files in {config.charts}")
     failed = [r for r in results.results if r.error]
