@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 DATA ?=
 LOCAL := deploy/local
 
-.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down status scan vendor-js browser
+.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down status scan vendor-js browser chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ migrate: setup ## apply the database migrations to the local PostgreSQL
 
 test: setup browser ## the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
 	UV="$(UV)" $(LOCAL)/with-services.sh $(LOCAL)/test.sh $(PYTEST_ARGS)
+
+chaos: setup ## an hour of random faults on the whole stack, then proof nothing was lost (MINUTES=60)
+	$(LOCAL)/services.sh up
+	$(UV) run --frozen python bench/chaos.py --minutes $(or $(MINUTES),60) $(CHAOS_ARGS)
 
 browser: ## Debian's Chromium for the dashboard's browser tests (installed if missing)
 	@$(LOCAL)/browser.sh >/dev/null

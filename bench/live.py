@@ -95,9 +95,14 @@ class RealTimeStreams(KlineStreams):
     #: the run sets when measuring starts (drops begin then) and when sending ends.
     measured_from: float = float("inf")
     until: float = float("inf")
+    #: a stalled exchange (bench/chaos.py): no frame is sent before this time
+    paused_until: float = 0.0
+    #: every interval boundary the run reached, frames sent or not
+    boundaries: list[int]
 
     async def run(self, intervals: list[str], drop_every: float | None) -> None:
         self.sent = {}
+        self.boundaries = []
         minute = INTERVAL_MS["1m"]
         next_drop: float | None = None
         while time.time() < self.until:
@@ -106,6 +111,9 @@ class RealTimeStreams(KlineStreams):
             boundary = (int(time.time() * 1000) // minute + 1) * minute
             await asyncio.sleep(max(0.0, boundary / 1000 + 0.05 - time.time()))
             due = [i for i in intervals if boundary % INTERVAL_MS[i] == 0]
+            self.boundaries.append(boundary)
+            if time.time() < self.paused_until:
+                continue
             for connection, streams in list(self.connections.items()):
                 for stream in streams:
                     interval = stream.rsplit("_", 1)[1]
