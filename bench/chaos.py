@@ -9,8 +9,8 @@ pairs x 1m from the websocket and REST stand-ins, real candles shifted onto the 
 as bench/live.py), a scan of 20 symbols every minute, 10 webhook subscriptions (all
 alerts) and 5 stream subscribers that reconnect with Last-Event-ID, as a browser does.
 
-Every 30-90 s one fault, drawn at random: kill -9 of a service (fetcher, analyzer,
-ingestor, notifier, API), the broker stopped and started, the database stopped and
+A fault every 30-85 s (start to start), drawn at random: kill -9 of a service (fetcher,
+analyzer, ingestor, notifier, API), the broker stopped and started, the database stopped and
 started, the database read-only for 20 s (as a standby after a failover), every database
 connection terminated, the exchange's websocket stalled for 90 s.
 
@@ -165,12 +165,16 @@ class Chaos:
         return float("inf")
 
     async def run(self, api: str, until: float, rng: random.Random) -> None:
+        """A fault 30-85 s after the previous one began (at once if that one and its
+        recovery took longer), until ``until``."""
+        next_at = time.time() + rng.uniform(30, 85)
         while True:
-            await asyncio.sleep(rng.uniform(30, 90))
+            await asyncio.sleep(max(0.0, next_at - time.time()))
             if time.time() >= until:
                 return
             kind = rng.choice(FAULTS)
             at = time.time()
+            next_at = at + rng.uniform(30, 85)
             print(f"  {time.strftime('%H:%M:%S')} {kind}", flush=True)
             await self.inject(kind)
             self.done.append((kind, at, await self.recovered(api)))
@@ -185,7 +189,7 @@ async def scans(kafka: KafkaSettings, names: list[str], until: float) -> list[st
         while time.time() < until:
             await asyncio.sleep(60 - time.time() % 60 + 5)
             request = ScanRequested(
-                origin="chaos",
+                origin="test",
                 params=ScanParams(interval="1m", days=1, degree=3, kstd=2.0),
                 symbols=names[:20],
             )
@@ -454,7 +458,7 @@ async def verdict(
         f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}); "
         f"closes {len(closes) - closes_lost:,} stored of {len(closes):,} (lost {closes_lost}, "
         f"doubled {closes_doubled}); alerts {sum(raised.values()):,} (lost {alerts_lost}, "
-        f"doubled {alerts_doubled}); streams x{len(streams)}: lost {stream_lost}, doubled "
+        f"doubled {alerts_doubled}); streams x{len(outs)}: lost {stream_lost}, doubled "
         f"{stream_doubled}; deliveries {len(got_pairs):,} of {expected_deliveries:,} (lost "
         f"{deliveries_lost}, repeats with the same id {repeats}); scans {scans_done} of "
         f"{len(scan_ids)} finished; dead letters {letters}; worst recovery {worst:.0f} s"
