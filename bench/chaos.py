@@ -9,7 +9,7 @@ pairs x 1m from the websocket and REST stand-ins, real candles shifted onto the 
 as bench/live.py), a scan of 20 symbols every minute, 10 webhook subscriptions (all
 alerts) and 5 stream subscribers that reconnect with Last-Event-ID, as a browser does.
 
-A fault every 30-85 s (start to start), drawn at random: kill -9 of a service (fetcher,
+A fault every 30-70 s (start to start), drawn at random: kill -9 of a service (fetcher,
 analyzer, ingestor, notifier, API), the broker stopped and started, the database stopped and
 started, the database read-only for 20 s (as a standby after a failover), every database
 connection terminated, the exchange's websocket stalled for 90 s.
@@ -128,15 +128,16 @@ class Chaos:
             await asyncio.sleep(5)
             await asyncio.to_thread(script, "postgres.sh", "start")
         elif kind == "database read-only":
-            conn = await self.admin()
             try:
-                await conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
-                await conn.execute("SELECT pg_reload_conf()")
+                conn = await self.admin()
+                try:
+                    await conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+                    await conn.execute("SELECT pg_reload_conf()")
+                finally:
+                    await conn.close()
                 await asyncio.sleep(20)
-                await conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
-                await conn.execute("SELECT pg_reload_conf()")
             finally:
-                await conn.close()
+                await self.writable()
         elif kind == "connections terminated":
             conn = await self.admin()
             try:
@@ -150,6 +151,20 @@ class Chaos:
             self.ws.paused_until = time.time() + 90
             await self.ws.drop()  # the connections go quiet, then are cut
             await asyncio.sleep(90)
+
+    async def writable(self) -> None:
+        """The database writable again, whatever stopped the read-only fault half-way."""
+        for _ in range(60):
+            try:
+                conn = await self.admin()
+                try:
+                    await conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+                    await conn.execute("SELECT pg_reload_conf()")
+                    return
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(2)
 
     async def recovered(self, api: str, within: float = 600.0) -> float:
         """Seconds until /readyz says every part is ok (the worst case is what is printed)."""
@@ -165,16 +180,16 @@ class Chaos:
         return float("inf")
 
     async def run(self, api: str, until: float, rng: random.Random) -> None:
-        """A fault 30-85 s after the previous one began (at once if that one and its
-        recovery took longer), until ``until``."""
-        next_at = time.time() + rng.uniform(30, 85)
+        """A fault 30-70 s after the previous one began (at once if that one and its
+        recovery took longer: a stall lasts 90 s), until ``until``: some 65 an hour."""
+        next_at = time.time() + rng.uniform(30, 70)
         while True:
             await asyncio.sleep(max(0.0, next_at - time.time()))
             if time.time() >= until:
                 return
             kind = rng.choice(FAULTS)
             at = time.time()
-            next_at = at + rng.uniform(30, 85)
+            next_at = at + rng.uniform(30, 70)
             print(f"  {time.strftime('%H:%M:%S')} {kind}", flush=True)
             await self.inject(kind)
             self.done.append((kind, at, await self.recovered(api)))
@@ -347,6 +362,7 @@ async def main() -> None:
             sending.cancel()
             for t in listeners:
                 t.cancel()
+            await asyncio.shield(chaos.writable())
             await asyncio.to_thread(script, "stack.sh", "apps-down", env=env)
             await ws.stop()
             await receiver.stop()
