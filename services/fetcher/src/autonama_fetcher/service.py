@@ -102,7 +102,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 settings.schedule_delay_seconds,
             )
             scans.supervise("scheduler", lambda: scheduler.run(stop))
-            scans.add_task(report_health(pool, health, stop), name="health")
+            scans.add_task(report_health(pool, health, stop, service="fetcher"), name="health")
         if settings.live:
             market = LiveMarket(settings, source, scans)
             scans.supervise("live", lambda: market.run(stop))

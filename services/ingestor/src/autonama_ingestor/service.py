@@ -151,5 +151,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 poll_seconds=settings.relay_poll_seconds,
             )
             runner.supervise("alert-relay", lambda: relay.run(stop))
-        runner.add_task(report_health(pool, runner.health, stop), name="health")
+        runner.add_task(report_health(pool, runner.health, stop, service="ingestor"), name="health")
         await runner.sink(make_handler(pool))

@@ -69,5 +69,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         )
         deliverer = Deliverer(pool, settings, deliveries_channel(settings.postgres.db_schema))
         runner.supervise("senders", lambda: deliverer.run(stop))
-        runner.add_task(report_health(pool, runner.health, stop), name="health")
+        runner.add_task(report_health(pool, runner.health, stop, service="notifier"), name="health")
         await runner.sink(make_handler(pool, settings.public_url))

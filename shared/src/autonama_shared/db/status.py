@@ -36,14 +36,36 @@ async def record_status(pool: asyncpg.Pool, name: str, running: bool, detail: st
         log.debug("status of %s not recorded: %s", name, e)
 
 
-async def report_health(pool: asyncpg.Pool, health: Health, stop: asyncio.Event) -> None:
+#: A sibling replica silent this long is gone (killed and replaced, or scaled down).
+GONE_SECONDS = 90.0
+
+
+async def report_health(
+    pool: asyncpg.Pool, health: Health, stop: asyncio.Event, *, service: str | None = None
+) -> None:
     """Write every part of ``health`` now, on each change, and every ``HEARTBEAT_SECONDS``.
     At a clean stop the parts' rows go (a part that stopped on purpose is no fault); a
-    killed process's rows fall silent, which ``/readyz`` reports until it is back."""
+    killed process's rows fall silent, which ``/readyz`` reports. With ``service`` (the
+    parts are named ``<service>-<replica>.<part>``), the rows of a replica of the same
+    service silent for ``GONE_SECONDS`` are removed: a process killed and started again
+    under a new replica name leaves no stale row; the last replica of a service that died
+    stays reported, as nobody removes its rows."""
     while not stop.is_set():
         health.changed.clear()
         for part, state in list(health.parts.items()):
             await record_status(pool, part, state == OK, state)
+        if service is not None:
+            try:
+                await pool.execute(
+                    """DELETE FROM worker_status
+                       WHERE starts_with(name, $1) AND NOT (name = ANY($2::text[]))
+                         AND updated_at < now() - make_interval(secs => $3)""",
+                    f"{service}-",
+                    list(health.parts),
+                    GONE_SECONDS,
+                )
+            except DATABASE_ERRORS as e:
+                log.debug("stale status rows not removed: %s", e)
         await wait_for_any(HEARTBEAT_SECONDS, stop, health.changed)
     try:
         await pool.execute(
