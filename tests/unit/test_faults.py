@@ -8,6 +8,7 @@ the record's; 42 an operator's to fix), not from the module's tables.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -237,3 +238,23 @@ async def test_the_runners_tasks_say_how_they_are() -> None:
     assert runner.health.parts["test.relay"].startswith("restarting: FatalError")
     runner.stop.set()
     await runner.stack.aclose()
+
+
+async def test_a_dead_letter_fits_whatever_the_error_says() -> None:
+    """An error's text can be as long as what raised it wants: the letter still fits its
+    topic, with the start of the error kept."""
+    broker = FakeBroker(max_message_bytes=8_000)
+    requests(broker, 1)
+    consumer = broker.consumer(TOPICS.scan_requests)
+    runner = make_runner(broker, consumer, (ScanRequested,))
+    runner.topics = dataclasses.replace(TOPICS, max_message_bytes=8_000)
+
+    async def sink(events: Sequence[Any]) -> None:
+        raise ValueError("refused: " + "x" * 50_000)
+
+    await drain(runner, consumer, runner.sink(sink))
+
+    [letter] = dead_letters(broker)
+    assert letter.error.startswith("ValueError: refused: xxx")
+    assert len(letter.error) < 8_000
+    assert consumer.lag() == 0

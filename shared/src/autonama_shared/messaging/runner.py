@@ -74,6 +74,7 @@ from autonama_shared.messaging.events import DeadLetter, EventDecodeError, decod
 from autonama_shared.messaging.kafka import make_consumer, make_producer, start_client
 from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
 from autonama_shared.settings import KafkaSettings
+from autonama_shared.untrusted import printable
 
 __all__ = [
     "Consumer",
@@ -333,7 +334,10 @@ class Runner:
         await self.dead_letter(record, _describe(e))
 
     async def dead_letter(self, record: Record, error: str) -> None:
-        """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack."""
+        """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack.
+        The error is bounded (``DEAD_LETTER_ERROR_CHARS``) and escaped: whatever raised it, the
+        letter fits its topic."""
+        error = printable(error, DEAD_LETTER_ERROR_CHARS)
         letter = DeadLetter.of(
             self.service,
             record.topic,
@@ -390,6 +394,8 @@ def _describe(e: BaseException) -> str:
 
 #: Room left in a dead letter's message for the batch's own framing.
 DEAD_LETTER_MARGIN = 4096
+#: The most of an error's text a dead letter carries.
+DEAD_LETTER_ERROR_CHARS = 2000
 
 
 def kafka_error(e: KafkaError) -> Exception:
