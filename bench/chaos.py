@@ -51,6 +51,7 @@ from bench.live import PARAMS, RealTimeStreams, shifted  # noqa: E402
 from tests.support.binance_standin import StandIn, serve  # noqa: E402
 from tests.support.factories import make_token  # noqa: E402
 from tests.support.receivers import WebhookReceiver  # noqa: E402
+from tests.support.stack import pid_of  # noqa: E402
 
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
@@ -85,19 +86,6 @@ def script(name: str, *args: str, env: dict[str, str] | None = None) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{name} {' '.join(args)}: {done.stdout}{done.stderr}")
-
-
-def pid_of(env: dict[str, str], name: str) -> int:
-    conf = Path(env["AUTONAMA_LOCAL_DIR"]) / "supervisord.conf"
-    out = subprocess.run(  # noqa: S603 - supervisorctl of the workspace
-        [str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "pid", name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stdout.strip()
-    return int(out) if out.isdigit() and out != "0" else 0
 
 
 class Chaos:

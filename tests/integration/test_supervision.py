@@ -22,7 +22,7 @@ import pytest
 from tests.integration.test_pipeline import all_symbols, exactly_once
 from tests.support.api import free_port
 from tests.support.binance_standin import StandIn
-from tests.support.stack import Stack
+from tests.support.stack import Stack, pid_of
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "local" / "stack.sh"
@@ -35,19 +35,6 @@ def run(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-def pid_of(env: dict[str, str], name: str) -> int:
-    conf = Path(env["AUTONAMA_LOCAL_DIR"]) / "supervisord.conf"
-    out = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "pid", name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stdout.strip()
-    return int(out) if out.isdigit() and out != "0" else 0
 
 
 async def restarted(env: dict[str, str], name: str, old: int, within: float = 60.0) -> int:

@@ -23,6 +23,8 @@ from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequest
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 MODULES = {
     "fetcher": "autonama_fetcher",
     "analyzer": "autonama_analyzer",
@@ -236,3 +238,18 @@ def running_stack(stack: Stack) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop_all()
+
+
+def pid_of(env: dict[str, str], name: str) -> int:
+    """The pid of service ``name`` under the supervisord of ``env`` (``stack.sh apps-up``); 0
+    when it does not run."""
+    conf = Path(env["AUTONAMA_LOCAL_DIR"]) / "supervisord.conf"
+    out = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "supervisorctl"), "-c", str(conf), "pid", name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.strip()
+    return int(out) if out.isdigit() and out != "0" else 0

@@ -38,6 +38,7 @@ from autonama_shared.db.ingest import (
     record_outcome,
 )
 from autonama_shared.db.pool import DATABASE_ERRORS, classified
+from autonama_shared.db.status import record_status
 from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.lifecycle import wait_or_stop
 
@@ -87,19 +88,7 @@ class DropFolder:
 
     async def report(self, running: bool, detail: str) -> None:
         """Say how the watcher is in ``worker_status`` (best effort: the database may be away)."""
-        try:
-            await self.pool.execute(
-                """INSERT INTO worker_status (name, running, detail, updated_at)
-                   VALUES ($1, $2, $3, now())
-                   ON CONFLICT (name) DO UPDATE
-                   SET running = EXCLUDED.running, detail = EXCLUDED.detail,
-                       updated_at = EXCLUDED.updated_at""",
-                WORKER,
-                running,
-                detail[:1000],
-            )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-            log.debug("status not recorded: %s", e)
+        await record_status(self.pool, WORKER, running, detail)
 
     def _ready(self) -> list[Path]:
         now = time.monotonic()

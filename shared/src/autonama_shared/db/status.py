@@ -10,6 +10,7 @@ import asyncpg
 from autonama_shared.db.pool import DATABASE_ERRORS
 from autonama_shared.health import OK, Health
 from autonama_shared.lifecycle import wait_for_any
+from autonama_shared.untrusted import printable
 
 __all__ = ["HEARTBEAT_SECONDS", "record_status", "report_health"]
 
@@ -20,7 +21,8 @@ HEARTBEAT_SECONDS = 10.0
 
 
 async def record_status(pool: asyncpg.Pool, name: str, running: bool, detail: str) -> None:
-    """Upsert one part's row (best effort: the database may be what is away)."""
+    """Upsert one part's row (best effort: the database may be what is away); ``detail``
+    often quotes an error's text, so it is bounded and escaped."""
     try:
         await pool.execute(
             """INSERT INTO worker_status (name, running, detail, updated_at)
@@ -30,7 +32,7 @@ async def record_status(pool: asyncpg.Pool, name: str, running: bool, detail: st
                    updated_at = EXCLUDED.updated_at""",
             name,
             running,
-            detail[:1000],
+            printable(detail, 1000),
         )
     except DATABASE_ERRORS as e:
         log.debug("status of %s not recorded: %s", name, e)
