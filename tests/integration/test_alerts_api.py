@@ -858,8 +858,23 @@ async def changed_since(http: httpx.AsyncClient, path: str, etag: str) -> httpx.
     raise AssertionError(f"{path} still unchanged after 2.5 s")
 
 
+async def settled(http: httpx.AsyncClient) -> None:
+    """Once the API has heard every notification of a store: a store's commit notifies the
+    API's LISTEN connection a few ms later, and a page asked in between is read before the
+    version moves (so its ETag is stale the moment after; seen in CI)."""
+    etag = (await http.get("/v1/alerts/summary")).headers["etag"]
+    for _ in range(25):
+        await asyncio.sleep(0.2)
+        again = (await http.get("/v1/alerts/summary")).headers["etag"]
+        if again == etag:
+            return
+        etag = again
+    raise AssertionError("the API's state version still moving after 5 s")
+
+
 async def test_unchanged_pages_answer_304(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
     await store(pool, make_signal("BTCUSDT", "BUY", 3))
+    await settled(http)
     for path in ("/v1/alerts?limit=5", "/v1/alerts/summary", "/v1/alerts/top-buy"):
         first = await http.get(path)
         etag = first.headers["etag"]
@@ -883,7 +898,7 @@ async def test_repeated_pages_from_memory_are_the_pages_and_are_counted(
     refuses is never cached."""
     await store(pool, make_signal("BTCUSDT", "BUY", 3), make_signal("ETHUSDT", "SELL", 3))
     async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        await asyncio.sleep(0.5)  # the API's LISTEN has heard the alerts
+        await settled(client)
         pages = [await client.get("/v1/alerts?limit=7&signal=BUY") for _ in range(3)]
         assert {(p.status_code, p.content, p.headers["etag"]) for p in pages} == {
             (200, pages[0].content, pages[0].headers["etag"])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter, defaultdict
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from autonama_shared.errors import ConfigError
 from autonama_shared.messaging.kafka import TopicSpec, ensure_topics
 from autonama_shared.settings import KafkaSettings
 
@@ -26,6 +29,15 @@ async def test_ensure_topics_is_idempotent(kafka_settings: KafkaSettings) -> Non
     finally:
         await admin.close()
     assert len(described["partitions"]) == PARTITIONS
+
+
+async def test_a_topic_with_fewer_partitions_than_needed_is_refused(
+    kafka_settings: KafkaSettings,
+) -> None:
+    name = kafka_settings.topic("narrow")
+    assert await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, 2)]) == [name]
+    with pytest.raises(ConfigError, match=rf"topic {re.escape(name)} has 2 partitions but 6"):
+        await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, PARTITIONS)])
 
 
 async def test_two_consumers_in_one_group_share_keyed_messages_exactly_once(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,9 +51,12 @@ async def ensure_topics(
     """Create every topic of ``specs`` that is missing; return the names created now.
 
     Idempotent, and safe when several processes start at once (a topic created
-    by another process in between counts as present). An existing topic with
-    fewer partitions than asked is a ``ConfigError``: the partition count
-    bounds how many consumers can share the work, so it must not be silently less.
+    by another process in between counts as present). Returns once every topic
+    is described with its partitions: a broker answers a creation before its own
+    metadata holds the topic, and a describe in that window shows no partitions
+    (seen in CI). An existing topic with fewer partitions than asked is a
+    ``ConfigError``: the partition count bounds how many consumers can share the
+    work, so it must not be silently less.
     """
     wanted = {spec.name: spec for spec in specs}
     admin = AIOKafkaAdminClient(
@@ -82,9 +86,8 @@ async def ensure_topics(
                 elif error_type is not TopicAlreadyExistsError:
                     message = rest[0] if rest and rest[0] else error_type.__name__
                     raise ConfigError(f"cannot create topic {topic}: {message}")
-        present = [name for name in wanted if name in existing]
-        if present:
-            await _check_partitions(admin, [wanted[name] for name in present])
+        if wanted:
+            await _await_partitions(admin, list(wanted.values()))
         return created
     except KafkaError as e:
         raise TemporaryError(f"Kafka at {bootstrap_servers} did not answer: {e}") from e
@@ -92,16 +95,45 @@ async def ensure_topics(
         await admin.close()
 
 
-async def _check_partitions(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
-    described: list[dict[str, Any]] = await admin.describe_topics([s.name for s in specs])
-    by_name = {d["topic"]: len(d["partitions"]) for d in described}
-    for spec in specs:
-        have = by_name.get(spec.name, 0)
-        if have < spec.partitions:
-            raise ConfigError(
-                f"topic {spec.name} has {have} partitions but {spec.partitions} are needed; "
-                "add partitions with kafka-topics --alter or choose another topic prefix"
+#: How long a topic just created may stay invisible in the broker's metadata.
+TOPIC_VISIBLE_SECONDS = 15.0
+
+
+async def _await_partitions(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], *, within: float = TOPIC_VISIBLE_SECONDS
+) -> None:
+    """Wait until every topic of ``specs`` is described with all its partitions.
+
+    A topic the broker does not know yet (its metadata answers with an error code) is
+    asked again every 0.1 s, and still unknown after ``within`` seconds is a
+    ``TemporaryError``. A topic it knows with fewer partitions is a ``ConfigError``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        described: list[dict[str, Any]] = await admin.describe_topics([s.name for s in specs])
+        by_name = {d["topic"]: d for d in described}
+        pending: list[str] = []
+        for spec in specs:
+            found = by_name.get(spec.name)
+            known = found is not None and found.get("error_code", 0) == 0
+            have = len(found["partitions"]) if known and found is not None else 0
+            if have >= spec.partitions:
+                continue
+            if known:
+                raise ConfigError(
+                    f"topic {spec.name} has {have} partitions but {spec.partitions} are needed; "
+                    "add partitions with kafka-topics --alter or choose another topic prefix"
+                )
+            pending.append(spec.name)
+        if not pending:
+            return
+        if loop.time() >= deadline:
+            raise TemporaryError(
+                f"topics {', '.join(pending)} still not in the broker's metadata "
+                f"after {within:.0f} s"
             )
+        await asyncio.sleep(0.1)
 
 
 def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
