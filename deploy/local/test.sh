@@ -10,6 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 UV="${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}"
 started=$(date +%s)
 rc=0
-"$UV" run --frozen pytest -n "${PYTEST_WORKERS:-4}" --durations=25 "$@" || rc=$?
+"$UV" run --frozen pytest -n "${PYTEST_WORKERS:-4}" --dist worksteal --durations=25 "$@" || rc=$?
 log "pytest took $(($(date +%s) - started)) s in ${PYTEST_WORKERS:-4} processes (exit $rc)"
 exit "$rc"

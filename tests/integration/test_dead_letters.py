@@ -16,6 +16,7 @@ import time
 import uuid
 
 import asyncpg
+import pytest
 
 from autonama_shared.messaging.events import encode
 from tests.support.cli import cli
@@ -32,6 +33,7 @@ async def signal_count(pool: asyncpg.Pool, scan_id: str) -> int:
     return n
 
 
+@pytest.mark.slow
 async def test_letters_set_aside_for_a_fixed_cause_come_back_once(
     stack: Stack, pool: asyncpg.Pool
 ) -> None:

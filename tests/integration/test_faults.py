@@ -20,6 +20,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.integration.test_pipeline import all_symbols, exactly_once
 from tests.support.binance_standin import StandIn
@@ -27,6 +28,7 @@ from tests.support.stack import Stack, wait_for_log
 from tests.support.tcp_cut import tcp_cut
 
 
+@pytest.mark.slow
 async def test_database_away_when_the_first_records_of_a_new_group_arrive(
     stack: Stack, standin_2022: StandIn
 ) -> None:
@@ -50,6 +52,7 @@ async def test_database_away_when_the_first_records_of_a_new_group_arrive(
     assert await stack.all_dead_letters() == []
 
 
+@pytest.mark.slow
 async def test_database_read_only_mid_scan_dead_letters_nothing(
     stack: Stack, standin_2022: StandIn, pool: asyncpg.Pool
 ) -> None:

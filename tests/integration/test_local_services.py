@@ -64,6 +64,7 @@ def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_services_up_twice_then_down_leaves_nothing(private_stack: dict[str, str]) -> None:
     local_dir = private_stack["AUTONAMA_LOCAL_DIR"]
     first = make("services-up", private_stack)
@@ -83,6 +84,7 @@ def test_services_up_twice_then_down_leaves_nothing(private_stack: dict[str, str
     assert make("services-status", private_stack).returncode != 0
 
 
+@pytest.mark.slow
 def test_stale_pid_file_is_handled(private_stack: dict[str, str]) -> None:
     """A pid file naming a process that is not our broker (dead, or pid reused) is replaced."""
     kafka_dir = Path(private_stack["AUTONAMA_LOCAL_DIR"]) / "kafka"

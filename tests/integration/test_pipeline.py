@@ -421,6 +421,7 @@ async def test_hostile_records_are_dead_lettered_and_every_service_goes_on(
     assert all(s.process.poll() is None for s in services)  # none died on the way
 
 
+@pytest.mark.slow
 async def test_a_small_scan_is_not_queued_behind_a_large_backtest(
     stack: Stack, standin_2022: StandIn
 ) -> None:

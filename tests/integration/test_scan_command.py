@@ -44,6 +44,7 @@ def only_results_file(folder: Path) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 def test_scan_of_ten_majors_matches_an_independent_fit(standin: StandIn, tmp_path: Path) -> None:
     run = autonama(
         "scan",
@@ -182,6 +183,7 @@ def test_published_schema_is_the_models_schema() -> None:
     assert results_schema() == generated_schema(), "run `make schema` and commit the file"
 
 
+@pytest.mark.slow
 def test_the_interval_of_a_folder_is_read_from_its_files(shared_data: Path, tmp_path: Path) -> None:
     data = shared_data / "klines" / "until-2022-10" / "4h"
     run = autonama("scan", "--data", str(data), "--top", "3", "--days", "60", cwd=tmp_path)
