@@ -19,8 +19,9 @@ from autonama_shared.db.deliveries import Claimed
 from autonama_shared.db.subscriptions import new_secret
 from autonama_shared.formats.alerts import AlertRecord
 from autonama_shared.notify.messages import message_text, webhook_body
-from autonama_shared.notify.retry import Attempt, backoff_seconds, of_status
+from autonama_shared.notify.retry import Attempt, of_status
 from autonama_shared.notify.subscriptions import AlertFilter, SubscriptionSpec, matches
+from autonama_shared.retry import backoff_seconds
 
 T0 = datetime(2026, 3, 14, tzinfo=UTC)
 

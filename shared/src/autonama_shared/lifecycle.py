@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from autonama_shared.errors import AutonamaError, ConfigError, TemporaryError
+from autonama_shared.retry import backoff_seconds
 from autonama_shared.untrusted import printable
 
 if TYPE_CHECKING:
@@ -81,12 +82,12 @@ class Backoff:
         self.first = first
         self.cap = cap
         self.log = logger or log
-        self._delay = 0.0
+        self._attempts = 0
         self._since: float | None = None
 
     def next_delay(self) -> float:
-        self._delay = self.first if self._delay == 0 else min(self.cap, self._delay * 2)
-        return self._delay
+        self._attempts += 1
+        return backoff_seconds(self._attempts, base=self.first, cap=self.cap, jitter=False)
 
     async def failed(self, stop: asyncio.Event, error: BaseException) -> None:
         """Log this failure (one line per backoff step) and wait the step's delay."""
@@ -101,7 +102,7 @@ class Backoff:
         if self._since is not None:
             self.log.info("%s: back after %.1f s", self.what, time.monotonic() - self._since)
         self._since = None
-        self._delay = 0.0
+        self._attempts = 0
 
 
 async def retry_until_ready(

@@ -91,7 +91,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         if settings.schedules:
             await migrate_when_ready(settings.postgres, stop, who)
             pool = await stack.enter_async_context(
-                open_pool(settings.postgres, application_name=who)
+                open_pool(settings.postgres, application_name=who, stop=stop)
             )
             scheduler = Scheduler(
                 settings.schedules,

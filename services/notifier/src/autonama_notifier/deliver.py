@@ -29,7 +29,8 @@ from autonama_shared.db.pool import transaction
 from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import wait_for_any
 from autonama_shared.notify.network import AllowList
-from autonama_shared.notify.retry import Attempt, backoff_seconds
+from autonama_shared.notify.retry import Attempt
+from autonama_shared.retry import backoff_seconds
 from autonama_shared.untrusted import printable
 
 __all__ = ["Deliverer", "next_state"]

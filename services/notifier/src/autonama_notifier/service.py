@@ -65,7 +65,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         poll_ms=settings.poll_ms,
     ) as runner:
         pool = await runner.stack.enter_async_context(
-            open_pool(settings.postgres, application_name=who)
+            open_pool(settings.postgres, application_name=who, stop=stop)
         )
         deliverer = Deliverer(pool, settings, deliveries_channel(settings.postgres.db_schema))
         runner.supervise("senders", lambda: deliverer.run(stop))

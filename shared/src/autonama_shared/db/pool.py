@@ -17,7 +17,14 @@ from autonama_shared.faults import Fault, postgres_fault
 from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
-__all__ = ["classified", "migrate_when_ready", "open_pool", "schema_version", "transaction"]
+__all__ = [
+    "classified",
+    "migrate_when_ready",
+    "one",
+    "open_pool",
+    "schema_version",
+    "transaction",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ async def open_pool(
     read_only_role: str | None = None,
     role: str | None = None,
     max_size: int | None = None,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[asyncpg.Pool]:
     """A pool whose connections use ``settings.db_schema`` as their search path.
 
@@ -37,7 +45,10 @@ async def open_pool(
     connection start-up, which ``RESET ALL`` returns to) in read-only transactions:
     whatever the login user may do, these connections can only read. With ``role`` they
     start as that role and may write what it may (the API's subscriptions).
-    Raises ``TemporaryError`` when the server cannot be reached (retry later).
+    Raises ``TemporaryError`` when the server cannot be reached (retry later); a service
+    passes its ``stop`` event instead, and the opening is tried again (with backoff) until
+    the server answers or the service stops (``Stopped``): a database away for a moment
+    when a service starts is waited for, not a reason to exit.
     """
     # No JIT: every query here is a short OLTP statement; over temporary tables (no
     # statistics) the planner's estimates can pass jit_above_cost and a 20 ms batch
@@ -51,19 +62,26 @@ async def open_pool(
         server_settings |= {"role": read_only_role, "default_transaction_read_only": "on"}
     elif role is not None:
         server_settings["role"] = role
-    try:
-        pool = await asyncpg.create_pool(
-            host=settings.host,
-            port=settings.port,
-            user=settings.user,
-            password=settings.password.get_secret_value() or None,
-            database=settings.database,
-            min_size=settings.min_pool_size,
-            max_size=max_size or settings.max_pool_size,
-            server_settings=server_settings,
-        )
-    except (OSError, asyncpg.PostgresError) as e:
-        raise TemporaryError(f"cannot connect to PostgreSQL at {settings.dsn()}: {e}") from e
+
+    async def create() -> asyncpg.Pool:
+        try:
+            return await asyncpg.create_pool(
+                host=settings.host,
+                port=settings.port,
+                user=settings.user,
+                password=settings.password.get_secret_value() or None,
+                database=settings.database,
+                min_size=settings.min_pool_size,
+                max_size=max_size or settings.max_pool_size,
+                server_settings=server_settings,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise TemporaryError(f"cannot connect to PostgreSQL at {settings.dsn()}: {e}") from e
+
+    if stop is None:
+        pool = await create()
+    else:
+        pool = await retry_until_ready(stop, f"{application_name}: PostgreSQL", create)
     try:
         yield pool
     finally:
@@ -144,3 +162,11 @@ async def schema_version(conn: asyncpg.Connection | PoolConnectionProxy, schema:
         f'SELECT max(version) FROM "{schema}".schema_migrations'  # noqa: S608 - a checked name
     )
     return version or 0
+
+
+def one(row: asyncpg.Record | None, what: str) -> asyncpg.Record:
+    """``row``, of a statement that always returns one (an aggregate, ``INSERT ...
+    RETURNING``): its absence is a bug named by ``what``, never a silent ``None``."""
+    if row is None:
+        raise FatalError(f"{what} returned no row")
+    return row

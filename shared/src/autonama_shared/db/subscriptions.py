@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from autonama_shared.db.pool import one
 from autonama_shared.notify.records import DeliveryView, SubscriptionCreated, SubscriptionView
 from autonama_shared.notify.subscriptions import SubscriptionSpec
 
@@ -73,8 +74,8 @@ async def create_subscription(conn: Conn, spec: SubscriptionSpec) -> Subscriptio
         spec.filter.model_dump_json(),
         spec.template,
     )
-    assert row is not None
-    return SubscriptionCreated.model_validate({**_view(row), "secret": secret})
+    created = one(row, "the new subscription's INSERT")
+    return SubscriptionCreated.model_validate({**_view(created), "secret": secret})
 
 
 async def list_subscriptions(conn: Conn) -> list[SubscriptionView]:

@@ -16,6 +16,7 @@ from typing import Literal
 
 import asyncpg
 
+from autonama_shared.db.pool import one
 from autonama_shared.errors import ConfigError
 
 __all__ = ["PREFIX", "Scope", "TokenInfo", "create_token", "hash_token", "list_tokens", "revoke"]
@@ -67,8 +68,7 @@ async def create_token(
         )
     except asyncpg.UniqueViolationError as e:
         raise ConfigError(f"a token named {name!r} exists; revoke it or choose another name") from e
-    assert row is not None  # INSERT ... RETURNING returns the row
-    return token, TokenInfo(**dict(row))
+    return token, TokenInfo(**dict(one(row, "the new token's INSERT")))
 
 
 async def list_tokens(

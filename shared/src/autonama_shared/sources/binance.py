@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -30,6 +29,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.errors import DataError, TemporaryError
+from autonama_shared.retry import backoff_seconds, retry_after_seconds
 from autonama_shared.sources.base import is_stable_pair
 from autonama_shared.sources.binance_settings import BinanceSettings
 
@@ -139,9 +139,10 @@ class BinanceSource:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def open(self) -> None:
+    async def open(self) -> AsyncClient:
+        """The client, made on first use."""
         if self._client is not None:
-            return
+            return self._client
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(self._on_response)
         key, secret = self.settings.api_key, self.settings.api_secret
@@ -155,6 +156,7 @@ class BinanceSource:
         )
         client.API_URL = self.settings.base_url.rstrip("/") + "/api"
         self._client = client
+        return client
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -163,12 +165,10 @@ class BinanceSource:
 
     async def check_reachable(self) -> None:
         """One ping, no retries: ``TemporaryError`` when the REST API does not answer."""
-        if self._client is None:
-            await self.open()
-        assert self._client is not None
+        client = await self.open()
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                await self._client.ping()
+                await client.ping()
         except (
             aiohttp.ClientError,
             TimeoutError,
@@ -189,16 +189,14 @@ class BinanceSource:
     # -- requests ------------------------------------------------------------------
 
     async def _call(self, what: str, weight: int, method: str, **params: Any) -> Any:
-        if self._client is None:
-            await self.open()
-        assert self._client is not None
+        client = await self.open()
         last: Exception | None = None
         for attempt in range(self.settings.max_retries + 1):
             await self.budget.acquire(weight)
             try:
                 async with self._semaphore:
                     self.requests += 1
-                    return await getattr(self._client, method)(**params)
+                    return await getattr(client, method)(**params)
             except BinanceAPIException as e:
                 last = e
                 if e.status_code in (418, 429):
@@ -224,8 +222,9 @@ class BinanceSource:
         ) from last
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.settings.backoff_max, self.settings.backoff_base * 2.0**attempt)
-        return float(base * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not cryptography
+        return backoff_seconds(
+            attempt + 1, base=self.settings.backoff_base, cap=self.settings.backoff_max
+        )
 
     async def server_now_ms(self, max_age: float = 300.0) -> int:
         """The exchange's clock, re-synchronised when the last look is older than ``max_age``
@@ -329,10 +328,7 @@ class BinanceSource:
 def _retry_after(e: BinanceAPIException) -> float | None:
     headers = getattr(e.response, "headers", None) or {}
     value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(value if isinstance(value, str) else None)
 
 
 def _closed(symbol: str, interval: str, rows: list[Any], now_ms: int) -> Candles:

@@ -289,9 +289,9 @@ class LiveFeed:
         stream = self.streams.get(name)
         if stream is None:
             return
-        lock: asyncio.Lock | None = self._locks[name]
-        assert lock is not None
+        lock = self._locks[name]
         await lock.acquire()  # a stream's frames in the order they came (FIFO)
+        handed_over = False  # to the task that fills a hole, which releases it
         try:
             t, step = int(row[0]), interval_ms(interval)
             if stream.published is None or t <= stream.published:
@@ -305,13 +305,13 @@ class LiveFeed:
                     (t - stream.published) // step - 1,
                 )
                 hole = asyncio.ensure_future(self._fill(stream, candle, lock))
-                lock = None  # the task releases it once the hole and this candle are out
+                handed_over = True  # released once the hole and this candle are out
                 self._holes.add(hole)
                 hole.add_done_callback(self._holes.discard)
                 return
             await self._advance(stream, candle)
         finally:
-            if lock is not None:
+            if not handed_over:
                 lock.release()
 
     async def _fill(self, stream: _Stream, candle: Candles, lock: asyncio.Lock) -> None:
