@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from autonama_shared.db import load_migrations
+from autonama_shared.engine.specs import (
+    MAX_DAYS,
+    MAX_DEGREE,
+    MAX_KSTD,
+    MIN_DAYS,
+    MIN_DEGREE,
+    MIN_KSTD,
+)
 from autonama_shared.errors import ConfigError
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "shared/src/autonama_shared/db/migrations"
 
 
 def test_files_are_ordered_by_version(tmp_path: Path) -> None:
@@ -34,3 +45,21 @@ def test_checksum_changes_with_content(tmp_path: Path) -> None:
     before = load_migrations(tmp_path)[0].checksum
     (tmp_path / "0001_a.sql").write_text("SELECT 2;")
     assert load_migrations(tmp_path)[0].checksum != before
+
+
+def test_the_tables_checks_are_the_engines_bounds() -> None:
+    """Every ``column BETWEEN a AND b`` CHECK of the migrations on a scan parameter states the
+    bounds the engine validates (``engine.specs``): a change of one is a change of both."""
+    bounds = {
+        "degree": (MIN_DEGREE, MAX_DEGREE),
+        "kstd": (MIN_KSTD, MAX_KSTD),
+        "days": (MIN_DAYS, MAX_DAYS),
+    }
+    found = [
+        (m.name, column, float(low), float(high))
+        for m in load_migrations(MIGRATIONS)
+        for column, low, high in re.findall(r"\b(\w+) BETWEEN ([\d.]+) AND ([\d.]+)", m.sql)
+        if column in bounds
+    ]
+    assert {column for _, column, _, _ in found} == set(bounds)
+    assert [f for f in found if (f[2], f[3]) != bounds[f[1]]] == []

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from autonama_shared.db.keys import key_columns
 from autonama_shared.db.pool import transaction
 from autonama_shared.formats.alerts import AlertRecord
 from autonama_shared.lifecycle import wait_for_any
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: The columns of an alert under the record's names (``AlertRecord.model_validate(row)``).
 ALERT_COLUMNS = (
-    "a.id, a.signal_id, a.symbol, a.interval, a.degree, a.kstd, a.price_scale, a.days, a.signal, "
+    f"a.id, a.signal_id, {key_columns('a')}, a.signal, "
     "a.previous_signal, a.reason, a.price, a.lower_band AS lower, a.upper_band AS upper, "
     "a.fit, a.potential_return, a.target_return, a.last_candle_time, a.created_at, "
     "a.scan_id::text AS scan_id"

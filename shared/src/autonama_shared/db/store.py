@@ -24,7 +24,10 @@ import asyncpg
 from asyncpg import Connection
 from asyncpg.pool import PoolConnectionProxy
 
+from autonama_shared.db.keys import KEY, key_columns
+from autonama_shared.db.pool import one
 from autonama_shared.db.windows import WINDOW_COLUMNS, pack
+from autonama_shared.engine.alerts import KEY_FIELDS
 from autonama_shared.messaging.events import ScanPlanned, ScanRequested, SignalComputed
 
 __all__ = [
@@ -43,12 +46,7 @@ __all__ = [
 Conn = Connection | PoolConnectionProxy
 
 _SIGNAL_COLUMNS = (
-    "symbol",
-    "interval",
-    "degree",
-    "kstd",
-    "price_scale",
-    "days",
+    *KEY_FIELDS,
     "last_candle_time",
     "signal",
     "price",
@@ -69,11 +67,9 @@ _SIGNAL_COLUMNS = (
     "candle_high",
     "candle_low",
 )
-_KEY_COLUMNS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "last_candle_time")
-_KEY = ", ".join(_KEY_COLUMNS)
-
-
-_KEY6 = "symbol, interval, degree, kstd, price_scale, days"
+#: A signal row is unique by its key and candle.
+_KEY = f"{KEY}, last_candle_time"
+_KEY6 = KEY
 
 #: Before each batch: the staging table (once per connection, empty in every transaction)
 #: and the writers' lock.
@@ -148,7 +144,7 @@ raised AS (
     RETURNING id, signal_id),
 made_current AS (
     INSERT INTO current_signals AS c ({_KEY6}, {_CURRENT_COLUMNS})
-    SELECT p.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, p.id, p.signal,
+    SELECT {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
            p.target_return, p.last_candle_time,
            CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
@@ -164,8 +160,7 @@ made_current AS (
 outcomes AS (
     SELECT DISTINCT ON (st.scan_id, st.symbol) st.scan_id, st.symbol,
            COALESCE(n.id, (SELECT o.id FROM signals o
-                           WHERE ({_KEY}) = (st.symbol, st.interval, st.degree, st.kstd,
-                                             st.price_scale, st.days,
+                           WHERE ({_KEY}) = ({key_columns("st")},
                                              st.last_candle_time))) AS signal_id
     FROM signals_staging st JOIN ids USING (seq) LEFT JOIN new n ON n.id = ids.id
     ORDER BY st.scan_id, st.symbol, st.last_candle_time DESC),
@@ -267,10 +262,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     good: dict[tuple[object, ...], SignalComputed] = {}
     for e in events:
         if e.error is None and e.last_candle_time is not None:
-            p = e.params
-            good[
-                (e.symbol, p.interval, p.degree, p.kstd, p.price_scale, p.days, e.last_candle_time)
-            ] = e
+            good[(*e.key, e.last_candle_time)] = e
     done = {(e.scan_id, e.symbol) for e in good.values()}
     failed = {  # a symbol's outcome is its signal when one of its events carried one
         (e.scan_id, e.symbol): e.error or "no closed candle"
@@ -284,33 +276,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         await conn.copy_records_to_table(
             "signals_staging",
             records=[
-                (
-                    seq,
-                    e.symbol,
-                    e.params.interval,
-                    e.params.degree,
-                    e.params.kstd,
-                    e.params.price_scale,
-                    e.params.days,
-                    e.last_candle_time,
-                    e.signal,
-                    e.price,
-                    e.lower,
-                    e.upper,
-                    e.fit,
-                    e.sigma,
-                    e.potential_return,
-                    e.target_return,
-                    e.candles,
-                    e.window,
-                    e.partial_window,
-                    uuids[e.scan_id],
-                    origin,
-                    e.engine_version,
-                    e.computed_at,
-                    *((c.open, c.high, c.low) if (c := e.last_candle) else (None, None, None)),
-                )
-                for seq, e in enumerate(batch)
+                (seq, *_signal_row(e, uuids[e.scan_id], origin)) for seq, e in enumerate(batch)
             ],
             columns=["seq", *_SIGNAL_COLUMNS],
         )
@@ -321,7 +287,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         list(failed.values()),
         any(e.series for e in batch),
     )
-    assert row is not None  # an aggregate row, always
+    row = one(row, "the signals' store")
     if row["new_seqs"]:
         windows = [
             pack(signal_id, series)
@@ -331,6 +297,34 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
         await conn.copy_records_to_table("band_windows", records=windows, columns=WINDOW_COLUMNS)
     new_rows: int = row["new_rows"]
     return new_rows
+
+
+def _signal_row(e: SignalComputed, scan_id: uuid.UUID, origin: str) -> tuple[object, ...]:
+    """``e`` as a row of ``signals``: its values in ``_SIGNAL_COLUMNS`` order, by name."""
+    c = e.last_candle
+    row: dict[str, object] = {
+        **dict(zip(KEY_FIELDS, e.key, strict=True)),
+        "last_candle_time": e.last_candle_time,
+        "signal": e.signal,
+        "price": e.price,
+        "lower_band": e.lower,
+        "upper_band": e.upper,
+        "fit": e.fit,
+        "sigma": e.sigma,
+        "potential_return": e.potential_return,
+        "target_return": e.target_return,
+        "candles": e.candles,
+        "window_candles": e.window,
+        "partial_window": e.partial_window,
+        "scan_id": scan_id,
+        "origin": origin,
+        "engine_version": e.engine_version,
+        "computed_at": e.computed_at,
+        "candle_open": c.open if c else None,
+        "candle_high": c.high if c else None,
+        "candle_low": c.low if c else None,
+    }
+    return tuple(row[column] for column in _SIGNAL_COLUMNS)
 
 
 def state_channel(schema: str) -> str:

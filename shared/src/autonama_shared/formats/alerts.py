@@ -12,9 +12,10 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from autonama_shared.engine.alerts import KEY_FIELDS, SignalKey
 from autonama_shared.formats.records import STRICT
 
-__all__ = ["AlertRecord", "alert_key"]
+__all__ = ["AlertRecord"]
 
 
 class AlertRecord(BaseModel):
@@ -46,22 +47,9 @@ class AlertRecord(BaseModel):
 
     @property
     def key(self) -> str:
-        """The key the alert belongs to (Kafka key, delivery order): see ``alert_key``."""
-        return alert_key(
-            self.symbol, self.interval, self.degree, self.kstd, self.price_scale, self.days
-        )
+        """The key the alert belongs to, as text (Kafka key, delivery order)."""
+        return SignalKey(*(getattr(self, name) for name in KEY_FIELDS)).text
 
     @property
     def ended(self) -> bool:
         return self.reason == "ended"
-
-
-def alert_key(
-    symbol: str, interval: str, degree: int, kstd: float, price_scale: str, days: int
-) -> str:
-    """The text of one key: alerts of one key are delivered in id order.
-
-    >>> alert_key("BTCUSDT", "1d", 4, 2.0, "linear", 720)
-    'BTCUSDT/1d/4/2/linear/720'
-    """
-    return f"{symbol}/{interval}/{degree}/{kstd:g}/{price_scale}/{days}"

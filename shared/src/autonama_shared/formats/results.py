@@ -19,15 +19,10 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from autonama_shared import __version__
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.engine.specs import (
-    MAX_DAYS,
-    MAX_DEGREE,
-    MAX_KSTD,
-    MIN_DAYS,
-    MIN_DEGREE,
-    MIN_KSTD,
     PriceScale,
 )
 from autonama_shared.formats._files import model_schema, published_schema, write_new
+from autonama_shared.formats.params import Days, Degree, Kstd
 from autonama_shared.formats.records import (
     STRICT,
     BandSeries,
@@ -62,9 +57,9 @@ class _Model(BaseModel):
 
 class ScanParameters(_Model):
     interval: IntervalName
-    degree: int = Field(ge=MIN_DEGREE, le=MAX_DEGREE)
-    kstd: float = Field(ge=MIN_KSTD, le=MAX_KSTD)
-    days: int = Field(ge=MIN_DAYS, le=MAX_DAYS)
+    degree: Degree
+    kstd: Kstd
+    days: Days
     window: int = Field(ge=1, description="Candles in the window: days x candles per day.")
     price_scale: PriceScale
     source: str

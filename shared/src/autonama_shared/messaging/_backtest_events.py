@@ -17,16 +17,12 @@ from pydantic import (
 
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.engine.specs import (
-    MAX_DEGREE,
-    MAX_KSTD,
-    MAX_TOP,
-    MIN_DEGREE,
-    MIN_KSTD,
     BacktestSpec,
     PriceScale,
     ScanSpec,
     TradeRules,
 )
+from autonama_shared.formats.params import Degree, Kstd, Top, checked
 from autonama_shared.formats.records import STRICT
 from autonama_shared.formats.report import SymbolBacktest
 from autonama_shared.messaging._base import (
@@ -34,7 +30,6 @@ from autonama_shared.messaging._base import (
     UTCDatetime,
     UUIDText,
     _CandleColumns,
-    _checked,
     _Event,
     _tuple,
     new_scan_id,
@@ -49,12 +44,8 @@ class BacktestParams(BaseModel):
 
     interval: IntervalName = "1d"
     history: int = Field(default=2000, ge=32, le=100_000)
-    degrees: list[Annotated[int, Field(ge=MIN_DEGREE, le=MAX_DEGREE)]] = Field(
-        default_factory=lambda: [4], min_length=1, max_length=9
-    )
-    kstds: list[Annotated[float, Field(ge=MIN_KSTD, le=MAX_KSTD)]] = Field(
-        default_factory=lambda: [2.0], min_length=1, max_length=41
-    )
+    degrees: list[Degree] = Field(default_factory=lambda: [4], min_length=1, max_length=9)
+    kstds: list[Kstd] = Field(default_factory=lambda: [2.0], min_length=1, max_length=41)
     windows: list[Annotated[int, Field(ge=30, le=10_000)]] = Field(
         default_factory=lambda: [365], min_length=1, max_length=20
     )
@@ -91,7 +82,7 @@ class BacktestParams(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> BacktestParams:
-        _checked(self.spec)
+        checked(self.spec)
         return self
 
     def spec(self) -> BacktestSpec:
@@ -124,11 +115,11 @@ class BacktestRequested(_Event):
     origin: Literal["cli", "api", "test"] = "api"
     params: BacktestParams
     symbols: list[Symbol] | None = None
-    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+    top: Top | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> BacktestRequested:
-        _checked(self.universe)
+        checked(self.universe)
         return self
 
     def universe(self) -> ScanSpec:

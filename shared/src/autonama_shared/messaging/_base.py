@@ -6,7 +6,6 @@ Private to ``messaging``: import the events from ``autonama_shared.messaging.eve
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,7 +26,7 @@ from autonama_shared.engine.candles import (
     check_columns,
 )
 from autonama_shared.engine.specs import MAX_HISTORY
-from autonama_shared.errors import AutonamaError, ConfigError, DataError
+from autonama_shared.errors import AutonamaError, DataError
 from autonama_shared.formats.records import STRICT
 
 SCHEMA_VERSION = 1
@@ -77,14 +76,6 @@ class _Event(BaseModel):
 
 def _tuple(symbols: list[str] | None) -> tuple[str, ...] | None:
     return tuple(symbols) if symbols is not None else None
-
-
-def _checked(build: Callable[[], object]) -> None:
-    """Run the spec's validation (``engine.specs``) as a pydantic validation error."""
-    try:
-        build()
-    except ConfigError as e:
-        raise ValueError(str(e)) from e
 
 
 class _CandleColumns(_Event):

@@ -6,19 +6,23 @@ turn events into bytes (``encode``) and back (``decode``); a consumer that meets
 bytes it cannot decode, another type, or a newer ``schema_version`` than it
 knows gets an ``EventDecodeError`` and sends the message to the dead-letter topic.
 
-    ScanRequested  scan-requests   someone (CLI, API, schedule) wants a scan
-    ScanPlanned    scans           the fetcher resolved the universe: these symbols
-    KlineBatch     klines          closed candles of one symbol for one scan (or its fetch error)
-    CandleClosed   klines          one closed candle of a followed stream (the live market)
-    SignalComputed signals         the analyzer's result for one symbol (or its error)
-    ScanFinished   scans           the ingestor stored every symbol of the scan
-    BacktestRequested scan-requests  someone wants a backtest (fetcher: candles; analyzer: trades)
-    BacktestPlanned   scans          the fetcher resolved the backtest's symbols
-    BacktestKlines    klines         the history of one symbol for one backtest
-    BacktestComputed  signals        the analyzer's backtest of one symbol
-    AlertRaised    alerts          a key turned BUY or SELL (the ingestor's outbox relay)
-    AlertEnded     alerts          a key that was BUY or SELL turned HOLD
-    DeadLetter     dead-letters    a message no consumer could handle, with why
+    ScanRequested     scan-requests      someone (CLI, API, schedule) wants a scan
+    ScanPlanned       scans              the fetcher resolved the universe: these symbols
+    KlineBatch        klines             closed candles of one symbol for one scan (or its
+                                         fetch error)
+    CandleClosed      klines             one closed candle of a followed stream (the live
+                                         market)
+    SignalComputed    signals            the analyzer's result for one symbol (or its error)
+    BacktestRequested backtest-requests  someone wants a backtest
+    BacktestPlanned   scans              the fetcher resolved the backtest's symbols
+    BacktestKlines    backtest-klines    the history of one symbol for one backtest
+    BacktestComputed  signals            the analyzer's backtest of one symbol
+    AlertRaised       alerts             a key turned BUY or SELL (the ingestor's outbox relay)
+    AlertEnded        alerts             a key that was BUY or SELL turned HOLD
+    DeadLetter        dead-letters       a message no consumer could handle, with why
+
+``ScanFinished`` is no longer published (the database knows when a scan is done);
+it is still decoded, so the ones left in a topic are read and ignored.
 """
 
 from __future__ import annotations
@@ -39,19 +43,14 @@ from pydantic import (
     model_validator,
 )
 
+from autonama_shared.engine.alerts import SignalKey
 from autonama_shared.engine.intervals import INTERVALS
 from autonama_shared.engine.specs import (
-    MAX_DAYS,
-    MAX_DEGREE,
-    MAX_KSTD,
-    MAX_TOP,
-    MIN_DAYS,
-    MIN_DEGREE,
-    MIN_KSTD,
     BandParams,
     PriceScale,
     ScanSpec,
 )
+from autonama_shared.formats.params import Days, Degree, Kstd, Top, checked
 from autonama_shared.formats.records import (
     STRICT,
     LastCandle,
@@ -74,7 +73,6 @@ from autonama_shared.messaging._base import (
     UTCDatetime,
     UUIDText,
     _CandleColumns,
-    _checked,
     _Event,
     _tuple,
     new_scan_id,
@@ -115,9 +113,9 @@ class ScanParams(BaseModel):
     model_config = STRICT
 
     interval: str
-    days: int = Field(ge=MIN_DAYS, le=MAX_DAYS)
-    degree: int = Field(ge=MIN_DEGREE, le=MAX_DEGREE)
-    kstd: float = Field(ge=MIN_KSTD, le=MAX_KSTD)
+    days: Days
+    degree: Degree
+    kstd: Kstd
     price_scale: PriceScale = "linear"
 
     @field_validator("interval")
@@ -130,9 +128,13 @@ class ScanParams(BaseModel):
     def band_params(self) -> BandParams:
         return BandParams(degree=self.degree, kstd=self.kstd, price_scale=self.price_scale)
 
+    def key(self, symbol: str) -> SignalKey:
+        """The key of ``symbol``'s signals under these parameters."""
+        return SignalKey(symbol, self.interval, self.degree, self.kstd, self.price_scale, self.days)
+
     @model_validator(mode="after")
     def _valid(self) -> ScanParams:
-        _checked(self.spec)
+        checked(self.spec)
         return self
 
     @property
@@ -151,13 +153,13 @@ class ScanRequested(_Event):
     origin: Literal["cli", "api", "schedule", "test", "file"] = "cli"
     params: ScanParams
     symbols: list[Symbol] | None = None
-    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+    top: Top | None = None
     #: For scheduled scans: the schedule's name and the candle close it follows.
     schedule: str | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> ScanRequested:
-        _checked(self.spec)
+        checked(self.spec)
         return self
 
     def spec(self) -> ScanSpec:
@@ -234,6 +236,10 @@ class SignalComputed(_Event, SignalRecord):
     #: The last candle's open, high and low: a live close that travels without its window
     #: is still a candle on its key's chart.
     last_candle: LastCandle | None = None
+
+    @property
+    def key(self) -> SignalKey:
+        return self.params.key(self.symbol)
 
 
 class ScanFinished(_Event):

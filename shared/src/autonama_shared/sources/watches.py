@@ -12,16 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.engine.specs import (
-    MAX_DAYS,
-    MAX_DEGREE,
-    MAX_KSTD,
     MAX_TOP,
-    MIN_DAYS,
-    MIN_DEGREE,
-    MIN_KSTD,
     PriceScale,
     normalise_symbols,
 )
+from autonama_shared.formats.params import Days, Degree, Kstd, Top
 from autonama_shared.messaging.events import ScanParams
 from autonama_shared.sources.base import CORE_MOVERS
 
@@ -46,9 +41,9 @@ class WatchParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    degree: int = Field(default=4, ge=MIN_DEGREE, le=MAX_DEGREE)
-    kstd: float = Field(default=2.0, ge=MIN_KSTD, le=MAX_KSTD)
-    days: int = Field(default=1, ge=MIN_DAYS, le=MAX_DAYS)
+    degree: Degree = 4
+    kstd: Kstd = 2.0
+    days: Days = 1
     price_scale: PriceScale = "linear"
 
 
@@ -73,7 +68,7 @@ class WatchSpec(BaseModel):
     symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(
         default=None, min_length=1, max_length=1000
     )
-    top: int | None = Field(default=None, ge=1, le=MAX_TOP)
+    top: Top | None = None
     all: bool = Field(default=False, description="Every TRADING USDT pair but stablecoins.")
     intervals: list[IntervalName] = Field(default=["1m"], min_length=1, max_length=13)
     params: list[WatchParams] = Field(default=[WatchParams()], min_length=1, max_length=20)
