@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 import pytest
 
-from autonama_alerts_api.queries import AlertFilter
+from autonama_alerts_api.queries.alerts import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.store import alerts_channel, notify_state

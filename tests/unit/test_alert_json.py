@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from autonama_alerts_api.models import Alert, AlertPage
-from autonama_alerts_api.queries import ALERT_COLUMNS, alerts_json
+from autonama_alerts_api.models.alerts import Alert, AlertPage
+from autonama_alerts_api.queries.alerts import alerts_json
+from autonama_shared.db.outbox import ALERT_COLUMNS
 
 
 def row(i: int, **values: Any) -> dict[str, Any]:

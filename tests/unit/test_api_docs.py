@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from autonama_alerts_api import models
 from autonama_alerts_api.app import create_app
+from autonama_alerts_api.models import alerts as alert_models
+from autonama_alerts_api.models import common as common_models
+from autonama_alerts_api.models import market as market_models
+from autonama_alerts_api.models import runs as run_models
 from autonama_alerts_api.settings import Settings
 from autonama_shared.notify import records as notify_records
 from autonama_shared.notify import subscriptions as notify_subscriptions
@@ -87,7 +90,14 @@ def test_the_default_summary_rule_matches_fastapi() -> None:
 
 MODELS = [
     m
-    for module in (models, notify_records, notify_subscriptions)
+    for module in (
+        alert_models,
+        common_models,
+        market_models,
+        run_models,
+        notify_records,
+        notify_subscriptions,
+    )
     for m in vars(module).values()
     if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__
 ]
@@ -119,4 +129,4 @@ def test_the_documented_sse_example_parses_as_alerts() -> None:
     ]
     assert alerts
     for data in alerts:
-        TypeAdapter(models.Alert).validate_json(data)
+        TypeAdapter(alert_models.Alert).validate_json(data)

@@ -11,7 +11,7 @@ import pytest
 
 from autonama_alerts_api.app import _json_safe, create_app
 from autonama_alerts_api.deps import MAX_ID, alert_id
-from autonama_alerts_api.queries import Cursor
+from autonama_alerts_api.queries.alerts import Cursor
 from autonama_alerts_api.settings import Settings
 
 

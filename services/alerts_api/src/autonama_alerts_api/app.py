@@ -87,7 +87,6 @@ def _lifespan(
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pg = settings.postgres
         stop = asyncio.Event()
         # each process's connections named after it (pg_stat_activity: who holds what)
         name = f"autonama-alerts-api@{os.getpid()}"
@@ -95,84 +94,110 @@ def _lifespan(
             # The schema must be current before reading it (the only writes the API makes,
             # on a connection of its own, before the read-only pool opens).
             with contextlib.suppress(Stopped):
-                await migrate_when_ready(pg, stop, "alerts-api")
-            pool = await stack.enter_async_context(
-                open_pool(
-                    pg.model_copy(update={"max_pool_size": max(pg.max_pool_size, 20)}),
-                    application_name=name,
-                    read_only_role=settings.read_role,
-                )
-            )
-
-            manage = await stack.enter_async_context(
-                open_pool(
-                    pg,
-                    application_name=f"{name}-subscriptions",
-                    role=settings.subscriptions_role,
-                    max_size=2,
-                )
-            )
-
-            async def listen_connection() -> asyncpg.Connection:
-                return await asyncpg.connect(
-                    host=pg.host,
-                    port=pg.port,
-                    user=pg.user,
-                    database=pg.database,
-                    password=pg.password.get_secret_value() or None,
-                    server_settings={"application_name": f"{name}-listen"},
-                )
-
-            broadcaster = Broadcaster(
-                pool,
-                listen_connection,
-                alerts_channel(pg.db_schema),
-                state_channel=state_channel(pg.db_schema),
-                queue_size=settings.sse_queue_size,
-                poll_seconds=settings.sse_poll_seconds,
-            )
-            await broadcaster.start()
-            stack.push_async_callback(broadcaster.stop)
-            producer = make_producer(settings.kafka, client_id="alerts-api")
+                await migrate_when_ready(settings.postgres, stop, "alerts-api")
+            pool, manage = await _open_pools(stack, settings, name, stop)
             state = State(
                 settings,
                 pool,
-                broadcaster,
-                producer,
+                await _start_broadcaster(stack, settings, pool, name),
+                make_producer(settings.kafka, client_id="alerts-api"),
                 asyncio.Event(),
                 Topics.of(settings.kafka),
                 Metrics.new(),
                 manage,
                 seats=Seats(settings.sse_max_clients, settings.sse_max_per_address),
             )
-
-            async def stop_producer() -> None:
-                if state.producer_ready.is_set():
-                    await producer.stop()
-
-            stack.push_async_callback(stop_producer)
-            starter = asyncio.create_task(_start_producer(state, stop))
-
-            async def stop_starter() -> None:
-                stop.set()
-                starter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await starter
-
-            stack.push_async_callback(stop_starter)
+            _connect_producer_in_background(stack, state, stop)
             app.state.autonama = state
-            # What was built to start (FastAPI's and pydantic's schemas, the modules: some
-            # 10^5 objects) is never garbage: out of the collector's sight, a full collection
-            # no longer walks it (measured: p99 of pages each a new query 80 ms -> 40 ms).
-            # And fewer collections: 1,000 stream clients are some 150,000 live objects, which
-            # every full collection walked (up to 104 ms, freeing nothing) several times a
-            # run: the stream's p99 grew 41 -> 191 ms from run to run; now 56-58 ms.
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(7_000, 20, 100)
+            _freeze_what_was_built()
             yield
 
     return lifespan
+
+
+async def _open_pools(
+    stack: AsyncExitStack, settings: Settings, name: str, stop: asyncio.Event
+) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """The read-only pool of the pages, and the small one that manages subscriptions."""
+    pg = settings.postgres
+    pool = await stack.enter_async_context(
+        open_pool(
+            pg.model_copy(update={"max_pool_size": max(pg.max_pool_size, 20)}),
+            application_name=name,
+            read_only_role=settings.read_role,
+            stop=stop,
+        )
+    )
+    manage = await stack.enter_async_context(
+        open_pool(
+            pg,
+            application_name=f"{name}-subscriptions",
+            role=settings.subscriptions_role,
+            max_size=2,
+            stop=stop,
+        )
+    )
+    return pool, manage
+
+
+async def _start_broadcaster(
+    stack: AsyncExitStack, settings: Settings, pool: asyncpg.Pool, name: str
+) -> Broadcaster:
+    """The LISTEN connection that feeds the stream and versions the cached pages."""
+    pg = settings.postgres
+
+    async def listen_connection() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host=pg.host,
+            port=pg.port,
+            user=pg.user,
+            database=pg.database,
+            password=pg.password.get_secret_value() or None,
+            server_settings={"application_name": f"{name}-listen"},
+        )
+
+    broadcaster = Broadcaster(
+        pool,
+        listen_connection,
+        alerts_channel(pg.db_schema),
+        state_channel=state_channel(pg.db_schema),
+        queue_size=settings.sse_queue_size,
+        poll_seconds=settings.sse_poll_seconds,
+    )
+    await broadcaster.start()
+    stack.push_async_callback(broadcaster.stop)
+    return broadcaster
+
+
+def _connect_producer_in_background(
+    stack: AsyncExitStack, state: State, stop: asyncio.Event
+) -> None:
+    """Scan requests need Kafka; pages do not: the producer connects beside them."""
+
+    async def stop_producer() -> None:
+        if state.producer_ready.is_set():
+            await state.producer.stop()
+
+    stack.push_async_callback(stop_producer)
+    starter = asyncio.create_task(_start_producer(state, stop))
+
+    async def stop_starter() -> None:
+        stop.set()
+        starter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starter
+
+    stack.push_async_callback(stop_starter)
+
+
+def _freeze_what_was_built() -> None:
+    """What was built to start (FastAPI's and pydantic's schemas, the modules: some 10^5
+    objects) is never garbage: frozen, no full collection walks it again; and collections
+    are rarer, as a thousand stream clients are some 150,000 live objects (full collections
+    that walked them freed nothing and were the stream's worst pauses)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000, 20, 100)
 
 
 def app_from_environment() -> FastAPI:

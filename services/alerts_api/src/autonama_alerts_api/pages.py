@@ -5,7 +5,7 @@ new alert, a change of current_signals, a finished scan) and bumps its
 ``version``. A page is cached, serialised, under the version it was read at;
 the same query at the same version is answered from memory, and a client that
 sends back the page's ETag gets 304. While the LISTEN connection is down the
-version comes from the database instead (``queries.state_version``), and nothing
+version comes from the database instead (``queries.status.state_version``), and nothing
 is cached. ETags carry a per-process nonce, so one from another process or
 before a restart never matches by accident.
 
@@ -35,7 +35,7 @@ from fastapi import Request, Response
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from autonama_alerts_api.queries import state_version
+from autonama_alerts_api.queries.status import state_version
 
 if TYPE_CHECKING:
     from autonama_alerts_api.deps import State

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 import asyncpg
 from fastapi import HTTPException
 
-from autonama_alerts_api.models import Alert
-from autonama_alerts_api.queries import ALERT_COLUMNS, AlertFilter, alert_of
+from autonama_alerts_api.models.alerts import Alert
+from autonama_alerts_api.queries.alerts import AlertFilter, alert_of
+from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.lifecycle import Backoff, supervise
 
 __all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "Seats", "sse_event"]

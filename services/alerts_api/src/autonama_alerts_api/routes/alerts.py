@@ -22,9 +22,9 @@ from autonama_alerts_api.deps import (
     alert_filter,
     invalid,
 )
-from autonama_alerts_api.models import Alert, AlertPage, Summary
+from autonama_alerts_api.models.alerts import Alert, AlertPage, Summary
 from autonama_alerts_api.pages import serve_page
-from autonama_alerts_api.queries import (
+from autonama_alerts_api.queries.alerts import (
     AlertFilter,
     Cursor,
     Sort,

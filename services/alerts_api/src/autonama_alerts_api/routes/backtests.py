@@ -11,14 +11,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, WRITE_ERRORS, ReadAccess, WriteAccess
 from autonama_alerts_api.deps import SYMBOL, StateDep, invalid, publish, universe_size
-from autonama_alerts_api.models import (
-    PNG,
-    Backtest,
-    BacktestAccepted,
-    BacktestRequestBody,
-    Problem,
-)
-from autonama_alerts_api.queries import backtest_by_id, backtest_equity, recent_backtests
+from autonama_alerts_api.models.common import PNG, Problem
+from autonama_alerts_api.models.runs import Backtest, BacktestAccepted, BacktestRequestBody
+from autonama_alerts_api.queries.runs import backtest_by_id, backtest_equity, recent_backtests
 from autonama_shared.formats.report import SymbolBacktest
 
 router = APIRouter(

@@ -8,9 +8,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import IntervalQ, StateDep, invalid
-from autonama_alerts_api.models import BandSeries, MarketPage, Problem
+from autonama_alerts_api.models.common import Problem
+from autonama_alerts_api.models.market import BandSeries, MarketPage
 from autonama_alerts_api.pages import serve_page
-from autonama_alerts_api.queries import MarketCursor, market, signal_window
+from autonama_alerts_api.queries.market import MarketCursor, market
+from autonama_alerts_api.queries.windows import signal_window
 
 router = APIRouter(tags=["market"], responses=READ_ERRORS, dependencies=[ReadAccess])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}

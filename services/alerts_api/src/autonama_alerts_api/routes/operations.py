@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import State, StateDep
-from autonama_alerts_api.queries import worker_states
+from autonama_alerts_api.queries.status import worker_states
 from autonama_shared.errors import TemporaryError
 from autonama_shared.messaging.dead_letters import count_letters
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, WRITE_ERRORS, ReadAccess, WriteAccess
 from autonama_alerts_api.deps import StateDep, invalid, publish, universe_size
-from autonama_alerts_api.models import Ingestion, Problem, Scan, ScanAccepted, ScanRequestBody
-from autonama_alerts_api.queries import recent_ingestions, recent_scans, scan_by_id
+from autonama_alerts_api.models.common import Problem
+from autonama_alerts_api.models.runs import Ingestion, Scan, ScanAccepted, ScanRequestBody
+from autonama_alerts_api.queries.runs import recent_ingestions, recent_scans, scan_by_id
 
 router = APIRouter(tags=["scans"], responses=READ_ERRORS, dependencies=[ReadAccess])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}

@@ -24,7 +24,7 @@ from autonama_alerts_api.deps import (
     invalid,
 )
 from autonama_alerts_api.limits import TICKET_SECONDS, issue_ticket
-from autonama_alerts_api.queries import alerts_after
+from autonama_alerts_api.queries.alerts import alerts_after
 from autonama_alerts_api.stream import Client, sse_event
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=READ_ERRORS)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from autonama_alerts_api.auth import WRITE_ERRORS, ManageAccess
 from autonama_alerts_api.deps import State, StateDep, invalid
-from autonama_alerts_api.models import Problem
+from autonama_alerts_api.models.common import Problem
 from autonama_shared.db import subscriptions as db
 from autonama_shared.notify.network import AllowList, check_host
 from autonama_shared.notify.records import DeliveryView, SubscriptionCreated, SubscriptionView

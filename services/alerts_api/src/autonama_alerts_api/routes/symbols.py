@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import StateDep, SymbolPath
-from autonama_alerts_api.models import PNG, BandSeries, Problem
-from autonama_alerts_api.queries import band_series
+from autonama_alerts_api.models.common import PNG, Problem
+from autonama_alerts_api.models.market import BandSeries
+from autonama_alerts_api.queries.windows import band_series
 from autonama_shared.engine.intervals import IntervalName
 
 router = APIRouter(

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from autonama_alerts_api.auth import WRITE_ERRORS, ManageAccess
 from autonama_alerts_api.deps import StateDep
-from autonama_alerts_api.models import Problem
+from autonama_alerts_api.models.common import Problem
 from autonama_alerts_api.routes.subscriptions import NOT_JSON, manage_connection
 from autonama_shared.db import watches as db
 from autonama_shared.db.watches import WatchView

@@ -1,0 +1,74 @@
+"""The alerts' bodies: an alert, a page of them, the summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autonama_alerts_api.models.common import ALERT_EXAMPLE, SCAN_ID, with_examples
+from autonama_shared.formats.alerts import AlertRecord
+
+__all__ = ["Alert", "AlertPage", "ScanFailure", "Summary"]
+
+
+class Alert(AlertRecord):
+    """A BUY or SELL signal that was new for its symbol, interval and parameters, or the end
+    of one: signal HOLD, reason ``ended``, previous_signal the side that ended."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ALERT_EXAMPLE]})
+
+
+class AlertPage(BaseModel):
+    model_config = with_examples(
+        {"items": [ALERT_EXAMPLE], "next_cursor": "WyJwb3RlbnRpYWxfcmV0dXJuIiwgMzMuNzUsIDQyXQ"}
+    )
+
+    items: list[Alert]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "counts": {"BUY": 3, "SELL": 1},
+                    "strongest_buy": ALERT_EXAMPLE,
+                    "strongest_sell": None,
+                    "last_scan_id": ALERT_EXAMPLE["scan_id"],
+                    "last_scan_finished_at": "2026-03-15T00:00:09Z",
+                    "last_scan_symbols": 100,
+                    "failed_symbols": 2,
+                }
+            ]
+        }
+    )
+
+    counts: dict[str, int] = Field(description="Current alerts per signal.")
+    strongest_buy: Alert | None
+    strongest_sell: Alert | None
+    last_scan_id: str | None
+    last_scan_finished_at: datetime | None
+    last_scan_symbols: int | None
+    failed_symbols: int | None = Field(description="Symbols the last finished scan failed on.")
+    recent_failures: list[ScanFailure] = Field(
+        default_factory=list,
+        description="Scans that failed as a whole since the last finished one, newest first.",
+    )
+
+
+class ScanFailure(BaseModel):
+    model_config = with_examples(
+        {
+            "scan_id": SCAN_ID,
+            "requested_at": "2026-03-15T00:00:01Z",
+            "error": "Binance is unreachable: Cannot connect to host api.binance.com:443",
+        }
+    )
+
+    scan_id: str
+    requested_at: datetime
+    error: str | None

@@ -1,0 +1,150 @@
+"""Reads of a signal's window (its candles and bands), for the charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from autonama_alerts_api.models.market import BandSeries
+from autonama_alerts_api.queries.alerts import alert_of
+from autonama_shared.db.keys import key_columns
+from autonama_shared.db.outbox import ALERT_COLUMNS
+from autonama_shared.db.windows import COLUMNS, unpack
+
+__all__ = ["band_series", "signal_window"]
+
+
+#: band_windows' columns, as w_<column>.
+_PACKED = ", ".join(f"w.{name} AS w_{name}" for name in COLUMNS)
+
+
+async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSeries | None:
+    """The stored window of the symbol's latest signal at ``interval``, with its alerts."""
+    return await _window(
+        pool,
+        "s.symbol = $1 AND s.interval = $2 ORDER BY s.last_candle_time DESC, s.id DESC",
+        symbol,
+        interval,
+    )
+
+
+async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:
+    """The stored window of one signal (a row of the market watch, an alert's signal). A
+    signal stored without one (a live close: only a key's first signal and the changes of
+    its signal carry their window) gets the newest window of its key before it, then the
+    trail: the key's closes since, up to this signal (at most a window of them), each
+    candle with the bands its own fit drew at it. Its numbers are the signal's own."""
+    found = await _window(pool, "s.id = $1", signal_id)
+    if found is not None:
+        return found
+    nearest = await pool.fetchval(
+        f"""SELECT o.id FROM signals s
+           JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
+                         AND o.last_candle_time <= s.last_candle_time
+           JOIN band_windows w ON w.signal_id = o.id
+           WHERE s.id = $1
+           ORDER BY o.last_candle_time DESC LIMIT 1""",  # noqa: S608 - constants
+        signal_id,
+    )
+    if nearest is None:
+        return None
+    base = await _window_row(pool, "s.id = $1", nearest)
+    if base is None:  # deleted in between
+        return None
+    trail = await pool.fetch(
+        f"""SELECT * FROM (
+               SELECT o.id AS signal_id, o.signal, o.price, o.fit, o.lower_band AS lower,
+                      o.upper_band AS upper, o.sigma, o.potential_return, o.target_return,
+                      o.last_candle_time, o.candle_open, o.candle_high, o.candle_low
+               FROM signals s
+               JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
+                             AND o.last_candle_time > $2
+                             AND o.last_candle_time <= s.last_candle_time
+               WHERE s.id = $1
+               ORDER BY o.last_candle_time DESC
+               LIMIT (SELECT window_candles FROM signals WHERE id = $1)) t
+           ORDER BY last_candle_time""",  # noqa: S608 - constants
+        signal_id,
+        base["last_candle_time"],
+    )
+    if not trail or trail[-1]["signal_id"] != signal_id:
+        return None  # deleted in between
+    series: dict[str, list[Any]] = {k: list(base[k]) for k in _SERIES}
+    ohlc = {k: list(base[k]) for k in ("open", "high", "low") if base[k] is not None}
+    for t in trail:
+        at = {
+            "open_time": int(t["last_candle_time"].timestamp() * 1000),
+            "close": t["price"],
+            "fit_series": t["fit"],
+            "lower_series": t["lower"],
+            "upper_series": t["upper"],
+        }
+        for name, value in at.items():
+            series[name].append(value)
+        for name, values in ohlc.items():
+            candle = t[f"candle_{name}"]  # a flat candle where only the close is known
+            values.append(t["price"] if candle is None else candle)
+    numbers = {k: v for k, v in trail[-1].items() if not k.startswith("candle_")}
+    return await _with_alerts(pool, {**base, **series, **ohlc, **numbers, "trail": len(trail)})
+
+
+#: A window's series that every stored window has (open, high and low may be absent).
+_SERIES = ("open_time", "close", "fit_series", "lower_series", "upper_series")
+
+
+async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:
+    found = await _window_row(pool, where, *args)
+    return None if found is None else await _with_alerts(pool, found)
+
+
+async def _window_row(pool: asyncpg.Pool, where: str, *args: Any) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        f"""SELECT s.id AS signal_id, {key_columns("s")}, s.signal, s.price, s.fit,
+                  s.lower_band AS lower,
+                  s.upper_band AS upper, s.sigma, s.potential_return, s.target_return,
+                  s.last_candle_time, {_PACKED},
+                  b.open_time, b.open, b.high, b.low, b.close, b.fit AS fit_series,
+                  b.lower_band AS lower_series, b.upper_band AS upper_series
+           FROM signals s
+           LEFT JOIN band_windows w ON w.signal_id = s.id
+           LEFT JOIN band_series b ON b.signal_id = s.id  -- stored before migration 0009
+           WHERE (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL) AND {where}
+           LIMIT 1""",  # noqa: S608 - constants
+        *args,
+    )
+    if row is None:
+        return None
+    found = {k: v for k, v in row.items() if not k.startswith("w_")}
+    if row["w_open_time"] is not None:
+        window = unpack({name: row[f"w_{name}"] for name in COLUMNS})
+        found |= {
+            "open_time": window["open_time"],
+            "open": window["open"],
+            "high": window["high"],
+            "low": window["low"],
+            "close": window["close"],
+            "fit_series": window["fit"],
+            "lower_series": window["lower_band"],
+            "upper_series": window["upper_band"],
+        }
+    return found
+
+
+async def _with_alerts(pool: asyncpg.Pool, found: dict[str, Any]) -> BandSeries:
+    """The window with its key's alerts within it."""
+    alerts = await pool.fetch(
+        f"""SELECT {ALERT_COLUMNS} FROM alerts a
+            WHERE ({key_columns("a")}) = ($1, $2, $3, $4, $5, $6)
+              AND a.last_candle_time >= to_timestamp($7 / 1000.0)
+              AND a.last_candle_time <= $8 ORDER BY a.id""",  # noqa: S608
+        found["symbol"],
+        found["interval"],
+        found["degree"],
+        found["kstd"],
+        found["price_scale"],
+        found["days"],
+        found["open_time"][0],
+        found["last_candle_time"],
+    )
+    return BandSeries.model_validate({**found, "alerts": [alert_of(a) for a in alerts]})
