@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 DATA ?=
 LOCAL := deploy/local
 
-.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down status scan vendor-js browser chaos
+.PHONY: help setup services-up services-down services-status migrate test test-unit lint format demo schema up down status scan vendor-js browser chaos docs docs-build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,8 +33,16 @@ services-status: ## say whether they run
 migrate: setup ## apply the database migrations to the local PostgreSQL
 	$(UV) run --frozen autonama migrate
 
-test: setup browser ## the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
+test: setup browser docs-build ## the documentation (strict) and the whole test suite on a real Kafka and PostgreSQL (started and stopped here)
 	UV="$(UV)" $(LOCAL)/with-services.sh $(LOCAL)/test.sh $(PYTEST_ARGS)
+
+# mkdocs-material tells of its end of life (May 2027) on every build: said once, in the
+# README's documentation section, not in every test run.
+docs-build: setup ## build the documentation site into .local/site; a broken link or page fails it
+	NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict --quiet
+
+docs: setup ## serve the documentation site at http://127.0.0.1:8002 (Ctrl-C stops it)
+	NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs serve --dev-addr 127.0.0.1:8002
 
 chaos: setup ## an hour of random faults on the whole stack, then proof nothing was lost (MINUTES=60)
 	$(LOCAL)/services.sh up

@@ -90,10 +90,10 @@ def test_kafka_errors_are_temporary_but_what_a_record_made_too_large() -> None:
     assert kafka_fault(MessageSizeTooLargeError()) is Fault.RECORD
 
 
-def test_the_readme_prints_the_model() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_documentation_prints_the_model() -> None:
+    page = (REPO / "docs/reference/pipeline.md").read_text()
     for what, kind, _ in FAULT_TABLE:
-        assert f"| {what} | {kind} |" in readme, what
+        assert f"| {what} | {kind} |" in page, what
 
 
 def requests(broker: FakeBroker, n: int) -> list[str]:

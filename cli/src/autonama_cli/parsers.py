@@ -236,7 +236,10 @@ def _subscriptions(sub: Any) -> None:
     a.add_argument("--symbols", nargs="+", metavar="GLOB", help="e.g. BTCUSDT 'ETH*' (all)")
     a.add_argument("--intervals", nargs="+", choices=INTERVALS, metavar="INTERVAL", help="(all)")
     a.add_argument("--min-potential-return", type=float, metavar="PCT", help="raised alerts only")
-    a.add_argument("--template", help="an Apprise message: $symbol $signal $price ... (README)")
+    a.add_argument(
+        "--template",
+        help="an Apprise message: $symbol $signal $price ... (docs/tutorial/notifications.md)",
+    )
     a.set_defaults(handler="autonama_cli.subscriptions:add")
     a = actions.add_parser("list", help="every subscription, enabled or why not")
     a.set_defaults(handler="autonama_cli.subscriptions:listing")
@@ -263,7 +266,8 @@ def _watches(sub: Any) -> None:
         "Watches, in the stack's database: the fetcher follows Binance's websocket streams "
         "of every watch and each closed candle is analysed, stored and, when a signal "
         "changes, alerted. Besides the stored ones, a default watch can be set in the "
-        "environment (AUTONAMA_WATCH__ENABLED=true, AUTONAMA_WATCH__SYMBOLS=..., README).",
+        "environment (AUTONAMA_WATCH__ENABLED=true, AUTONAMA_WATCH__SYMBOLS=...; see "
+        "docs/tutorial/live-market.md).",
         "autonama watch add --name majors --symbols BTCUSDT ETHUSDT --intervals 1m 1h",
         "autonama watch add --name top100 --top 100 --intervals 15m --degree 3 4 --days 2",
         "autonama watch list",

@@ -13,8 +13,8 @@ Three kinds, named for what a worker must do with the record at hand:
 PostgreSQL errors are classified by SQLSTATE: first the exact code, then its class
 (the first two characters), then RECORD for a class not listed. Errors raised by the
 client library rather than the server (a lost socket, a value it cannot encode) are
-classified by type. ``FAULT_TABLE`` is the same model as rows, printed in the README
-(a test holds the two together).
+classified by type. ``FAULT_TABLE`` is the same model as rows, printed in the
+documentation (docs/reference/pipeline.md; a test holds the two together).
 """
 
 from __future__ import annotations
@@ -191,5 +191,5 @@ def _rows() -> list[tuple[str, str, str]]:
     return sorted(rows, key=lambda r: (order.index(r[1]), not r[0].startswith("`"), r[0]))
 
 
-#: The model as rows (what, kind, why): the README's table.
+#: The model as rows (what, kind, why): the table of docs/reference/pipeline.md.
 FAULT_TABLE: list[tuple[str, str, str]] = _rows()

@@ -176,7 +176,7 @@ class SubscriptionSpec(BaseModel):
         default=None,
         max_length=4000,
         description="The message of an Apprise target, with $symbol, $signal, $price... "
-        "(see the README); webhooks always carry the alert as JSON.",
+        "(docs/tutorial/notifications.md); webhooks always carry the alert as JSON.",
     )
 
 
