@@ -189,6 +189,11 @@ status() {
   local rc=0
   if supervisor_alive; then
     "${SUPERVISORCTL[@]}" status || rc=1
+    # where to look (the token is the one `up` made; none is made here)
+    local token=""
+    [[ -s $AUTONAMA_LOCAL_DIR/api-token ]] && token="#token=$(cat "$AUTONAMA_LOCAL_DIR/api-token")"
+    echo "dashboard  http://127.0.0.1:$DASHBOARD_PORT/alerts$token"
+    echo "API        http://127.0.0.1:$API_PORT/docs (readiness: /readyz, metrics: /metrics)"
   else
     echo "services not running (supervisord is not running)"; rc=1
   fi
@@ -220,7 +225,7 @@ demo() {
   fi
   log "dashboard: $(dashboard_url) (make down stops the stack)"
   log "live market (needs Binance): uv run autonama watch add --name majors --intervals 1m"
-  log "  (or start the stack with AUTONAMA_WATCH__ENABLED=true make up; README: The live market)"
+  log "  (or start the stack with AUTONAMA_WATCH__ENABLED=true make up; docs/tutorial/live-market.md)"
 }
 
 case "${1:-}" in

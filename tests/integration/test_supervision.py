@@ -107,6 +107,9 @@ async def test_kill_9_of_each_service_under_supervision_loses_nothing(
             check=False,
         )
         status = done.stdout
+        # where to look: the dashboard's and the API's addresses
+        assert f"dashboard  http://127.0.0.1:{supervised['DASHBOARD_PORT']}/alerts" in status
+        assert f"API        http://127.0.0.1:{supervised['API_PORT']}/docs" in status
         for name in KINDS:
             assert f"{name}" in status
             assert "RUNNING" in next(line for line in status.splitlines() if name in line)

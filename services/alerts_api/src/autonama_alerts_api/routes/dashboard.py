@@ -35,8 +35,9 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/alerts")
 
 
-#: The documentation pages load nothing from elsewhere: what their bundles would fetch from
-#: the internet (ReDoc's logo from cdn.redoc.ly) is refused by the browser, not attempted.
+#: The documentation pages load nothing from elsewhere: whatever their bundles would fetch
+#: from the internet is refused by the browser, not attempted (ReDoc's logo from
+#: cdn.redoc.ly is an inline image in the vendored bundle: see static/vendor/README.md).
 DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:; "

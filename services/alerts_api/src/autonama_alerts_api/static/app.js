@@ -271,7 +271,11 @@ function addToFeed(a, top = true) {
 let marketReload = null;
 function scheduleMarketReload(freshKey) {
   clearTimeout(marketReload);
-  marketReload = setTimeout(() => loadMarket(freshKey).catch(() => {}), 150);
+  marketReload = setTimeout(() => {
+    loadMarket(freshKey).catch(() => {});
+    // the state moved: a scan may have failed as a whole (no alert says so)
+    loadSummary().catch(() => {});
+  }, 150);
 }
 
 // The stream, with our own reconnection: EventSource retries by itself, but gives up for
@@ -766,6 +770,11 @@ function describeFilter(f) {
 
 async function loadSubscriptions() {
   const status = $("notify-status");
+  if (!token) {  // subscriptions need a write token: not asked for (no 401 in the console)
+    status.dataset.state = "error";
+    status.textContent = "Notifications need a write token: open the address `make up` printed (it ends in #token=...).";
+    return;
+  }
   let subs;
   try {
     subs = await api("/v1/subscriptions");
