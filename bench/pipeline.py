@@ -43,7 +43,8 @@ from tests.support.stack import Stack, wait_for_log  # noqa: E402
 from autonama_shared import __version__  # noqa: E402
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
-from autonama_shared.db.store import record_plan, store_signals, update_progress  # noqa: E402
+from autonama_shared.db.scans import record_plan, update_progress  # noqa: E402
+from autonama_shared.db.store import store_signals  # noqa: E402
 from autonama_shared.engine.specs import ScanSpec  # noqa: E402
 from autonama_shared.formats._files import write_new  # noqa: E402
 from autonama_shared.formats.results import from_report  # noqa: E402

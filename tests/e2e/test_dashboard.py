@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from autonama_shared.db import migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.store import record_plan
+from autonama_shared.db.scans import record_plan
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import start_api

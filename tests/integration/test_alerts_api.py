@@ -28,8 +28,8 @@ import pytest
 
 from autonama_alerts_api.queries.alerts import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
+from autonama_shared.db.channels import alerts_channel, notify_state
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.store import alerts_channel, notify_state
 from autonama_shared.engine.candles import Candles
 from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol

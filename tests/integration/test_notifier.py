@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from autonama_shared.db.channels import alerts_channel
 from autonama_shared.db.outbox import AlertRelay
-from autonama_shared.db.store import alerts_channel
 from autonama_shared.messaging.events import AlertEnded, AlertRaised, decode
 from autonama_shared.messaging.kafka import ensure_topics
 from autonama_shared.messaging.topics import Topics

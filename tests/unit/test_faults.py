@@ -195,7 +195,7 @@ async def test_an_event_too_large_for_its_topic_is_the_records_fault() -> None:
 
 
 def test_kafka_errors_become_the_runners_kinds() -> None:
-    from autonama_shared.messaging.runner import kafka_error
+    from autonama_shared.messaging.failures import kafka_error
 
     assert isinstance(kafka_error(MessageSizeTooLargeError()), DataError)
     assert isinstance(kafka_error(KafkaConnectionError()), TemporaryError)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from autonama_shared.engine.intervals import interval_ms
-from autonama_shared.sources.live import up_to_date
+from autonama_shared.sources.live_frames import up_to_date
 
 DAY = 86_400_000
 MONDAY = 4 * DAY  # 1970-01-05: Binance's weeks start on Mondays

@@ -38,8 +38,8 @@ from autonama_alerts_api.routes.alerts import fast_alerts_page
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster, Seats
 from autonama_shared import __version__
+from autonama_shared.db.channels import alerts_channel, state_channel
 from autonama_shared.db.pool import migrate_when_ready, open_pool
-from autonama_shared.db.store import alerts_channel, state_channel
 from autonama_shared.errors import AutonamaError, ConfigError
 from autonama_shared.lifecycle import Stopped, retry_until_ready
 from autonama_shared.messaging.kafka import make_producer, start_client

@@ -25,7 +25,8 @@ from autonama_shared.messaging.events import (
     KlineBatch,
     SignalComputed,
 )
-from autonama_shared.messaging.runner import Emit, MapHandler, of_type, open_runner
+from autonama_shared.messaging.ports import Emit, MapHandler, of_type
+from autonama_shared.messaging.runner import open_runner
 
 if TYPE_CHECKING:
     from autonama_shared.sources.binance import BinanceSource

@@ -18,7 +18,7 @@ from autonama_shared.messaging.events import (
     ScanPlanned,
     ScanRequested,
 )
-from autonama_shared.messaging.runner import Emit
+from autonama_shared.messaging.ports import Emit
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.runs.scan import resolve_universe
 from autonama_shared.sources.base import CandleSource

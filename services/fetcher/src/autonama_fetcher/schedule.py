@@ -21,7 +21,7 @@ import asyncpg
 from autonama_fetcher.settings import Schedule
 from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.messaging.events import ScanRequested, encode
-from autonama_shared.messaging.runner import Producer
+from autonama_shared.messaging.ports import Producer
 from autonama_shared.messaging.topics import Topics
 
 __all__ = ["Scheduler", "next_close_ms", "scan_id_for"]

@@ -29,7 +29,8 @@ from autonama_shared.messaging.events import (
     BacktestRequested,
     ScanRequested,
 )
-from autonama_shared.messaging.runner import Emit, MapHandler, open_runner
+from autonama_shared.messaging.ports import Emit, MapHandler
+from autonama_shared.messaging.runner import open_runner
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource

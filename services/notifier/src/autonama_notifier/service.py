@@ -29,7 +29,8 @@ from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
 from autonama_shared.db.status import report_health
 from autonama_shared.db.subscriptions import deliveries_channel
 from autonama_shared.messaging.events import AlertEnded, AlertRaised
-from autonama_shared.messaging.runner import SinkHandler, open_runner
+from autonama_shared.messaging.ports import SinkHandler
+from autonama_shared.messaging.runner import open_runner
 
 __all__ = ["ACCEPTED", "make_handler", "run"]
 

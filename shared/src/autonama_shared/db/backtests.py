@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from autonama_shared.db.store import Conn, recount, universe_json
+from autonama_shared.db.pool import Conn
+from autonama_shared.db.scans import recount, universe_json
 from autonama_shared.messaging.events import BacktestComputed, BacktestPlanned, BacktestRequested
 
 __all__ = [

@@ -26,7 +26,8 @@ import asyncpg
 import fastjsonschema
 from pydantic import ValidationError
 
-from autonama_shared.db.store import record_plan, store_signals, update_progress
+from autonama_shared.db.scans import record_plan, update_progress
+from autonama_shared.db.store import store_signals
 from autonama_shared.errors import ConfigError
 from autonama_shared.formats.records import RECORD_FIELDS, WindowSeries, describe
 from autonama_shared.formats.results import ResultsFile, results_schema

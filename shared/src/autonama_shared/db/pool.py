@@ -18,6 +18,7 @@ from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
 __all__ = [
+    "Conn",
     "classified",
     "migrate_when_ready",
     "one",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: A connection of the pool or a plain one: what the storage functions take.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 
 @asynccontextmanager

@@ -27,13 +27,10 @@ a record that cannot be decoded goes to the dead-letter topic. Then:
   topic carries the record's size and SHA-256 instead of its bytes (the record
   stays at its topic / partition / offset, where ``autonama dlq replay`` reads
   it): a record is never both unhandled and unreported.
-- the circuit: when ``circuit_limit`` records in a row fail alone for the same
-  cause (the error's type and its text without numbers or quoted values; never
-  a value or constraint the database refused, which only a record causes), the
-  cause is taken to be the world's, not the records': the runner stops
-  dead-lettering, rewinds, backs off and reports itself unhealthy until a
-  record gets through. An unclassified outage cannot drain a topic into the
-  dead letters.
+- the circuit (``messaging.failures.Circuit``): when ``circuit_limit`` records in a
+  row fail alone for the same cause, the cause is the world's, not the records': the
+  runner stops dead-lettering, rewinds, backs off and reports itself unhealthy until
+  a record gets through.
 - ``Stopped`` (the handler saw the stop event): nothing is committed; the
   records are handled again after a restart.
 - ``FatalError`` (no record can be handled, e.g. a table is missing): the
@@ -42,90 +39,54 @@ a record that cannot be decoded goes to the dead-letter topic. Then:
 A record handled again (after a rewind, or one by one after its poll failed)
 may emit its events twice: every consumer downstream is idempotent.
 
-Kafka errors are sorted here by the fault model (``autonama_shared.faults``):
-temporary ones become ``TemporaryError``, an event too large for its topic is
-the record's fault. A sink sorts its database's errors
-(``autonama_shared.db.pool.transaction``). The loop's state ("ok",
-"retrying: ...", "circuit open: ...") is the part ``<who>.consumer`` of
-``health``. The producer,
-consumer and every background task (``add_task``) are closed by one
-``AsyncExitStack`` when the runner exits.
+Kafka errors are sorted by the fault model (``messaging.failures.kafka_error``); a
+sink sorts its database's errors (``db.pool.transaction``). The loop's state ("ok",
+"retrying: ...", "circuit open: ...") is the part ``<who>.consumer`` of ``health``.
+The producer, consumer and every background task (``add_task``) are closed by one
+``AsyncExitStack`` when the runner exits. The clients and handlers it takes are the
+protocols of ``messaging.ports``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.errors import IllegalStateError, KafkaError
 
-from autonama_shared.errors import DataError, FatalError, TemporaryError
-from autonama_shared.faults import Fault, kafka_fault, record_certain
+from autonama_shared.errors import FatalError, TemporaryError
+from autonama_shared.faults import record_certain
 from autonama_shared.health import Health
 from autonama_shared.lifecycle import Backoff, Stopped, retry_until_ready, supervise
 from autonama_shared.messaging.events import DeadLetter, EventDecodeError, decode, encode
+from autonama_shared.messaging.failures import (
+    DEAD_LETTER_ERROR_CHARS,
+    DEAD_LETTER_MARGIN,
+    Circuit,
+    describe,
+    kafka_error,
+)
 from autonama_shared.messaging.kafka import make_consumer, make_producer, start_client
+from autonama_shared.messaging.ports import (
+    Consumer,
+    MapHandler,
+    Producer,
+    Record,
+    SinkHandler,
+)
 from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
 from autonama_shared.settings import KafkaSettings
 from autonama_shared.untrusted import printable
 
-__all__ = [
-    "Consumer",
-    "Emit",
-    "MapHandler",
-    "Producer",
-    "Runner",
-    "SinkHandler",
-    "of_type",
-    "open_runner",
-]
+__all__ = ["Runner", "open_runner"]
 
 log = logging.getLogger(__name__)
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
-T = TypeVar("T")
-
-
-class Producer(Protocol):
-    """What the runner needs of a producer (aiokafka's, or a fake in unit tests)."""
-
-    async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None
-    ) -> asyncio.Future[Any]: ...
-
-    async def stop(self) -> None: ...
-
-
-class Consumer(Protocol):
-    """What the runner needs of a group consumer (aiokafka's, or a fake in unit tests)."""
-
-    async def getmany(
-        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
-    ) -> dict[TopicPartition, list[Record]]: ...
-
-    async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
-
-    def seek(self, partition: TopicPartition, offset: int) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-#: Publishes one event (``topic``, ``event``, ``key``); the runner waits for its ack.
-Emit = Callable[[str, Any, bytes], Awaitable[None]]
-MapHandler = Callable[[Sequence[Any], Emit], Awaitable[None]]
-SinkHandler = Callable[[Sequence[Any]], Awaitable[None]]
-
-
-def of_type(events: Sequence[Any], cls: type[T]) -> list[T]:
-    """The events of one type, in order."""
-    return [e for e in events if isinstance(e, cls)]
 
 
 @dataclass
@@ -220,7 +181,7 @@ class Runner:
                 "%s: background task %s stopped: %s",
                 self.service,
                 task.get_name(),
-                _describe(task.exception()),  # type: ignore[arg-type]
+                describe(task.exception()),  # type: ignore[arg-type]
             )
 
     async def map(self, handler: MapHandler) -> None:
@@ -283,7 +244,7 @@ class Runner:
             except EventDecodeError as e:
                 await self.dead_letter(record, str(e))
             except Exception as e:  # noqa: BLE001 - whatever a record does to a decoder: poison
-                await self.dead_letter(record, f"cannot decode: {_describe(e)}")
+                await self.dead_letter(record, f"cannot decode: {describe(e)}")
         if poll.pairs:
             try:
                 await call([event for _, event in poll.pairs])
@@ -298,7 +259,7 @@ class Runner:
                         "%s: a poll of %d records failed (%s); handling them one by one",
                         self.service,
                         len(poll.pairs),
-                        _describe(e),
+                        describe(e),
                     )
                     await self._one_by_one(poll.pairs, call)
         try:
@@ -331,7 +292,7 @@ class Runner:
                 self.circuit.open,
             )
             raise TemporaryError(f"circuit open: {self.circuit.open}")
-        await self.dead_letter(record, _describe(e))
+        await self.dead_letter(record, describe(e))
 
     async def dead_letter(self, record: Record, error: str) -> None:
         """Publish ``record`` with ``error`` to the dead-letter topic and wait for the ack.
@@ -386,69 +347,6 @@ class Runner:
                     tp.topic,
                     tp.partition,
                 )
-
-
-def _describe(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"
-
-
-#: Room left in a dead letter's message for the batch's own framing.
-DEAD_LETTER_MARGIN = 4096
-#: The most of an error's text a dead letter carries.
-DEAD_LETTER_ERROR_CHARS = 2000
-
-
-def kafka_error(e: KafkaError) -> Exception:
-    """A Kafka error met while publishing a record's events, sorted by the fault model."""
-    kind = kafka_fault(e)
-    if kind is Fault.RECORD:
-        return DataError(f"Kafka refused what this record made: {_describe(e)}")
-    if kind is Fault.FATAL:
-        return FatalError(f"Kafka: {_describe(e)}")
-    return TemporaryError(f"Kafka: {e}")
-
-
-_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?")
-
-
-class Circuit:
-    """Records failing alone one after another for the same cause.
-
-    ``failed`` says whether the cause has now failed ``limit`` records in a row, with
-    no record handled in between: then it is the world's fault (an outage the fault
-    model does not know), not the records', and ``open`` names it until a record gets
-    through (``succeeded``). The cause is the error's type and its text without its
-    values (numbers, quoted strings), so records refused for the same reason count
-    together. Failures that can only be the record's (``faults.record_certain``: a value
-    out of range, a constraint) are never counted.
-
-    >>> c = Circuit(3)
-    >>> [c.failed(ValueError(f"disk {i} full")) for i in range(3)]
-    [False, False, True]
-    >>> c.open
-    'ValueError: disk # full'
-    >>> c.succeeded(); c.open is None
-    True
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.cause: str | None = None
-        self.count = 0
-        self.open: str | None = None
-
-    def failed(self, e: BaseException) -> bool:
-        cause = f"{type(e).__name__}: {_VALUES.sub('#', str(e))[:200]}"
-        if cause == self.cause:
-            self.count += 1
-        else:
-            self.cause, self.count = cause, 1
-        if self.count >= self.limit:
-            self.open = cause
-        return self.open is not None and self.open == cause
-
-    def succeeded(self) -> None:
-        self.cause, self.count, self.open = None, 0, None
 
 
 @asynccontextmanager
