@@ -14,27 +14,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from aiokafka.errors import KafkaError
 
 from autonama_ingestor.files import DropFolder
+from autonama_ingestor.repository import Batch, PostgresRepository, Repository
 from autonama_ingestor.settings import Settings
-from autonama_shared.db.backtests import (
-    record_backtest_plan,
-    record_backtest_request,
-    store_backtest_results,
-    update_backtest_progress,
-)
+from autonama_shared.db.channels import alerts_channel
 from autonama_shared.db.outbox import AlertRelay
-from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
+from autonama_shared.db.pool import migrate_when_ready, open_pool
 from autonama_shared.db.status import report_health
-from autonama_shared.db.store import (
-    alerts_channel,
-    record_plan,
-    record_request,
-    store_signals,
-    update_progress,
-)
 from autonama_shared.errors import TemporaryError
 from autonama_shared.lifecycle import supervise
 from autonama_shared.messaging.events import (
@@ -46,7 +34,8 @@ from autonama_shared.messaging.events import (
     ScanRequested,
     SignalComputed,
 )
-from autonama_shared.messaging.runner import SinkHandler, of_type, open_runner
+from autonama_shared.messaging.ports import SinkHandler
+from autonama_shared.messaging.runner import open_runner
 
 __all__ = ["ACCEPTED", "make_handler", "run"]
 
@@ -64,36 +53,24 @@ ACCEPTED = (
 )
 
 
-def make_handler(pool: asyncpg.Pool) -> SinkHandler:
+def make_handler(repository: Repository) -> SinkHandler:
     async def handle(events: Sequence[Any]) -> None:
-        plans, signals = of_type(events, ScanPlanned), of_type(events, SignalComputed)
-        bt_plans, bt_results = of_type(events, BacktestPlanned), of_type(events, BacktestComputed)
-        async with transaction(pool) as conn:
-            for request in of_type(events, ScanRequested):  # visible as "requested"
-                await record_request(conn, request)
-            for plan in plans:
-                await record_plan(conn, plan)
-            new = await store_signals(conn, signals, origin="pipeline")
-            finished = await update_progress(
-                conn, [p.scan_id for p in plans] + [s.scan_id for s in signals]
-            )
-            for bt_request in of_type(events, BacktestRequested):
-                await record_backtest_request(conn, bt_request)
-            for bt_plan in bt_plans:
-                await record_backtest_plan(conn, bt_plan)
-            await store_backtest_results(conn, bt_results)
-            backtests_done = await update_backtest_progress(
-                conn, [p.backtest_id for p in bt_plans] + [r.backtest_id for r in bt_results]
-            )
-        log.info("stored %d signals (%d new), %d plans", len(signals), new, len(plans))
-        for f in finished:
+        batch = Batch.of(events)
+        stored = await repository.store(batch)
+        log.info(
+            "stored %d signals (%d new), %d plans",
+            len(batch.signals),
+            stored.new_signals,
+            len(batch.plans),
+        )
+        for f in stored.finished:
             log.info(
                 "scan %s finished: %d done, %d failed",
                 f.scan_id,
                 f.symbols_done,
                 f.symbols_failed,
             )
-        for backtest_id in backtests_done:
+        for backtest_id in stored.backtests_finished:
             log.info("backtest %s finished", backtest_id)
 
     return handle
@@ -152,4 +129,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             )
             runner.supervise("alert-relay", lambda: relay.run(stop))
         runner.add_task(report_health(pool, runner.health, stop, service="ingestor"), name="health")
-        await runner.sink(make_handler(pool))
+        await runner.sink(make_handler(PostgresRepository(pool)))
