@@ -20,12 +20,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
 from autonama_notifier.deliver import Deliverer
+from autonama_notifier.queue import DeliveryQueue, PostgresQueue
 from autonama_notifier.settings import Settings
-from autonama_shared.db.deliveries import enqueue_alerts, live_subscriptions
-from autonama_shared.db.pool import migrate_when_ready, open_pool, transaction
+from autonama_shared.db.pool import migrate_when_ready, open_pool
 from autonama_shared.db.status import report_health
 from autonama_shared.db.subscriptions import deliveries_channel
 from autonama_shared.messaging.events import AlertEnded, AlertRaised
@@ -39,12 +37,10 @@ log = logging.getLogger("autonama.notifier")
 ACCEPTED = (AlertRaised, AlertEnded)
 
 
-def make_handler(pool: asyncpg.Pool, public_url: str) -> SinkHandler:
+def make_handler(queue: DeliveryQueue) -> SinkHandler:
     async def handle(events: Sequence[Any]) -> None:
         alerts = [e for e in events if isinstance(e, AlertRaised | AlertEnded)]
-        async with transaction(pool) as conn:
-            subscriptions = await live_subscriptions(conn)
-            queued = await enqueue_alerts(conn, alerts, subscriptions, public_url)
+        queued = await queue.queue(alerts)
         if queued:
             log.info("%d alerts: %d deliveries queued", len(alerts), queued)
 
@@ -71,4 +67,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         deliverer = Deliverer(pool, settings, deliveries_channel(settings.postgres.db_schema))
         runner.supervise("senders", lambda: deliverer.run(stop))
         runner.add_task(report_health(pool, runner.health, stop, service="notifier"), name="health")
-        await runner.sink(make_handler(pool, settings.public_url))
+        await runner.sink(make_handler(PostgresQueue(pool, settings.public_url)))

@@ -19,35 +19,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
-from autonama_shared.formats.alerts import AlertRecord
-from autonama_shared.notify.messages import event_type, webhook_body
-from autonama_shared.notify.subscriptions import AlertFilter, matches
+from autonama_shared.db.pool import Conn
+from autonama_shared.notify.deliveries import Delivery, Subscription
+from autonama_shared.notify.subscriptions import AlertFilter
 
 __all__ = [
     "Claimed",
     "Outcome",
-    "Subscription",
     "claim_due",
-    "enqueue_alerts",
+    "enqueue_deliveries",
     "live_subscriptions",
     "record_outcomes",
 ]
-
-Conn = asyncpg.Connection | PoolConnectionProxy
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """What the notifier matches an alert against."""
-
-    id: int
-    filter: AlertFilter
-    created_at: datetime
 
 
 async def live_subscriptions(conn: Conn) -> list[Subscription]:
@@ -61,36 +45,11 @@ async def live_subscriptions(conn: Conn) -> list[Subscription]:
     ]
 
 
-async def enqueue_alerts(
-    conn: Conn,
-    alerts: Sequence[AlertRecord],
-    subscriptions: Sequence[Subscription],
-    public_url: str,
-) -> int:
-    """Queue a delivery of each alert to each subscription it matches (one made before the
-    alert was committed); an alert queued before (a replay) is not queued again. The number
-    of deliveries queued now."""
-    rows: list[tuple[Any, ...]] = []
-    bodies: dict[int, str] = {}
-    for alert in alerts:
-        for sub in subscriptions:
-            if sub.created_at <= alert.created_at and matches(sub.filter, alert):
-                if alert.id not in bodies:
-                    bodies[alert.id] = webhook_body(alert, public_url)
-                rows.append(
-                    (
-                        sub.id,
-                        alert.id,
-                        f"msg_{alert.id}_{sub.id}",
-                        alert.key,
-                        event_type(alert),
-                        bodies[alert.id],
-                        alert.created_at,
-                    )
-                )
-    if not rows:
+async def enqueue_deliveries(conn: Conn, deliveries: Sequence[Delivery]) -> int:
+    """Queue ``deliveries`` (``notify.deliveries.planned``); one queued before (a replayed
+    alert) is not queued again. The number of deliveries queued now."""
+    if not deliveries:
         return 0
-    columns = list(zip(*rows, strict=True))
     done = await conn.execute(
         """INSERT INTO deliveries (subscription_id, alert_id, message_id, key, event_type, body,
                                    alert_created_at)
@@ -98,7 +57,13 @@ async def enqueue_alerts(
                                 $6::text[], $7::timestamptz[])
            ORDER BY 2, 1
            ON CONFLICT (subscription_id, message_id) DO NOTHING""",
-        *columns,
+        [d.subscription_id for d in deliveries],
+        [d.alert_id for d in deliveries],
+        [d.message_id for d in deliveries],
+        [d.key for d in deliveries],
+        [d.event_type for d in deliveries],
+        [d.body for d in deliveries],
+        [d.alert_created_at for d in deliveries],
     )
     queued = int(done.rsplit(" ", 1)[-1])
     if queued:

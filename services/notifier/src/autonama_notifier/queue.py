@@ -1,0 +1,38 @@
+"""Where the notifier's handler puts the alerts it reads: a ``DeliveryQueue`` queues each
+alert for every subscription it goes to (``notify.deliveries.planned``), once.
+
+``PostgresQueue`` is the real one (one transaction: the enabled subscriptions, then the
+deliveries, which the senders claim). The unit tests run the handler on an in-memory one
+(``tests/support/notify_memory.py``), and a contract test holds both to the same
+scenarios against the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import asyncpg
+
+from autonama_shared.db.deliveries import enqueue_deliveries, live_subscriptions
+from autonama_shared.db.pool import transaction
+from autonama_shared.formats.alerts import AlertRecord
+from autonama_shared.notify.deliveries import planned
+
+__all__ = ["DeliveryQueue", "PostgresQueue"]
+
+
+class DeliveryQueue(Protocol):
+    async def queue(self, alerts: Sequence[AlertRecord]) -> int:
+        """Queue the deliveries of ``alerts``; the number queued now (a replay: 0)."""
+        ...
+
+
+class PostgresQueue:
+    def __init__(self, pool: asyncpg.Pool, public_url: str) -> None:
+        self.pool, self.public_url = pool, public_url
+
+    async def queue(self, alerts: Sequence[AlertRecord]) -> int:
+        async with transaction(self.pool) as conn:
+            subscriptions = await live_subscriptions(conn)
+            return await enqueue_deliveries(conn, planned(alerts, subscriptions, self.public_url))
