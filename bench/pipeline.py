@@ -47,7 +47,6 @@ from autonama_shared.db.scans import record_plan, update_progress  # noqa: E402
 from autonama_shared.db.store import store_signals  # noqa: E402
 from autonama_shared.engine.specs import ScanSpec  # noqa: E402
 from autonama_shared.formats._files import write_new  # noqa: E402
-from autonama_shared.formats.results import from_report  # noqa: E402
 from autonama_shared.messaging.events import (  # noqa: E402
     ScanParams,
     ScanPlanned,
@@ -56,7 +55,7 @@ from autonama_shared.messaging.events import (  # noqa: E402
     encode,
 )
 from autonama_shared.messaging.topics import ensure_pipeline_topics  # noqa: E402
-from autonama_shared.runs.scan import run_scan  # noqa: E402
+from autonama_shared.runs.scan import results_file, run_scan  # noqa: E402
 from autonama_shared.settings import KafkaSettings, PostgresSettings  # noqa: E402
 from autonama_shared.sources.files import FileSource  # noqa: E402
 
@@ -223,7 +222,7 @@ async def drop_rate(workdir: Path, *, series: bool) -> tuple[int, float, float]:
     with each symbol's window (180 candles) or without (``series=False``)."""
     source = FileSource(DATA / "klines" / "until-2022-10" / "1d")
     report = await run_scan(source, ScanSpec(symbols=tuple(source.symbols("1d")), days=180))
-    real = from_report(report)
+    real = results_file(report)
     good = [r for r in real.results if r.error is None]
     tag = uuid.uuid4().hex[:8]
     stack = Stack(

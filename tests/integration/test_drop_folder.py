@@ -14,9 +14,9 @@ import pytest
 from autonama_ingestor.files import DropFolder
 from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import DataError
-from autonama_shared.formats.results import ResultsFile, from_report, write_results
+from autonama_shared.formats.results import ResultsFile, write_results
 from autonama_shared.lifecycle import supervise
-from autonama_shared.runs.scan import run_scan
+from autonama_shared.runs.scan import results_file, run_scan
 from autonama_shared.settings import PostgresSettings
 from autonama_shared.sources.files import FileSource
 from tests.support.cli import cli
@@ -27,7 +27,7 @@ from tests.support.factories import make_signal, store
 async def scan_results(shared_data: Path) -> ResultsFile:
     source = FileSource(shared_data / "klines" / "until-2022-10" / "1d")
     report = await run_scan(source, ScanSpec(symbols=("BTCUSDT", "ETHUSDT", "APEUSDT", "NOPEUSDT")))
-    return from_report(report)
+    return results_file(report)
 
 
 def reason(folder: Path, name: str) -> dict[str, object]:

@@ -4,7 +4,9 @@
   ``errors`` and itself;
 - ``formats`` and ``messaging`` never import ``db``;
 - nothing in ``shared/`` or ``cli/`` imports a service, and no service imports another;
-- the modules of ``autonama_shared`` form no import cycle.
+- the modules of ``autonama_shared`` form no import cycle, nor do its wings (``formats``
+  and ``runs`` importing each other is a cycle even when no two modules are), nor the
+  modules of each service and of the CLI (imports under ``TYPE_CHECKING`` count).
 
 Imports inside functions count too: a lazy import is still a dependency.
 """
@@ -186,3 +188,55 @@ def test_lazy_and_relative_imports_are_seen() -> None:
         "autonama_shared.engine.bands",
         "autonama_shared.engine.bands.fit",
     }
+
+
+def wings(modules: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph between the wings of ``autonama_shared`` (``engine``, ``db``,
+    ``formats``...; a top-level module is a wing of its own)."""
+
+    def wing(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    out: dict[str, set[str]] = {}
+    for module, imported in modules.items():
+        if not module.startswith("autonama_shared."):
+            continue
+        out.setdefault(wing(module), set()).update(
+            wing(i)
+            for i in imported
+            if i.startswith("autonama_shared.") and wing(i) in {wing(m) for m in modules}
+        )
+    return out
+
+
+def test_the_shared_librarys_wings_import_each_other_in_one_direction() -> None:
+    assert cycles(wings(_package_modules())) == []
+
+
+def _app_modules(root: Path, package: str) -> dict[str, set[str]]:
+    """An app's import graph; a package's __init__ importing its own submodules is no cycle."""
+    modules = graph(root, package)
+    for name in list(modules):
+        if (root / name.removeprefix(package).lstrip(".").replace(".", "/")).is_dir():
+            modules[name] = {i for i in modules[name] if not i.startswith(name + ".")}
+    return modules
+
+
+@pytest.mark.parametrize("app", sorted(SERVICES))
+def test_no_service_has_an_import_cycle(app: str) -> None:
+    """Imports under ``TYPE_CHECKING`` count: they are read here like any other."""
+    assert cycles(_app_modules(SERVICES[app], f"autonama_{app}")) == []
+
+
+def test_a_planted_cycle_of_wings_is_caught() -> None:
+    planted = {
+        "autonama_shared.formats.results": {"autonama_shared.runs.scan"},
+        "autonama_shared.runs.backtest": {"autonama_shared.formats.report"},
+        "autonama_shared.formats.report": set(),
+        "autonama_shared.runs.scan": set(),
+    }
+    assert cycles(wings(planted)) == [["autonama_shared.formats", "autonama_shared.runs"]]
+
+
+def test_the_cli_has_no_import_cycle() -> None:
+    assert cycles(_app_modules(ROOT / "cli/src/autonama_cli", "autonama_cli")) == []

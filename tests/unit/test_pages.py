@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from autonama_alerts_api.pages import CachedPagesMiddleware, PageCache, serve_page
+from autonama_alerts_api.page_cache import PageCache
+from autonama_alerts_api.pages import CachedPagesMiddleware, serve_page
 
 
 def state() -> Any:

@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
         config = interval_from_files(config)
     spec = spec_from_config(config)
     source = build_source(config)
-    from autonama_shared.formats.results import from_report, write_results
+    from autonama_shared.formats.results import write_results
+    from autonama_shared.runs.scan import results_file
 
     out, err = stdout_console(), Console(stderr=True)
     if config.source == "files":
@@ -229,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         )
         log.info("scan stopped: %s", e)
         return 1
-    results = from_report(report)
+    results = results_file(report)
     path = write_results(results, config.output)
     print_table(results, out)
     if config.charts is not None:

@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from fastapi import Depends, HTTPException, Path, Query, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from autonama_alerts_api.pages import PageCache
+from autonama_alerts_api.page_cache import PageCache
 from autonama_alerts_api.queries.alerts import AlertFilter
 from autonama_alerts_api.settings import Settings
 from autonama_alerts_api.stream import Broadcaster, Seats

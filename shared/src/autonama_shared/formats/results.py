@@ -10,13 +10,12 @@ offline path draws candlesticks too); version 1 files (closes only) are still re
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from autonama_shared import __version__
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.engine.specs import (
     PriceScale,
@@ -28,10 +27,7 @@ from autonama_shared.formats.records import (
     BandSeries,
     SignalRecord,
     WindowSeries,
-    record_of,
-    series_of,
 )
-from autonama_shared.runs.scan import ScanReport
 
 __all__ = [
     "RESULTS_PREFIX",
@@ -40,7 +36,6 @@ __all__ = [
     "ResultsFile",
     "ScanParameters",
     "SymbolResult",
-    "from_report",
     "generated_schema",
     "results_schema",
     "write_results",
@@ -93,43 +88,6 @@ class ResultsFile(_Model):
                         f"{r.symbol}: open, high and low in a series need schema_version 2"
                     )
         return self
-
-
-def _utc(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def from_report(report: ScanReport) -> ResultsFile:
-    spec = report.spec
-    results = []
-    for item in report.items:
-        r, c = item.result, item.candles
-        window = c.tail(r.candles) if c is not None and r.candles else None
-        results.append(
-            SymbolResult(
-                **record_of(r),
-                symbol=item.symbol,
-                interval=item.interval,
-                first_candle_time=_utc(window.first_open_time) if window else None,
-                last_candle_time=_utc(window.last_open_time) if window else None,
-                series=series_of(r, c, with_ohlc=True),
-            )
-        )
-    return ResultsFile(
-        engine_version=__version__,
-        generated_at=report.finished_at,
-        parameters=ScanParameters(
-            interval=spec.interval,
-            degree=spec.params.degree,
-            kstd=spec.params.kstd,
-            days=spec.days,
-            window=spec.window,
-            price_scale=spec.params.price_scale,
-            source=report.source,
-            universe=spec.universe,
-        ),
-        results=results,
-    )
 
 
 def write_results(results: ResultsFile, folder: Path) -> Path:

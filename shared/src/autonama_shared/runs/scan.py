@@ -12,13 +12,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from autonama_shared import __version__
 from autonama_shared.engine.bands import SignalResult, error_result, scan_signals
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import AutonamaError
+from autonama_shared.formats.records import record_of, series_of
+from autonama_shared.formats.results import ResultsFile, ScanParameters, SymbolResult
 from autonama_shared.sources.base import CORE_MOVERS, CandleSource
 
-__all__ = ["ScanReport", "SymbolScan", "analyse", "fetch_all", "resolve_universe", "run_scan"]
+__all__ = [
+    "ScanReport",
+    "SymbolScan",
+    "analyse",
+    "fetch_all",
+    "resolve_universe",
+    "results_file",
+    "run_scan",
+]
 
 
 @dataclass(frozen=True)
@@ -117,3 +128,41 @@ async def run_scan(
     )
     items = analyse(fetched, spec, with_bands=with_bands)
     return ScanReport(spec, source.name, symbols, items, started, datetime.now(UTC))
+
+
+def _utc(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def results_file(report: ScanReport) -> ResultsFile:
+    """The scan's results file (``formats.results``): what the drop folder ingests."""
+    spec = report.spec
+    results = []
+    for item in report.items:
+        r, c = item.result, item.candles
+        window = c.tail(r.candles) if c is not None and r.candles else None
+        results.append(
+            SymbolResult(
+                **record_of(r),
+                symbol=item.symbol,
+                interval=item.interval,
+                first_candle_time=_utc(window.first_open_time) if window else None,
+                last_candle_time=_utc(window.last_open_time) if window else None,
+                series=series_of(r, c, with_ohlc=True),
+            )
+        )
+    return ResultsFile(
+        engine_version=__version__,
+        generated_at=report.finished_at,
+        parameters=ScanParameters(
+            interval=spec.interval,
+            degree=spec.params.degree,
+            kstd=spec.params.kstd,
+            days=spec.days,
+            window=spec.window,
+            price_scale=spec.params.price_scale,
+            source=report.source,
+            universe=spec.universe,
+        ),
+        results=results,
+    )
