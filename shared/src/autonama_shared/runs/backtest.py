@@ -9,14 +9,14 @@ to draw or store.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from autonama_shared.engine.backtest import Metrics, buy_and_hold, metrics_of
 from autonama_shared.engine.bands import BandSweep
 from autonama_shared.engine.candles import Candles
-from autonama_shared.engine.specs import BacktestSpec
+from autonama_shared.engine.specs import BacktestSpec, TradeRules
 from autonama_shared.engine.sweep import (
     ComboResult,
     SeriesSweep,
@@ -128,11 +128,16 @@ def run_symbol(
     on_combo: Callable[[], None] | None = None,
 ) -> SymbolRun:
     """Sweep and choose for one symbol (see ``BacktestSpec``); a symbol without enough
-    candles, or whose candles could not be had, is a row with its error."""
+    candles, or whose candles could not be had, is a row with its error.
+
+    Three steps: the sweep and the choice (in sample, or on the first part of a split);
+    the run that is reported (the chosen one, or its test on the held-out part); with
+    folds, the walk-forward's test parts chained in its place.
+    """
     if candles is None or len(candles) < max(spec.windows) + 2:
         count = len(candles) if candles is not None else 0
         return failed(symbol, error or f"{count} candles are fewer than the window")
-    args = (
+    args: _SweepArgs = (
         candles,
         list(spec.degrees),
         list(spec.kstds),
@@ -151,22 +156,104 @@ def run_symbol(
         )
         reported = report_sweep.results[0]
         out_of_sample = _combo(reported)
-    times = candles.open_time[report_sweep.start : report_sweep.end]
-    equity, hold = reported.equity, report_sweep.buy_and_hold_equity
-    trades = _trades(reported, candles, report_sweep.start)
-    entries = [x.entry_bar for x in reported.trades]
-    exits = [x.exit_bar for x in reported.trades]
+    run = (
+        _walk_forward(args, candles, spec, spec.folds, bands)
+        if spec.folds is not None
+        else _chosen_run(candles, report_sweep, reported)
+    )
+    row = SymbolBacktest(
+        symbol=symbol,
+        first_time=int(run.times[0]),
+        last_time=int(run.times[-1]),
+        bars=len(run.times),
+        chosen=_combo(chosen),
+        out_of_sample=out_of_sample,
+        buy_and_hold=metrics_model(sweep.buy_and_hold),
+        buy_and_hold_out_of_sample=(
+            metrics_model(metrics_of(run.hold, spec.per_year))
+            if spec.split is not None or spec.folds is not None
+            else None
+        ),
+        trades=run.trades,
+        combinations=[_combo(r) for r in sweep.results],
+        folds=run.folds,
+        walk_forward=run.walk_forward,
+        equity_curve=curve_of(run.times, run.equity, run.hold),
+    )
+    return SymbolRun(
+        row,
+        run.times,
+        run.equity,
+        run.hold,
+        sweep,
+        reported.combo.window,
+        run.title,
+        run.entries,
+        run.exits,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a symbol's row reports: its bars, equity and buy-and-hold, its trades (and their
+    entry and exit bars for the chart), the walk-forward's folds."""
+
+    times: np.ndarray
+    equity: np.ndarray
+    hold: np.ndarray
+    trades: list[TradeModel]
+    entries: list[int]
+    exits: list[int]
+    title: str
+    folds: list[FoldModel] = field(default_factory=list)
+    walk_forward: MetricsModel | None = None
+
+
+def _chosen_run(candles: Candles, report_sweep: SeriesSweep, reported: ComboResult) -> _Run:
+    """The chosen combination's run (on the held-out part with a split)."""
     c = reported.combo
-    title = f"degree {c.degree}, kstd {c.kstd:g}, window {c.window}"
-    folds: list[FoldModel] = []
-    walk_forward = None
-    if spec.folds is not None:
-        # Walk-forward: what is reported (trades, curves, portfolio) is the test parts chained.
-        steps, equity = rolling_folds(
-            *args, spec.folds, metric=spec.metric, price_scale=spec.price_scale, bands=bands
-        )
-        t = candles.open_time
-        folds = [
+    return _Run(
+        times=candles.open_time[report_sweep.start : report_sweep.end],
+        equity=reported.equity,
+        hold=report_sweep.buy_and_hold_equity,
+        trades=_trades(reported, candles, report_sweep.start),
+        entries=[x.entry_bar for x in reported.trades],
+        exits=[x.exit_bar for x in reported.trades],
+        title=f"degree {c.degree}, kstd {c.kstd:g}, window {c.window}",
+    )
+
+
+#: What every sweep of a symbol takes: its candles, the grid, the rules, bars per year.
+_SweepArgs = tuple[Candles, list[int], list[float], list[int], TradeRules, float]
+
+
+def _walk_forward(
+    args: _SweepArgs,
+    candles: Candles,
+    spec: BacktestSpec,
+    folds: int,
+    bands: dict[int, BandSweep],
+) -> _Run:
+    """The walk-forward: each fold's choice tested on the part after it, the test parts
+    chained (trades, curves and metrics are theirs)."""
+    steps, equity = rolling_folds(
+        *args, folds, metric=spec.metric, price_scale=spec.price_scale, bands=bands
+    )
+    t = candles.open_time
+    lo, hi = steps[0].test[0], steps[-1].test[1]
+    in_market = sum(f.result.metrics.exposure * (f.test[1] - f.test[0]) for f in steps)
+    combined = metrics_of(
+        equity, spec.per_year, [x for f in steps for x in f.result.trades], in_market / (hi - lo)
+    )
+    return _Run(
+        times=t[lo:hi],
+        equity=equity,
+        hold=buy_and_hold(candles.open[lo:hi], candles.close[lo:hi], spec.rules),
+        trades=[x for f in steps for x in _trades(f.result, candles, f.test[0])],
+        entries=[f.test[0] - lo + x.entry_bar for f in steps for x in f.result.trades],
+        exits=[f.test[0] - lo + x.exit_bar for f in steps for x in f.result.trades],
+        title=f"walk-forward over {folds} folds",
+        folds=[
             FoldModel(
                 train_start=int(t[f.train[0]]),
                 train_end=int(t[f.train[1] - 1]),
@@ -176,42 +263,9 @@ def run_symbol(
                 test=_combo(f.result),
             )
             for f in steps
-        ]
-        lo, hi = steps[0].test[0], steps[-1].test[1]
-        times = t[lo:hi]
-        hold = buy_and_hold(candles.open[lo:hi], candles.close[lo:hi], spec.rules)
-        trades = [x for f in steps for x in _trades(f.result, candles, f.test[0])]
-        entries = [f.test[0] - lo + x.entry_bar for f in steps for x in f.result.trades]
-        exits = [f.test[0] - lo + x.exit_bar for f in steps for x in f.result.trades]
-        in_market = sum(f.result.metrics.exposure * (f.test[1] - f.test[0]) for f in steps)
-        combined = metrics_of(
-            equity,
-            spec.per_year,
-            [x for f in steps for x in f.result.trades],
-            in_market / (hi - lo),
-        )
-        walk_forward = metrics_model(combined)
-        title = f"walk-forward over {spec.folds} folds"
-    row = SymbolBacktest(
-        symbol=symbol,
-        first_time=int(times[0]),
-        last_time=int(times[-1]),
-        bars=len(times),
-        chosen=_combo(chosen),
-        out_of_sample=out_of_sample,
-        buy_and_hold=metrics_model(sweep.buy_and_hold),
-        buy_and_hold_out_of_sample=(
-            metrics_model(metrics_of(hold, spec.per_year))
-            if spec.split is not None or spec.folds is not None
-            else None
-        ),
-        trades=trades,
-        combinations=[_combo(r) for r in sweep.results],
-        folds=folds,
-        walk_forward=walk_forward,
-        equity_curve=curve_of(times, equity, hold),
+        ],
+        walk_forward=metrics_model(combined),
     )
-    return SymbolRun(row, times, equity, hold, sweep, reported.combo.window, title, entries, exits)
 
 
 def curve_of(
