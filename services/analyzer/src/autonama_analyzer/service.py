@@ -26,7 +26,7 @@ from autonama_shared.messaging.events import (
     SignalComputed,
 )
 from autonama_shared.messaging.ports import Emit, MapHandler, of_type
-from autonama_shared.messaging.runner import open_runner
+from autonama_shared.messaging.startup import open_runner
 
 if TYPE_CHECKING:
     from autonama_shared.sources.binance import BinanceSource

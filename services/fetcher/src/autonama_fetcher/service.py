@@ -30,7 +30,7 @@ from autonama_shared.messaging.events import (
     ScanRequested,
 )
 from autonama_shared.messaging.ports import Emit, MapHandler
-from autonama_shared.messaging.runner import open_runner
+from autonama_shared.messaging.startup import open_runner
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource

@@ -35,7 +35,7 @@ from autonama_shared.messaging.events import (
     SignalComputed,
 )
 from autonama_shared.messaging.ports import SinkHandler
-from autonama_shared.messaging.runner import open_runner
+from autonama_shared.messaging.startup import open_worker_runner
 
 __all__ = ["ACCEPTED", "make_handler", "run"]
 
@@ -79,16 +79,12 @@ def make_handler(repository: Repository) -> SinkHandler:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     who = f"ingestor-{settings.replica}"
     await migrate_when_ready(settings.postgres, stop, who)
-    async with open_runner(
-        settings.kafka,
+    async with open_worker_runner(
+        settings,
         stop,
         service="ingestor",
-        who=who,
         inputs=["signals", "scans", "scan-requests", "backtest-requests"],
         accepted=ACCEPTED,
-        group_id=settings.group_id,
-        max_records=settings.max_batch,
-        poll_ms=settings.poll_ms,
     ) as runner:
         pool = await runner.stack.enter_async_context(
             open_pool(settings.postgres, application_name=who, stop=stop)

@@ -28,7 +28,7 @@ from autonama_shared.db.status import report_health
 from autonama_shared.db.subscriptions import deliveries_channel
 from autonama_shared.messaging.events import AlertEnded, AlertRaised
 from autonama_shared.messaging.ports import SinkHandler
-from autonama_shared.messaging.runner import open_runner
+from autonama_shared.messaging.startup import open_worker_runner
 
 __all__ = ["ACCEPTED", "make_handler", "run"]
 
@@ -50,16 +50,8 @@ def make_handler(queue: DeliveryQueue) -> SinkHandler:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     who = f"notifier-{settings.replica}"
     await migrate_when_ready(settings.postgres, stop, who)
-    async with open_runner(
-        settings.kafka,
-        stop,
-        service="notifier",
-        who=who,
-        inputs=["alerts"],
-        accepted=ACCEPTED,
-        group_id=settings.group_id,
-        max_records=settings.max_batch,
-        poll_ms=settings.poll_ms,
+    async with open_worker_runner(
+        settings, stop, service="notifier", inputs=["alerts"], accepted=ACCEPTED
     ) as runner:
         pool = await runner.stack.enter_async_context(
             open_pool(settings.postgres, application_name=who, stop=stop)

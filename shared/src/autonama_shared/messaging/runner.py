@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,7 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from autonama_shared.errors import FatalError, TemporaryError
 from autonama_shared.faults import record_certain
 from autonama_shared.health import Health
-from autonama_shared.lifecycle import Backoff, Stopped, retry_until_ready, supervise
+from autonama_shared.lifecycle import Backoff, Stopped, supervise
 from autonama_shared.messaging.events import DeadLetter, EventDecodeError, decode, encode
 from autonama_shared.messaging.failures import (
     DEAD_LETTER_ERROR_CHARS,
@@ -72,7 +72,6 @@ from autonama_shared.messaging.failures import (
     describe,
     kafka_error,
 )
-from autonama_shared.messaging.kafka import make_consumer, make_producer, start_client
 from autonama_shared.messaging.ports import (
     Consumer,
     MapHandler,
@@ -80,11 +79,10 @@ from autonama_shared.messaging.ports import (
     Record,
     SinkHandler,
 )
-from autonama_shared.messaging.topics import Topics, ensure_pipeline_topics
-from autonama_shared.settings import KafkaSettings
+from autonama_shared.messaging.topics import Topics
 from autonama_shared.untrusted import printable
 
-__all__ = ["Runner", "open_runner"]
+__all__ = ["Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -347,51 +345,3 @@ class Runner:
                     tp.topic,
                     tp.partition,
                 )
-
-
-@asynccontextmanager
-async def open_runner(
-    kafka: KafkaSettings,
-    stop: asyncio.Event,
-    *,
-    service: str,
-    who: str,
-    inputs: Sequence[str],  # topic names without the prefix: "klines", "signals", ...
-    accepted: tuple[type[Any], ...],
-    group_id: str,
-    max_records: int,
-    poll_ms: int = 1000,
-    health: Health | None = None,
-) -> AsyncIterator[Runner]:
-    """Create the topics, start a producer and a group consumer of ``inputs`` (each waiting
-    for the broker), yield the runner, and close everything it opened on the way out.
-    ``Stopped`` if ``stop`` came before the broker answered."""
-    topics = Topics.of(kafka)
-
-    await retry_until_ready(stop, f"{who}: topics", lambda: ensure_pipeline_topics(kafka, who))
-    async with AsyncExitStack() as stack:
-        producer = make_producer(kafka, client_id=who)
-        await retry_until_ready(stop, f"{who}: producer", lambda: start_client(producer))
-        stack.push_async_callback(producer.stop)
-        consumer = make_consumer(
-            kafka,
-            *(kafka.topic(name) for name in inputs),
-            group_id=group_id,
-            client_id=who,
-            max_records=max_records,
-        )
-        await retry_until_ready(stop, f"{who}: consumer", lambda: start_client(consumer))
-        stack.push_async_callback(consumer.stop)
-        yield Runner(
-            service=service,
-            consumer=consumer,
-            producer=producer,
-            topics=topics,
-            accepted=accepted,
-            stop=stop,
-            stack=stack,
-            max_records=max_records,
-            poll_ms=poll_ms,
-            health=health,
-            who=who,
-        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -66,10 +66,7 @@ class ScanRequestBody(BaseModel):
 
     def event(self) -> ScanRequested:
         """The scan request this body asks for."""
-        params = ScanParams(**self.model_dump(exclude={"symbols", "top"}))
-        return ScanRequested(
-            origin="api", params=params, symbols=symbols_of(self.symbols), top=self.top
-        )
+        return ScanRequested(origin="api", **_request(self, ScanParams))
 
 
 class ScanAccepted(BaseModel):
@@ -176,10 +173,7 @@ class BacktestRequestBody(BacktestParams):
 
     def event(self) -> BacktestRequested:
         """The backtest request this body asks for."""
-        params = BacktestParams(**self.model_dump(exclude={"symbols", "top"}))
-        return BacktestRequested(
-            origin="api", params=params, symbols=symbols_of(self.symbols), top=self.top
-        )
+        return BacktestRequested(origin="api", **_request(self, BacktestParams))
 
 
 class Backtest(BaseModel):
@@ -225,3 +219,14 @@ class BacktestAccepted(BaseModel):
 
     backtest_id: str
     status_url: str
+
+
+def _request(
+    body: ScanRequestBody | BacktestRequestBody, params: type[BaseModel]
+) -> dict[str, Any]:
+    """A request body as its event's fields: its parameters, its universe."""
+    return {
+        "params": params(**body.model_dump(exclude={"symbols", "top"})),
+        "symbols": symbols_of(body.symbols),
+        "top": body.top,
+    }
