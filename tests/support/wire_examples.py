@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from autonama_shared.formats.alerts import AlertRecord
-from autonama_shared.formats.report import SymbolBacktest
 from autonama_shared.messaging import events as ev
+from autonama_shared.runs.backtest import failed
 from tests.support.factories import live_close, make_signal
 
 T = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -96,19 +96,7 @@ def examples() -> list[ev._Event]:
             symbol="ETHUSDT",
             computed_at=T,
             engine_version="1.0.0",
-            result=SymbolBacktest(
-                symbol="ETHUSDT",
-                first_time=None,
-                last_time=None,
-                bars=0,
-                chosen=None,
-                out_of_sample=None,
-                buy_and_hold=None,
-                buy_and_hold_out_of_sample=None,
-                trades=[],
-                combinations=[],
-                error="not enough candles: 12 of 31",
-            ),
+            result=failed("ETHUSDT", "not enough candles: 12 of 31").row,
         ),
         ev.AlertRaised(**alert.model_dump()),
         ev.AlertEnded(
