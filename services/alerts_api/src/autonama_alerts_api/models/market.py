@@ -9,23 +9,17 @@ from pydantic import BaseModel, Field
 
 from autonama_alerts_api.models.alerts import Alert
 from autonama_alerts_api.models.common import ALERT_EXAMPLE, with_examples
+from autonama_shared.engine.alerts import KEY_FIELDS
 
 __all__ = ["MARKET_ROW_EXAMPLE", "BandSeries", "MarketPage", "MarketRow"]
 
 
+#: The example alert's signal, as the market watch shows it.
 MARKET_ROW_EXAMPLE: dict[str, Any] = {
-    "signal_id": 1207,
-    "symbol": "BTCUSDT",
-    "interval": "1d",
-    "degree": 4,
-    "kstd": 2.0,
-    "price_scale": "linear",
-    "days": 720,
-    "signal": "BUY",
-    "price": 52000.0,
-    "lower": 53100.5,
-    "upper": 71020.3,
-    "fit": 62060.4,
+    **{
+        name: ALERT_EXAMPLE[name]
+        for name in ("signal_id", *KEY_FIELDS, "signal", "price", "lower", "upper", "fit")
+    },
     "sigma": 4479.95,
     "band_distance": -0.25,
     "potential_return": 33.75,
