@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -111,6 +112,20 @@ async def test_429_and_418_wait_as_told_and_finish(standin: StandIn) -> None:
     assert [r.status for r in eth_calls] == [418, 200]
     assert eth_calls[1].at - eth_calls[0].at >= 0.95
     assert time.monotonic() - started >= 2.9
+
+
+async def test_a_retry_after_of_days_waits_at_most_the_configured_bound(standin: StandIn) -> None:
+    """An answer that asks for 11 days (a ban, or a garbled header) waits max_retry_after,
+    then asks again: it does not stall every request for as long as it says."""
+    standin.faults.append(
+        Fault("/api/v3/klines", 429, retry_after=999_999, count=1, symbol="BTCUSDT")
+    )
+    async with BinanceSource(settings(standin, max_retry_after=1.0)) as source:
+        btc = await asyncio.wait_for(source.fetch("BTCUSDT", "1d", 100), timeout=30)
+    assert len(btc) == 100
+    calls = standin.klines_requests("BTCUSDT")
+    assert [r.status for r in calls] == [429, 200]
+    assert 0.95 <= calls[1].at - calls[0].at < 10
 
 
 async def test_5xx_and_timeouts_are_retried(standin: StandIn) -> None:

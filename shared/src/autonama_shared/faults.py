@@ -115,8 +115,17 @@ def postgres_fault(e: BaseException) -> Fault:
         e, asyncpg_base.ClientConfigurationError | asyncpg_base.UnsupportedClientFeatureError
     ):
         return F
-    if isinstance(e, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg_base.ProtocolError):
-        return T  # the socket, the pool or the protocol: the connection, not the record
+    if isinstance(
+        e,
+        OSError
+        | TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg_base.ProtocolError
+        | asyncpg_base.InternalClientError,
+    ):
+        # the socket, the pool, the protocol, or the client's state (a connection ended by
+        # the server mid-operation: "cannot switch to state 15"): the connection, not the record
+        return T
     return R
 
 
@@ -181,7 +190,11 @@ def _rows() -> list[tuple[str, str, str]]:
     rows = [(f"`{c}`", kind.value, what) for c, (kind, what) in SQLSTATE_CLASSES.items()]
     rows += [(f"`{c}`", kind.value, what) for c, (kind, what) in SQLSTATE_CODES.items()]
     rows += [
-        ("lost socket, pool closed, timeout", T.value, "the connection, not the record"),
+        (
+            "lost socket, pool closed, timeout, client state",
+            T.value,
+            "the connection, not the record",
+        ),
         ("a value asyncpg cannot encode", R.value, "the record's"),
         ("Kafka: too large for the topic", R.value, "what the record made cannot be sent"),
         ("Kafka: invalid topic, unsupported version", F.value, "a configuration to fix"),

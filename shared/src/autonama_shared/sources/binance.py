@@ -200,7 +200,10 @@ class BinanceSource:
             except BinanceAPIException as e:
                 last = e
                 if e.status_code in (418, 429):
-                    wait = _retry_after(e) or self._backoff(attempt)
+                    told = _retry_after(e)
+                    wait = (
+                        min(told, self.settings.max_retry_after) if told else self._backoff(attempt)
+                    )
                     log.warning(
                         "Binance answered %d to %s; waiting %.1f s as told",
                         e.status_code,

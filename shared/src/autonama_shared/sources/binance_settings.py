@@ -25,3 +25,10 @@ class BinanceSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0)
     backoff_base: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
+    max_retry_after: float = Field(
+        default=3600.0,
+        gt=0,
+        description="The longest wait a 429 or 418 answer's Retry-After is followed for: an "
+        "answer asking for more (a ban of days, or a garbled header) waits this long, then "
+        "asks again, instead of stalling every request for as long as it says.",
+    )
