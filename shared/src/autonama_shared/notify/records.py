@@ -6,22 +6,19 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from autonama_shared.notify.subscriptions import AlertFilter, AppriseTarget, WebhookTarget
+from autonama_shared.notify.subscriptions import (
+    SPEC_EXAMPLE,
+    AlertFilter,
+    AppriseTarget,
+    WebhookTarget,
+)
 
 __all__ = ["AttemptView", "DeliveryView", "SubscriptionCreated", "SubscriptionView"]
 
 _CREATED = "2026-03-15T00:00:00Z"
 _SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
     "id": 7,
-    "name": "BTC and ETH daily to my receiver",
-    "target": {"kind": "webhook", "url": "https://example.com/hooks/autonama"},
-    "filter": {
-        "events": ["raised", "ended"],
-        "signals": ["BUY", "SELL"],
-        "symbols": ["BTCUSDT", "ETH*"],
-        "intervals": ["1d"],
-        "min_potential_return": 10,
-    },
+    **SPEC_EXAMPLE,
     "template": None,
     "enabled": True,
     "disabled_reason": None,

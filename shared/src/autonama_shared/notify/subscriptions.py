@@ -28,6 +28,7 @@ from autonama_shared.formats.alerts import AlertRecord
 from autonama_shared.notify.messages import check_template
 
 __all__ = [
+    "SPEC_EXAMPLE",
     "AlertFilter",
     "AppriseTarget",
     "SubscriptionSpec",
@@ -137,6 +138,20 @@ class AlertFilter(BaseModel):
     min_potential_return: float | None = Field(default=None, ge=0, le=1e6)
 
 
+#: A subscription as asked for (the examples of the API's and the CLI's documentation).
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "BTC and ETH daily to my receiver",
+    "target": {"kind": "webhook", "url": "https://example.com/hooks/autonama"},
+    "filter": {
+        "events": ["raised", "ended"],
+        "signals": ["BUY", "SELL"],
+        "symbols": ["BTCUSDT", "ETH*"],
+        "intervals": ["1d"],
+        "min_potential_return": 10,
+    },
+}
+
+
 class SubscriptionSpec(BaseModel):
     """What ``POST /v1/subscriptions`` and ``autonama subscribe add`` take."""
 
@@ -146,17 +161,7 @@ class SubscriptionSpec(BaseModel):
         strict=True,
         json_schema_extra={
             "examples": [
-                {
-                    "name": "BTC and ETH daily to my receiver",
-                    "target": {"kind": "webhook", "url": "https://example.com/hooks/autonama"},
-                    "filter": {
-                        "events": ["raised", "ended"],
-                        "signals": ["BUY", "SELL"],
-                        "symbols": ["BTCUSDT", "ETH*"],
-                        "intervals": ["1d"],
-                        "min_potential_return": 10,
-                    },
-                },
+                SPEC_EXAMPLE,
                 {
                     "name": "Telegram",
                     "target": {
