@@ -33,6 +33,8 @@ class PostgresQueue:
         self.pool, self.public_url = pool, public_url
 
     async def queue(self, alerts: Sequence[AlertRecord]) -> int:
+        if not alerts:
+            return 0  # a poll of other records: no round trip
         async with transaction(self.pool) as conn:
             subscriptions = await live_subscriptions(conn)
             return await enqueue_deliveries(conn, planned(alerts, subscriptions, self.public_url))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from operator import attrgetter
 
 from autonama_shared.db.keys import KEY, key_columns
 from autonama_shared.db.pool import Conn, one
@@ -26,31 +27,36 @@ from autonama_shared.messaging.events import SignalComputed
 __all__ = ["store_signals"]
 
 
+#: The columns of ``signals`` read straight off the event, each with its attribute.
+_EVENT_COLUMNS = (
+    ("last_candle_time", "last_candle_time"),
+    ("signal", "signal"),
+    ("price", "price"),
+    ("lower_band", "lower"),
+    ("upper_band", "upper"),
+    ("fit", "fit"),
+    ("sigma", "sigma"),
+    ("potential_return", "potential_return"),
+    ("target_return", "target_return"),
+    ("candles", "candles"),
+    ("window_candles", "window"),
+    ("partial_window", "partial_window"),
+    ("engine_version", "engine_version"),
+    ("computed_at", "computed_at"),
+)
+#: Every column a signal row is written with, in the order ``_signal_row`` gives them.
 _SIGNAL_COLUMNS = (
     *KEY_FIELDS,
-    "last_candle_time",
-    "signal",
-    "price",
-    "lower_band",
-    "upper_band",
-    "fit",
-    "sigma",
-    "potential_return",
-    "target_return",
-    "candles",
-    "window_candles",
-    "partial_window",
+    *(column for column, _ in _EVENT_COLUMNS),
     "scan_id",
     "origin",
-    "engine_version",
-    "computed_at",
     "candle_open",
     "candle_high",
     "candle_low",
 )
+_event_values = attrgetter(*(attribute for _, attribute in _EVENT_COLUMNS))
 #: A signal row is unique by its key and candle.
 _KEY = f"{KEY}, last_candle_time"
-_KEY6 = KEY
 
 #: Before each batch: the staging table (once per connection, empty in every transaction)
 #: and the writers' lock.
@@ -98,21 +104,21 @@ ranked AS (
     SELECT n.*,
            lag(signal) OVER oldest_first AS batch_previous,
            lag(last_candle_time) OVER oldest_first AS batch_previous_time,
-           row_number() OVER (PARTITION BY {_KEY6} ORDER BY last_candle_time DESC) AS rank
+           row_number() OVER (PARTITION BY {KEY} ORDER BY last_candle_time DESC) AS rank
     FROM new n
-    WINDOW oldest_first AS (PARTITION BY {_KEY6} ORDER BY last_candle_time)),
+    WINDOW oldest_first AS (PARTITION BY {KEY} ORDER BY last_candle_time)),
 steps AS (
     SELECT r.*,
            CASE WHEN c.last_candle_time IS NULL
                   OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous
                 ELSE c.signal END AS previous
-    FROM ranked r LEFT JOIN current_signals c USING ({_KEY6})
+    FROM ranked r LEFT JOIN current_signals c USING ({KEY})
     WHERE c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time),
 raised AS (
-    INSERT INTO alerts (signal_id, {_KEY6}, signal, previous_signal, reason, price,
+    INSERT INTO alerts (signal_id, {KEY}, signal, previous_signal, reason, price,
                         lower_band, upper_band, fit, potential_return, target_return,
                         last_candle_time, scan_id)
-    SELECT id, {_KEY6}, signal, previous,
+    SELECT id, {KEY}, signal, previous,
            CASE WHEN signal = 'HOLD' THEN 'ended'
                 WHEN previous IS NULL THEN 'new'
                 WHEN previous = signal THEN 'confirmed'
@@ -124,14 +130,14 @@ raised AS (
     ORDER BY last_candle_time, id
     RETURNING id, signal_id),
 made_current AS (
-    INSERT INTO current_signals AS c ({_KEY6}, {_CURRENT_COLUMNS})
+    INSERT INTO current_signals AS c ({KEY}, {_CURRENT_COLUMNS})
     SELECT {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
            p.target_return, p.last_candle_time,
            CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
     FROM steps p LEFT JOIN raised a ON a.signal_id = p.id
     WHERE p.rank = 1
-    ON CONFLICT ({_KEY6}) DO UPDATE
+    ON CONFLICT ({KEY}) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
          EXCLUDED.lower_band, EXCLUDED.upper_band, EXCLUDED.fit, EXCLUDED.sigma,
          EXCLUDED.potential_return, EXCLUDED.target_return, EXCLUDED.last_candle_time,
@@ -223,28 +229,8 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
 
 
 def _signal_row(e: SignalComputed, scan_id: uuid.UUID, origin: str) -> tuple[object, ...]:
-    """``e`` as a row of ``signals``: its values in ``_SIGNAL_COLUMNS`` order, by name."""
+    """``e`` as a row of ``signals``, in ``_SIGNAL_COLUMNS`` order (an attrgetter, not a dict
+    by name: this runs for every signal of every batch, and a dict cost 3.5 us a row)."""
     c = e.last_candle
-    row: dict[str, object] = {
-        **dict(zip(KEY_FIELDS, e.key, strict=True)),
-        "last_candle_time": e.last_candle_time,
-        "signal": e.signal,
-        "price": e.price,
-        "lower_band": e.lower,
-        "upper_band": e.upper,
-        "fit": e.fit,
-        "sigma": e.sigma,
-        "potential_return": e.potential_return,
-        "target_return": e.target_return,
-        "candles": e.candles,
-        "window_candles": e.window,
-        "partial_window": e.partial_window,
-        "scan_id": scan_id,
-        "origin": origin,
-        "engine_version": e.engine_version,
-        "computed_at": e.computed_at,
-        "candle_open": c.open if c else None,
-        "candle_high": c.high if c else None,
-        "candle_low": c.low if c else None,
-    }
-    return tuple(row[column] for column in _SIGNAL_COLUMNS)
+    candle = (c.open, c.high, c.low) if c else (None, None, None)
+    return (*e.key, *_event_values(e), scan_id, origin, *candle)

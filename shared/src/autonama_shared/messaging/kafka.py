@@ -97,6 +97,9 @@ async def ensure_topics(
 
 #: How long a topic just created may stay invisible in the broker's metadata.
 TOPIC_VISIBLE_SECONDS = 15.0
+#: What a broker answers for a topic its metadata does not hold yet: unknown topic (3),
+#: leader not available (5).
+_NOT_YET_VISIBLE = frozenset({3, 5})
 
 
 async def _await_partitions(
@@ -104,9 +107,10 @@ async def _await_partitions(
 ) -> None:
     """Wait until every topic of ``specs`` is described with all its partitions.
 
-    A topic the broker does not know yet (its metadata answers with an error code) is
-    asked again every 0.1 s, and still unknown after ``within`` seconds is a
-    ``TemporaryError``. A topic it knows with fewer partitions is a ``ConfigError``.
+    A topic the broker does not know yet (unknown topic, leader not available) is asked
+    again every 0.1 s, and still unknown after ``within`` seconds is a ``TemporaryError``.
+    A topic it knows with fewer partitions, or will not describe (an ACL), is a
+    ``ConfigError`` at once.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -116,16 +120,18 @@ async def _await_partitions(
         pending: list[str] = []
         for spec in specs:
             found = by_name.get(spec.name)
-            known = found is not None and found.get("error_code", 0) == 0
-            have = len(found["partitions"]) if known and found is not None else 0
-            if have >= spec.partitions:
+            code = found.get("error_code", 0) if found is not None else 3
+            if code in _NOT_YET_VISIBLE:
+                pending.append(spec.name)
                 continue
-            if known:
+            if code != 0:  # an ACL refusing to describe it, say: no wait will change that
+                raise ConfigError(f"cannot describe topic {spec.name}: {for_code(code).__name__}")
+            have = len(found["partitions"]) if found is not None else 0
+            if have < spec.partitions:
                 raise ConfigError(
                     f"topic {spec.name} has {have} partitions but {spec.partitions} are needed; "
                     "add partitions with kafka-topics --alter or choose another topic prefix"
                 )
-            pending.append(spec.name)
         if not pending:
             return
         if loop.time() >= deadline:

@@ -771,7 +771,7 @@ function describeFilter(f) {
 async function loadSubscriptions() {
   const status = $("notify-status");
   if (!token) {  // subscriptions need a write token: not asked for (no 401 in the console)
-    status.dataset.state = "error";
+    status.dataset.state = "info";  // not an error: what to do to see them
     status.textContent = "Notifications need a write token: open the address `make up` printed (it ends in #token=...).";
     return;
   }
