@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 
 from autonama_ingestor.repository import Batch, Stored
 from autonama_shared.db.scans import FinishedScan
-from autonama_shared.engine.alerts import Alert, SignalKey, Step, decide
+from autonama_shared.engine.alerts import Alert, Step, decide
+from autonama_shared.formats.keys import SignalKey
 from autonama_shared.messaging.events import BacktestRequested, ScanRequested, SignalComputed
 
 

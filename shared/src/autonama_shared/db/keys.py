@@ -1,9 +1,9 @@
-"""The signal key's columns for SQL, generated from ``engine.alerts.SignalKey``: a table
+"""The signal key's columns for SQL, generated from ``formats.keys.SignalKey``: a table
 or a query that names a key names these columns, in this order."""
 
 from __future__ import annotations
 
-from autonama_shared.engine.alerts import KEY_FIELDS
+from autonama_shared.formats.keys import KEY_FIELDS
 
 __all__ = ["KEY", "key_columns"]
 

@@ -21,7 +21,7 @@ from operator import attrgetter
 from autonama_shared.db.keys import KEY, key_columns
 from autonama_shared.db.pool import Conn, one
 from autonama_shared.db.windows import WINDOW_COLUMNS, pack
-from autonama_shared.engine.alerts import KEY_FIELDS
+from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.messaging.events import SignalComputed
 
 __all__ = ["store_signals"]
@@ -55,6 +55,8 @@ _SIGNAL_COLUMNS = (
     "candle_low",
 )
 _event_values = attrgetter(*(attribute for _, attribute in _EVENT_COLUMNS))
+#: An event's key values: its symbol, then its parameters'.
+_key_values = attrgetter("symbol", *(f"params.{name}" for name in KEY_FIELDS[1:]))
 #: A signal row is unique by its key and candle.
 _KEY = f"{KEY}, last_candle_time"
 
@@ -191,7 +193,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     good: dict[tuple[object, ...], SignalComputed] = {}
     for e in events:
         if e.error is None and e.last_candle_time is not None:
-            good[(*e.key, e.last_candle_time)] = e
+            good[(*_key_values(e), e.last_candle_time)] = e
     done = {(e.scan_id, e.symbol) for e in good.values()}
     failed = {  # a symbol's outcome is its signal when one of its events carried one
         (e.scan_id, e.symbol): e.error or "no closed candle"
@@ -233,4 +235,4 @@ def _signal_row(e: SignalComputed, scan_id: uuid.UUID, origin: str) -> tuple[obj
     by name: this runs for every signal of every batch, and a dict cost 3.5 us a row)."""
     c = e.last_candle
     candle = (c.open, c.high, c.low) if c else (None, None, None)
-    return (*e.key, *_event_values(e), scan_id, origin, *candle)
+    return (*_key_values(e), *_event_values(e), scan_id, origin, *candle)

@@ -28,35 +28,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal
 
-__all__ = ["KEY_FIELDS", "Alert", "Reason", "SignalKey", "Step", "alert_reason", "decide"]
+__all__ = ["Alert", "Reason", "Step", "alert_reason", "decide"]
 
-
-class SignalKey(NamedTuple):
-    """What a signal is the signal of: a market and the parameters it was computed with.
-    Alerts, the current state, Kafka keys and deliveries are per key; every table, event
-    and page names these fields in this order (SQL column lists: ``db.keys``).
-
-    >>> SignalKey("BTCUSDT", "1d", 4, 2.0, "linear", 720).text
-    'BTCUSDT/1d/4/2/linear/720'
-    """
-
-    symbol: str
-    interval: str
-    degree: int
-    kstd: float
-    price_scale: str
-    days: int
-
-    @property
-    def text(self) -> str:
-        """The key as text (the Kafka key of its alerts; deliveries go in order per key)."""
-        k = self
-        return f"{k.symbol}/{k.interval}/{k.degree}/{k.kstd:g}/{k.price_scale}/{k.days}"
-
-
-KEY_FIELDS: tuple[str, ...] = SignalKey._fields
 
 Reason = Literal["new", "changed", "confirmed", "ended"]
 

@@ -12,26 +12,23 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from autonama_shared.engine.alerts import KEY_FIELDS, SignalKey
+from autonama_shared.formats.keys import SignalKey
 from autonama_shared.formats.records import STRICT
 
 __all__ = ["AlertRecord"]
 
 
-class AlertRecord(BaseModel):
+class _AlertIds(BaseModel):
+    id: int = Field(description="Increases with every alert; the event id of the stream.")
+    signal_id: int = Field(description="The signal that raised it (its chart: /v1/signals/{id}).")
+
+
+class AlertRecord(SignalKey, _AlertIds):
     """A BUY or SELL signal that was new for its symbol, interval and parameters, or the end
     of one: signal HOLD, reason ``ended``, previous_signal the side that ended."""
 
     model_config = STRICT
 
-    id: int = Field(description="Increases with every alert; the event id of the stream.")
-    signal_id: int = Field(description="The signal that raised it (its chart: /v1/signals/{id}).")
-    symbol: str
-    interval: str
-    degree: int
-    kstd: float
-    price_scale: str
-    days: int
     signal: Literal["BUY", "SELL", "HOLD"]
     previous_signal: Literal["BUY", "SELL", "HOLD"] | None
     reason: Literal["new", "changed", "confirmed", "ended"]
@@ -48,7 +45,7 @@ class AlertRecord(BaseModel):
     @property
     def key(self) -> str:
         """The key the alert belongs to, as text (Kafka key, delivery order)."""
-        return SignalKey(*(getattr(self, name) for name in KEY_FIELDS)).text
+        return self.text
 
     @property
     def ended(self) -> bool:

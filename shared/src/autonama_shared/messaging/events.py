@@ -43,13 +43,13 @@ from pydantic import (
     model_validator,
 )
 
-from autonama_shared.engine.alerts import SignalKey
 from autonama_shared.engine.intervals import INTERVALS
 from autonama_shared.engine.specs import (
     BandParams,
     PriceScale,
     ScanSpec,
 )
+from autonama_shared.formats.keys import KEY_FIELDS, SignalKey
 from autonama_shared.formats.params import Days, Degree, Kstd, Top, checked
 from autonama_shared.formats.records import (
     STRICT,
@@ -106,7 +106,6 @@ __all__ = [
 ]
 
 
-#: The version this code writes and the newest it reads.
 class ScanParams(BaseModel):
     """Interval, window and band parameters of a scan (validated like the CLI's)."""
 
@@ -130,7 +129,7 @@ class ScanParams(BaseModel):
 
     def key(self, symbol: str) -> SignalKey:
         """The key of ``symbol``'s signals under these parameters."""
-        return SignalKey(symbol, self.interval, self.degree, self.kstd, self.price_scale, self.days)
+        return SignalKey(symbol=symbol, **{name: getattr(self, name) for name in KEY_FIELDS[1:]})
 
     @model_validator(mode="after")
     def _valid(self) -> ScanParams:

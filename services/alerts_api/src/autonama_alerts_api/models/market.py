@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from autonama_alerts_api.models.alerts import Alert
 from autonama_alerts_api.models.common import ALERT_EXAMPLE, with_examples
-from autonama_shared.engine.alerts import KEY_FIELDS
+from autonama_shared.formats.keys import KEY_FIELDS, SignalKey
 
 __all__ = ["MARKET_ROW_EXAMPLE", "BandSeries", "MarketPage", "MarketRow"]
 
@@ -32,18 +32,15 @@ MARKET_ROW_EXAMPLE: dict[str, Any] = {
 }
 
 
-class MarketRow(BaseModel):
+class _MarketRowId(BaseModel):
+    signal_id: int = Field(description="Its chart: /v1/signals/{signal_id}/bands.")
+
+
+class MarketRow(SignalKey, _MarketRowId):
     """The current signal of one key (symbol, interval, parameters), HOLD included."""
 
     model_config = with_examples(MARKET_ROW_EXAMPLE)
 
-    signal_id: int = Field(description="Its chart: /v1/signals/{signal_id}/bands.")
-    symbol: str
-    interval: str
-    degree: int
-    kstd: float
-    price_scale: str
-    days: int
     signal: Literal["BUY", "SELL", "HOLD"]
     price: float
     lower: float
@@ -83,7 +80,11 @@ class MarketPage(BaseModel):
     )
 
 
-class BandSeries(BaseModel):
+class _SignalId(BaseModel):
+    signal_id: int
+
+
+class BandSeries(SignalKey, _SignalId):
     """The stored window of one signal: candles, fit and bands."""
 
     model_config = with_examples(
@@ -106,13 +107,6 @@ class BandSeries(BaseModel):
         }
     )
 
-    signal_id: int
-    symbol: str
-    interval: str
-    degree: int
-    kstd: float
-    price_scale: str
-    days: int
     signal: Literal["BUY", "SELL", "HOLD"]
     price: float
     fit: float

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,8 +13,8 @@ import asyncpg
 from autonama_alerts_api.models.market import MarketRow
 from autonama_shared.db.keys import key_columns
 from autonama_shared.db.windows import unpack
-from autonama_shared.engine.alerts import KEY_FIELDS, SignalKey
 from autonama_shared.engine.intervals import interval_ms
+from autonama_shared.formats.keys import SignalKey
 
 __all__ = ["SPARK", "MarketCursor", "market", "market_row"]
 
@@ -31,19 +30,15 @@ class MarketCursor:
     key: SignalKey
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(json.dumps(self.key).encode()).decode().rstrip("=")
+        return base64.urlsafe_b64encode(json.dumps(self.key.values()).encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> MarketCursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            s, i, d, k, p, n = json.loads(raw)
-            key = SignalKey(str(s), str(i), int(d), float(k), str(p), int(n))
-        except (ValueError, TypeError) as e:
+            return cls(SignalKey.of(json.loads(raw)))
+        except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
             raise ValueError("cursor is not one this API returned") from e
-        if not math.isfinite(key[3]):
-            raise ValueError("cursor is not one this API returned")
-        return cls(key)
 
 
 async def market(
@@ -69,7 +64,7 @@ async def market(
         args.append(signal)
         conditions.append(f"c.signal = ${len(args)}")
     if cursor is not None:
-        args.extend(cursor.key)
+        args.extend(cursor.key.values())
         places = ", ".join(f"${n}" for n in range(len(args) - 5, len(args) + 1))
         conditions.append(f"({key_columns('c')}) > ({places})")
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -98,7 +93,7 @@ async def market(
     nxt = None
     if len(rows) > limit:
         last = items[-1]
-        nxt = MarketCursor(SignalKey(*(getattr(last, name) for name in KEY_FIELDS)))
+        nxt = MarketCursor(SignalKey.of(last.values()))
     return items, nxt, counts
 
 
