@@ -39,7 +39,7 @@ from autonama_shared.engine.backtest import metrics_from, simulate
 from autonama_shared.engine.bands import walk_forward_sweep
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import TradeRules
-from autonama_shared.engine.sweep import sweep_series
+from autonama_shared.engine.sweep import Grid, sweep_series
 from autonama_shared.sources.files import FileSource
 
 WINDOW = 365
@@ -69,7 +69,7 @@ def scale_case() -> tuple[float, int]:
     steps = 0
     for i in range(100):
         c = synthetic(f"S{i:03d}USDT", 5000, i)
-        result = sweep_series(c, DEGREES, KSTDS, [200, 500, 1000], TradeRules(), 2190.0)
+        result = sweep_series(c, Grid(DEGREES, KSTDS, [200, 500, 1000], TradeRules(), 2190.0))
         steps += (result.end - result.start) * len(result.results)
         best = result.best("sharpe")  # what a report keeps; the rest is dropped here
         del result, best
@@ -87,7 +87,7 @@ def main() -> None:
     rules = TradeRules()
     warm = usable[0]  # compile the kernels once, outside the timings
     started = time.perf_counter()
-    sweep_series(warm, DEGREES[:1], KSTDS[:1], [WINDOW], rules, 365.0)
+    sweep_series(warm, Grid(DEGREES[:1], KSTDS[:1], [WINDOW], rules, 365.0))
     t_compile = time.perf_counter() - started
 
     bands_times, sim_times, sweep_times = [], [], []
@@ -112,7 +112,7 @@ def main() -> None:
         started = time.perf_counter()
         trades = 0
         for c in usable:
-            result = sweep_series(c, DEGREES, KSTDS, [WINDOW], rules, 365.0)
+            result = sweep_series(c, Grid(DEGREES, KSTDS, [WINDOW], rules, 365.0))
             trades += sum(r.metrics.trades for r in result.results)
         sweep_times.append(time.perf_counter() - started)
     t_bands = statistics.median(bands_times)

@@ -13,7 +13,7 @@ from autonama_shared.engine.backtest import buy_and_hold, metrics_of, simulate
 from autonama_shared.engine.bands import walk_forward_sweep
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import BacktestSpec, TradeRules
-from autonama_shared.engine.sweep import choose_and_test, sweep_series
+from autonama_shared.engine.sweep import Grid, choose_and_test, sweep_series
 from autonama_shared.errors import ConfigError
 from autonama_shared.formats.report import BacktestReport
 from autonama_shared.runs.backtest import run_symbol
@@ -194,7 +194,7 @@ def cut(c: Candles, t: int) -> Candles:
 
 
 def trade_sweep(c: Candles, rules: TradeRules):
-    return sweep_series(c, [3, 6], [1.5, 2.0], [200], rules, 365.0, price_scale="log")
+    return sweep_series(c, Grid([3, 6], [1.5, 2.0], [200], rules, 365.0, "log"))
 
 
 @pytest.mark.parametrize("t", [400, 777, 1200, 1700])
@@ -240,7 +240,9 @@ def test_every_sweep_band_matches_the_naive_fit(btc: Candles) -> None:
 
 
 def test_split_chooses_in_sample_and_reports_out_of_sample(btc: Candles) -> None:
-    train, test, chosen = choose_and_test(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, 0.6)
+    train, test, chosen = choose_and_test(
+        btc, Grid([2, 4], [1.5, 2.0], [200], TradeRules(), 365.0), 0.6
+    )
     assert len(train.results) == 4
     assert chosen is train.best("sharpe")
     assert [r.combo for r in test.results] == [chosen.combo]
@@ -250,15 +252,14 @@ def test_split_chooses_in_sample_and_reports_out_of_sample(btc: Candles) -> None
 def test_rolling_folds_choose_on_each_part_and_test_on_the_next(btc: Candles) -> None:
     from autonama_shared.engine.sweep import rolling_folds
 
-    steps, chained = rolling_folds(btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, 3)
+    steps, chained = rolling_folds(btc, Grid([2, 4], [1.5, 2.0], [200], TradeRules(), 365.0), 3)
     assert len(steps) == 3
     for i, f in enumerate(steps):
         assert f.train[1] == f.test[0]  # each test part follows its training part
         if i:
             assert f.train == steps[i - 1].test  # and is the next fold's training part
-        best = sweep_series(
-            btc, [2, 4], [1.5, 2.0], [200], TradeRules(), 365.0, start=f.train[0], end=f.train[1]
-        ).best("sharpe")
+        grid = Grid([2, 4], [1.5, 2.0], [200], TradeRules(), 365.0)
+        best = sweep_series(btc, grid, start=f.train[0], end=f.train[1]).best("sharpe")
         assert f.chosen.combo == best.combo
     assert len(chained) == steps[-1].test[1] - steps[0].test[0]
     product = np.prod([f.result.equity[-1] for f in steps])

@@ -14,7 +14,7 @@ again and again, each part chosen on the one before it (walk-forward optimisatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "Combo",
     "ComboResult",
     "Fold",
+    "Grid",
     "SeriesSweep",
     "choose_and_test",
     "rolling_folds",
@@ -80,15 +81,32 @@ class SeriesSweep:
         return max(self.results, key=lambda r: (getattr(r.metrics, metric), -r.combo.degree))
 
 
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """What a sweep tries and how it trades: every degree x kstd x window, under ``rules``,
+    annualised with ``per_year`` bars a year, the bands fitted on ``price_scale`` prices."""
+
+    degrees: Sequence[int]
+    kstds: Sequence[float]
+    windows: Sequence[int]
+    rules: TradeRules
+    per_year: float
+    price_scale: PriceScale = "linear"
+
+    @property
+    def first(self) -> int:
+        """The first bar every window has full (the first bar a sweep trades)."""
+        return max(self.windows) - 1
+
+    def only(self, combo: Combo) -> Grid:
+        """This grid narrowed to one combination."""
+        return replace(self, degrees=[combo.degree], kstds=[combo.kstd], windows=[combo.window])
+
+
 def sweep_series(
     candles: Candles,
-    degrees: Sequence[int],
-    kstds: Sequence[float],
-    windows: Sequence[int],
-    rules: TradeRules,
-    per_year: float,
+    grid: Grid,
     *,
-    price_scale: PriceScale = "linear",
     start: int | None = None,
     end: int | None = None,
     on_combo: Callable[[], None] | None = None,
@@ -101,24 +119,26 @@ def sweep_series(
     the band computation: the bands at a bar do not depend on the bars traded.
     """
     n = len(candles)
-    first = max(windows) - 1
-    lo = first if start is None else max(start, first)
+    lo = grid.first if start is None else max(start, grid.first)
     hi = n if end is None else min(end, n)
     if hi - lo < 2:
         raise ConfigError(
-            f"{candles.symbol}: {n} candles leave no bars to trade after a {max(windows)}-candle "
-            "window"
+            f"{candles.symbol}: {n} candles leave no bars to trade after a "
+            f"{max(grid.windows)}-candle window"
         )
+    degrees, rules, per_year = grid.degrees, grid.rules, grid.per_year
     o, h, lw, c = candles.open[lo:hi], candles.high[lo:hi], candles.low[lo:hi], candles.close[lo:hi]
     results = []
     cache = {} if bands is None else bands
-    for window in windows:
+    for window in grid.windows:
         sweep = cache.get(window)
         if sweep is None or not set(degrees) <= set(sweep.degrees):
-            sweep = cache[window] = walk_forward_sweep(candles.close, window, degrees, price_scale)
+            sweep = cache[window] = walk_forward_sweep(
+                candles.close, window, degrees, grid.price_scale
+            )
         for degree in degrees:
             k = sweep.degrees.index(degree)
-            for kstd in kstds:
+            for kstd in grid.kstds:
                 lower, fit, upper = sweep.bands(k, kstd)
                 outcome = simulate(o, h, lw, c, lower[lo:hi], fit[lo:hi], upper[lo:hi], rules)
                 metrics = metrics_from(
@@ -134,15 +154,10 @@ def sweep_series(
 
 def choose_and_test(
     candles: Candles,
-    degrees: Sequence[int],
-    kstds: Sequence[float],
-    windows: Sequence[int],
-    rules: TradeRules,
-    per_year: float,
+    grid: Grid,
     split: float,
     *,
     metric: str = "sharpe",
-    price_scale: PriceScale = "linear",
     bands: dict[int, BandSweep] | None = None,
 ) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
     """Choose on the first ``split`` of the tradable bars, then test only that choice on the rest.
@@ -152,63 +167,24 @@ def choose_and_test(
     """
     if not 0.1 <= split <= 0.9:
         raise ConfigError(f"split must be from 0.1 to 0.9, got {split}")
-    first = max(windows) - 1
-    cut = first + int((len(candles) - first) * split)
+    cut = grid.first + int((len(candles) - grid.first) * split)
     return _train_and_test(
-        candles,
-        degrees,
-        kstds,
-        windows,
-        rules,
-        per_year,
-        (None, cut),
-        (cut, None),
-        metric,
-        price_scale,
-        {} if bands is None else bands,
+        candles, grid, (None, cut), (cut, None), metric, {} if bands is None else bands
     )
 
 
 def _train_and_test(
     candles: Candles,
-    degrees: Sequence[int],
-    kstds: Sequence[float],
-    windows: Sequence[int],
-    rules: TradeRules,
-    per_year: float,
+    grid: Grid,
     train: tuple[int | None, int | None],
     test: tuple[int | None, int | None],
     metric: str,
-    price_scale: PriceScale,
     bands: dict[int, BandSweep],
 ) -> tuple[SeriesSweep, SeriesSweep, ComboResult]:
     """Sweep the ``train`` bars, choose the best by ``metric``, trade only it on ``test``."""
-    trained = sweep_series(
-        candles,
-        degrees,
-        kstds,
-        windows,
-        rules,
-        per_year,
-        price_scale=price_scale,
-        start=train[0],
-        end=train[1],
-        bands=bands,
-    )
+    trained = sweep_series(candles, grid, start=train[0], end=train[1], bands=bands)
     chosen = trained.best(metric)
-    c = chosen.combo
-    tested = sweep_series(
-        candles,
-        [c.degree],
-        [c.kstd],
-        [c.window],
-        rules,
-        per_year,
-        price_scale=price_scale,
-        start=test[0],
-        end=test[1],
-        bands=bands,
-    )
+    tested = sweep_series(candles, grid.only(chosen.combo), start=test[0], end=test[1], bands=bands)
     return trained, tested, chosen
 
 
@@ -224,15 +200,10 @@ class Fold:
 
 def rolling_folds(
     candles: Candles,
-    degrees: Sequence[int],
-    kstds: Sequence[float],
-    windows: Sequence[int],
-    rules: TradeRules,
-    per_year: float,
+    grid: Grid,
     folds: int,
     *,
     metric: str = "sharpe",
-    price_scale: PriceScale = "linear",
     bands: dict[int, BandSweep] | None = None,
 ) -> tuple[list[Fold], np.ndarray]:
     """Walk-forward optimisation: the tradable bars are cut into ``folds + 1`` equal parts;
@@ -240,8 +211,7 @@ def rolling_folds(
     out-of-sample equity of all test parts chained (starting at 1)."""
     if not 2 <= folds <= 20:
         raise ConfigError(f"folds must be from 2 to 20, got {folds}")
-    first = max(windows) - 1
-    edges = np.linspace(first, len(candles), folds + 2).astype(int)
+    edges = np.linspace(grid.first, len(candles), folds + 2).astype(int)
     if np.min(np.diff(edges)) < 2:
         raise ConfigError(f"{candles.symbol}: too few bars for {folds} folds")
     out: list[Fold] = []
@@ -251,15 +221,10 @@ def rolling_folds(
     for i in range(folds):
         train, test, chosen = _train_and_test(
             candles,
-            degrees,
-            kstds,
-            windows,
-            rules,
-            per_year,
+            grid,
             (int(edges[i]), int(edges[i + 1])),
             (int(edges[i + 1]), int(edges[i + 2])),
             metric,
-            price_scale,
             bands,
         )
         result = test.results[0]

@@ -16,9 +16,10 @@ import numpy as np
 from autonama_shared.engine.backtest import Metrics, buy_and_hold, metrics_of
 from autonama_shared.engine.bands import BandSweep
 from autonama_shared.engine.candles import Candles
-from autonama_shared.engine.specs import BacktestSpec, TradeRules
+from autonama_shared.engine.specs import BacktestSpec
 from autonama_shared.engine.sweep import (
     ComboResult,
+    Grid,
     SeriesSweep,
     choose_and_test,
     rolling_folds,
@@ -137,27 +138,20 @@ def run_symbol(
     if candles is None or len(candles) < max(spec.windows) + 2:
         count = len(candles) if candles is not None else 0
         return failed(symbol, error or f"{count} candles are fewer than the window")
-    args: _SweepArgs = (
-        candles,
-        list(spec.degrees),
-        list(spec.kstds),
-        list(spec.windows),
-        spec.rules,
-        spec.per_year,
-    )
+    grid = Grid(spec.degrees, spec.kstds, spec.windows, spec.rules, spec.per_year, spec.price_scale)
     bands: dict[int, BandSweep] = {}  # one band computation for every sweep below
     if spec.split is None:
-        sweep = sweep_series(*args, price_scale=spec.price_scale, on_combo=on_combo, bands=bands)
+        sweep = sweep_series(candles, grid, on_combo=on_combo, bands=bands)
         chosen = reported = sweep.best(spec.metric)
         report_sweep, out_of_sample = sweep, None
     else:
         sweep, report_sweep, chosen = choose_and_test(
-            *args, spec.split, metric=spec.metric, price_scale=spec.price_scale, bands=bands
+            candles, grid, spec.split, metric=spec.metric, bands=bands
         )
         reported = report_sweep.results[0]
         out_of_sample = _combo(reported)
     run = (
-        _walk_forward(args, candles, spec, spec.folds, bands)
+        _walk_forward(grid, candles, spec, spec.folds, bands)
         if spec.folds is not None
         else _chosen_run(candles, report_sweep, reported)
     )
@@ -223,12 +217,8 @@ def _chosen_run(candles: Candles, report_sweep: SeriesSweep, reported: ComboResu
     )
 
 
-#: What every sweep of a symbol takes: its candles, the grid, the rules, bars per year.
-_SweepArgs = tuple[Candles, list[int], list[float], list[int], TradeRules, float]
-
-
 def _walk_forward(
-    args: _SweepArgs,
+    grid: Grid,
     candles: Candles,
     spec: BacktestSpec,
     folds: int,
@@ -236,9 +226,7 @@ def _walk_forward(
 ) -> _Run:
     """The walk-forward: each fold's choice tested on the part after it, the test parts
     chained (trades, curves and metrics are theirs)."""
-    steps, equity = rolling_folds(
-        *args, folds, metric=spec.metric, price_scale=spec.price_scale, bands=bands
-    )
+    steps, equity = rolling_folds(candles, grid, folds, metric=spec.metric, bands=bands)
     t = candles.open_time
     lo, hi = steps[0].test[0], steps[-1].test[1]
     in_market = sum(f.result.metrics.exposure * (f.test[1] - f.test[0]) for f in steps)
