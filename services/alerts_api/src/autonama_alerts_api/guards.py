@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
+
+from autonama_alerts_api.middleware import ResponseStartMiddleware
 
 __all__ = ["BODY_LIMIT", "SecurityHeaders"]
 
@@ -31,23 +33,11 @@ _HEADERS = [
 _FRAMES = (b"content-security-policy", b"frame-ancestors 'none'")
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers += [h for h in _HEADERS if h[0] not in names]
-                if _FRAMES[0] not in names:
-                    headers.append(_FRAMES)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+class SecurityHeaders(ResponseStartMiddleware):
+    def on_start(self, scope: Scope, message: Message, started: float) -> Message:
+        headers = list(message.get("headers", []))
+        names = {k.lower() for k, _ in headers}
+        headers += [h for h in _HEADERS if h[0] not in names]
+        if _FRAMES[0] not in names:
+            headers.append(_FRAMES)
+        return {**message, "headers": headers}

@@ -33,11 +33,21 @@ __all__ = [
     "last_candle_of",
     "record_of",
     "series_of",
+    "strict_body",
 ]
 
 
 #: Every model on the wire or in a file: immutable, no unknown fields, no NaN or Infinity.
 STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def strict_body(*examples: dict[str, Any]) -> ConfigDict:
+    """What a person sends (a subscription, a watch): immutable, no unknown fields, no
+    coercion (0 is not false, ``"10"`` not a number: the API's clients get told, not
+    guessed), with its examples for the JSON Schema."""
+    return ConfigDict(
+        frozen=True, extra="forbid", strict=True, json_schema_extra={"examples": list(examples)}
+    )
 
 
 class _Model(BaseModel):

@@ -21,10 +21,11 @@ import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from autonama_shared.engine.intervals import IntervalName
 from autonama_shared.formats.alerts import AlertRecord
+from autonama_shared.formats.records import strict_body
 from autonama_shared.notify.messages import check_template
 
 __all__ = [
@@ -36,13 +37,6 @@ __all__ = [
     "WebhookTarget",
     "matches",
 ]
-
-
-def _spec(*examples: dict[str, Any]) -> ConfigDict:
-    # strict: 0 is not false, "10" not a number (the API's clients get told, not guessed)
-    return ConfigDict(
-        frozen=True, extra="forbid", strict=True, json_schema_extra={"examples": list(examples)}
-    )
 
 
 _WEBHOOK_URL = re.compile(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$")
@@ -87,7 +81,7 @@ def _apprise_url(url: str) -> str:
 class WebhookTarget(BaseModel):
     """A URL that receives each alert as a signed JSON POST (Standard Webhooks)."""
 
-    model_config = _spec({"kind": "webhook", "url": "https://example.com/hooks/autonama"})
+    model_config = strict_body({"kind": "webhook", "url": "https://example.com/hooks/autonama"})
 
     kind: Literal["webhook"] = "webhook"
     url: Annotated[
@@ -101,7 +95,7 @@ class WebhookTarget(BaseModel):
 class AppriseTarget(BaseModel):
     """An Apprise URL (tgram://, discord://, slack://, mailto://, ntfy://, json://...)."""
 
-    model_config = _spec(
+    model_config = strict_body(
         {"kind": "apprise", "url": "tgram://123456789:AAF-example-token/987654321"},
         {"kind": "apprise", "url": "mailtos://me:app-password@gmail.com"},
     )
@@ -125,7 +119,7 @@ SymbolGlob = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?]{1,20}$")]
 class AlertFilter(BaseModel):
     """Which alerts a subscription receives (see the module docstring)."""
 
-    model_config = _spec(
+    model_config = strict_body(
         {"symbols": ["BTCUSDT", "ETH*"], "signals": ["BUY"], "min_potential_return": 10}
     )
 
@@ -155,22 +149,12 @@ SPEC_EXAMPLE: dict[str, Any] = {
 class SubscriptionSpec(BaseModel):
     """What ``POST /v1/subscriptions`` and ``autonama subscribe add`` take."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        json_schema_extra={
-            "examples": [
-                SPEC_EXAMPLE,
-                {
-                    "name": "Telegram",
-                    "target": {
-                        "kind": "apprise",
-                        "url": "tgram://123456789:AAF-example-token/987654321",
-                    },
-                    "filter": {"signals": ["BUY"]},
-                },
-            ]
+    model_config = strict_body(
+        SPEC_EXAMPLE,
+        {
+            "name": "Telegram",
+            "target": {"kind": "apprise", "url": "tgram://123456789:AAF-example-token/987654321"},
+            "filter": {"signals": ["BUY"]},
         },
     )
 

@@ -17,6 +17,7 @@ from autonama_shared.engine.specs import (
     normalise_symbols,
 )
 from autonama_shared.formats.params import Days, Degree, Kstd, Top
+from autonama_shared.formats.records import strict_body
 from autonama_shared.messaging.events import ScanParams
 from autonama_shared.sources.base import CORE_MOVERS
 
@@ -52,17 +53,10 @@ class WatchSpec(BaseModel):
     USDT pair but the stablecoins' ``all``; default the core movers), intervals and
     parameter sets. A stored watch (``POST /v1/watches``) and the default one alike."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        json_schema_extra={
-            "examples": [
-                {"symbols": ["BTCUSDT", "ETHUSDT"], "intervals": ["1m", "1h"]},
-                {"top": 100, "intervals": ["1m"], "params": [{"degree": 4, "kstd": 2.0}]},
-                {"all": True, "intervals": ["15m"], "params": [{"days": 7}]},
-            ]
-        },
+    model_config = strict_body(
+        {"symbols": ["BTCUSDT", "ETHUSDT"], "intervals": ["1m", "1h"]},
+        {"top": 100, "intervals": ["1m"], "params": [{"degree": 4, "kstd": 2.0}]},
+        {"all": True, "intervals": ["15m"], "params": [{"days": 7}]},
     )
 
     symbols: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")]] | None = Field(

@@ -76,7 +76,31 @@ class ScanAccepted(BaseModel):
     status_url: str
 
 
-class Scan(BaseModel):
+class _Progress(BaseModel):
+    """What a scan and a backtest record of their run, after what each asked for."""
+
+    universe: JsonObject
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    symbols_expected: int | None
+    symbols_done: int
+    symbols_failed: int
+    error: str | None
+
+
+class _ScanRequest(BaseModel):
+    scan_id: str
+    origin: str
+    status: Literal["requested", "running", "finished", "failed"]
+    interval: str
+    days: int
+    degree: int
+    kstd: float
+    price_scale: str
+
+
+class Scan(_Progress, _ScanRequest):
     model_config = with_examples(
         {
             "scan_id": SCAN_ID,
@@ -99,22 +123,6 @@ class Scan(BaseModel):
         }
     )
 
-    scan_id: str
-    origin: str
-    status: Literal["requested", "running", "finished", "failed"]
-    interval: str
-    days: int
-    degree: int
-    kstd: float
-    price_scale: str
-    universe: JsonObject
-    requested_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    symbols_expected: int | None
-    symbols_done: int
-    symbols_failed: int
-    error: str | None
     failed: list[dict[str, str]] = Field(
         default_factory=list, description="Failed symbols and why (detail view only)."
     )
@@ -176,7 +184,14 @@ class BacktestRequestBody(BacktestParams):
         return BacktestRequested(origin="api", **_request(self, BacktestParams))
 
 
-class Backtest(BaseModel):
+class _BacktestRequest(BaseModel):
+    backtest_id: str
+    origin: str
+    status: Literal["requested", "running", "finished", "failed"]
+    parameters: JsonObject
+
+
+class Backtest(_Progress, _BacktestRequest):
     model_config = with_examples(
         {
             "backtest_id": BACKTEST_ID,
@@ -195,18 +210,6 @@ class Backtest(BaseModel):
         }
     )
 
-    backtest_id: str
-    origin: str
-    status: Literal["requested", "running", "finished", "failed"]
-    parameters: JsonObject
-    universe: JsonObject
-    requested_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    symbols_expected: int | None
-    symbols_done: int
-    symbols_failed: int
-    error: str | None
     results: list[SymbolBacktest] = Field(
         default_factory=list, description="Per symbol (detail view only)."
     )
