@@ -79,10 +79,7 @@ def hundred_symbols() -> dict[tuple[str, str], object]:
 
 
 async def scan_latency(analyzers: int, standin: StandIn, workdir: Path) -> list[float]:
-    tag = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(topic_prefix=f"bench.{tag}.")
-    pg = PostgresSettings(db_schema=f"bench_{tag}")
-    stack = Stack(kafka, pg, workdir / tag, standin.url)
+    stack = bench_stack(workdir, standin.url)
     stack.workdir.mkdir(parents=True)
     symbols = sorted(s for s, _ in standin.klines)
     try:
@@ -105,7 +102,7 @@ async def scan_latency(analyzers: int, standin: StandIn, workdir: Path) -> list[
     finally:
         stack.stop_all()
         conn = await stack.connect()
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{pg.db_schema}" CASCADE')
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.postgres.db_schema}" CASCADE')
         await conn.close()
 
 
@@ -178,15 +175,21 @@ async def count_until(stack: Stack, sql: str, expected: int, within: float) -> N
     raise RuntimeError(f"{sql} did not reach {expected} in {within} s")
 
 
-async def service_rate(workdir: Path) -> tuple[float, float]:
-    """The real ingestor process reading SIGNALS signals (and their plans) from Kafka."""
+def bench_stack(workdir: Path, binance_url: str = "http://127.0.0.1:9") -> Stack:
+    """The services of one measurement, on topics and a schema of their own (no Binance
+    unless ``binance_url`` is a stand-in's)."""
     tag = uuid.uuid4().hex[:8]
-    stack = Stack(
+    return Stack(
         KafkaSettings(topic_prefix=f"bench.{tag}."),
         PostgresSettings(db_schema=f"bench_{tag}"),
         workdir / tag,
-        "http://127.0.0.1:9",
+        binance_url,
     )
+
+
+async def service_rate(workdir: Path) -> tuple[float, float]:
+    """The real ingestor process reading SIGNALS signals (and their plans) from Kafka."""
+    stack = bench_stack(workdir)
     stack.workdir.mkdir(parents=True)
     events = hourly_signals()
     await ensure_pipeline_topics(stack.kafka, "bench")
@@ -224,13 +227,7 @@ async def drop_rate(workdir: Path, *, series: bool) -> tuple[int, float, float]:
     report = await run_scan(source, ScanSpec(symbols=tuple(source.symbols("1d")), days=180))
     real = results_file(report)
     good = [r for r in real.results if r.error is None]
-    tag = uuid.uuid4().hex[:8]
-    stack = Stack(
-        KafkaSettings(topic_prefix=f"bench.{tag}."),
-        PostgresSettings(db_schema=f"bench_{tag}"),
-        workdir / tag,
-        "http://127.0.0.1:9",
-    )
+    stack = bench_stack(workdir)
     drop, staged = stack.workdir / "drop", stack.workdir / "staged"
     drop.mkdir(parents=True)
     files = []  # written beside the folder first, then renamed into it at once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import ScanSpec
@@ -24,7 +25,7 @@ from autonama_shared.runs.scan import resolve_universe
 from autonama_shared.sources.base import CandleSource
 from autonama_shared.sources.binance import BinanceSource
 
-__all__ = ["handle_backtest", "handle_request"]
+__all__ = ["Fetcher"]
 
 log = logging.getLogger(__name__)
 
@@ -42,114 +43,100 @@ async def _universe(source: CandleSource, spec: ScanSpec) -> tuple[list[str], st
         return [], str(e)
 
 
-async def _fetch_each(
-    symbols: list[str],
-    source: CandleSource,
-    interval: str,
-    candles: int,
-    make: MakeEvent,
-    emit: Emit,
-    topic: str,
-    stop: asyncio.Event,
-    concurrency: int,
-) -> None:
-    """One event per symbol (keyed by symbol), at most ``concurrency`` fetches at once.
+@dataclass(frozen=True)
+class Fetcher:
+    """Fetches from ``source`` for the requests it is given, at most ``concurrency``
+    symbols at once, and gives up on a request when ``stop`` is set."""
 
-    ``Stopped`` when ``stop`` came first: the request stays uncommitted and is
-    handled again after a restart (downstream writes are idempotent).
-    """
-    semaphore = asyncio.Semaphore(concurrency)
+    source: CandleSource
+    topics: Topics
+    stop: asyncio.Event
+    concurrency: int
 
-    async def one(symbol: str) -> None:
-        async with semaphore:
-            if stop.is_set():
-                return
-            try:
-                event = make(symbol, await source.fetch(symbol, interval, candles), None)
-            except AutonamaError as e:
-                log.warning("%s: %s", symbol, e)
-                event = make(symbol, None, str(e))
-            await emit(topic, event, symbol.encode())
-
-    await asyncio.gather(*(one(s) for s in symbols))
-    if stop.is_set():
-        raise Stopped("request abandoned at stop; it will be handled again")
-
-
-async def handle_request(
-    request: ScanRequested,
-    source: CandleSource,
-    emit: Emit,
-    topics: Topics,
-    stop: asyncio.Event,
-    concurrency: int,
-) -> None:
-    """Publish the plan, then a kline batch per symbol (``Stopped`` if ``stop`` came first)."""
-    spec = request.spec()
-    symbols, error = await _universe(source, spec)
-    plan = ScanPlanned(
-        scan_id=request.scan_id, request=request, symbols=symbols, window=spec.window, error=error
-    )
-    await emit(topics.scans, plan, request.scan_id.encode())
-    log.info(
-        "scan %s: %d symbols planned (%s, %d candles)%s",
-        request.scan_id,
-        len(symbols),
-        spec.interval,
-        spec.window,
-        f": {error}" if error else "",
-    )
-
-    def make(symbol: str, candles: Candles | None, problem: str | None) -> KlineBatch:
-        return KlineBatch(
+    async def scan(self, request: ScanRequested, emit: Emit) -> None:
+        """Publish the plan, then a kline batch per symbol (``Stopped`` if ``stop`` came
+        first)."""
+        spec = request.spec()
+        symbols, error = await _universe(self.source, spec)
+        plan = ScanPlanned(
             scan_id=request.scan_id,
-            symbol=symbol,
-            params=request.params,
+            request=request,
+            symbols=symbols,
             window=spec.window,
-            error=problem,
-            **KlineBatch.columns_of(candles),
+            error=error,
+        )
+        await emit(self.topics.scans, plan, request.scan_id.encode())
+        log.info(
+            "scan %s: %d symbols planned (%s, %d candles)%s",
+            request.scan_id,
+            len(symbols),
+            spec.interval,
+            spec.window,
+            f": {error}" if error else "",
         )
 
-    await _fetch_each(
-        symbols, source, spec.interval, spec.window, make, emit, topics.klines, stop, concurrency
-    )
+        def make(symbol: str, candles: Candles | None, problem: str | None) -> KlineBatch:
+            return KlineBatch(
+                scan_id=request.scan_id,
+                symbol=symbol,
+                params=request.params,
+                window=spec.window,
+                error=problem,
+                **KlineBatch.columns_of(candles),
+            )
 
+        await self._each(symbols, spec.interval, spec.window, make, emit, self.topics.klines)
 
-async def handle_backtest(
-    request: BacktestRequested,
-    source: CandleSource,
-    emit: Emit,
-    topics: Topics,
-    stop: asyncio.Event,
-    concurrency: int,
-) -> None:
-    """Publish the backtest's plan, then each symbol's history (for the analyzers)."""
-    params = request.params
-    spec = request.universe()
-    symbols, error = await _universe(source, spec)
-    plan = BacktestPlanned(
-        backtest_id=request.backtest_id, request=request, symbols=symbols, error=error
-    )
-    await emit(topics.scans, plan, request.backtest_id.encode())
-    log.info("backtest %s: %d symbols planned", request.backtest_id, len(symbols))
-
-    def make(symbol: str, candles: Candles | None, problem: str | None) -> BacktestKlines:
-        return BacktestKlines(
-            backtest_id=request.backtest_id,
-            symbol=symbol,
-            params=params,
-            error=problem,
-            **BacktestKlines.columns_of(candles),
+    async def backtest(self, request: BacktestRequested, emit: Emit) -> None:
+        """Publish the backtest's plan, then each symbol's history (for the analyzers)."""
+        params = request.params
+        symbols, error = await _universe(self.source, request.universe())
+        plan = BacktestPlanned(
+            backtest_id=request.backtest_id, request=request, symbols=symbols, error=error
         )
+        await emit(self.topics.scans, plan, request.backtest_id.encode())
+        log.info("backtest %s: %d symbols planned", request.backtest_id, len(symbols))
 
-    await _fetch_each(
-        symbols,
-        source,
-        params.interval,
-        params.history,
-        make,
-        emit,
-        topics.backtest_klines,
-        stop,
-        concurrency,
-    )
+        def make(symbol: str, candles: Candles | None, problem: str | None) -> BacktestKlines:
+            return BacktestKlines(
+                backtest_id=request.backtest_id,
+                symbol=symbol,
+                params=params,
+                error=problem,
+                **BacktestKlines.columns_of(candles),
+            )
+
+        topic = self.topics.backtest_klines
+        await self._each(symbols, params.interval, params.history, make, emit, topic)
+
+    async def _each(
+        self,
+        symbols: list[str],
+        interval: str,
+        candles: int,
+        make: MakeEvent,
+        emit: Emit,
+        topic: str,
+    ) -> None:
+        """One event per symbol (keyed by symbol), at most ``concurrency`` fetches at once.
+
+        ``Stopped`` when ``stop`` came first: the request stays uncommitted and is
+        handled again after a restart (downstream writes are idempotent).
+        """
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(symbol: str) -> None:
+            async with semaphore:
+                if self.stop.is_set():
+                    return
+                try:
+                    fetched = await self.source.fetch(symbol, interval, candles)
+                    event = make(symbol, fetched, None)
+                except AutonamaError as e:
+                    log.warning("%s: %s", symbol, e)
+                    event = make(symbol, None, str(e))
+                await emit(topic, event, symbol.encode())
+
+        await asyncio.gather(*(one(s) for s in symbols))
+        if self.stop.is_set():
+            raise Stopped("request abandoned at stop; it will be handled again")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-from autonama_fetcher.fetch import handle_backtest, handle_request
+from autonama_fetcher.fetch import Fetcher
 from autonama_fetcher.live import LiveMarket
 from autonama_fetcher.schedule import Scheduler
 from autonama_fetcher.settings import Settings
@@ -44,12 +44,14 @@ log = logging.getLogger("autonama.fetcher")
 def make_handler(
     source: CandleSource, topics: Topics, stop: asyncio.Event, concurrency: int
 ) -> MapHandler:
+    fetcher = Fetcher(source, topics, stop, concurrency)
+
     async def handle(events: Sequence[Any], emit: Emit) -> None:
         for request in events:
             if isinstance(request, ScanRequested):
-                await handle_request(request, source, emit, topics, stop, concurrency)
+                await fetcher.scan(request, emit)
             else:
-                await handle_backtest(request, source, emit, topics, stop, concurrency)
+                await fetcher.backtest(request, emit)
 
     return handle
 
