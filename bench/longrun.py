@@ -1,0 +1,325 @@
+"""A simulated month through the real storage path, as fast as it will go. Prints figures only.
+
+    make services-up && uv run python bench/longrun.py [--pairs 400] [--days 30]
+
+What a stack left running for a month stores, day by day, in PostgreSQL (the
+machine's, started by ``deploy/local``), through the ingestor's own repository
+(``PostgresRepository.store``: signals, alerts, current state, windows, progress,
+in batches of the ingestor's default size, 2,000):
+
+- the live market: ``--pairs`` USDT pairs x 1m x 2 parameter sets (degree 4 / kstd
+  2.0 and degree 3 / kstd 2.5, 1-day windows of 1,440 candles), a close of every key
+  every minute; each key's signal moves as a Markov chain (HOLD turns BUY or SELL
+  with p = 0.01 a close, BUY or SELL turn HOLD with p = 0.2), and every change of
+  signal carries the key's whole window, as the live analyzer sends it;
+- an hourly scan of ``--pairs / 4`` symbols (100 at 400 pairs) at 1d over 720 days,
+  each signal with its 720-candle window, as a scan sends it;
+- 10 webhook subscriptions: every alert is a delivery to each, with one attempt.
+
+Prices are random walks from the real BTCUSDT hourly closes' level (``AUTONAMA_TEST_DATA``):
+storage does not depend on them beyond their bytes. For day 1, 10 and the last day it
+prints the bytes on disk per stored close all-in (``pg_total_relation_size`` of every
+table that grows: heap, indexes, TOAST), the schema's total size, and the storage
+path's rows/s that day.
+
+At ``--pairs 400 --days 30`` this is about 35 million closes (hours here); the
+figures per close do not depend on the scale, the totals grow with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+# the local cluster's passwords (deploy/local/postgres.sh makes them), unless set
+os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
+
+from autonama_ingestor.repository import Batch, PostgresRepository  # noqa: E402
+from autonama_shared import __version__  # noqa: E402
+from autonama_shared.db import migrate  # noqa: E402
+from autonama_shared.db.pool import open_pool  # noqa: E402
+from autonama_shared.messaging.events import (  # noqa: E402
+    ScanParams,
+    ScanPlanned,
+    ScanRequested,
+    SignalComputed,
+)
+from autonama_shared.settings import PostgresSettings  # noqa: E402
+from autonama_shared.sources.watches import scan_id_of  # noqa: E402
+
+DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))
+BATCH = 2_000
+MINUTES = 1_440
+LIVE_SETS = (
+    ScanParams(interval="1m", days=1, degree=4, kstd=2.0),
+    ScanParams(interval="1m", days=1, degree=3, kstd=2.5),
+)
+SCAN_PARAMS = ScanParams(interval="1d", days=720, degree=4, kstd=2.0)
+SUBSCRIPTIONS = 10
+#: Every table that grows with what is stored.
+GROWING = (
+    "signals",
+    "band_windows",
+    "band_series",
+    "alerts",
+    "current_signals",
+    "scans",
+    "scan_symbols",
+    "deliveries",
+    "delivery_attempts",
+)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CHECKPOINTS = {1, 10}
+
+
+def start_price() -> float:
+    path = DATA / "klines" / "2021-04-to-2023-12" / "1h" / "BTCUSDT.csv"
+    if not path.exists():
+        return 30_000.0
+    last = path.read_text().strip().rsplit("\n", 1)[-1]
+    return float(last.split(",")[4])
+
+
+def window(rng: np.random.Generator, price: float, candles: int, t: int, step: int) -> dict:
+    """A window of ``candles`` ending at ``t`` (ms), random-walk prices, as the analyzer
+    sends it (candles' open, high, low, close; fit and bands)."""
+    close = price * np.exp(np.cumsum(rng.normal(0, 0.001, candles)))
+    close = np.round(close * price / close[-1], 2)
+    fit = close * (1 + rng.normal(0, 0.002, candles))
+    sigma = float(np.std(close - fit))
+    return {
+        "open_time": [t - (candles - 1 - i) * step for i in range(candles)],
+        "open": np.round(close * 0.9995, 2).tolist(),
+        "high": np.round(close * 1.001, 2).tolist(),
+        "low": np.round(close * 0.999, 2).tolist(),
+        "close": close.tolist(),
+        "fit": fit.tolist(),
+        "lower": (fit - 2 * sigma).tolist(),
+        "upper": (fit + 2 * sigma).tolist(),
+    }
+
+
+@dataclass
+class Market:
+    """The simulated live keys: each one's price and signal."""
+
+    pairs: int
+    rng: np.random.Generator
+    price: np.ndarray
+    signal: np.ndarray  # 0 HOLD, 1 BUY, 2 SELL
+
+    @classmethod
+    def of(cls, pairs: int, seed: int = 7) -> Market:
+        keys = pairs * len(LIVE_SETS)
+        rng = np.random.default_rng(seed)
+        return cls(pairs, rng, start_price() * rng.uniform(0.5, 1.5, keys), np.zeros(keys, int))
+
+    def minute(self, t: datetime) -> list[SignalComputed]:
+        """Every key's close at ``t``."""
+        rng = self.rng
+        self.price *= np.exp(rng.normal(0, 0.001, len(self.price)))
+        u = rng.random(len(self.price))
+        before = self.signal.copy()
+        hold = self.signal == 0
+        self.signal = np.where(hold & (u < 0.01), 1 + (u < 0.005), self.signal)
+        self.signal = np.where(~hold & (u < 0.2), 0, self.signal)
+        t_ms = int(t.timestamp() * 1000)
+        out = []
+        for i, p in enumerate(self.price):
+            params = LIVE_SETS[i % len(LIVE_SETS)]
+            price = round(float(p), 2)
+            changed = before[i] != self.signal[i]
+            out.append(
+                signal_event(
+                    f"P{i // len(LIVE_SETS):04d}USDT",
+                    params,
+                    ("HOLD", "BUY", "SELL")[self.signal[i]],
+                    price,
+                    t,
+                    MINUTES,
+                    window(rng, price, MINUTES, t_ms, 60_000) if changed else None,
+                )
+            )
+        return out
+
+
+def signal_event(
+    symbol: str,
+    params: ScanParams,
+    signal: str,
+    price: float,
+    t: datetime,
+    candles: int,
+    series: dict | None,
+    scan_id: str | None = None,
+) -> SignalComputed:
+    lower, upper = price * 0.99, price * 1.01
+    if signal == "BUY":
+        lower = price * 1.001
+    elif signal == "SELL":
+        upper = price * 0.999
+    return SignalComputed(
+        scan_id=scan_id or scan_id_of(params),
+        symbol=symbol,
+        params=params,
+        window=candles,
+        engine_version=__version__,
+        signal=signal,
+        price=price,
+        lower=lower,
+        upper=upper,
+        fit=(lower + upper) / 2,
+        sigma=(upper - lower) / 4,
+        potential_return=(upper - lower) / lower * 100 if signal != "HOLD" else 0.0,
+        target_return=((lower + upper) / 2 - price) / price * 100,
+        candles=candles,
+        partial_window=False,
+        error=None,
+        last_candle_time=t,
+        series=series,
+        last_candle={"open": price, "high": price * 1.001, "low": price * 0.999},
+    )
+
+
+def hourly_scan(market: Market, t: datetime) -> tuple[ScanPlanned, list[SignalComputed]]:
+    """A scan of ``pairs / 4`` symbols at 1d, each with its 720-candle window."""
+    symbols = [f"P{i:04d}USDT" for i in range(max(1, market.pairs // 4))]
+    scan_id = str(uuid.uuid4())
+    request = ScanRequested(
+        scan_id=scan_id, origin="schedule", params=SCAN_PARAMS, symbols=symbols, requested_at=t
+    )
+    plan = ScanPlanned(scan_id=scan_id, request=request, symbols=symbols, window=720, error=None)
+    day = t.replace(hour=0, minute=0) - timedelta(days=1)
+    t_ms = int(day.timestamp() * 1000)
+    events = [
+        signal_event(
+            s,
+            SCAN_PARAMS,
+            "HOLD",
+            float(market.price[2 * i]),
+            day,
+            720,
+            window(market.rng, float(market.price[2 * i]), 720, t_ms, 86_400_000),
+            scan_id,
+        )
+        for i, s in enumerate(symbols)
+    ]
+    return plan, events
+
+
+async def deliver(conn: object, since: int) -> int:
+    """Every alert after id ``since``: a delivered delivery to each subscription, with its
+    attempt (the body as the notifier signs it: the alert as JSON)."""
+    rows = await conn.fetch(  # type: ignore[attr-defined]
+        """WITH d AS (
+             INSERT INTO deliveries (subscription_id, alert_id, message_id, key, event_type,
+                                     body, status, attempts, last_status_code,
+                                     last_latency_ms, alert_created_at, finished_at)
+             SELECT s.id, a.id, 'msg_' || a.id, a.symbol || '/' || a.interval, 'alert.raised',
+                    row_to_json(a)::text, 'delivered', 1, 200, 12.5, a.created_at, now()
+             FROM alerts a CROSS JOIN subscriptions s WHERE a.id > $1
+             RETURNING id)
+           INSERT INTO delivery_attempts (delivery_id, attempt, outcome, status_code, latency_ms)
+           SELECT id, 1, 'delivered', 200, 12.5 FROM d RETURNING delivery_id""",
+        since,
+    )
+    return len(rows)
+
+
+async def sizes(conn: object) -> dict[str, int]:
+    rows = await conn.fetch(  # type: ignore[attr-defined]
+        "SELECT c.relname, pg_total_relation_size(c.oid) AS bytes FROM pg_class c "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')"
+    )
+    return {r["relname"]: r["bytes"] for r in rows}
+
+
+async def main(pairs: int, days: int, keep: bool) -> None:
+    pg = PostgresSettings(db_schema=f"longrun_{uuid.uuid4().hex[:8]}")
+    market = Market.of(pairs)
+    closes = 0
+    print(
+        f"simulated month: {pairs} pairs x 1m x {len(LIVE_SETS)} parameter sets, "
+        f"{days} days, an hourly scan of {max(1, pairs // 4)} symbols, "
+        f"{SUBSCRIPTIONS} subscriptions (schema {pg.db_schema})"
+    )
+    async with open_pool(pg) as pool:
+        async with pool.acquire() as conn:
+            await migrate(conn, pg.db_schema)
+            await conn.execute(
+                "INSERT INTO subscriptions (name, kind, url, secret, filter) "
+                "SELECT 'bench ' || n, 'webhook', 'https://example.com/' || n, 'whsec_bench', "
+                "'{}' FROM generate_series(1, $1::int) n",
+                SUBSCRIPTIONS,
+            )
+        repo = PostgresRepository(pool)
+        last_alert = 0
+        for day in range(1, days + 1):
+            stored = 0
+            spent = 0.0
+            pending: list[SignalComputed] = []
+            for minute in range(MINUTES):
+                t = T0 + timedelta(days=day - 1, minutes=minute)
+                plans: list[ScanPlanned] = []
+                if minute % 60 == 0:
+                    plan, scanned = hourly_scan(market, t)
+                    plans.append(plan)
+                    pending += scanned
+                pending += market.minute(t)
+                if len(pending) >= BATCH or plans:
+                    started = time.perf_counter()
+                    for start in range(0, len(pending), BATCH):
+                        chunk = pending[start : start + BATCH]
+                        await repo.store(Batch(plans=plans, signals=chunk))
+                        plans = []
+                    spent += time.perf_counter() - started
+                    stored += len(pending)
+                    pending = []
+            if pending:
+                started = time.perf_counter()
+                await repo.store(Batch(signals=pending))
+                spent += time.perf_counter() - started
+                stored += len(pending)
+            closes += stored
+            async with pool.acquire() as conn:
+                delivered = await deliver(conn, last_alert)
+                last_alert = await conn.fetchval("SELECT coalesce(max(id), 0) FROM alerts")
+                if day in CHECKPOINTS or day == days:
+                    await conn.execute("VACUUM ANALYZE")
+                    size = await sizes(conn)
+                    grown = sum(size.get(name, 0) for name in GROWING)
+                    total = sum(size.values())
+                    alerts = await conn.fetchval("SELECT count(*) FROM alerts")
+                    delivery_bytes = size["deliveries"] + size["delivery_attempts"]
+                    print(
+                        f"day {day:>2}: {closes:,} closes stored, {alerts:,} alerts, "
+                        f"{delivered:,} deliveries that day; "
+                        f"{grown / closes:,.0f} bytes per close all-in "
+                        f"(signals {size['signals'] / closes:,.0f}, "
+                        f"windows {size['band_windows'] / closes:,.0f}, "
+                        f"deliveries {delivery_bytes / closes:,.0f}); "
+                        f"schema {total / 2**20:,.0f} MiB; "
+                        f"storage path {stored / spent:,.0f} rows/s that day"
+                    )
+        if not keep:
+            async with pool.acquire() as conn:
+                await conn.execute(f'DROP SCHEMA "{pg.db_schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=400)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.pairs, args.days, args.keep)))
