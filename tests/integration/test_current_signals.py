@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from autonama_shared.db import migrate
+from autonama_shared.db import load_migrations, migrate
+from autonama_shared.db.pool import open_pool
 from autonama_shared.settings import PostgresSettings
 from tests.support.factories import DAY0, make_signal, store
 
@@ -67,25 +68,56 @@ async def test_an_older_candle_arriving_late_never_moves_it_backwards(
 
 
 async def test_the_migration_backfills_from_stored_signals(
-    pool: asyncpg.Pool, pg_settings: PostgresSettings
+    pg_settings: PostgresSettings,
 ) -> None:
-    await store(
-        pool,
-        make_signal("ADAUSDT", "BUY", 2),
-        make_signal("XRPUSDT", "SELL", 3),
-    )
-    await store(pool, make_signal("ADAUSDT", "HOLD", 3), make_signal("XRPUSDT", "SELL", 4))
-    expected = {k: (r["signal_id"], r["alert_id"]) for k, r in (await current(pool)).items()}
-    async with pool.acquire() as conn:
-        # 0007 ran on databases that had no ended alerts yet (0010 came after it)
-        await conn.execute("DELETE FROM alerts WHERE reason = 'ended'")
-        await conn.execute("DROP TABLE current_signals")
-        await conn.execute("DELETE FROM schema_migrations WHERE version = 7")
-        assert await migrate(conn, pg_settings.db_schema) == [7]
-    got = {k: (r["signal_id"], r["alert_id"]) for k, r in (await current(pool)).items()}
-    assert got == expected
-    assert got["ADAUSDT"][1] is None  # HOLD now: no current alert
-    assert got["XRPUSDT"][1] is not None
+    """0007 on a database of its time (migrations 0001-0006): signals and alerts as the
+    writer of then stored them; the current signal of each key is its newest, with the
+    alert of that signal (none for a HOLD)."""
+    signals = [  # symbol, day, signal; alerts for BUY and SELL, as the rule of 0002 gave
+        ("ADAUSDT", 2, "BUY"),
+        ("XRPUSDT", 3, "SELL"),
+        ("ADAUSDT", 3, "HOLD"),
+        ("XRPUSDT", 4, "SELL"),
+    ]
+    async with open_pool(pg_settings) as pool, pool.acquire() as conn:
+        old = [m for m in load_migrations() if m.version <= 6]
+        await migrate(conn, pg_settings.db_schema, old)
+        ids = {}
+        for symbol, day, signal in signals:
+            ids[symbol, day] = await conn.fetchval(
+                """INSERT INTO signals (symbol, interval, degree, kstd, price_scale, days,
+                       last_candle_time, signal, price, lower_band, upper_band, fit, sigma,
+                       potential_return, target_return, candles, window_candles,
+                       partial_window, origin, engine_version, computed_at)
+                   VALUES ($1, '1d', 4, 2.0, 'linear', 720, $2, $3, 100, 90, 110, 100, 5,
+                           10, 1, 720, 720, false, 'test', '0', now())
+                   RETURNING id""",
+                symbol,
+                DAY0 + timedelta(days=day),
+                signal,
+            )
+        alert_ids = {}
+        for (symbol, day), signal_id in ids.items():
+            alert_ids[symbol, day] = await conn.fetchval(
+                """INSERT INTO alerts (signal_id, symbol, interval, degree, kstd, price_scale,
+                       days, signal, reason, price, lower_band, upper_band, fit,
+                       potential_return, target_return, last_candle_time)
+                   SELECT id, symbol, interval, degree, kstd, price_scale, days, signal,
+                          'new', price, lower_band, upper_band, fit, potential_return,
+                          target_return, last_candle_time
+                   FROM signals WHERE id = $1 AND signal <> 'HOLD' RETURNING id""",
+                signal_id,
+            )
+        upto7 = [m for m in load_migrations() if m.version <= 7]
+        assert await migrate(conn, pg_settings.db_schema, upto7) == [7]
+        got = {
+            r["symbol"]: (r["signal_id"], r["alert_id"])
+            for r in await conn.fetch("SELECT symbol, signal_id, alert_id FROM current_signals")
+        }
+    assert got == {
+        "ADAUSDT": (ids["ADAUSDT", 3], None),  # HOLD now: no current alert
+        "XRPUSDT": (ids["XRPUSDT", 4], alert_ids["XRPUSDT", 4]),
+    }
 
 
 class Model:

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -31,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from autonama_shared.engine.intervals import INTERVALS
 from autonama_shared.errors import ConfigError
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Environment",
     "KafkaSettings",
     "PostgresSettings",
+    "RetentionSettings",
     "load_settings",
     "refuse_unsafe_defaults",
 ]
@@ -243,6 +246,47 @@ def refuse_unsafe_defaults(
         )
 
 
+#: How long each interval's signals and windows are kept by default, in days (an interval
+#: not named is kept forever: 1d and longer).
+DEFAULT_SIGNAL_DAYS: dict[str, int | None] = {
+    **dict.fromkeys(("1m", "3m", "5m"), 30),
+    **dict.fromkeys(("15m", "30m"), 90),
+    **dict.fromkeys(("1h", "2h", "4h", "6h", "8h", "12h"), 365),
+}
+
+
+class RetentionSettings(BaseModel):
+    """What is kept, and how often the retention job runs (``AUTONAMA_RETENTION__...``).
+    Alerts, the current state, scans and subscriptions are never pruned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signals_days: dict[str, Annotated[int, Field(ge=1, le=100_000)] | None] = Field(
+        default_factory=lambda: dict(DEFAULT_SIGNAL_DAYS),
+        description="Days of signals and windows kept per interval (JSON); an interval not "
+        "named, or null, is kept forever. Whole partitions are dropped: up to one "
+        "partition's span (a day for 1m to 30m, a month for 1h to 12h) more is kept.",
+    )
+    deliveries_days: int = Field(
+        default=30, ge=1, le=100_000, description="Days finished deliveries are kept."
+    )
+    every_minutes: float = Field(default=60, gt=0, le=24 * 60)
+
+    @field_validator("signals_days")
+    @classmethod
+    def _intervals(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = sorted(set(value) - set(INTERVALS))
+        if unknown:
+            raise ValueError(
+                f"unknown interval(s) {', '.join(unknown)}; one of {', '.join(INTERVALS)}"
+            )
+        return value
+
+    def days_of(self, interval: str) -> int | None:
+        """The days ``interval``'s signals are kept; None: forever."""
+        return self.signals_days.get(interval)
+
+
 S = TypeVar("S", bound="AppSettings")
 
 
@@ -260,6 +304,7 @@ class AppSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

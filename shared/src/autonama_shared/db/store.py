@@ -6,7 +6,8 @@ delivered twice is one row), decides the alerts set-wise against
 ``current_signals`` (the latest signal of every key), moves the current state
 forward and records each symbol's outcome in ``scan_symbols`` (idempotent too);
 a scan is finished once every symbol of its plan is in. Each batch is
-de-duplicated first. Four round trips per batch, whatever its size.
+de-duplicated first. Five round trips per batch, whatever its size (one makes the
+batch's partitions where missing: migration 0019).
 
 Callers run these inside a transaction and commit their Kafka offsets only
 after it commits.
@@ -68,6 +69,17 @@ CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
 DELETE FROM signals_staging;
 SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'));
 """  # noqa: S608 - constants only
+
+#: After the batch is staged: the partitions its candles go to (migration 0019), made where
+#: missing (a new day of 1m closes, an old results file) before anything is inserted.
+_PARTITIONS = """
+SELECT autonama_ensure_partition(interval, lo)
+FROM (SELECT DISTINCT interval, autonama_partition_start(interval, last_candle_time) AS lo
+      FROM signals_staging) batch
+"""
+
+#: Where a window is kept: its signal's partition (band_windows is partitioned as signals).
+_WINDOW_PLACE = ("interval", "last_candle_time")
 
 _CURRENT_COLUMNS = (
     "signal_id, signal, price, lower_band, upper_band, fit, sigma, potential_return, "
@@ -211,6 +223,7 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             ],
             columns=["seq", *_SIGNAL_COLUMNS],
         )
+        await conn.execute(_PARTITIONS)
     row = await conn.fetchrow(
         _STORE,
         [uuids[s] for s, _ in failed],
@@ -221,11 +234,13 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     row = one(row, "the signals' store")
     if row["new_seqs"]:
         windows = [
-            pack(signal_id, series)
+            (*pack(signal_id, series), e.params.interval, e.last_candle_time)
             for seq, signal_id in zip(row["new_seqs"], row["new_ids"], strict=True)
-            if (series := batch[seq].series)
+            if (series := (e := batch[seq]).series)
         ]
-        await conn.copy_records_to_table("band_windows", records=windows, columns=WINDOW_COLUMNS)
+        await conn.copy_records_to_table(
+            "band_windows", records=windows, columns=[*WINDOW_COLUMNS, *_WINDOW_PLACE]
+        )
     new_rows: int = row["new_rows"]
     return new_rows
 
