@@ -30,10 +30,11 @@ from autonama_alerts_api.queries.alerts import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
 from autonama_shared.db.channels import alerts_channel, notify_state
 from autonama_shared.db.pool import open_pool
+from autonama_shared.db.retention import prune
 from autonama_shared.engine.candles import Candles
 from autonama_shared.messaging.events import BacktestParams
 from autonama_shared.runs.backtest import run_symbol
-from autonama_shared.settings import KafkaSettings, PostgresSettings
+from autonama_shared.settings import KafkaSettings, PostgresSettings, RetentionSettings
 from tests.support.api import api_env, free_port, start_api
 from tests.support.binance_standin import StandIn
 from tests.support.factories import DAY0, live_close, make_signal, make_token, store
@@ -1056,6 +1057,28 @@ async def test_the_market_lists_every_key_in_pages_with_its_numbers(
     )
     assert (await http.get("/v1/signals/999999999/bands")).status_code == 404
     assert (await http.get("/v1/market", params={"cursor": "bm9wZQ"})).status_code == 422
+
+
+async def test_a_chart_of_a_pruned_signal_is_gone_not_missing(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """Retention drops a 1m close with its window; its alert and its key's row stay, and its
+    chart answers 410 with the reason, where an id never stored is still 404."""
+    await store(pool, make_signal("BTCUSDT", "BUY", 2, interval="1m"))
+    [alert] = await alerts(http)
+    assert (await http.get(f"/v1/signals/{alert['signal_id']}/bands")).status_code == 200
+    async with pool.acquire() as conn:
+        policy = RetentionSettings(signals_days={"1m": 1})
+        assert len(await prune(conn, policy, DAY0 + timedelta(days=10))) == 1
+
+    r = await http.get(f"/v1/signals/{alert['signal_id']}/bands")
+    assert r.status_code == 410, r.text
+    assert "pruned" in r.json()["detail"]
+    assert "(1m)" in r.json()["detail"]
+    assert [a["id"] for a in await alerts(http)] == [alert["id"]]
+    [row] = (await http.get("/v1/market")).json()["items"]
+    assert (row["signal_id"], row["signal"]) == (alert["signal_id"], "BUY")
+    assert (await http.get("/v1/signals/999999999/bands")).status_code == 404
 
 
 def running(pid: int) -> bool:

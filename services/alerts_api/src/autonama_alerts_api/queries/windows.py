@@ -12,7 +12,7 @@ from autonama_shared.db.keys import key_columns
 from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
 
-__all__ = ["band_series", "signal_window"]
+__all__ = ["band_series", "pruned", "signal_window"]
 
 
 #: band_windows' columns, as w_<column>.
@@ -27,6 +27,21 @@ async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSer
         symbol,
         interval,
     )
+
+
+async def pruned(pool: asyncpg.Pool, signal_id: int) -> str | None:
+    """The interval of a signal that an alert or the current state still names but that
+    retention has dropped (``db.retention``); None for one never stored, or still there."""
+    interval: str | None = await pool.fetchval(
+        """SELECT interval FROM (
+               SELECT interval FROM alerts WHERE signal_id = $1
+               UNION ALL
+               SELECT interval FROM current_signals WHERE signal_id = $1) named
+           WHERE NOT EXISTS (SELECT 1 FROM signals WHERE id = $1)
+           LIMIT 1""",
+        signal_id,
+    )
+    return interval
 
 
 async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:

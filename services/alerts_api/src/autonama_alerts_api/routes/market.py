@@ -12,7 +12,7 @@ from autonama_alerts_api.models.common import Problem
 from autonama_alerts_api.models.market import BandSeries, MarketPage
 from autonama_alerts_api.pages import serve_page
 from autonama_alerts_api.queries.market import MarketCursor, market
-from autonama_alerts_api.queries.windows import signal_window
+from autonama_alerts_api.queries.windows import pruned, signal_window
 
 router = APIRouter(tags=["market"], responses=READ_ERRORS, dependencies=[ReadAccess])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
@@ -79,7 +79,7 @@ async def market_watch(
     "/v1/signals/{signal_id}/bands",
     response_model=BandSeries,
     summary="One signal's window: candles, fit and bands",
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, 410: {"model": Problem, "description": "Pruned by retention"}},
 )
 async def signal_bands(
     state: StateDep, signal_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -90,8 +90,16 @@ async def signal_bands(
     without its window (only a key's first signal and the changes of its signal carry
     one): the newest window of its key before it is answered, then its `trail`, the key's
     closes since up to this one, each with the bands its own fit drew at it. 404 when the
-    key has none (results files without windows)."""
+    key has none (results files without windows); 410 when retention has dropped the
+    signal (its alert and the market watch keep its numbers)."""
     found = await signal_window(state.pool, signal_id)
-    if found is None:
-        raise HTTPException(404, f"no stored window for signal {signal_id}")
-    return found
+    if found is not None:
+        return found
+    interval = await pruned(state.pool, signal_id)
+    if interval is not None:
+        raise HTTPException(
+            410,
+            f"signal {signal_id} ({interval}) is older than its interval's retention and was "
+            "pruned; its alert and the market watch keep its numbers",
+        )
+    raise HTTPException(404, f"no stored window for signal {signal_id}")
