@@ -13,6 +13,7 @@ from autonama_shared.db import load_migrations, migrate
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.retention import ensure_ahead, partitions, prune, prune_deliveries
 from autonama_shared.settings import PostgresSettings, RetentionSettings
+from tests.support.cli import cli
 from tests.support.factories import DAY0, live_close, make_signal, store
 
 pytestmark = pytest.mark.integration
@@ -197,3 +198,35 @@ async def test_finished_deliveries_past_their_keep_go_with_their_attempts_pendin
     assert await rows(pool, "SELECT delivery_id FROM delivery_attempts ORDER BY 1") == [
         (i,) for i in kept
     ]
+
+
+async def test_db_stats_and_prune_from_the_command_line(
+    pool: asyncpg.Pool, pg_settings: PostgresSettings
+) -> None:
+    """``autonama db stats`` shows what is kept; ``db prune --dry-run`` says what would go
+    and changes nothing; ``db prune`` drops it (the real clock: DAY0 is long past)."""
+    await store(pool, make_signal("BTCUSDT", "BUY", 2, interval="1m"))
+    await store(pool, make_signal("BTCUSDT", "BUY", 3))
+    keep = {"AUTONAMA_RETENTION__SIGNALS_DAYS": '{"1m": 7}'}
+
+    shown = cli(pg_settings, "db", "stats", extra_env=keep)
+    assert shown.returncode == 0, shown.stderr
+    assert "band_windows" in shown.stdout
+    lines = {line.split()[1]: line for line in shown.stdout.splitlines() if "│ 1" in line}
+    assert "7 days" in lines["1m"]
+    assert "forever" in lines["1d"]
+
+    dry = cli(pg_settings, "db", "prune", "--dry-run", extra_env=keep)
+    assert dry.returncode == 0, dry.stderr
+    assert "would drop the 1m signals and windows of 2026-01-03 00:00" in dry.stdout
+    assert await pool.fetchval("SELECT count(*) FROM signals") == 2
+
+    done = cli(pg_settings, "db", "prune", extra_env=keep)
+    assert done.returncode == 0, done.stderr
+    assert "dropped 1 partition(s)" in done.stdout
+    assert await rows(pool, "SELECT interval FROM signals") == [("1d",)]
+
+    unknown = {"AUTONAMA_RETENTION__SIGNALS_DAYS": '{"7x": 1}'}
+    bad = cli(pg_settings, "db", "prune", extra_env=unknown)
+    assert bad.returncode != 0
+    assert "unknown interval(s) 7x" in bad.stderr

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _subscriptions(sub)
     _watches(sub)
     _dead_letters(sub)
+    _database(sub)
     p = _command(
         sub,
         "schema",
@@ -187,6 +188,27 @@ def _pipeline(sub: Any) -> None:
     )
     p.add_argument("--limit", type=int, default=20, help="how many, newest first (20)")
     p.set_defaults(handler="autonama_cli.pipeline:ingestions")
+
+
+def _database(sub: Any) -> None:
+    db = _command(
+        sub,
+        "db",
+        "the database's size, what retention keeps, and pruning now",
+        "What the stack's database holds and what retention does with it: the growing "
+        "tables' sizes, each interval's partitions of signals (oldest kept, when the next "
+        "goes), and a prune of what is past its keep (the ingestor runs the same every "
+        "AUTONAMA_RETENTION__EVERY_MINUTES; the keep per interval is "
+        "AUTONAMA_RETENTION__SIGNALS_DAYS).",
+        "autonama db stats",
+        "autonama db prune --dry-run",
+    )
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("stats", help="sizes, rows, oldest kept and next drop")
+    p.set_defaults(handler="autonama_cli.database:stats")
+    p = actions.add_parser("prune", help="drop what is past its keep now")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+    p.set_defaults(handler="autonama_cli.database:prune_now")
 
 
 def _tokens(sub: Any) -> None:

@@ -31,13 +31,19 @@ from autonama_shared.lifecycle import wait_or_stop
 from autonama_shared.settings import RetentionSettings
 
 __all__ = [
+    "GROWING",
+    "IntervalKeep",
     "Partition",
+    "TableSize",
     "ensure_ahead",
     "expired",
+    "expired_deliveries",
     "keep",
+    "keeps",
     "partitions",
     "prune",
     "prune_deliveries",
+    "table_sizes",
 ]
 
 log = logging.getLogger("autonama.retention")
@@ -142,3 +148,85 @@ async def keep(pool: asyncpg.Pool, policy: RetentionSettings, stop: asyncio.Even
         if made:
             log.info("retention: %d partition(s) made ahead", made)
         await wait_or_stop(stop, policy.every_minutes * 60)
+
+
+#: The tables that grow with what is stored, for ``stats``.
+GROWING = (
+    "signals",
+    "band_windows",
+    "band_series",
+    "alerts",
+    "current_signals",
+    "scans",
+    "scan_symbols",
+    "ingestions",
+    "deliveries",
+    "delivery_attempts",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    name: str
+    bytes: int  # heap, indexes and TOAST, of every partition
+    rows: int  # PostgreSQL's estimate (as of the last ANALYZE or vacuum)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalKeep:
+    """One interval's stored signals: its partitions, the oldest kept, when the next goes."""
+
+    interval: str
+    partitions: int
+    oldest: datetime
+    newest_ends: datetime
+    days: int | None  # None: kept forever
+    next_drop: datetime | None
+
+
+async def table_sizes(conn: Conn) -> list[TableSize]:
+    """The growing tables' sizes on disk and rows, partitions included."""
+    rows = await conn.fetch(
+        """SELECT t.name,
+                  coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint AS bytes,
+                  coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS rows
+           FROM unnest($1::text[]) t(name)
+           LEFT JOIN LATERAL pg_partition_tree(to_regclass(t.name)) p ON true
+           LEFT JOIN pg_class c ON c.oid = p.relid AND c.relkind = 'r'
+           GROUP BY t.name""",
+        list(GROWING),
+    )
+    order = {name: i for i, name in enumerate(GROWING)}
+    sizes = [TableSize(r["name"], r["bytes"], r["rows"]) for r in rows]
+    return sorted(sizes, key=lambda s: order[s.name])
+
+
+def keeps(parts: list[Partition], policy: RetentionSettings) -> list[IntervalKeep]:
+    """Per interval: its partitions, and when the oldest goes under ``policy``."""
+    by: dict[str, list[Partition]] = {}
+    for p in parts:
+        by.setdefault(p.interval, []).append(p)
+    out = []
+    for interval, held in sorted(by.items()):
+        days = policy.days_of(interval)
+        oldest = min(held, key=lambda p: p.starts)
+        out.append(
+            IntervalKeep(
+                interval,
+                len(held),
+                oldest.starts,
+                max(p.ends for p in held),
+                days,
+                None if days is None else oldest.ends + timedelta(days=days),
+            )
+        )
+    return out
+
+
+async def expired_deliveries(conn: Conn, policy: RetentionSettings, now: datetime) -> int:
+    """How many finished deliveries are past their keep (what ``prune_deliveries`` deletes)."""
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM deliveries WHERE status <> 'pending' AND finished_at < $1",
+        now - timedelta(days=policy.deliveries_days),
+    )
+    return n
