@@ -1,6 +1,6 @@
 """A simulated month through the real storage path, as fast as it will go. Prints figures only.
 
-    make services-up && uv run python bench/longrun.py [--pairs 400] [--days 30]
+    make services-up && uv run python bench/longrun.py [--pairs 400] [--days 31]
 
 What a stack left running for a month stores, day by day, in PostgreSQL (the
 machine's, started by ``deploy/local``), through the ingestor's own repository
@@ -20,7 +20,9 @@ Prices are random walks from the real BTCUSDT hourly closes' level (``AUTONAMA_T
 storage does not depend on them beyond their bytes. For day 1, 10 and the last day it
 prints the bytes on disk per stored close all-in (``pg_total_relation_size`` of every
 table that grows: heap, indexes, TOAST), the schema's total size, and the storage
-path's rows/s that day.
+path's rows/s that day. The retention job runs at the end of every simulated day with
+the default keep (1m closes 30 days, finished deliveries 30 days), so from day 31 on
+the database stops growing.
 
 At ``--pairs 400 --days 30`` this is about 35 million closes (hours here); the
 figures per close do not depend on the scale, the totals grow with it.
@@ -48,13 +50,19 @@ from autonama_ingestor.repository import Batch, PostgresRepository  # noqa: E402
 from autonama_shared import __version__  # noqa: E402
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
+from autonama_shared.db.retention import (  # noqa: E402
+    ensure_ahead,
+    prune,
+    prune_deliveries,
+    table_sizes,
+)
 from autonama_shared.messaging.events import (  # noqa: E402
     ScanParams,
     ScanPlanned,
     ScanRequested,
     SignalComputed,
 )
-from autonama_shared.settings import PostgresSettings  # noqa: E402
+from autonama_shared.settings import PostgresSettings, RetentionSettings  # noqa: E402
 from autonama_shared.sources.watches import scan_id_of  # noqa: E402
 
 DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))
@@ -66,20 +74,8 @@ LIVE_SETS = (
 )
 SCAN_PARAMS = ScanParams(interval="1d", days=720, degree=4, kstd=2.0)
 SUBSCRIPTIONS = 10
-#: Every table that grows with what is stored.
-GROWING = (
-    "signals",
-    "band_windows",
-    "band_series",
-    "alerts",
-    "current_signals",
-    "scans",
-    "scan_symbols",
-    "deliveries",
-    "delivery_attempts",
-)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CHECKPOINTS = {1, 10}
+CHECKPOINTS = {1, 10, 30}
 
 
 def start_price() -> float:
@@ -226,7 +222,8 @@ async def deliver(conn: object, since: int) -> int:
                                      body, status, attempts, last_status_code,
                                      last_latency_ms, alert_created_at, finished_at)
              SELECT s.id, a.id, 'msg_' || a.id, a.symbol || '/' || a.interval, 'alert.raised',
-                    row_to_json(a)::text, 'delivered', 1, 200, 12.5, a.created_at, now()
+                    row_to_json(a)::text, 'delivered', 1, 200, 12.5, a.created_at,
+                    a.last_candle_time
              FROM alerts a CROSS JOIN subscriptions s WHERE a.id > $1
              RETURNING id)
            INSERT INTO delivery_attempts (delivery_id, attempt, outcome, status_code, latency_ms)
@@ -237,15 +234,17 @@ async def deliver(conn: object, since: int) -> int:
 
 
 async def sizes(conn: object) -> dict[str, int]:
+    """Every table of the schema (each partition apart), with its indexes and TOAST."""
     rows = await conn.fetch(  # type: ignore[attr-defined]
         "SELECT c.relname, pg_total_relation_size(c.oid) AS bytes FROM pg_class c "
-        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')"
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
     )
     return {r["relname"]: r["bytes"] for r in rows}
 
 
 async def main(pairs: int, days: int, keep: bool) -> None:
     pg = PostgresSettings(db_schema=f"longrun_{uuid.uuid4().hex[:8]}")
+    policy = RetentionSettings()  # the defaults: 1m closes 30 days, deliveries 30 days
     market = Market.of(pairs)
     closes = 0
     print(
@@ -293,12 +292,17 @@ async def main(pairs: int, days: int, keep: bool) -> None:
             closes += stored
             async with pool.acquire() as conn:
                 delivered = await deliver(conn, last_alert)
+                # the ingestor's retention job, at the end of the simulated day
+                day_end = T0 + timedelta(days=day)
+                await ensure_ahead(conn, day_end)
+                dropped = await prune(conn, policy, day_end)
+                pruned = await prune_deliveries(conn, policy, day_end)
                 last_alert = await conn.fetchval("SELECT coalesce(max(id), 0) FROM alerts")
                 if day in CHECKPOINTS or day == days:
                     await conn.execute("VACUUM ANALYZE")
-                    size = await sizes(conn)
-                    grown = sum(size.get(name, 0) for name in GROWING)
-                    total = sum(size.values())
+                    size = {t.name: t.bytes for t in await table_sizes(conn)}
+                    grown = sum(size.values())
+                    total = sum((await sizes(conn)).values())
                     alerts = await conn.fetchval("SELECT count(*) FROM alerts")
                     delivery_bytes = size["deliveries"] + size["delivery_attempts"]
                     print(
@@ -309,7 +313,8 @@ async def main(pairs: int, days: int, keep: bool) -> None:
                         f"windows {size['band_windows'] / closes:,.0f}, "
                         f"deliveries {delivery_bytes / closes:,.0f}); "
                         f"schema {total / 2**20:,.0f} MiB; "
-                        f"storage path {stored / spent:,.0f} rows/s that day"
+                        f"storage path {stored / spent:,.0f} rows/s that day; "
+                        f"retention dropped {len(dropped)} partition(s), {pruned:,} deliveries"
                     )
         if not keep:
             async with pool.acquire() as conn:
@@ -319,7 +324,7 @@ async def main(pairs: int, days: int, keep: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=400)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.pairs, args.days, args.keep)))

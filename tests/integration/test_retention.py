@@ -11,7 +11,13 @@ import pytest
 
 from autonama_shared.db import load_migrations, migrate
 from autonama_shared.db.pool import open_pool
-from autonama_shared.db.retention import ensure_ahead, partitions, prune, prune_deliveries
+from autonama_shared.db.retention import (
+    ensure_ahead,
+    partitions,
+    prune,
+    prune_deliveries,
+    table_sizes,
+)
 from autonama_shared.settings import PostgresSettings, RetentionSettings
 from tests.support.cli import cli
 from tests.support.factories import DAY0, live_close, make_signal, store
@@ -63,6 +69,12 @@ async def test_a_partition_past_its_keep_is_dropped_and_nothing_current_or_kept_
     assert len(kept) == 31 + 3
 
     async with pool.acquire() as conn:
+        await conn.execute("ANALYZE")
+        sizes = {t.name: t for t in await table_sizes(conn)}
+        # partitioned or not, a table that holds rows has its bytes and rows counted
+        for name, count in (("signals", 41 + 1 + 3), ("band_windows", 3 + 1 + 3), ("alerts", 6)):
+            assert sizes[name].rows == count
+            assert sizes[name].bytes >= 8192
         dropped = await prune(conn, POLICY, NOW)
         assert await prune(conn, POLICY, NOW) == []  # nothing more to drop
 

@@ -191,7 +191,9 @@ async def table_sizes(conn: Conn) -> list[TableSize]:
                   coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint AS bytes,
                   coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS rows
            FROM unnest($1::text[]) t(name)
-           LEFT JOIN LATERAL pg_partition_tree(to_regclass(t.name)) p ON true
+           LEFT JOIN LATERAL (  -- a partitioned table's tree; a plain table alone
+               SELECT relid FROM pg_partition_tree(to_regclass(t.name))
+               UNION SELECT to_regclass(t.name)) p ON true
            LEFT JOIN pg_class c ON c.oid = p.relid AND c.relkind = 'r'
            GROUP BY t.name""",
         list(GROWING),
