@@ -81,8 +81,18 @@ end
 """
 
 
-def wrk(exe: str, url: str, *headers: str, script: str | None = None) -> tuple[float, float]:
+def wrk(
+    exe: str, url: str, *headers: str, script: str | None = None, seconds: int = 10
+) -> tuple[float, float]:
     """Requests/s and p99 latency (ms) of one wrk run (``script``: a wrk Lua script)."""
+    rps, latency = wrk_latency(exe, url, *headers, script=script, seconds=seconds)
+    return rps, latency[99]
+
+
+def wrk_latency(
+    exe: str, url: str, *headers: str, script: str | None = None, seconds: int = 10
+) -> tuple[float, dict[int, float]]:
+    """Requests/s and the latency percentiles (50, 75, 90, 99; ms) of one wrk run."""
     extra: list[str] = []
     if script is not None:
         path = Path(tempfile.gettempdir()) / f"autonama-wrk-{uuid.uuid4().hex[:8]}.lua"
@@ -92,7 +102,7 @@ def wrk(exe: str, url: str, *headers: str, script: str | None = None) -> tuple[f
         exe,
         "-t2",
         "-c50",
-        "-d10s",
+        f"-d{seconds}s",
         "--latency",
         *extra,
         *(x for h in headers for x in ("-H", h)),
@@ -100,8 +110,11 @@ def wrk(exe: str, url: str, *headers: str, script: str | None = None) -> tuple[f
     ]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return rps, float(p99) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    latency = {}
+    for q in (50, 75, 90, 99):
+        value, unit = re.search(rf"{q}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        latency[q] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, latency
 
 
 def pct(values: list[float], q: float) -> float:

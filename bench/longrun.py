@@ -18,9 +18,11 @@ in batches of the ingestor's default size, 2,000):
 
 Prices are random walks from the real BTCUSDT hourly closes' level (``AUTONAMA_TEST_DATA``):
 storage does not depend on them beyond their bytes. For day 1, 10 and the last day it
-prints the bytes on disk per stored close all-in (``pg_total_relation_size`` of every
+prints the bytes on disk per kept close all-in (``pg_total_relation_size`` of every
 table that grows: heap, indexes, TOAST), the schema's total size, and the storage
-path's rows/s that day. The retention job runs at the end of every simulated day with
+path's rows/s that day; with ``--api``, the API's p50 and p99 (wrk, one worker) for
+``/v1/alerts?limit=50``, ``/v1/market``, the summary and the newest window's chart. The
+retention job runs at the end of every simulated day with
 the default keep (1m closes 30 days, finished deliveries 30 days), so from day 31 on
 the database stops growing.
 
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +50,12 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PGPASSFILE", str(REPO / ".local" / "postgres" / "pgpass"))
 
 from autonama_ingestor.repository import Batch, PostgresRepository  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from tests.support.api import start_api  # noqa: E402
+
+from api import ensure_wrk, wrk_latency  # noqa: E402
 from autonama_shared import __version__  # noqa: E402
 from autonama_shared.db import migrate  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
@@ -62,7 +71,11 @@ from autonama_shared.messaging.events import (  # noqa: E402
     ScanRequested,
     SignalComputed,
 )
-from autonama_shared.settings import PostgresSettings, RetentionSettings  # noqa: E402
+from autonama_shared.settings import (  # noqa: E402
+    KafkaSettings,
+    PostgresSettings,
+    RetentionSettings,
+)
 from autonama_shared.sources.watches import scan_id_of  # noqa: E402
 
 DATA = Path(os.environ.get("AUTONAMA_TEST_DATA", str(REPO.parent / "shared" / "data")))
@@ -242,7 +255,40 @@ async def sizes(conn: object) -> dict[str, int]:
     return {r["relname"]: r["bytes"] for r in rows}
 
 
-async def main(pairs: int, days: int, keep: bool) -> None:
+async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Path) -> None:
+    """wrk against the API (one worker) on this schema: p50 and p99 of each route, the
+    median of 3 runs of 5 s (with their range)."""
+    exe = ensure_wrk()
+    signal_id = await conn.fetchval(  # type: ignore[attr-defined]
+        "SELECT w.signal_id FROM band_windows w ORDER BY w.last_candle_time DESC LIMIT 1"
+    )
+    routes = {
+        "/v1/alerts?limit=50": "/v1/alerts?limit=50",
+        "/v1/market": "/v1/market?limit=50",
+        "summary": "/v1/alerts/summary",
+        "a chart": f"/v1/signals/{signal_id}/bands",
+    }
+    kafka = KafkaSettings(topic_prefix=f"{pg.db_schema}.")
+    proc, url = await asyncio.to_thread(start_api, pg, kafka, workdir / "api.log")
+    try:
+        for name, path in routes.items():
+            runs = [
+                (await asyncio.to_thread(wrk_latency, exe, url + path, seconds=5))[1]
+                for _ in range(3)
+            ]
+            p50 = sorted(r[50] for r in runs)
+            p99 = sorted(r[99] for r in runs)
+            print(
+                f"  day {day:>2} API {name}: p50 {p50[1]:.1f} ms ({p50[0]:.1f}-{p50[2]:.1f}), "
+                f"p99 {p99[1]:.1f} ms ({p99[0]:.1f}-{p99[2]:.1f})",
+                flush=True,
+            )
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 20)
+
+
+async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
     pg = PostgresSettings(db_schema=f"longrun_{uuid.uuid4().hex[:8]}")
     policy = RetentionSettings()  # the defaults: 1m closes 30 days, deliveries 30 days
     market = Market.of(pairs)
@@ -304,18 +350,22 @@ async def main(pairs: int, days: int, keep: bool) -> None:
                     grown = sum(size.values())
                     total = sum((await sizes(conn)).values())
                     alerts = await conn.fetchval("SELECT count(*) FROM alerts")
+                    kept = await conn.fetchval("SELECT count(*) FROM signals")
                     delivery_bytes = size["deliveries"] + size["delivery_attempts"]
                     print(
-                        f"day {day:>2}: {closes:,} closes stored, {alerts:,} alerts, "
-                        f"{delivered:,} deliveries that day; "
-                        f"{grown / closes:,.0f} bytes per close all-in "
-                        f"(signals {size['signals'] / closes:,.0f}, "
-                        f"windows {size['band_windows'] / closes:,.0f}, "
-                        f"deliveries {delivery_bytes / closes:,.0f}); "
+                        f"day {day:>2}: {closes:,} closes stored, {kept:,} kept, "
+                        f"{alerts:,} alerts, {delivered:,} deliveries that day; "
+                        f"{grown / kept:,.0f} bytes per kept close all-in "
+                        f"(signals {size['signals'] / kept:,.0f}, "
+                        f"windows {size['band_windows'] / kept:,.0f}, "
+                        f"deliveries {delivery_bytes / kept:,.0f}); "
                         f"schema {total / 2**20:,.0f} MiB; "
                         f"storage path {stored / spent:,.0f} rows/s that day; "
-                        f"retention dropped {len(dropped)} partition(s), {pruned:,} deliveries"
+                        f"retention dropped {len(dropped)} partition(s), {pruned:,} deliveries",
+                        flush=True,
                     )
+                    if api:
+                        await api_latency(pg, conn, day, Path(tempfile.gettempdir()))
         if not keep:
             async with pool.acquire() as conn:
                 await conn.execute(f'DROP SCHEMA "{pg.db_schema}" CASCADE')
@@ -326,5 +376,8 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=400)
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    parser.add_argument(
+        "--api", action="store_true", help="measure the API (wrk) at each day reported"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.pairs, args.days, args.keep)))
+    sys.exit(asyncio.run(main(args.pairs, args.days, args.keep, args.api)))
