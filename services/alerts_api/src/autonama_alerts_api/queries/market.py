@@ -78,7 +78,8 @@ async def market(
                       AS packed_closes,
                   b.close[greatest(1, array_length(b.close, 1) - {SPARK - 1}):] AS old_closes
            FROM current_signals c
-           LEFT JOIN band_windows w ON w.signal_id = c.signal_id
+           LEFT JOIN band_windows w ON w.signal_id = c.signal_id  -- one partition
+                AND w.interval = c.interval AND w.last_candle_time = c.last_candle_time
            LEFT JOIN band_series b ON b.signal_id = c.signal_id
            {where}
            ORDER BY {key_columns("c")}

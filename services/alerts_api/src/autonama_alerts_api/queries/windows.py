@@ -11,6 +11,7 @@ from autonama_alerts_api.queries.alerts import alert_of
 from autonama_shared.db.keys import key_columns
 from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
+from autonama_shared.formats.keys import KEY_FIELDS
 
 __all__ = ["band_series", "pruned", "signal_window"]
 
@@ -58,6 +59,7 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
            JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
                          AND o.last_candle_time <= s.last_candle_time
            JOIN band_windows w ON w.signal_id = o.id
+                AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
            WHERE s.id = $1
            ORDER BY o.last_candle_time DESC LIMIT 1""",  # noqa: S608 - constants
         signal_id,
@@ -122,7 +124,8 @@ async def _window_row(pool: asyncpg.Pool, where: str, *args: Any) -> dict[str, A
                   b.open_time, b.open, b.high, b.low, b.close, b.fit AS fit_series,
                   b.lower_band AS lower_series, b.upper_band AS upper_series
            FROM signals s
-           LEFT JOIN band_windows w ON w.signal_id = s.id
+           LEFT JOIN band_windows w ON w.signal_id = s.id  -- in its signal's partition
+                AND w.interval = s.interval AND w.last_candle_time = s.last_candle_time
            LEFT JOIN band_series b ON b.signal_id = s.id  -- stored before migration 0009
            WHERE (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL) AND {where}
            LIMIT 1""",  # noqa: S608 - constants
@@ -153,12 +156,7 @@ async def _with_alerts(pool: asyncpg.Pool, found: dict[str, Any]) -> BandSeries:
             WHERE ({key_columns("a")}) = ($1, $2, $3, $4, $5, $6)
               AND a.last_candle_time >= to_timestamp($7 / 1000.0)
               AND a.last_candle_time <= $8 ORDER BY a.id""",  # noqa: S608
-        found["symbol"],
-        found["interval"],
-        found["degree"],
-        found["kstd"],
-        found["price_scale"],
-        found["days"],
+        *(found[name] for name in KEY_FIELDS),
         found["open_time"][0],
         found["last_candle_time"],
     )
