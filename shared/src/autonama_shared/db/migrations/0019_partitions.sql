@@ -32,8 +32,6 @@ ALTER INDEX signals_pkey RENAME TO signals_unpartitioned_pkey;
 ALTER INDEX signals_key RENAME TO signals_unpartitioned_key;
 ALTER TABLE band_windows RENAME TO band_windows_unpartitioned;
 ALTER INDEX band_windows_pkey RENAME TO band_windows_unpartitioned_pkey;
-ALTER TABLE band_windows_unpartitioned RENAME CONSTRAINT band_windows_lengths
-    TO band_windows_unpartitioned_lengths;
 ALTER SEQUENCE signals_id_seq OWNED BY NONE;
 
 -- The same columns, defaults and checks (the signal id still drawn from signals_id_seq).
@@ -44,32 +42,14 @@ ALTER TABLE signals ADD CONSTRAINT signals_key
 CREATE INDEX signals_id ON signals (id);
 ALTER SEQUENCE signals_id_seq OWNED BY signals.id;
 
+-- The same columns and checks, the fitted columns still stored out of line uncompressed
+-- (migration 0009), and where the window is: its signal's interval and candle time.
 CREATE TABLE band_windows (
-    signal_id        bigint NOT NULL,
+    LIKE band_windows_unpartitioned INCLUDING CONSTRAINTS INCLUDING STORAGE,
     interval         text NOT NULL,
     last_candle_time timestamptz NOT NULL,
-    candles          integer NOT NULL CHECK (candles BETWEEN 1 AND 100000),
-    open_time        bytea NOT NULL,
-    open             bytea,
-    high             bytea,
-    low              bytea,
-    close            bytea NOT NULL,
-    fit              bytea NOT NULL,
-    lower_band       bytea NOT NULL,
-    upper_band       bytea NOT NULL,
-    CONSTRAINT band_windows_lengths CHECK (
-        length(open_time) = 8 * candles AND length(close) = 8 * candles
-        AND length(fit) = 8 * candles AND length(lower_band) = 8 * candles
-        AND length(upper_band) = 8 * candles
-        AND coalesce(length(open) = 8 * candles, true)
-        AND coalesce(length(high) = 8 * candles, true)
-        AND coalesce(length(low) = 8 * candles, true)),
     PRIMARY KEY (signal_id, interval, last_candle_time)
 ) PARTITION BY LIST (interval);
--- As in migration 0009: the fitted columns do not compress; trying costs the writer.
-ALTER TABLE band_windows ALTER COLUMN fit SET STORAGE EXTERNAL;
-ALTER TABLE band_windows ALTER COLUMN lower_band SET STORAGE EXTERNAL;
-ALTER TABLE band_windows ALTER COLUMN upper_band SET STORAGE EXTERNAL;
 
 -- Every partition of candle times, as made: what retention drops, and what
 -- `autonama db stats` shows.
