@@ -246,6 +246,24 @@ async def deliver(conn: object, since: int) -> int:
     return len(rows)
 
 
+async def dead_tuples(conn: object) -> str:
+    """What autovacuum has left behind: each growing table's dead rows (all its partitions),
+    as a share of its live ones, and how often autovacuum has run on it."""
+    rows = await conn.fetch(  # type: ignore[attr-defined]
+        """SELECT t.name, sum(s.n_dead_tup)::bigint AS dead, sum(s.n_live_tup)::bigint AS live,
+                  sum(s.autovacuum_count)::bigint AS runs
+           FROM unnest($1::text[]) t(name)
+           JOIN LATERAL (SELECT relid FROM pg_partition_tree(to_regclass(t.name))
+                         UNION SELECT to_regclass(t.name)) p ON true
+           JOIN pg_stat_user_tables s ON s.relid = p.relid
+           GROUP BY t.name ORDER BY t.name""",
+        ["signals", "band_windows", "alerts", "current_signals", "scan_symbols", "deliveries"],
+    )
+    return ", ".join(
+        f"{r['name']} {r['dead']:,} dead / {r['live']:,} live ({r['runs']} runs)" for r in rows
+    )
+
+
 async def sizes(conn: object) -> dict[str, int]:
     """Every table of the schema (each partition apart), with its indexes and TOAST."""
     rows = await conn.fetch(  # type: ignore[attr-defined]
@@ -345,6 +363,7 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                 pruned = await prune_deliveries(conn, policy, day_end)
                 last_alert = await conn.fetchval("SELECT coalesce(max(id), 0) FROM alerts")
                 if day in CHECKPOINTS or day == days:
+                    dead = await dead_tuples(conn)
                     await conn.execute("VACUUM ANALYZE")
                     size = {t.name: t.bytes for t in await table_sizes(conn)}
                     grown = sum(size.values())
@@ -364,6 +383,7 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                         f"retention dropped {len(dropped)} partition(s), {pruned:,} deliveries",
                         flush=True,
                     )
+                    print(f"  day {day:>2} autovacuum: {dead}", flush=True)
                     if api:
                         await api_latency(pg, conn, day, Path(tempfile.gettempdir()))
         if not keep:
