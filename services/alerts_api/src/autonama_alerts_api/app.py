@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.exceptions import _base as asyncpg_base
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -257,6 +258,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.InterfaceError)
+    # a connection the server ended mid-operation leaves asyncpg's client in a broken state
+    # ("cannot switch to state 11"): the connection's fault, as in the fault model
+    @app.exception_handler(asyncpg_base.InternalClientError)
     @app.exception_handler(asyncpg.OperatorInterventionError)
     @app.exception_handler(asyncpg.TooManyConnectionsError)
     @app.exception_handler(ConnectionError)
