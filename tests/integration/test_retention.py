@@ -242,3 +242,17 @@ async def test_db_stats_and_prune_from_the_command_line(
     bad = cli(pg_settings, "db", "prune", extra_env=unknown)
     assert bad.returncode != 0
     assert "unknown interval(s) 7x" in bad.stderr
+
+
+async def test_a_drop_that_would_wait_behind_a_long_read_is_left_for_the_next_run(
+    pool: asyncpg.Pool,
+) -> None:
+    """A DROP waiting for its lock would hold every read and write queued behind it: it
+    gives up (lock_timeout) and the partition goes at the next run."""
+    await store(pool, make_signal("BTCUSDT", "HOLD", 20, interval="1m"))
+    async with pool.acquire() as reader, pool.acquire() as conn:
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM signals")  # holds its lock until commit
+            assert await prune(conn, POLICY, NOW) == []
+        assert [p.starts for p in await prune(conn, POLICY, NOW)] == [DAY0 + timedelta(days=20)]
+    assert await pool.fetchval("SELECT count(*) FROM signals") == 0

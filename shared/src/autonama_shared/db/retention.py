@@ -85,12 +85,29 @@ def expired(parts: list[Partition], policy: RetentionSettings, now: datetime) ->
     return out
 
 
+#: How long a drop waits for its table locks. ``DROP TABLE`` of a partition locks the
+#: whole table; while it waits, every read and write queued behind it waits too. So it
+#: gives up after this and the partition goes at the next run instead.
+LOCK_TIMEOUT = "2s"
+
+
 async def prune(conn: Conn, policy: RetentionSettings, now: datetime) -> list[Partition]:
-    """Drop every partition past its keep at ``now``; return those dropped."""
+    """Drop every partition past its keep at ``now``; return those dropped. A partition
+    whose locks are not free within ``LOCK_TIMEOUT`` (a long read of the table) is left
+    for the next run."""
     dropped = []
     for p in expired(await partitions(conn), policy, now):
-        async with conn.transaction():  # one partition at a time: short locks
-            gone = await conn.fetch("SELECT autonama_drop_partitions($1, $2)", p.interval, p.ends)
+        try:
+            async with conn.transaction():  # one partition at a time: short locks
+                await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                gone = await conn.fetch(
+                    "SELECT autonama_drop_partitions($1, $2)", p.interval, p.ends
+                )
+        except asyncpg.LockNotAvailableError:
+            log.info(
+                "retention: %s partition of %s busy; it goes at the next run", p.interval, p.starts
+            )
+            continue
         if gone:
             dropped.append(p)
     return dropped
