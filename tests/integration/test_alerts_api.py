@@ -1170,17 +1170,58 @@ async def test_a_live_close_without_its_window_is_charted_as_the_trail_of_the_la
     assert (chart["signal"], chart["price"]) == ("HOLD", later[1].price)
     assert chart["trail"] == 2  # days 11 and 12
     ms = [int(day(d).timestamp() * 1000) for d in range(6, 13)]
-    assert chart["open_time"] == ms  # the window (days 6-10), then the trail
+    # the window (days 6-10), then the trail, the newest 5 (the signal's candles)
+    assert chart["open_time"] == ms[2:]
     assert first.series is not None
-    assert chart["close"] == [*first.series.close, later[0].price, later[1].price]
+    assert chart["close"] == [*first.series.close[2:], later[0].price, later[1].price]
     assert chart["open"][-2:] == [s.last_candle.open for s in later[:2] if s.last_candle]
     assert chart["low"][-1] == (later[1].last_candle and later[1].last_candle.low)
-    assert chart["fit_series"] == [*first.series.fit, later[0].fit, later[1].fit]
+    assert chart["fit_series"] == [*first.series.fit[2:], later[0].fit, later[1].fit]
     assert chart["upper_series"][-2:] == [s.upper for s in later[:2]]
     alerts = [(a["signal"], a["reason"]) for a in chart["alerts"]]
     assert alerts == [("BUY", "new"), ("HOLD", "ended")]  # the key's, within the chart
     own = (await http.get(f"/v1/signals/{ids[day(10)]}/bands")).json()
     assert (own["trail"], own["open_time"]) == (0, ms[:5])
+
+
+async def test_a_window_the_keys_closes_already_hold_is_not_stored_again(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """A signal's window is stored only where its key's stored closes do not hold it: a
+    key's first window, or one after a gap. A change of signal after a window's span of
+    closes is charted from those closes, each with its own bands."""
+    first = make_signal("ONCEUSDT", "HOLD", 10, candles=3)  # the key's first: stored
+    closes = [live_close(make_signal("ONCEUSDT", "HOLD", d, candles=3)) for d in (11, 12)]
+    change = make_signal("ONCEUSDT", "BUY", 13, candles=3)  # days 11-13: held by closes
+    after_gap = make_signal("ONCEUSDT", "SELL", 15, candles=3)  # day 14 missing: stored
+    for signal in (first, *closes, change, after_gap):
+        await store(pool, signal)
+    ids = {
+        r["last_candle_time"]: r["id"]
+        for r in await pool.fetch(
+            "SELECT id, last_candle_time FROM signals WHERE symbol = $1", "ONCEUSDT"
+        )
+    }
+    day = lambda d: DAY0 + timedelta(days=d)  # noqa: E731
+    windows = await pool.fetch(
+        "SELECT last_candle_time FROM band_windows WHERE signal_id = ANY($1::bigint[]) ORDER BY 1",
+        list(ids.values()),
+    )
+    assert [w["last_candle_time"] for w in windows] == [day(10), day(15)]
+    chart = (await http.get(f"/v1/signals/{ids[day(13)]}/bands")).json()
+    assert chart["trail"] == 3  # its closes alone
+    assert chart["open_time"] == [int(day(d).timestamp() * 1000) for d in (11, 12, 13)]
+    assert chart["close"] == [s.price for s in (*closes, change)]
+    assert chart["fit_series"] == [s.fit for s in (*closes, change)]
+    assert chart["lower_series"] == [s.lower for s in (*closes, change)]
+    assert change.series is not None
+    assert change.series.high is not None
+    assert chart["high"][-1] == change.series.high[-1]  # its own candle
+    assert (chart["signal"], chart["signal_id"]) == ("BUY", ids[day(13)])
+    assert [(a["signal"], a["reason"]) for a in chart["alerts"]] == [("BUY", "changed")]
+    gap = (await http.get(f"/v1/signals/{ids[day(15)]}/bands")).json()
+    assert after_gap.series is not None
+    assert (gap["trail"], gap["close"]) == (0, after_gap.series.close)
 
 
 async def _raw(port: int, request: bytes, read: int = 4096) -> bytes:

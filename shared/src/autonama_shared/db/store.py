@@ -233,21 +233,67 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
     )
     row = one(row, "the signals' store")
     if row["new_seqs"]:
-        windows = [
-            (*pack(signal_id, series), e.params.interval, e.last_candle_time)
+        windowed = {
+            seq: signal_id
             for seq, signal_id in zip(row["new_seqs"], row["new_ids"], strict=True)
+            if batch[seq].series
+        }
+        windows = [
+            (*pack(windowed[seq], series), e.params.interval, e.last_candle_time)
+            for seq in await _uncovered(conn, {seq: batch[seq] for seq in windowed})
             if (series := (e := batch[seq]).series)
         ]
-        await conn.copy_records_to_table(
-            "band_windows", records=windows, columns=[*WINDOW_COLUMNS, *_WINDOW_PLACE]
-        )
+        if windows:
+            await conn.copy_records_to_table(
+                "band_windows", records=windows, columns=[*WINDOW_COLUMNS, *_WINDOW_PLACE]
+            )
     new_rows: int = row["new_rows"]
     return new_rows
 
 
+#: Of the new signals that carry a window ($1 their staging seqs, then their keys, candle
+#: times and window lengths), those whose key's own stored closes do not already hold the window:
+#: fewer than ``candles - 1`` closes of the key in the window's span before the candle (a
+#: key's first window, a gap, a scan's history). The others' charts are their key's
+#: closes (``queries/windows.py``), so their windows are not stored again (migration 0021).
+_UNCOVERED = f"""
+SELECT n.seq FROM unnest($1::int[], $2::text[], $3::text[], $4::smallint[], $5::float8[],
+                         $6::text[], $7::int[], $8::timestamptz[], $9::int[])
+                  AS n (seq, {KEY}, t, candles)
+WHERE (SELECT count(*) FROM signals o
+       WHERE ({key_columns("o")}) = ({key_columns("n")})
+         AND o.last_candle_time < n.t
+         AND o.last_candle_time >= n.t - (n.candles - 1) * autonama_interval_step(n.interval)
+      ) < n.candles - 1
+"""  # noqa: S608 - constants only
+
+
+async def _uncovered(conn: Conn, windowed: dict[int, SignalComputed]) -> list[int]:
+    """The staging seqs of ``windowed`` whose windows are to be stored (``_UNCOVERED``)."""
+    if not windowed:
+        return []
+    events = list(windowed.values())
+    columns = list(zip(*(_key_values(e) for e in events), strict=True))
+    rows = await conn.fetch(
+        _UNCOVERED,
+        list(windowed),
+        *(list(c) for c in columns),
+        [e.last_candle_time for e in events],
+        [len(e.series.open_time) if e.series else 0 for e in events],
+    )
+    return sorted(r["seq"] for r in rows)
+
+
 def _signal_row(e: SignalComputed, scan_id: uuid.UUID, origin: str) -> tuple[object, ...]:
-    """``e`` as a row of ``signals``, in ``_SIGNAL_COLUMNS`` order (an attrgetter, not a dict
-    by name: this runs for every signal of every batch, and a dict cost 3.5 us a row)."""
-    c = e.last_candle
-    candle = (c.open, c.high, c.low) if c else (None, None, None)
+    """``e`` as a row of ``signals``, in ``_SIGNAL_COLUMNS`` order (an attrgetter, not a
+    dict by name: this runs for every signal of every batch, and a dict cost 3.5 us a row).
+    Without a last candle (a scan's signal), its window's last candle: the window may not
+    be stored (``_UNCOVERED``), the candle is kept with the signal."""
+    c, w = e.last_candle, e.series
+    if c is not None:
+        candle: tuple[float | None, ...] = (c.open, c.high, c.low)
+    elif w is not None and w.open and w.high and w.low:  # its window's last: kept with it
+        candle = (w.open[-1], w.high[-1], w.low[-1])
+    else:
+        candle = (None, None, None)
     return (*_key_values(e), *_event_values(e), scan_id, origin, *candle)

@@ -25,14 +25,24 @@ WINDOW_COLUMNS = ["signal_id", "candles", *COLUMNS]
 
 
 class Window(Protocol):
-    open_time: Sequence[int]
-    open: Sequence[float] | None
-    high: Sequence[float] | None
-    low: Sequence[float] | None
-    close: Sequence[float]
-    fit: Sequence[float]
-    lower: Sequence[float]
-    upper: Sequence[float]
+    """A window's columns, read only (a model's lists, or anything of the same names)."""
+
+    @property
+    def open_time(self) -> Sequence[int]: ...
+    @property
+    def open(self) -> Sequence[float] | None: ...
+    @property
+    def high(self) -> Sequence[float] | None: ...
+    @property
+    def low(self) -> Sequence[float] | None: ...
+    @property
+    def close(self) -> Sequence[float]: ...
+    @property
+    def fit(self) -> Sequence[float]: ...
+    @property
+    def lower(self) -> Sequence[float]: ...
+    @property
+    def upper(self) -> Sequence[float]: ...
 
 
 def _floats(name: str, values: Sequence[float] | None, n: int) -> bytes | None:

@@ -21,7 +21,18 @@ _PACKED = ", ".join(f"w.{name} AS w_{name}" for name in COLUMNS)
 
 
 async def band_series(pool: asyncpg.Pool, symbol: str, interval: str) -> BandSeries | None:
-    """The stored window of the symbol's latest signal at ``interval``, with its alerts."""
+    """The window of the symbol's latest signal at ``interval`` (``signal_window``), else
+    the newest stored window of the symbol at it; with its alerts."""
+    latest = await pool.fetchval(
+        """SELECT signal_id FROM current_signals WHERE symbol = $1 AND interval = $2
+           ORDER BY last_candle_time DESC, signal_id DESC LIMIT 1""",
+        symbol,
+        interval,
+    )
+    if latest is not None:
+        found = await signal_window(pool, latest)
+        if found is not None and len(found.open_time) > 1:
+            return found
     return await _window(
         pool,
         "s.symbol = $1 AND s.interval = $2 ORDER BY s.last_candle_time DESC, s.id DESC",
@@ -46,49 +57,49 @@ async def pruned(pool: asyncpg.Pool, signal_id: int) -> str | None:
 
 
 async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None:
-    """The stored window of one signal (a row of the market watch, an alert's signal). A
-    signal stored without one (a live close: only a key's first signal and the changes of
-    its signal carry their window) gets the newest window of its key before it, then the
-    trail: the key's closes since, up to this signal (at most a window of them), each
-    candle with the bands its own fit drew at it. Its numbers are the signal's own."""
+    """The window of one signal (a row of the market watch, an alert's signal): its stored
+    window, else its key's closes within it (``trail``: each candle with the bands its own
+    fit drew at it), after the newest window of the key among them if any. A key's window
+    is stored only where its closes do not already hold it (migration 0021), so a live
+    key's chart is its window at first, then its closes. At most the signal's candles;
+    its numbers are the signal's own."""
     found = await _window(pool, "s.id = $1", signal_id)
     if found is not None:
         return found
-    nearest = await pool.fetchval(
-        f"""SELECT o.id FROM signals s
-           JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
-                         AND o.last_candle_time <= s.last_candle_time
-           JOIN band_windows w ON w.signal_id = o.id
-                AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
-           WHERE s.id = $1
-           ORDER BY o.last_candle_time DESC LIMIT 1""",  # noqa: S608 - constants
-        signal_id,
-    )
-    if nearest is None:
-        return None
-    base = await _window_row(pool, "s.id = $1", nearest)
-    if base is None:  # deleted in between
-        return None
-    trail = await pool.fetch(
+    closes = await pool.fetch(
         f"""SELECT * FROM (
                SELECT o.id AS signal_id, o.signal, o.price, o.fit, o.lower_band AS lower,
                       o.upper_band AS upper, o.sigma, o.potential_return, o.target_return,
-                      o.last_candle_time, o.candle_open, o.candle_high, o.candle_low
+                      o.last_candle_time, o.candle_open, o.candle_high, o.candle_low,
+                      w.signal_id IS NOT NULL AS windowed, s.candles AS wanted
                FROM signals s
                JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
-                             AND o.last_candle_time > $2
-                             AND o.last_candle_time <= s.last_candle_time
+                    AND o.last_candle_time <= s.last_candle_time
+                    AND o.last_candle_time > s.last_candle_time
+                                             - s.candles * autonama_interval_step(s.interval)
+               LEFT JOIN band_windows w ON w.signal_id = o.id
+                    AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
                WHERE s.id = $1
                ORDER BY o.last_candle_time DESC
-               LIMIT (SELECT window_candles FROM signals WHERE id = $1)) t
+               LIMIT (SELECT candles FROM signals WHERE id = $1)) t
            ORDER BY last_candle_time""",  # noqa: S608 - constants
         signal_id,
-        base["last_candle_time"],
     )
-    if not trail or trail[-1]["signal_id"] != signal_id:
-        return None  # deleted in between
-    series: dict[str, list[Any]] = {k: list(base[k]) for k in _SERIES}
-    ohlc = {k: list(base[k]) for k in ("open", "high", "low") if base[k] is not None}
+    if not closes or closes[-1]["signal_id"] != signal_id:
+        return None  # never stored, or deleted in between
+    windowed = [n for n, c in enumerate(closes) if c["windowed"]]
+    base, trail = None, closes
+    if windowed:  # the newest window among its closes, then the closes after it
+        base = await _window_row(pool, "s.id = $1", closes[windowed[-1]]["signal_id"])
+        trail = closes[windowed[-1] + 1 :]
+    if base is None:  # none (or deleted in between): its closes alone
+        base = await _window_row(pool, "s.id = $1", signal_id, own=False)
+        if base is None:
+            return None
+    series: dict[str, list[Any]] = {k: list(base[k] or []) for k in _SERIES}
+    ohlc = {  # absent where the window has closes only (results files of version 1)
+        k: list(base[k] or []) for k in ("open", "high", "low") if base[k] or not base["close"]
+    }
     for t in trail:
         at = {
             "open_time": int(t["last_candle_time"].timestamp() * 1000),
@@ -102,12 +113,17 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
         for name, values in ohlc.items():
             candle = t[f"candle_{name}"]  # a flat candle where only the close is known
             values.append(t["price"] if candle is None else candle)
-    numbers = {k: v for k, v in trail[-1].items() if not k.startswith("candle_")}
+    cap = -closes[-1]["wanted"]  # the signal's own window: its candles, the newest
+    series = {k: v[cap:] for k, v in series.items()}
+    ohlc = {k: v[cap:] for k, v in ohlc.items()}
+    numbers = {k: v for k, v in closes[-1].items() if k not in _NOT_NUMBERS}
     return await _with_alerts(pool, {**base, **series, **ohlc, **numbers, "trail": len(trail)})
 
 
 #: A window's series that every stored window has (open, high and low may be absent).
 _SERIES = ("open_time", "close", "fit_series", "lower_series", "upper_series")
+#: A close's columns that are not its signal's numbers.
+_NOT_NUMBERS = {"candle_open", "candle_high", "candle_low", "windowed", "wanted"}
 
 
 async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:
@@ -115,7 +131,10 @@ async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | No
     return None if found is None else await _with_alerts(pool, found)
 
 
-async def _window_row(pool: asyncpg.Pool, where: str, *args: Any) -> dict[str, Any] | None:
+async def _window_row(
+    pool: asyncpg.Pool, where: str, *args: Any, own: bool = True
+) -> dict[str, Any] | None:
+    """A signal with its stored window (``own=False``: with or without one)."""
     row = await pool.fetchrow(
         f"""SELECT s.id AS signal_id, {key_columns("s")}, s.signal, s.price, s.fit,
                   s.lower_band AS lower,
@@ -127,7 +146,8 @@ async def _window_row(pool: asyncpg.Pool, where: str, *args: Any) -> dict[str, A
            LEFT JOIN band_windows w ON w.signal_id = s.id  -- in its signal's partition
                 AND w.interval = s.interval AND w.last_candle_time = s.last_candle_time
            LEFT JOIN band_series b ON b.signal_id = s.id  -- stored before migration 0009
-           WHERE (w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL) AND {where}
+           WHERE ({"w.signal_id IS NOT NULL OR b.signal_id IS NOT NULL" if own else "true"})
+             AND {where}
            LIMIT 1""",  # noqa: S608 - constants
         *args,
     )
