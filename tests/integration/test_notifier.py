@@ -263,6 +263,12 @@ async def test_failures_are_retried_with_the_same_webhook_id_in_key_order(
     assert first["status"] == "delivered"
     assert first["attempts"] == len(tries)
     assert [a["status_code"] for a in reversed(first["attempt_log"])][-1] == 200
+    # sent: its body is dropped (the alert is kept), and only then
+    bodies = await pool.fetch(
+        "SELECT status, body IS NULL AS dropped FROM deliveries WHERE subscription_id = $1",
+        sub["id"],
+    )
+    assert [(b["status"], b["dropped"]) for b in bodies] == [("delivered", True)] * 3
 
 
 async def test_a_refusal_fails_for_good_and_failed_deliveries_disable_the_subscription(
@@ -296,6 +302,11 @@ async def test_a_refusal_fails_for_good_and_failed_deliveries_disable_the_subscr
     assert {d["status"] for d in failed} == {"failed"}
     assert all(d["attempts"] > 1 for d in failed)
     assert all("gave up after" in d["last_error"] for d in failed)
+    kept = await pool.fetchval(  # a failed delivery keeps what it would have sent
+        "SELECT count(*) FROM deliveries WHERE subscription_id = $1 AND body LIKE '{%'",
+        broken["id"],
+    )
+    assert kept == len(failed) == 3
     # The refusal: one attempt, failed for good; one failed delivery does not disable.
     refused = (await http.get(f"/v1/subscriptions/{gone['id']}/deliveries")).json()
     assert [(d["status"], d["attempts"], d["last_status_code"]) for d in refused] == [

@@ -169,8 +169,9 @@ async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome], disable_after
     subscription's deliveries failed in a row (failed for good: refused, or out of retries;
     a delivered one resets the count; a retried attempt does not count, so an outage within
     the retry window never disables anything) and disable those that reach
-    ``disable_after``. An outcome whose lease was taken over is dropped (its new holder
-    records its own). The ids of the subscriptions disabled now."""
+    ``disable_after``. A delivered delivery's body is dropped (sent, and its alert kept).
+    An outcome whose lease was taken over is dropped (its new holder records its own).
+    The ids of the subscriptions disabled now."""
     if not outcomes:
         return []
     o = outcomes
@@ -181,7 +182,8 @@ async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome], disable_after
                    THEN now() + make_interval(secs => u.retry_in) ELSE d.next_attempt_at END,
                last_status_code = u.status_code, last_error = u.error,
                last_latency_ms = u.latency_ms,
-               finished_at = CASE WHEN u.status <> 'pending' THEN now() END
+               finished_at = CASE WHEN u.status <> 'pending' THEN now() END,
+               body = CASE WHEN u.status <> 'delivered' THEN d.body END  -- migration 0022
            FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::text[],
                        $6::float8[], $7::float8[], $8::uuid[])
                 AS u(id, attempt, status, status_code, error, latency_ms, retry_in, lease_id)
