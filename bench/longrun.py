@@ -228,13 +228,11 @@ def hourly_scan(market: Market, t: datetime) -> tuple[ScanPlanned, list[SignalCo
     return plan, events
 
 
-async def deliver(pool: asyncpg.Pool, since: int, at: datetime) -> int:
+async def deliver(pool: asyncpg.Pool, since: int) -> int:
     """Every alert after id ``since``, queued for each subscription with its body (the alert
     as JSON, as the notifier signs it), then claimed and recorded delivered by the
     notifier's own functions (``claim_due``, ``record_outcomes``: a delivered delivery's
-    body is dropped). Their finish time is then set to the simulated ``at`` so that
-    retention sees their age: one more row version each, which makes the table's figures
-    a little worse than the notifier's own, not better."""
+    body is dropped). They finish at the real time (see ``main`` for their retention)."""
     async with pool.acquire() as conn:
         queued = await conn.fetchval(
             """WITH d AS (
@@ -248,32 +246,56 @@ async def deliver(pool: asyncpg.Pool, since: int, at: datetime) -> int:
             since,
         )
         while claimed := await claim_due(conn, 5_000, 60):
+            outcomes = [
+                Outcome(
+                    c.id,
+                    c.subscription_id,
+                    1,
+                    "delivered",
+                    "delivered",
+                    200,
+                    None,
+                    12.5,
+                    0.0,
+                    c.lease_id,
+                )
+                for c in claimed
+            ]
             async with conn.transaction():
-                await record_outcomes(
-                    conn,
-                    [
-                        Outcome(
-                            c.id,
-                            c.subscription_id,
-                            1,
-                            "delivered",
-                            "delivered",
-                            200,
-                            None,
-                            12.5,
-                            0.0,
-                            c.lease_id,
-                        )
-                        for c in claimed
-                    ],
-                    disable_after=1_000,
-                )
-                await conn.execute(
-                    "UPDATE deliveries SET finished_at = $2 WHERE id = ANY($1::bigint[])",
-                    [c.id for c in claimed],
-                    at,
-                )
+                await record_outcomes(conn, outcomes, disable_after=1_000)
     return int(queued)
+
+
+#: Tables that are updated, whose dead row versions autovacuum must keep up with.
+UPDATED = ("deliveries", "current_signals")
+
+
+async def vacuum_at_pace(pool: asyncpg.Pool) -> list[str]:
+    """What autovacuum does at the market's pace, where a simulated hour is 60 of its
+    one-minute naps (here it is a fraction of one): each updated table whose dead rows
+    pass its trigger (``autovacuum_vacuum_threshold`` + ``autovacuum_vacuum_scale_factor``
+    x live rows, its own settings or the server's) is vacuumed now. Returns those
+    vacuumed."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        rows = await conn.fetch(
+            """SELECT c.relname, s.n_dead_tup AS dead, s.n_live_tup AS live,
+                      coalesce((SELECT split_part(o, '=', 2)::float8 FROM unnest(c.reloptions) o
+                                WHERE o LIKE 'autovacuum_vacuum_threshold=%'),
+                               current_setting('autovacuum_vacuum_threshold')::float8)
+                          AS threshold,
+                      coalesce((SELECT split_part(o, '=', 2)::float8 FROM unnest(c.reloptions) o
+                                WHERE o LIKE 'autovacuum_vacuum_scale_factor=%'),
+                               current_setting('autovacuum_vacuum_scale_factor')::float8)
+                          AS scale
+               FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+               WHERE c.oid = ANY(SELECT to_regclass(t) FROM unnest($1::text[]) t)""",
+            list(UPDATED),
+        )
+        due = [r["relname"] for r in rows if r["dead"] > r["threshold"] + r["scale"] * r["live"]]
+        for table in due:
+            await conn.execute(f'VACUUM "{table}"')
+    return due
 
 
 async def alert_top(pool: asyncpg.Pool) -> int:
@@ -292,7 +314,7 @@ async def dead_tuples(conn: object) -> str:
                          UNION SELECT to_regclass(t.name)) p ON true
            JOIN pg_stat_user_tables s ON s.relid = p.relid
            GROUP BY t.name ORDER BY t.name""",
-        ["signals", "band_windows", "alerts", "current_signals", "scan_symbols", "deliveries"],
+        ["closes", "band_windows", "alerts", "current_signals", "scan_symbols", "deliveries"],
     )
     return ", ".join(
         f"{r['name']} {r['dead']:,} dead / {r['live']:,} live ({r['runs']} runs)" for r in rows
@@ -362,6 +384,7 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
             )
         repo = PostgresRepository(pool)
         last_alert = 0
+        finished: dict[int, datetime] = {}  # the real time each simulated day's deliveries end
         for day in range(1, days + 1):
             stored = delivered = 0
             spent = 0.0
@@ -384,22 +407,30 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                     stored += len(pending)
                     pending = []
                 if minute % 60 == 59:  # the notifier's hour: every alert so far delivered
-                    delivered += await deliver(pool, last_alert, t)
+                    delivered += await deliver(pool, last_alert)
                     last_alert = await alert_top(pool)
+                    await vacuum_at_pace(pool)
             if pending:
                 started = time.perf_counter()
                 await repo.store(Batch(signals=pending))
                 spent += time.perf_counter() - started
                 stored += len(pending)
             closes += stored
-            delivered += await deliver(pool, last_alert, T0 + timedelta(days=day))
+            delivered += await deliver(pool, last_alert)
+            finished[day] = datetime.now(UTC)
             last_alert = await alert_top(pool)
             async with pool.acquire() as conn:
                 # the ingestor's retention job, at the end of the simulated day
                 day_end = T0 + timedelta(days=day)
                 await ensure_ahead(conn, day_end)
                 dropped = await prune(conn, policy, day_end)
-                pruned = await prune_deliveries(conn, policy, day_end)
+                # deliveries finish at the real time: those of the day ``deliveries_days``
+                # simulated days ago are past their keep
+                gone = finished.get(day - policy.deliveries_days)
+                pruned = 0
+                if gone is not None:
+                    keep_from = gone + timedelta(days=policy.deliveries_days)
+                    pruned = await prune_deliveries(conn, policy, keep_from)
                 if day in CHECKPOINTS or day == days:
                     dead = await dead_tuples(conn)
                     await conn.execute("VACUUM ANALYZE")
@@ -413,7 +444,7 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                         f"day {day:>2}: {closes:,} closes stored, {kept:,} kept, "
                         f"{alerts:,} alerts, {delivered:,} deliveries that day; "
                         f"{grown / kept:,.0f} bytes per kept close all-in "
-                        f"(signals {size['signals'] / kept:,.0f}, "
+                        f"(signals {(size['closes'] + size['signal_keys']) / kept:,.0f}, "
                         f"windows {size['band_windows'] / kept:,.0f}, "
                         f"deliveries {delivery_bytes / kept:,.0f}); "
                         f"schema {total / 2**20:,.0f} MiB; "

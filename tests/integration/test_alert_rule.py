@@ -44,7 +44,8 @@ async def test_the_sql_alert_rule_is_the_python_one(
 ) -> None:
     async with pool.acquire() as conn:
         await conn.execute(
-            "TRUNCATE alerts, current_signals, scan_symbols, band_windows, signals CASCADE"
+            "TRUNCATE alerts, current_signals, scan_symbols, band_windows, closes, signal_keys "
+            "CASCADE"
         )
     stored: set[tuple[str, int, int]] = set()
     current: dict[object, Step] = {}

@@ -39,7 +39,7 @@ async def test_letters_set_aside_for_a_fixed_cause_come_back_once(
 ) -> None:
     stack.extra_env["AUTONAMA_KAFKA__MAX_MESSAGE_BYTES"] = str(ONE_MB)
     stack.kafka = stack.kafka.model_copy(update={"max_message_bytes": ONE_MB})
-    await pool.execute("ALTER TABLE signals ADD CONSTRAINT ops_cap CHECK (price < 1)")
+    await pool.execute("ALTER TABLE closes ADD CONSTRAINT ops_cap CHECK (price < 1)")
     ingestor = stack.start("ingestor")
     await wait_for_log(ingestor, "assigned")
     scan_id = str(uuid.uuid4())
@@ -57,7 +57,7 @@ async def test_letters_set_aside_for_a_fixed_cause_come_back_once(
     [referenced] = [d for d in letters if d.value_b64 is None]
     assert referenced.value_bytes == len(big)
 
-    await pool.execute("ALTER TABLE signals DROP CONSTRAINT ops_cap")  # the cause, fixed
+    await pool.execute("ALTER TABLE closes DROP CONSTRAINT ops_cap")  # the cause, fixed
     env = {k: v for k, v in stack.env().items() if k.startswith("AUTONAMA_KAFKA__")}
     listed = await asyncio.to_thread(cli, stack.postgres, "dlq", "list", extra_env=env)
     assert listed.returncode == 0, listed.stderr

@@ -223,10 +223,12 @@ async def test_the_database_refuses_non_finite_numbers(pool: asyncpg.Pool) -> No
     ok = make_signal("BTCUSDT", "BUY", 3)
     await store(pool, ok)
     for column in ("price", "potential_return"):
-        with pytest.raises(asyncpg.CheckViolationError, match="signals_finite"):
-            await pool.execute(f"UPDATE signals SET {column} = 'NaN'")
-        with pytest.raises(asyncpg.CheckViolationError, match="signals_finite"):
-            await pool.execute(f"UPDATE signals SET {column} = '-Infinity'")
+        with pytest.raises(asyncpg.CheckViolationError, match="closes_finite"):
+            await pool.execute(f"UPDATE closes SET {column} = 'NaN'")
+        with pytest.raises(asyncpg.CheckViolationError, match="closes_finite"):
+            await pool.execute(f"UPDATE closes SET {column} = '-Infinity'")
+    with pytest.raises(asyncpg.CheckViolationError, match="signal_keys_kstd_check"):
+        await pool.execute("UPDATE signal_keys SET kstd = 'Infinity'")
     with pytest.raises(asyncpg.CheckViolationError, match="band_series_finite"):
         await pool.execute(
             "INSERT INTO band_series SELECT id, '{1}', NULL, NULL, NULL, "

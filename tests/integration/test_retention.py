@@ -72,7 +72,7 @@ async def test_a_partition_past_its_keep_is_dropped_and_nothing_current_or_kept_
         await conn.execute("ANALYZE")
         sizes = {t.name: t for t in await table_sizes(conn)}
         # partitioned or not, a table that holds rows has its bytes and rows counted
-        for name, count in (("signals", 41 + 1 + 3), ("band_windows", 3 + 1 + 3), ("alerts", 6)):
+        for name, count in (("closes", 41 + 1 + 3), ("band_windows", 3 + 1 + 3), ("alerts", 6)):
             assert sizes[name].rows == count
             assert sizes[name].bytes >= 8192
         dropped = await prune(conn, POLICY, NOW)

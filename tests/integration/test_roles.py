@@ -141,7 +141,7 @@ async def test_the_api_reader_reads_the_market_and_no_secret(owner: PostgresSett
             "SELECT count(*) FROM api_write_budget",
             "INSERT INTO api_tokens (name, scope, prefix, sha256) VALUES ('x', 'write', 'x', 'x')",
             "UPDATE subscriptions SET url = 'http://10.0.0.1/'",
-            "DELETE FROM signals",
+            "DELETE FROM closes",
         )
     finally:
         await conn.close()
@@ -241,9 +241,9 @@ async def test_the_writer_stores_signals_but_changes_no_schema(owner: PostgresSe
         await refused(
             conn,
             "CREATE TABLE mine (id int)",
-            "DROP TABLE signals",
-            "TRUNCATE signals",
-            "ALTER TABLE signals DROP CONSTRAINT signals_finite",
+            "DROP TABLE closes",
+            "TRUNCATE closes",
+            "ALTER TABLE closes DROP CONSTRAINT closes_finite",
             "SET ROLE autonama",
             # the writer of signals: no tokens, no subscriptions, no deliveries
             "SELECT sha256 FROM api_tokens",

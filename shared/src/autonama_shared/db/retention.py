@@ -169,7 +169,8 @@ async def keep(pool: asyncpg.Pool, policy: RetentionSettings, stop: asyncio.Even
 
 #: The tables that grow with what is stored, for ``stats``.
 GROWING = (
-    "signals",
+    "closes",
+    "signal_keys",
     "band_windows",
     "band_series",
     "alerts",

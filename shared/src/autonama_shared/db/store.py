@@ -7,7 +7,8 @@ delivered twice is one row), decides the alerts set-wise against
 forward and records each symbol's outcome in ``scan_symbols`` (idempotent too);
 a scan is finished once every symbol of its plan is in. Each batch is
 de-duplicated first. Five round trips per batch, whatever its size (one makes the
-batch's partitions where missing: migration 0019).
+batch's partitions and keys where missing: migrations 0019 and 0024), and one more when
+it carries windows.
 
 Callers run these inside a transaction and commit their Kafka offsets only
 after it commits.
@@ -55,11 +56,16 @@ _SIGNAL_COLUMNS = (
     "candle_high",
     "candle_low",
 )
+#: The columns of a row of ``closes`` (migration 0024): a signal's, its key's but the
+#: interval (the partition's) named by ``key_id`` instead.
+_CLOSE_COLUMNS = ("interval", *_SIGNAL_COLUMNS[len(KEY_FIELDS) :])
 _event_values = attrgetter(*(attribute for _, attribute in _EVENT_COLUMNS))
 #: An event's key values: its symbol, then its parameters'.
 _key_values = attrgetter("symbol", *(f"params.{name}" for name in KEY_FIELDS[1:]))
-#: A signal row is unique by its key and candle.
+#: A signal is unique by its key and candle.
 _KEY = f"{KEY}, last_candle_time"
+#: The key's id of staging row ``st`` (made by ``_PARTITIONS`` where new).
+_KEY_ID = f"(SELECT k.id FROM signal_keys k WHERE ({key_columns('k')}) = ({key_columns('st')}))"  # noqa: S608
 
 #: Before each batch: the staging table (once per connection, empty in every transaction)
 #: and the writers' lock.
@@ -70,13 +76,18 @@ DELETE FROM signals_staging;
 SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'));
 """  # noqa: S608 - constants only
 
-#: After the batch is staged: the partitions its candles go to (migration 0019), made where
-#: missing (a new day of 1m closes, an old results file) before anything is inserted.
-_PARTITIONS = """
+#: After the batch is staged: the partitions its candles go to (migration 0019) and its
+#: keys (migration 0024), made where missing (a new day of 1m closes, an old results file,
+#: a new key) before anything is inserted. Only keys not there are offered: an insert that
+#: conflicts would still draw an id, and a batch's every key would use up the ids.
+_PARTITIONS = f"""
 SELECT autonama_ensure_partition(interval, lo)
 FROM (SELECT DISTINCT interval, autonama_partition_start(interval, last_candle_time) AS lo
-      FROM signals_staging) batch
-"""
+      FROM signals_staging) batch;
+INSERT INTO signal_keys ({KEY})
+SELECT DISTINCT {key_columns("st")} FROM signals_staging st WHERE {_KEY_ID} IS NULL
+ON CONFLICT DO NOTHING;
+"""  # noqa: S608 - constants only
 
 #: Where a window is kept: its signal's partition (band_windows is partitioned as signals).
 _WINDOW_PLACE = ("interval", "last_candle_time")
@@ -89,7 +100,8 @@ _CURRENT_COLUMNS = (
 #: The batch in staging becomes, in one statement (one snapshot):
 #:
 #: - ``new``: its signal rows not stored before (a replay inserts nothing), with ids
-#:   drawn in staging order;
+#:   drawn in staging order, stored in ``closes`` by key id (``stored``, migration 0024)
+#:   and read back with their key's columns;
 #: - ``steps``: every new row whose candle is newer than its key's current signal (a
 #:   late, older candle changes nothing), each with its previous signal: the batch's row
 #:   before it when that is newer than the current one, else the current one. So several
@@ -107,13 +119,16 @@ _CURRENT_COLUMNS = (
 _STORE = f"""
 WITH ids AS MATERIALIZED (
     SELECT seq, nextval('signals_id_seq') AS id FROM signals_staging ORDER BY seq),
-new AS (
-    INSERT INTO signals (id, {", ".join(_SIGNAL_COLUMNS)})
-    SELECT ids.id, {", ".join("st." + c for c in _SIGNAL_COLUMNS)}
+stored AS (
+    INSERT INTO closes (id, key_id, {", ".join(_CLOSE_COLUMNS)})
+    SELECT ids.id, k.id, {", ".join("st." + c for c in _CLOSE_COLUMNS)}
     FROM signals_staging st JOIN ids USING (seq)
-    ON CONFLICT ({_KEY}) DO NOTHING
-    RETURNING id, {_KEY}, signal, price, lower_band, upper_band, fit, sigma,
-              potential_return, target_return, scan_id),
+    JOIN signal_keys k ON ({key_columns("k")}) = ({key_columns("st")})
+    ON CONFLICT (key_id, interval, last_candle_time) DO NOTHING
+    RETURNING id, key_id, last_candle_time, signal, price, lower_band, upper_band, fit,
+              sigma, potential_return, target_return, scan_id),
+new AS (
+    SELECT s.*, {key_columns("k")} FROM stored s JOIN signal_keys k ON k.id = s.key_id),
 ranked AS (
     SELECT n.*,
            lag(signal) OVER oldest_first AS batch_previous,
@@ -160,9 +175,9 @@ made_current AS (
     RETURNING 1),
 outcomes AS (
     SELECT DISTINCT ON (st.scan_id, st.symbol) st.scan_id, st.symbol,
-           COALESCE(n.id, (SELECT o.id FROM signals o
-                           WHERE ({_KEY}) = ({key_columns("st")},
-                                             st.last_candle_time))) AS signal_id
+           COALESCE(n.id, (SELECT o.id FROM closes o
+                           WHERE o.key_id = {_KEY_ID} AND o.interval = st.interval
+                             AND o.last_candle_time = st.last_candle_time)) AS signal_id
     FROM signals_staging st JOIN ids USING (seq) LEFT JOIN new n ON n.id = ids.id
     ORDER BY st.scan_id, st.symbol, st.last_candle_time DESC),
 progress AS (
@@ -260,8 +275,10 @@ _UNCOVERED = f"""
 SELECT n.seq FROM unnest($1::int[], $2::text[], $3::text[], $4::smallint[], $5::float8[],
                          $6::text[], $7::int[], $8::timestamptz[], $9::int[])
                   AS n (seq, {KEY}, t, candles)
-WHERE (SELECT count(*) FROM signals o
-       WHERE ({key_columns("o")}) = ({key_columns("n")})
+WHERE (SELECT count(*) FROM closes o
+       WHERE o.key_id = (SELECT k.id FROM signal_keys k
+                         WHERE ({key_columns("k")}) = ({key_columns("n")}))
+         AND o.interval = n.interval
          AND o.last_candle_time < n.t
          AND o.last_candle_time >= n.t - (n.candles - 1) * autonama_interval_step(n.interval)
       ) < n.candles - 1

@@ -49,7 +49,7 @@ async def pruned(pool: asyncpg.Pool, signal_id: int) -> str | None:
                SELECT interval FROM alerts WHERE signal_id = $1
                UNION ALL
                SELECT interval FROM current_signals WHERE signal_id = $1) named
-           WHERE NOT EXISTS (SELECT 1 FROM signals WHERE id = $1)
+           WHERE NOT EXISTS (SELECT 1 FROM closes WHERE id = $1)
            LIMIT 1""",
         signal_id,
     )
@@ -67,13 +67,13 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     if found is not None:
         return found
     closes = await pool.fetch(
-        f"""SELECT * FROM (
+        """SELECT * FROM (
                SELECT o.id AS signal_id, o.signal, o.price, o.fit, o.lower_band AS lower,
                       o.upper_band AS upper, o.sigma, o.potential_return, o.target_return,
                       o.last_candle_time, o.candle_open, o.candle_high, o.candle_low,
                       w.signal_id IS NOT NULL AS windowed, s.candles AS wanted
-               FROM signals s
-               JOIN signals o ON ({key_columns("o")}) = ({key_columns("s")})
+               FROM closes s  -- by key id (migration 0024)
+               JOIN closes o ON o.key_id = s.key_id AND o.interval = s.interval
                     AND o.last_candle_time <= s.last_candle_time
                     AND o.last_candle_time > s.last_candle_time
                                              - s.candles * autonama_interval_step(s.interval)
@@ -81,8 +81,8 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
                     AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
                WHERE s.id = $1
                ORDER BY o.last_candle_time DESC
-               LIMIT (SELECT candles FROM signals WHERE id = $1)) t
-           ORDER BY last_candle_time""",  # noqa: S608 - constants
+               LIMIT (SELECT candles FROM closes WHERE id = $1)) t
+           ORDER BY last_candle_time""",
         signal_id,
     )
     if not closes or closes[-1]["signal_id"] != signal_id:
