@@ -238,3 +238,28 @@ async def test_random_batches_equal_the_alert_rules_stated_plainly(pool: asyncpg
     assert {(r["symbol"], r["degree"]): (day[r["last_candle_time"]], r["signal"]) for r in now} == (
         model.current()
     )
+
+
+async def test_a_key_is_stored_once_and_batches_of_known_keys_use_up_no_id(
+    pool: asyncpg.Pool,
+) -> None:
+    """Each key is one row of signal_keys, named by every close of it (migration 0024);
+    batches of keys already there draw no id (an insert that conflicts would)."""
+    for day in (3, 4, 5):
+        await store(pool, make_signal("BTCUSDT", "HOLD", day), make_signal("ETHUSDT", "HOLD", day))
+    await store(pool, make_signal("BTCUSDT", "HOLD", 6), make_signal("SOLUSDT", "BUY", 6))
+    keys = await pool.fetch("SELECT id, symbol FROM signal_keys ORDER BY id")
+    assert [(k["id"], k["symbol"]) for k in keys] == [
+        (1, "BTCUSDT"),
+        (2, "ETHUSDT"),
+        (3, "SOLUSDT"),
+    ]
+    named = await pool.fetch(
+        "SELECT key_id, count(*) AS n FROM closes GROUP BY key_id ORDER BY key_id"
+    )
+    assert [(r["key_id"], r["n"]) for r in named] == [(1, 4), (2, 3), (3, 1)]
+    # the view reads as the table did: every close with its key's columns
+    view = await pool.fetch(
+        "SELECT symbol, degree, kstd, days FROM signals WHERE symbol = 'SOLUSDT'"
+    )
+    assert [tuple(r) for r in view] == [("SOLUSDT", 4, 2.0, 720)]
