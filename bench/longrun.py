@@ -21,10 +21,10 @@ storage does not depend on them beyond their bytes. For day 1, 10 and the last d
 prints the bytes on disk per kept close all-in (``pg_total_relation_size`` of every
 table that grows: heap, indexes, TOAST), the schema's total size, and the storage
 path's rows/s that day; with ``--api``, the API's p50 and p99 (wrk, one worker) for
-``/v1/alerts?limit=50``, ``/v1/market``, the summary and the newest window's chart. The
-retention job runs at the end of every simulated day with
-the default keep (1m closes 30 days, finished deliveries 30 days), so from day 31 on
-the database stops growing.
+``/v1/alerts?limit=50``, ``/v1/market``, the summary, the newest window's chart and the
+newest live close's (charted from its closes). The retention job runs at the end of
+every simulated day with the default keep (1m closes 30 days, finished deliveries 30
+days), so from day 31 on the database stops growing.
 
 At ``--pairs 400 --days 30`` this is about 35 million closes (hours here); the
 figures per close do not depend on the scale, the totals grow with it.
@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -337,11 +338,16 @@ async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Pat
     signal_id = await conn.fetchval(  # type: ignore[attr-defined]
         "SELECT w.signal_id FROM band_windows w ORDER BY w.last_candle_time DESC LIMIT 1"
     )
+    live_id = await conn.fetchval(  # type: ignore[attr-defined]
+        "SELECT signal_id FROM current_signals WHERE interval = '1m' "
+        "ORDER BY last_candle_time DESC, signal_id DESC LIMIT 1"
+    )
     routes = {
         "/v1/alerts?limit=50": "/v1/alerts?limit=50",
         "/v1/market": "/v1/market?limit=50",
         "summary": "/v1/alerts/summary",
         "a chart": f"/v1/signals/{signal_id}/bands",
+        "a live close's chart": f"/v1/signals/{live_id}/bands",
     }
     kafka = KafkaSettings(topic_prefix=f"{pg.db_schema}.")
     proc, url = await asyncio.to_thread(start_api, pg, kafka, workdir / "api.log")
@@ -358,9 +364,34 @@ async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Pat
                 f"p99 {p99[1]:.1f} ms ({p99[0]:.1f}-{p99[2]:.1f})",
                 flush=True,
             )
+        top = await conn.fetchval("SELECT max(id) FROM alerts")  # type: ignore[attr-defined]
+        took = sorted([await catch_up(url, top - CATCH_UP, top) for _ in range(3)])
+        print(
+            f"  day {day:>2} API a stream catch-up of the last {CATCH_UP:,} alerts: "
+            f"{took[1] * 1000:.0f} ms ({took[0] * 1000:.0f}-{took[2] * 1000:.0f})",
+            flush=True,
+        )
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 20)
+
+
+#: Alerts a stream catch-up reads (a client back after some minutes away).
+CATCH_UP = 1_000
+
+
+async def catch_up(url: str, after: int, top: int) -> float:
+    """Seconds from opening the stream after alert ``after`` until alert ``top`` has come:
+    one client reading (a latency, not a load)."""
+    started = time.perf_counter()
+    async with (
+        httpx.AsyncClient(timeout=60) as client,
+        client.stream("GET", f"{url}/v1/alerts/stream", params={"after": after}) as r,
+    ):
+        async for line in r.aiter_lines():
+            if line == f"id: {top}":
+                return time.perf_counter() - started
+    raise RuntimeError(f"the stream ended before alert {top}")
 
 
 async def main(pairs: int, days: int, keep: bool, api: bool) -> None:

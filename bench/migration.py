@@ -1,12 +1,13 @@
-"""How long migration 0019 (signals and windows into partitions) takes per million rows.
+"""How long migrations 0019 (signals and windows into partitions) and 0024 (signals into
+closes by key id) take per million rows.
 
     make services-up && uv run python bench/migration.py [--rows 1000000]
 
 A schema at migration 0018 (the unpartitioned layout) is filled with ``--rows`` 1m
 signals of 100 keys over consecutive minutes (about 7 days of a 100-key watch), one in
-20 with a 1,440-candle window as the live market stores them, then brought to the newest
-migration; prints the time and the rate. Run it before moving a large database: the move
-copies every row once, in one transaction.
+20 with a 1,440-candle window as the live market stored them, then brought to 0023 and
+then to the newest migration; prints each step's time and rate. Run it before moving a
+large database: each move copies every row once, in one transaction.
 """
 
 from __future__ import annotations
@@ -57,15 +58,22 @@ async def main(rows: int) -> None:
             )
             await conn.execute("VACUUM ANALYZE")
             windows = await conn.fetchval("SELECT count(*) FROM band_windows")
-            started = time.perf_counter()
-            await migrate(conn, pg.db_schema)
-            took = time.perf_counter() - started
-            moved = await conn.fetchval("SELECT count(*) FROM signals")
-            assert moved == rows, moved
-            print(
-                f"migration 0019: {rows:,} signals and {windows:,} windows (1,440 candles) "
-                f"moved in {took:.1f} s: {took / rows * 1e6:.1f} s per million signals"
+            steps = (
+                ("0019-0023 (partitions)", [m for m in load_migrations() if m.version <= 23]),
+                ("0024 (closes by key id)", None),
             )
+            for name, upto in steps:
+                started = time.perf_counter()
+                await migrate(conn, pg.db_schema, upto)
+                took = time.perf_counter() - started
+                moved = await conn.fetchval("SELECT count(*) FROM signals")
+                assert moved == rows, moved
+                print(
+                    f"migrations {name}: {rows:,} signals and {windows:,} windows (1,440 "
+                    f"candles) moved in {took:.1f} s: {took / rows * 1e6:.1f} s per million "
+                    "signals",
+                    flush=True,
+                )
         finally:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{pg.db_schema}" CASCADE')
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from autonama_alerts_api.queries.alerts import alert_of
 from autonama_shared.db.keys import key_columns
 from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
+from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.formats.keys import KEY_FIELDS
 
 __all__ = ["band_series", "pruned", "signal_window"]
@@ -63,67 +65,77 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     is stored only where its closes do not already hold it (migration 0021), so a live
     key's chart is its window at first, then its closes. At most the signal's candles;
     its numbers are the signal's own."""
-    found = await _window(pool, "s.id = $1", signal_id)
-    if found is not None:
-        return found
-    closes = await pool.fetch(
-        """SELECT * FROM (
-               SELECT o.id AS signal_id, o.signal, o.price, o.fit, o.lower_band AS lower,
-                      o.upper_band AS upper, o.sigma, o.potential_return, o.target_return,
-                      o.last_candle_time, o.candle_open, o.candle_high, o.candle_low,
-                      w.signal_id IS NOT NULL AS windowed, s.candles AS wanted
-               FROM closes s  -- by key id (migration 0024)
-               JOIN closes o ON o.key_id = s.key_id AND o.interval = s.interval
-                    AND o.last_candle_time <= s.last_candle_time
-                    AND o.last_candle_time > s.last_candle_time
-                                             - s.candles * autonama_interval_step(s.interval)
-               LEFT JOIN band_windows w ON w.signal_id = o.id
-                    AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
-               WHERE s.id = $1
-               ORDER BY o.last_candle_time DESC
-               LIMIT (SELECT candles FROM closes WHERE id = $1)) t
-           ORDER BY last_candle_time""",
+    me = await pool.fetchrow(  # where it is: then every read is of its partitions only
+        "SELECT key_id, interval, last_candle_time AS t, candles FROM closes WHERE id = $1",
         signal_id,
     )
-    if not closes or closes[-1]["signal_id"] != signal_id:
-        return None  # never stored, or deleted in between
-    windowed = [n for n, c in enumerate(closes) if c["windowed"]]
-    base, trail = None, closes
+    if me is None:
+        return None
+    place = (me["interval"], me["t"])
+    found = await _window(
+        pool, "s.id = $1 AND s.interval = $2 AND s.last_candle_time = $3", signal_id, *place
+    )
+    if found is not None:
+        return found
+    trail = await pool.fetchrow(  # its key's closes in its span, as columns, oldest first
+        """SELECT array_agg(id) AS ids, array_agg(t) AS times, array_agg(ms) AS open_time,
+                  array_agg(price) AS close, array_agg(fit) AS fit_series,
+                  array_agg(lower) AS lower_series, array_agg(upper) AS upper_series,
+                  array_agg(open) AS open, array_agg(high) AS high, array_agg(low) AS low,
+                  array_agg(windowed) AS windowed
+           FROM (SELECT * FROM (  -- aggregated in the order of a sorted subquery
+               SELECT o.id, o.last_candle_time AS t,
+                      (extract(epoch FROM o.last_candle_time) * 1000)::bigint AS ms,
+                      o.price, o.fit, o.lower_band AS lower, o.upper_band AS upper,
+                      -- a flat candle where only the close is known
+                      coalesce(o.candle_open, o.price) AS open,
+                      coalesce(o.candle_high, o.price) AS high,
+                      coalesce(o.candle_low, o.price) AS low,
+                      w.signal_id IS NOT NULL AS windowed
+               FROM closes o  -- by key id (migration 0024)
+               LEFT JOIN band_windows w ON w.signal_id = o.id
+                    AND w.interval = o.interval AND w.last_candle_time = o.last_candle_time
+                    AND w.interval = $2 AND w.last_candle_time <= $3
+                    AND w.last_candle_time > $4  -- the span's partitions only
+               WHERE o.key_id = $1 AND o.interval = $2
+                 AND o.last_candle_time <= $3 AND o.last_candle_time > $4
+               ORDER BY o.last_candle_time DESC
+               LIMIT $5) newest ORDER BY t) closes""",
+        me["key_id"],
+        me["interval"],
+        me["t"],
+        me["t"] - me["candles"] * _step(me["interval"]),
+        me["candles"],
+    )
+    where = "s.id = $1 AND s.interval = $2 AND s.last_candle_time = $3"
+    own = await _window_row(pool, where, signal_id, *place, own=False)
+    if trail is None or not trail["ids"] or trail["ids"][-1] != signal_id or own is None:
+        return None  # deleted in between
+    windowed = [n for n, w in enumerate(trail["windowed"]) if w]
+    base, start = None, 0
     if windowed:  # the newest window among its closes, then the closes after it
-        base = await _window_row(pool, "s.id = $1", closes[windowed[-1]]["signal_id"])
-        trail = closes[windowed[-1] + 1 :]
-    if base is None:  # none (or deleted in between): its closes alone
-        base = await _window_row(pool, "s.id = $1", signal_id, own=False)
-        if base is None:
-            return None
-    series: dict[str, list[Any]] = {k: list(base[k] or []) for k in _SERIES}
-    ohlc = {  # absent where the window has closes only (results files of version 1)
-        k: list(base[k] or []) for k in ("open", "high", "low") if base[k] or not base["close"]
-    }
-    for t in trail:
-        at = {
-            "open_time": int(t["last_candle_time"].timestamp() * 1000),
-            "close": t["price"],
-            "fit_series": t["fit"],
-            "lower_series": t["lower"],
-            "upper_series": t["upper"],
-        }
-        for name, value in at.items():
-            series[name].append(value)
-        for name, values in ohlc.items():
-            candle = t[f"candle_{name}"]  # a flat candle where only the close is known
-            values.append(t["price"] if candle is None else candle)
-    cap = -closes[-1]["wanted"]  # the signal's own window: its candles, the newest
-    series = {k: v[cap:] for k, v in series.items()}
-    ohlc = {k: v[cap:] for k, v in ohlc.items()}
-    numbers = {k: v for k, v in closes[-1].items() if k not in _NOT_NUMBERS}
-    return await _with_alerts(pool, {**base, **series, **ohlc, **numbers, "trail": len(trail)})
+        n = windowed[-1]
+        base = await _window_row(pool, where, trail["ids"][n], me["interval"], trail["times"][n])
+        start = 0 if base is None else n + 1  # (deleted in between: its closes alone)
+    series = {k: [*(base[k] if base else []), *trail[k][start:]] for k in _SERIES}
+    # open, high and low: absent where the window has closes only (results files of v1)
+    ohlc = {}
+    if base is None or base["open"] is not None:
+        ohlc = {k: [*(base[k] if base else []), *trail[k][start:]] for k in _CANDLE}
+    cap = -me["candles"]  # the signal's own window: its candles, the newest
+    shown = {k: v[cap:] for k, v in (series | ohlc).items()}
+    return await _with_alerts(pool, {**own, **shown, "trail": len(trail["ids"]) - start})
+
+
+def _step(interval: str) -> timedelta:
+    """One candle of ``interval``, at its longest (a month: 31 days)."""
+    return timedelta(days=31) if interval == "1M" else timedelta(milliseconds=interval_ms(interval))
 
 
 #: A window's series that every stored window has (open, high and low may be absent).
 _SERIES = ("open_time", "close", "fit_series", "lower_series", "upper_series")
-#: A close's columns that are not its signal's numbers.
-_NOT_NUMBERS = {"candle_open", "candle_high", "candle_low", "windowed", "wanted"}
+#: A candle's open, high and low.
+_CANDLE = ("open", "high", "low")
 
 
 async def _window(pool: asyncpg.Pool, where: str, *args: Any) -> BandSeries | None:
