@@ -12,9 +12,21 @@
 #                                   (SASL only) allow USER every operation on the topics
 #                                   and consumer groups with these prefixes, nothing else
 #
+#   deploy/local/kafka.sh bootstrap print the bootstrap servers (host:port,...)
+#
 # Settings (environment): KAFKA_VERSION (4.4.0), KAFKA_HOST (127.0.0.1),
 # KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT + 1), KAFKA_HEAP (1g),
 # KAFKA_START_TIMEOUT seconds (120), AUTONAMA_LOCAL_DIR, AUTONAMA_CACHE_DIR.
+#
+# KAFKA_BROKERS=3 (1 by default) starts a cluster instead: three combined broker +
+# controller nodes on loopback, a static quorum of the three as voters (combined nodes: one
+# process per node is what a laptop can hold; separate controllers would be six JVMs), in
+# AUTONAMA_LOCAL_DIR/kafka-cluster/nodeN, client ports KAFKA_PORTS (19092,19094,19096 by
+# default) and controller ports KAFKA_CONTROLLER_PORTS (19093,19095,19097); internal topics
+# replicated three times with min.insync.replicas=2. For broker faults:
+#   deploy/local/kafka.sh kill N    SIGKILL node N (1-based) at once
+#   deploy/local/kafka.sh stop N    stop node N cleanly
+#   deploy/local/kafka.sh start N   start node N (the others keep running)
 #
 # KAFKA_SASL_USERS="admin:<password>,autonama:<password>" (empty by default: PLAINTEXT on
 # loopback) makes the client listener SASL_PLAINTEXT with SCRAM-SHA-256 and ACLs (the
@@ -25,22 +37,53 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
-KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+[[ $KAFKA_BROKERS =~ ^[1-9]$ ]] || die "KAFKA_BROKERS must be a number of brokers from 1 to 9"
+if ((KAFKA_BROKERS == 1)); then
+  KAFKA_PORT="${KAFKA_PORT:-9092}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+  KAFKA_PORTS="$KAFKA_PORT"
+  KAFKA_CONTROLLER_PORTS="$KAFKA_CONTROLLER_PORT"
+  HOME_DIR="$AUTONAMA_LOCAL_DIR/kafka"
+else
+  KAFKA_PORTS="${KAFKA_PORTS:-$(seq -s, 19092 2 $((19090 + 2 * KAFKA_BROKERS)))}"
+  KAFKA_CONTROLLER_PORTS="${KAFKA_CONTROLLER_PORTS:-$(seq -s, 19093 2 $((19091 + 2 * KAFKA_BROKERS)))}"
+  HOME_DIR="$AUTONAMA_LOCAL_DIR/kafka-cluster"
+fi
+IFS=, read -r -a PORTS <<<"$KAFKA_PORTS"
+IFS=, read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
+((${#PORTS[@]} == KAFKA_BROKERS && ${#CONTROLLER_PORTS[@]} == KAFKA_BROKERS)) \
+  || die "KAFKA_PORTS and KAFKA_CONTROLLER_PORTS need $KAFKA_BROKERS ports each"
 KAFKA_HEAP="${KAFKA_HEAP:-1g}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 KAFKA_SASL_USERS="${KAFKA_SASL_USERS:-}"
+if ((KAFKA_BROKERS > 1)) && [[ -n $KAFKA_SASL_USERS ]]; then
+  die "KAFKA_SASL_USERS is for one broker (the cluster runs PLAINTEXT on loopback)"
+fi
+# Replicas of every partition (internal topics included) and the fewest that must have a
+# write before it is acknowledged (acks=all).
+REPLICAS=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))
+MIN_ISR=$((REPLICAS > 1 ? REPLICAS - 1 : 1))
 
 # The jars of this pom (its own checksum in the folder's name: a changed pom resolves anew).
 POM="$REPO_ROOT/deploy/local/kafka/pom.xml"
 LIBS="$AUTONAMA_CACHE_DIR/kafka-$KAFKA_VERSION-$(sha256sum "$POM" | cut -c1-8)/libs"
-HOME_DIR="$AUTONAMA_LOCAL_DIR/kafka"
-DATA_DIR="$HOME_DIR/data"
-CONFIG="$HOME_DIR/server.properties"
-LOG4J="$HOME_DIR/log4j2.properties"
-LOG_FILE="$HOME_DIR/kafka.log"
-PID_FILE="$HOME_DIR/kafka.pid"
-PATTERN="kafka.Kafka $CONFIG"
+
+# node N: its folder, files and ports (N from 1; one broker keeps the historical layout).
+node() {
+  local n=$1 dir
+  if ((KAFKA_BROKERS == 1)); then dir="$HOME_DIR"; else dir="$HOME_DIR/node$n"; fi
+  NODE=$n
+  PORT=${PORTS[n - 1]}
+  CONTROLLER_PORT=${CONTROLLER_PORTS[n - 1]}
+  DATA_DIR="$dir/data"
+  CONFIG="$dir/server.properties"
+  LOG4J="$dir/log4j2.properties"
+  LOG_FILE="$dir/kafka.log"
+  PID_FILE="$dir/kafka.pid"
+  PATTERN="kafka.Kafka $CONFIG"
+}
+node 1
 
 fetch() {
   if [[ -f $LIBS/.complete ]]; then return 0; fi
@@ -60,6 +103,20 @@ java_cp() { java -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J" "$@"
 # user:password pairs of KAFKA_SASL_USERS, one a line
 sasl_users() { tr ',' '\n' <<<"$KAFKA_SASL_USERS" | sed '/^$/d'; }
 
+# One broker: a dynamic quorum of itself (formatted --standalone). A cluster: a static
+# quorum, every node a voter (each formatted with the cluster's one id).
+quorum() {
+  if ((KAFKA_BROKERS == 1)); then
+    echo "controller.quorum.bootstrap.servers=$KAFKA_HOST:$CONTROLLER_PORT"
+  else
+    local voters=() i
+    for ((i = 1; i <= KAFKA_BROKERS; i++)); do
+      voters+=("$i@$KAFKA_HOST:${CONTROLLER_PORTS[i - 1]}")
+    done
+    echo "controller.quorum.voters=$(IFS=,; echo "${voters[*]}")"
+  fi
+}
+
 write_config() {
   mkdir -p "$DATA_DIR"
   local listener=PLAINTEXT admin admin_password
@@ -67,22 +124,24 @@ write_config() {
   cat >"$CONFIG" <<PROPS
 # Written by deploy/local/kafka.sh; edits are overwritten at the next start.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=$listener://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=$listener://$KAFKA_HOST:$KAFKA_PORT
+node.id=$NODE
+$(quorum)
+listeners=$listener://$KAFKA_HOST:$PORT,CONTROLLER://$KAFKA_HOST:$CONTROLLER_PORT
+advertised.listeners=$listener://$KAFKA_HOST:$PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=$listener
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,$listener:$listener
 log.dirs=$DATA_DIR
 num.partitions=1
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor=$REPLICAS
+min.insync.replicas=$MIN_ISR
+offsets.topic.replication.factor=$REPLICAS
 offsets.topic.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=$REPLICAS
+share.coordinator.state.topic.min.isr=$MIN_ISR
+transaction.state.log.replication.factor=$REPLICAS
+transaction.state.log.min.isr=$MIN_ISR
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS
@@ -126,73 +185,151 @@ PROPS
 
 format_once() {
   [[ -f $DATA_DIR/meta.properties ]] && return 0
-  local cluster_id
-  cluster_id=$(java_cp kafka.tools.StorageTool random-uuid | tail -n 1)
+  local cluster_id standalone=(--standalone)
+  if ((KAFKA_BROKERS > 1)); then
+    standalone=()
+    [[ -s $HOME_DIR/cluster.id ]] \
+      || java_cp kafka.tools.StorageTool random-uuid | tail -n 1 >"$HOME_DIR/cluster.id"
+    cluster_id=$(<"$HOME_DIR/cluster.id")
+  else
+    cluster_id=$(java_cp kafka.tools.StorageTool random-uuid | tail -n 1)
+  fi
   log "formatting KRaft storage in $DATA_DIR (cluster $cluster_id)"
   local scram=() pair
   while IFS= read -r pair; do
     scram+=(--add-scram "SCRAM-SHA-256=[name=${pair%%:*},password=${pair#*:}]")
   done < <(sasl_users)
-  java_cp kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" "${scram[@]}" \
+  java_cp kafka.tools.StorageTool format "${standalone[@]}" -t "$cluster_id" -c "$CONFIG" \
+    "${scram[@]}" \
     >>"$LOG_FILE" 2>&1 || die "formatting failed; see $LOG_FILE"
 }
 
 acl() {
   local user=${1:?usage: kafka.sh acl USER TOPIC_PREFIX GROUP_PREFIX} topics=${2:?} groups=${3:?}
   [[ -n $KAFKA_SASL_USERS ]] || die "acl: the broker runs without SASL (set KAFKA_SASL_USERS)"
-  java_cp org.apache.kafka.tools.AclCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+  java_cp org.apache.kafka.tools.AclCommand --bootstrap-server "$KAFKA_HOST:$PORT" \
     --command-config "$HOME_DIR/admin.properties" --add --allow-principal "User:$user" \
     --operation All --resource-pattern-type prefixed --topic "$topics" --group "$groups" \
     >>"$LOG_FILE" 2>&1 || die "acl: AclCommand failed; see $LOG_FILE"
   log "ACL: User:$user may use topics $topics* and groups $groups*"
 }
 
-start() {
+# launch: start the current node (``node N``) unless it runs; WAITING gets its pid and
+# the length of its log, to wait on.
+launch() {
   if pid_alive "$PID_FILE" "$PATTERN"; then
-    log "already running (pid $(<"$PID_FILE")) on $KAFKA_HOST:$KAFKA_PORT"
+    log "$(name) already running (pid $(<"$PID_FILE")) on $KAFKA_HOST:$PORT"
     return 0
   fi
-  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    die "port $KAFKA_HOST:$KAFKA_PORT is taken by another process; set KAFKA_PORT"
+  if port_open "$KAFKA_HOST" "$PORT"; then
+    die "port $KAFKA_HOST:$PORT is taken by another process; set KAFKA_PORT(S)"
   fi
-  fetch
   write_config
   format_once
   : >"$LOG_FILE.start"
-  log "starting Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (log: $LOG_FILE)"
+  touch "$LOG_FILE"
+  local seen
+  seen=$(wc -l <"$LOG_FILE")
+  log "starting $(name) $KAFKA_VERSION on $KAFKA_HOST:$PORT (log: $LOG_FILE)"
   nohup java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" \
     kafka.Kafka "$CONFIG" >"$LOG_FILE.start" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
-  local i pid
-  pid=$(<"$PID_FILE")
+  WAITING+=("$NODE:$!:$seen")
+}
+
+# wait_ready N PID SEEN: until node N (pid PID) has logged that it started since line SEEN.
+wait_ready() {
+  node "$1"
+  local pid=$2 seen=$3 i
   for ((i = 0; i < KAFKA_START_TIMEOUT * 5; i++)); do
     if ! [[ -d /proc/$pid ]]; then
       tail -n 30 "$LOG_FILE.start" "$LOG_FILE" >&2 || true
       rm -f "$PID_FILE"
-      die "Kafka exited during start-up; see $LOG_FILE"
+      die "Kafka node $NODE exited during start-up; see $LOG_FILE"
     fi
     # The broker binds its listener late in start-up and logs this line when done.
-    if port_open "$KAFKA_HOST" "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null; then
-      log "ready after $((i / 5)) s (pid $pid)"
+    if port_open "$KAFKA_HOST" "$PORT" \
+      && tail -n +"$((seen + 1))" "$LOG_FILE" 2>/dev/null | grep -q "Kafka Server started"; then
+      log "$(name) ready after $((i / 5)) s (pid $pid)"
       return 0
     fi
     sleep 0.2
   done
-  die "Kafka did not answer within $KAFKA_START_TIMEOUT s; see $LOG_FILE"
+  die "Kafka node $NODE did not answer within $KAFKA_START_TIMEOUT s; see $LOG_FILE"
 }
 
-case "${1:-}" in
+# start [N]: every node (a cluster's nodes at once: a quorum needs a majority to start),
+# or node N only.
+start() {
+  fetch
+  WAITING=()
+  local n w
+  for n in $(nodes "$@"); do node "$n"; launch; done
+  for w in "${WAITING[@]}"; do wait_ready "${w%%:*}" "$(cut -d: -f2 <<<"$w")" "${w##*:}"; done
+}
+
+# nodes [N]: the node numbers a command is for (all, or N checked).
+nodes() {
+  if (($# == 0)); then seq 1 "$KAFKA_BROKERS"; return; fi
+  [[ $1 =~ ^[1-9]$ ]] && (($1 <= KAFKA_BROKERS)) || die "no node $1 (KAFKA_BROKERS=$KAFKA_BROKERS)"
+  echo "$1"
+}
+
+# The current node's name in messages: "kafka" alone, "kafka node N" in a cluster.
+name() { if ((KAFKA_BROKERS == 1)); then echo kafka; else echo "kafka node $NODE"; fi; }
+
+# stop [N]: every node (a cluster's all told at once: the last one left alone would wait
+# for a quorum to hear of its shutdown), or node N only.
+stop() {
+  local n
+  if (($# == 0)) && ((KAFKA_BROKERS > 1)); then
+    for n in $(nodes); do
+      node "$n"
+      if pid_alive "$PID_FILE" "$PATTERN"; then kill -TERM "$(<"$PID_FILE")" 2>/dev/null || true; fi
+    done
+  fi
+  for n in $(nodes "$@"); do node "$n"; stop_pid "$PID_FILE" "$PATTERN" "$(name)"; done
+}
+
+bootstrap() {
+  local out=() p
+  for p in "${PORTS[@]}"; do out+=("$KAFKA_HOST:$p"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
   fetch) fetch ;;
-  start) start ;;
-  stop) stop_pid "$PID_FILE" "$PATTERN" kafka ;;
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  kill)
+    for n in $(nodes "${1:?usage: kafka.sh kill N}"); do
+      node "$n"
+      if pid_alive "$PID_FILE" "$PATTERN"; then
+        kill -KILL "$(<"$PID_FILE")"
+        log "node $n killed (SIGKILL)"
+      fi
+    done ;;
   status)
-    if pid_alive "$PID_FILE" "$PATTERN"; then
-      echo "kafka running (pid $(<"$PID_FILE")) on $KAFKA_HOST:$KAFKA_PORT"
-    else
-      echo "kafka not running"; exit 1
-    fi ;;
-  reset) stop_pid "$PID_FILE" "$PATTERN" kafka; rm -rf "$DATA_DIR"; log "data deleted" ;;
-  acl) shift; acl "$@" ;;
-  *) echo "usage: $0 {fetch|start|stop|status|reset|acl}" >&2; exit 2 ;;
+    rc=0
+    for n in $(nodes "$@"); do
+      node "$n"
+      if pid_alive "$PID_FILE" "$PATTERN"; then
+        echo "$(name) running (pid $(<"$PID_FILE")) on $KAFKA_HOST:$PORT"
+      else
+        echo "$(name) not running"; rc=1
+      fi
+    done
+    exit "$rc" ;;
+  reset)
+    for n in $(nodes); do
+      node "$n"; stop_pid "$PID_FILE" "$PATTERN" "$(name)"; rm -rf "$DATA_DIR"
+    done
+    rm -f "$HOME_DIR/cluster.id"
+    log "data deleted" ;;
+  bootstrap) bootstrap ;;
+  acl) acl "$@" ;;
+  *) echo "usage: $0 {fetch|start [N]|stop [N]|kill N|status [N]|reset|bootstrap|acl}" >&2; exit 2 ;;
 esac

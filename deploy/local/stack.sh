@@ -12,7 +12,8 @@
 # The services run under supervisord, which restarts one that dies.
 #
 # Settings: API_PORT (8000), DASHBOARD_PORT (3001), DATA (candle files for an
-# offline demo), and those of kafka.sh / postgres.sh (KAFKA_PORT 9092, PG_PORT 5433).
+# offline demo), and those of kafka.sh / postgres.sh (KAFKA_PORT 9092, PG_PORT 5433;
+# KAFKA_BROKERS=3: a cluster of three brokers, every topic replicated three times).
 # `up` writes them to $AUTONAMA_LOCAL_DIR/stack.env; status, down and the autonama
 # CLI read them back from there.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,6 +25,9 @@ DROP="$AUTONAMA_LOCAL_DIR/drop"
 API_PORT="${API_PORT:-8000}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-3001}"
 SERVICES=(ingestor analyzer-1 analyzer-2 fetcher notifier alerts-api)
+KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+BOOTSTRAP="$("$here/kafka.sh" bootstrap)"  # every broker of the cluster
+REPLICAS=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))
 
 # Each service logs in with the least it needs (deploy/postgres/roles.sql); the
 # owner applies the migrations once, before any service starts.
@@ -55,7 +59,8 @@ SUPERVISORCTL=("$REPO_ROOT/.venv/bin/supervisorctl" -c "$CONF")
 write_conf() {
   [[ -x $SUPERVISORD ]] || die "no supervisord in $REPO_ROOT/.venv: run make setup"
   local name common login
-  common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}\""
+  common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"$BOOTSTRAP\""
+  common+=",AUTONAMA_KAFKA__REPLICATION_FACTOR=\"$REPLICAS\""
   common+=",AUTONAMA_POSTGRES__HOST=\"${PG_HOST:-127.0.0.1}\",AUTONAMA_POSTGRES__PORT=\"${PG_PORT:-5433}\""
   common+=",AUTONAMA_POSTGRES__MIGRATE=\"false\",AUTONAMA_FETCHER_CACHE_DIR=\"$AUTONAMA_LOCAL_DIR/cache\""
   common+=",AUTONAMA_INGESTOR_DROP_FOLDER=\"$DROP\",AUTONAMA_ALERTS_API_PORT=\"$API_PORT\""
@@ -147,11 +152,13 @@ write_stack_env() {
   {
     echo "KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}"
     echo "KAFKA_PORT=${KAFKA_PORT:-9092}"
+    echo "KAFKA_BROKERS=$KAFKA_BROKERS"
     echo "PG_HOST=${PG_HOST:-127.0.0.1}"
     echo "PG_PORT=${PG_PORT:-5433}"
     echo "API_PORT=$API_PORT"
     echo "DASHBOARD_PORT=$DASHBOARD_PORT"
-    echo "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}"
+    echo "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=$BOOTSTRAP"
+    echo "AUTONAMA_KAFKA__REPLICATION_FACTOR=$REPLICAS"
     echo "AUTONAMA_POSTGRES__HOST=${PG_HOST:-127.0.0.1}"
     echo "AUTONAMA_POSTGRES__PORT=${PG_PORT:-5433}"
     echo "AUTONAMA_INGESTOR_DROP_FOLDER=$DROP"
@@ -216,7 +223,7 @@ demo() {
     done
   else
     log "requesting a scan of the core movers through the pipeline"
-    if ! AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}" \
+    if ! AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" \
       AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" "$autonama" request-scan --wait --timeout 180; then
       log "the scan did not finish (no access to Binance?); run offline: make demo DATA=../shared/data/klines/until-2026-03/1d"
       log "dashboard: $(dashboard_url) (make down stops the stack)"

@@ -96,6 +96,8 @@ class Stack:
             "AUTONAMA_INGESTOR_SETTLE_SECONDS": "0.5",
         }
         k = self.kafka
+        if k.replication_factor != 1:  # a cluster
+            env["AUTONAMA_KAFKA__REPLICATION_FACTOR"] = str(k.replication_factor)
         if k.security_protocol != "PLAINTEXT":
             env |= {
                 "AUTONAMA_KAFKA__SECURITY_PROTOCOL": k.security_protocol,

@@ -23,7 +23,7 @@ class DemoSettings(AppSettings):
 def script_default(script: str, variable: str) -> str:
     """The default a deploy/local script gives ``variable`` (``X="${X:-default}"``)."""
     text = (REPO / "deploy" / "local" / script).read_text()
-    match = re.search(rf'^{variable}="\$\{{{variable}:-([^}}]*)\}}"', text, re.MULTILINE)
+    match = re.search(rf'^\s*{variable}="\$\{{{variable}:-([^}}]*)\}}"', text, re.MULTILINE)
     assert match, f"{variable} has no default in {script}"
     return match.group(1)
 

@@ -134,6 +134,20 @@ class KafkaSettings(BaseModel):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024 * 1024, description="Largest event (a long window)."
     )
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Replicas of every partition of the topics the services create: 3 on "
+        "a cluster of three brokers (`make up KAFKA_BROKERS=3`), 1 on one broker.",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas that must hold a write before it is acknowledged (producers "
+        "send with acks=all): by default one less than replication_factor, at least 1, so "
+        "that one broker down stops nothing and no write rests on one broker alone.",
+    )
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
         default="PLAINTEXT",
         description="PLAINTEXT only on loopback or a private network; SASL_SSL in production.",
@@ -149,7 +163,21 @@ class KafkaSettings(BaseModel):
     def _sasl_has_a_user(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL") and not self.sasl_username:
             raise ValueError(f"{self.security_protocol} needs kafka.sasl_username and password")
+        if (self.min_insync_replicas or 1) > self.replication_factor:
+            raise ValueError(
+                f"kafka.min_insync_replicas ({self.min_insync_replicas}) is more than "
+                f"kafka.replication_factor ({self.replication_factor}): no write could succeed"
+            )
         return self
+
+    @property
+    def min_insync(self) -> int:
+        """``min_insync_replicas``, or its default.
+
+        >>> KafkaSettings().min_insync, KafkaSettings(replication_factor=3).min_insync
+        (1, 2)
+        """
+        return self.min_insync_replicas or max(1, self.replication_factor - 1)
 
     def client_options(self) -> dict[str, Any]:
         """The security options of every aiokafka client (producer, consumer, admin).

@@ -29,6 +29,8 @@ class Topics:
     dead_letters: str
     partitions: int
     max_message_bytes: int
+    replicas: int = 1
+    min_insync: int = 1
 
     @classmethod
     def of(cls, kafka: KafkaSettings) -> Topics:
@@ -43,20 +45,24 @@ class Topics:
             dead_letters=kafka.topic("dead-letters"),
             partitions=kafka.partitions,
             max_message_bytes=kafka.max_message_bytes,
+            replicas=kafka.replication_factor,
+            min_insync=kafka.min_insync,
         )
 
     def specs(self) -> list[TopicSpec]:
-        """Every topic, created at start-up by each service (idempotently)."""
-        big = {"max.message.bytes": str(self.max_message_bytes)}
+        """Every topic, created at start-up by each service (idempotently), with the
+        settings' replicas and ``min.insync.replicas`` (a topic made before keeps its own)."""
+        r, isr = self.replicas, {"min.insync.replicas": str(self.min_insync)}
+        big = {"max.message.bytes": str(self.max_message_bytes), **isr}
         return [
-            TopicSpec(self.scan_requests, 3),
-            TopicSpec(self.backtest_requests, 3),
-            TopicSpec(self.scans, 3),
-            TopicSpec(self.klines, self.partitions, config=big),  # keyed by symbol
-            TopicSpec(self.backtest_klines, self.partitions, config=big),  # keyed by symbol
-            TopicSpec(self.signals, self.partitions, config=big),  # keyed by symbol
-            TopicSpec(self.alerts, self.partitions),  # keyed by the alert's key
-            TopicSpec(self.dead_letters, 1, config=big),
+            TopicSpec(self.scan_requests, 3, r, isr),
+            TopicSpec(self.backtest_requests, 3, r, isr),
+            TopicSpec(self.scans, 3, r, isr),
+            TopicSpec(self.klines, self.partitions, r, big),  # keyed by symbol
+            TopicSpec(self.backtest_klines, self.partitions, r, big),  # keyed by symbol
+            TopicSpec(self.signals, self.partitions, r, big),  # keyed by symbol
+            TopicSpec(self.alerts, self.partitions, r, isr),  # keyed by the alert's key
+            TopicSpec(self.dead_letters, 1, r, big),
         ]
 
 

@@ -1,0 +1,137 @@
+"""A real three-broker Kafka cluster (deploy/local/kafka.sh with KAFKA_BROKERS=3: three
+KRaft nodes, each broker and controller, a static quorum of the three), topics replicated
+three times with min.insync.replicas=2, producers acks=all and idempotent:
+
+- the leader of the busiest partition of the signals topic is killed (SIGKILL) in the
+  middle of a scan: the scan finishes on the two others, every signal stored once;
+  the node comes back and catches up (in sync again);
+- the topics the services make have three replicas and min.insync.replicas=2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.fixtures.backends import OwnBroker, own_broker
+from tests.integration.test_pipeline import all_symbols, exactly_once
+from tests.support.binance_standin import StandIn
+from tests.support.stack import Stack, wait_for_log
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[OwnBroker]:
+    """Three brokers for the module, in a folder and on ports of their own."""
+    with own_broker(f"cluster-{secrets.token_hex(4)}", brokers=3) as brokers:
+        yield brokers
+
+
+@pytest.fixture
+def cluster_settings(cluster: OwnBroker) -> KafkaSettings:
+    prefix = f"cluster.{secrets.token_hex(6)}."
+    return KafkaSettings(
+        bootstrap_servers=cluster.bootstrap, topic_prefix=prefix, replication_factor=3
+    )
+
+
+async def partitions_of(settings: KafkaSettings, topic: str) -> list[dict[str, object]]:
+    """Each partition of ``topic``: its leader, replicas and in-sync replicas."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return list(described[0]["partitions"])
+
+
+async def min_insync_of(settings: KafkaSettings, topic: str) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        answer = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    entries = {e[0]: e[1] for e in answer[0].resources[0][4]}
+    return str(entries["min.insync.replicas"])
+
+
+async def until_in_sync(settings: KafkaSettings, topic: str, within: float = 90) -> None:
+    """Until every partition of ``topic`` has its three replicas in sync again."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        parts = await partitions_of(settings, topic)
+        if all(len(p["isr"]) == 3 for p in parts):  # type: ignore[arg-type]
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{topic} not back in sync: {parts}")
+        await asyncio.sleep(1)
+
+
+async def test_a_scan_loses_and_doubles_nothing_when_a_leader_is_killed(
+    cluster: OwnBroker,
+    cluster_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    standin_2022: StandIn,
+    tmp_path: Path,
+) -> None:
+    stack = Stack(cluster_settings, pg_settings, tmp_path, standin_2022.url)
+    topic = stack.topics.signals
+    try:
+        symbols = all_symbols(standin_2022)
+        stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
+        analyzer = stack.start("analyzer")
+        fetcher = stack.start("fetcher")
+        await wait_for_log(analyzer, "assigned")
+        await wait_for_log(fetcher, "assigned")
+        parts = await partitions_of(cluster_settings, topic)
+        assert {len(p["replicas"]) for p in parts} == {3}  # type: ignore[arg-type]
+        assert await min_insync_of(cluster_settings, topic) == "2"
+        # the busiest partition: the one most of the scan's symbols are keyed to
+        busiest = max(
+            parts,
+            key=lambda p: sum(1 for s in symbols if partition_of(s, len(parts)) == p["partition"]),
+        )
+        leader = busiest["leader"]
+        scan_id = await stack.request(symbols)
+        conn = await stack.connect()
+        try:
+            for _ in range(1200):  # mid-scan: some of its signals stored, not all
+                stored = await conn.fetchval("SELECT count(*) FROM scan_symbols")
+                if stored > 0:
+                    break
+                await asyncio.sleep(0.02)
+            killed = cluster.run(f"kill {leader}")
+            assert killed.returncode == 0, killed.stderr
+            # (the scan goes on on the two others: not finished when its leader went)
+            at_kill = await conn.fetchval("SELECT count(*) FROM scan_symbols")
+        finally:
+            await conn.close()
+        assert 0 < at_kill < len(symbols), (at_kill, len(symbols))
+        scan = await stack.wait_for_scan(scan_id, within=180)
+        assert scan["status"] == "finished"
+        await exactly_once(stack, scan_id, symbols)
+        after = await partitions_of(cluster_settings, topic)
+        moved = next(p for p in after if p["partition"] == busiest["partition"])
+        assert moved["leader"] != leader  # another replica leads it
+        back = cluster.run(f"start {leader}")
+        assert back.returncode == 0, back.stderr
+        await until_in_sync(cluster_settings, topic)
+    finally:
+        stack.stop_all()
+
+
+def partition_of(symbol: str, partitions: int) -> int:
+    """The partition the default partitioner (murmur2 of the key) sends ``symbol`` to."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(symbol.encode()) & 0x7FFFFFFF) % partitions
