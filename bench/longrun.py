@@ -21,8 +21,9 @@ storage does not depend on them beyond their bytes. For day 1, 10 and the last d
 prints the bytes on disk per kept close all-in (``pg_total_relation_size`` of every
 table that grows: heap, indexes, TOAST), the schema's total size, and the storage
 path's rows/s that day; with ``--api``, the API's p50 and p99 (wrk, one worker) for
-``/v1/alerts?limit=50``, ``/v1/market``, the summary, the newest window's chart and the
-newest live close's (charted from its closes). The retention job runs at the end of
+``/v1/alerts?limit=50``, ``/v1/market``, the summary, the chart of the newest 1m window
+(1,440 candles) and of the newest live close (charted from its closes), and how long a
+stream catch-up of the last 1,000 alerts takes. The retention job runs at the end of
 every simulated day with the default keep (1m closes 30 days, finished deliveries 30
 days), so from day 31 on the database stops growing.
 
@@ -336,7 +337,8 @@ async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Pat
     median of 3 runs of 5 s (with their range)."""
     exe = ensure_wrk()
     signal_id = await conn.fetchval(  # type: ignore[attr-defined]
-        "SELECT w.signal_id FROM band_windows w ORDER BY w.last_candle_time DESC LIMIT 1"
+        "SELECT w.signal_id FROM band_windows w WHERE w.interval = '1m' "
+        "ORDER BY w.last_candle_time DESC LIMIT 1"
     )
     live_id = await conn.fetchval(  # type: ignore[attr-defined]
         "SELECT signal_id FROM current_signals WHERE interval = '1m' "

@@ -65,6 +65,9 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     is stored only where its closes do not already hold it (migration 0021), so a live
     key's chart is its window at first, then its closes. At most the signal's candles;
     its numbers are the signal's own."""
+    found = await _window(pool, "s.id = $1", signal_id)  # its own: one read
+    if found is not None:
+        return found
     me = await pool.fetchrow(  # where it is: then every read is of its partitions only
         "SELECT key_id, interval, last_candle_time AS t, candles FROM closes WHERE id = $1",
         signal_id,
@@ -72,11 +75,6 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     if me is None:
         return None
     place = (me["interval"], me["t"])
-    found = await _window(
-        pool, "s.id = $1 AND s.interval = $2 AND s.last_candle_time = $3", signal_id, *place
-    )
-    if found is not None:
-        return found
     trail = await pool.fetchrow(  # its key's closes in its span, as columns, oldest first
         """SELECT array_agg(id) AS ids, array_agg(t) AS times, array_agg(ms) AS open_time,
                   array_agg(price) AS close, array_agg(fit) AS fit_series,
