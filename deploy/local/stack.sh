@@ -26,8 +26,8 @@ API_PORT="${API_PORT:-8000}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-3001}"
 SERVICES=(ingestor analyzer-1 analyzer-2 fetcher notifier alerts-api)
 KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
-BOOTSTRAP="$("$here/kafka.sh" bootstrap)"  # every broker of the cluster
 REPLICAS=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))
+bootstrap() { "$here/kafka.sh" bootstrap; }  # every broker (of a cluster), at the call's ports
 
 # Each service logs in with the least it needs (deploy/postgres/roles.sql); the
 # owner applies the migrations once, before any service starts.
@@ -59,7 +59,7 @@ SUPERVISORCTL=("$REPO_ROOT/.venv/bin/supervisorctl" -c "$CONF")
 write_conf() {
   [[ -x $SUPERVISORD ]] || die "no supervisord in $REPO_ROOT/.venv: run make setup"
   local name common login
-  common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"$BOOTSTRAP\""
+  common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"$(bootstrap)\""
   common+=",AUTONAMA_KAFKA__REPLICATION_FACTOR=\"$REPLICAS\""
   common+=",AUTONAMA_POSTGRES__HOST=\"${PG_HOST:-127.0.0.1}\",AUTONAMA_POSTGRES__PORT=\"${PG_PORT:-5433}\""
   common+=",AUTONAMA_POSTGRES__MIGRATE=\"false\",AUTONAMA_FETCHER_CACHE_DIR=\"$AUTONAMA_LOCAL_DIR/cache\""
@@ -157,7 +157,7 @@ write_stack_env() {
     echo "PG_PORT=${PG_PORT:-5433}"
     echo "API_PORT=$API_PORT"
     echo "DASHBOARD_PORT=$DASHBOARD_PORT"
-    echo "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=$BOOTSTRAP"
+    echo "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=$(bootstrap)"
     echo "AUTONAMA_KAFKA__REPLICATION_FACTOR=$REPLICAS"
     echo "AUTONAMA_POSTGRES__HOST=${PG_HOST:-127.0.0.1}"
     echo "AUTONAMA_POSTGRES__PORT=${PG_PORT:-5433}"
@@ -223,7 +223,7 @@ demo() {
     done
   else
     log "requesting a scan of the core movers through the pipeline"
-    if ! AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" \
+    if ! AUTONAMA_KAFKA__BOOTSTRAP_SERVERS="$(bootstrap)" \
       AUTONAMA_POSTGRES__PORT="${PG_PORT:-5433}" "$autonama" request-scan --wait --timeout 180; then
       log "the scan did not finish (no access to Binance?); run offline: make demo DATA=../shared/data/klines/until-2026-03/1d"
       log "dashboard: $(dashboard_url) (make down stops the stack)"
