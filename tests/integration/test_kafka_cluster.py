@@ -5,7 +5,12 @@ three times with min.insync.replicas=2, producers acks=all and idempotent:
 - the leader of the busiest partition of the signals topic is killed (SIGKILL) in the
   middle of a scan: the scan finishes on the two others, every signal stored once;
   the node comes back and catches up (in sync again);
+- one broker down for the whole of a scan: the scan runs on the two others;
+- a rolling restart of the three brokers, one after the other, while scans run;
 - the topics the services make have three replicas and min.insync.replicas=2.
+
+One test, one cluster: a cluster is three JVMs, and the suite's workers would each start
+their own for tests of one module.
 """
 
 from __future__ import annotations
@@ -28,19 +33,11 @@ from tests.support.stack import Stack, wait_for_log
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster() -> Iterator[OwnBroker]:
-    """Three brokers for the module, in a folder and on ports of their own."""
+    """Three brokers of the test's own, in a folder and on ports of their own."""
     with own_broker(f"cluster-{secrets.token_hex(4)}", brokers=3) as brokers:
         yield brokers
-
-
-@pytest.fixture
-def cluster_settings(cluster: OwnBroker) -> KafkaSettings:
-    prefix = f"cluster.{secrets.token_hex(6)}."
-    return KafkaSettings(
-        bootstrap_servers=cluster.bootstrap, topic_prefix=prefix, replication_factor=3
-    )
 
 
 async def partitions_of(settings: KafkaSettings, topic: str) -> list[dict[str, object]]:
@@ -77,26 +74,32 @@ async def until_in_sync(settings: KafkaSettings, topic: str, within: float = 90)
         await asyncio.sleep(1)
 
 
-async def test_a_scan_loses_and_doubles_nothing_when_a_leader_is_killed(
-    cluster: OwnBroker,
-    cluster_settings: KafkaSettings,
-    pg_settings: PostgresSettings,
-    standin_2022: StandIn,
-    tmp_path: Path,
+async def test_scans_lose_and_double_nothing_through_broker_faults(
+    cluster: OwnBroker, pg_settings: PostgresSettings, standin_2022: StandIn, tmp_path: Path
 ) -> None:
-    stack = Stack(cluster_settings, pg_settings, tmp_path, standin_2022.url)
+    """One cluster, one running pipeline, three faults in turn (each scan with parameters
+    of its own, so that each stores its own signals): a leader killed mid-scan, a broker
+    down for a whole scan, a rolling restart under scans."""
+    settings = KafkaSettings(
+        bootstrap_servers=cluster.bootstrap,
+        topic_prefix=f"cluster.{secrets.token_hex(6)}.",
+        replication_factor=3,
+    )
+    stack = Stack(settings, pg_settings, tmp_path, standin_2022.url)
     topic = stack.topics.signals
+    symbols = all_symbols(standin_2022)
     try:
-        symbols = all_symbols(standin_2022)
         stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
         analyzer = stack.start("analyzer")
         fetcher = stack.start("fetcher")
         await wait_for_log(analyzer, "assigned")
         await wait_for_log(fetcher, "assigned")
-        parts = await partitions_of(cluster_settings, topic)
+        parts = await partitions_of(settings, topic)
         assert {len(p["replicas"]) for p in parts} == {3}  # type: ignore[arg-type]
-        assert await min_insync_of(cluster_settings, topic) == "2"
-        # the busiest partition: the one most of the scan's symbols are keyed to
+        assert await min_insync_of(settings, topic) == "2"
+
+        # 1. The leader of the busiest partition (most of the scan's symbols are keyed to
+        # it) killed (SIGKILL) mid-scan.
         busiest = max(
             parts,
             key=lambda p: sum(1 for s in symbols if partition_of(s, len(parts)) == p["partition"]),
@@ -106,13 +109,11 @@ async def test_a_scan_loses_and_doubles_nothing_when_a_leader_is_killed(
         conn = await stack.connect()
         try:
             for _ in range(1200):  # mid-scan: some of its signals stored, not all
-                stored = await conn.fetchval("SELECT count(*) FROM scan_symbols")
-                if stored > 0:
+                if await conn.fetchval("SELECT count(*) FROM scan_symbols") > 0:
                     break
                 await asyncio.sleep(0.02)
             killed = cluster.run(f"kill {leader}")
             assert killed.returncode == 0, killed.stderr
-            # (the scan goes on on the two others: not finished when its leader went)
             at_kill = await conn.fetchval("SELECT count(*) FROM scan_symbols")
         finally:
             await conn.close()
@@ -120,12 +121,37 @@ async def test_a_scan_loses_and_doubles_nothing_when_a_leader_is_killed(
         scan = await stack.wait_for_scan(scan_id, within=180)
         assert scan["status"] == "finished"
         await exactly_once(stack, scan_id, symbols)
-        after = await partitions_of(cluster_settings, topic)
+        after = await partitions_of(settings, topic)
         moved = next(p for p in after if p["partition"] == busiest["partition"])
         assert moved["leader"] != leader  # another replica leads it
         back = cluster.run(f"start {leader}")
         assert back.returncode == 0, back.stderr
-        await until_in_sync(cluster_settings, topic)
+        await until_in_sync(settings, topic)
+
+        # 2. One broker down for the whole of a scan.
+        down = cluster.run("stop 3")
+        assert down.returncode == 0, down.stderr
+        scan_id = await stack.request(symbols, degree=6)
+        scan = await stack.wait_for_scan(scan_id, within=180)
+        assert scan["status"] == "finished"
+        await exactly_once(stack, scan_id, symbols)
+        parts = await partitions_of(settings, topic)
+        assert all(3 not in p["isr"] for p in parts)  # type: ignore[operator]  # it was down
+        back = cluster.run("start 3")
+        assert back.returncode == 0, back.stderr
+        await until_in_sync(settings, topic)
+
+        # 3. A rolling restart of the three, one after the other, a scan in flight at each.
+        scans = []
+        for node, degree in ((1, 3), (2, 5), (3, 7)):
+            scans.append(await stack.request(symbols, degree=degree))
+            restarted = cluster.run(f"stop {node}", f"start {node}")
+            assert restarted.returncode == 0, restarted.stderr
+        for scan_id in scans:
+            scan = await stack.wait_for_scan(scan_id, within=180)
+            assert scan["status"] == "finished"
+            await exactly_once(stack, scan_id, symbols)
+        await until_in_sync(settings, topic)
     finally:
         stack.stop_all()
 
