@@ -7,7 +7,8 @@ three times with min.insync.replicas=2, producers acks=all and idempotent:
   the node comes back and catches up (in sync again);
 - one broker down for the whole of a scan: the scan runs on the two others;
 - a rolling restart of the three brokers, one after the other, while scans run;
-- the topics the services make have three replicas and min.insync.replicas=2.
+- the topics the services make have three replicas and min.insync.replicas=2;
+- a webhook subscription gets every alert raised meanwhile once (retries keep their id).
 
 One test, one cluster: a cluster is three JVMs, and the suite's workers would each start
 their own for tests of one module.
@@ -20,14 +21,19 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.fixtures.backends import OwnBroker, own_broker
+from tests.integration.test_notifier import NOTIFIER_ENV, subscribe
 from tests.integration.test_pipeline import all_symbols, exactly_once
+from tests.support.api import start_api
 from tests.support.binance_standin import StandIn
+from tests.support.factories import make_token
+from tests.support.receivers import WebhookReceiver
 from tests.support.stack import Stack, wait_for_log
 
 pytestmark = pytest.mark.slow
@@ -75,25 +81,37 @@ async def until_in_sync(settings: KafkaSettings, topic: str, within: float = 90)
 
 
 async def test_scans_lose_and_double_nothing_through_broker_faults(
-    cluster: OwnBroker, pg_settings: PostgresSettings, standin_2022: StandIn, tmp_path: Path
+    cluster: OwnBroker,
+    pg_settings: PostgresSettings,
+    standin_2022: StandIn,
+    receiver: WebhookReceiver,
+    tmp_path: Path,
 ) -> None:
     """One cluster, one running pipeline, three faults in turn (each scan with parameters
     of its own, so that each stores its own signals): a leader killed mid-scan, a broker
-    down for a whole scan, a rolling restart under scans."""
+    down for a whole scan, a rolling restart under scans. A webhook subscription gets
+    every alert raised meanwhile, each once (a retry only with the same webhook id)."""
     settings = KafkaSettings(
         bootstrap_servers=cluster.bootstrap,
         topic_prefix=f"cluster.{secrets.token_hex(6)}.",
         replication_factor=3,
     )
-    stack = Stack(settings, pg_settings, tmp_path, standin_2022.url)
+    stack = Stack(settings, pg_settings, tmp_path, standin_2022.url, dict(NOTIFIER_ENV))
     topic = stack.topics.signals
     symbols = all_symbols(standin_2022)
+    api, url = start_api(pg_settings, settings, tmp_path / "api.log")
     try:
         stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
         analyzer = stack.start("analyzer")
         fetcher = stack.start("fetcher")
-        await wait_for_log(analyzer, "assigned")
-        await wait_for_log(fetcher, "assigned")
+        notifier = stack.start("notifier")
+        token = await make_token(pg_settings, "write")
+        async with httpx.AsyncClient(
+            base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            await subscribe(http, receiver, "all")
+        for service in (analyzer, fetcher, notifier):
+            await wait_for_log(service, "assigned")
         parts = await partitions_of(settings, topic)
         assert {len(p["replicas"]) for p in parts} == {3}  # type: ignore[arg-type]
         assert await min_insync_of(settings, topic) == "2"
@@ -105,7 +123,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
             key=lambda p: sum(1 for s in symbols if partition_of(s, len(parts)) == p["partition"]),
         )
         leader = busiest["leader"]
-        scan_id = await stack.request(symbols)
+        scan_id = await stack.request(symbols, kstd=1.0)  # narrow bands: alerts
         conn = await stack.connect()
         try:
             for _ in range(1200):  # mid-scan: some of its signals stored, not all
@@ -131,7 +149,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         # 2. One broker down for the whole of a scan.
         down = cluster.run("stop 3")
         assert down.returncode == 0, down.stderr
-        scan_id = await stack.request(symbols, degree=6)
+        scan_id = await stack.request(symbols, degree=6, kstd=1.0)
         scan = await stack.wait_for_scan(scan_id, within=180)
         assert scan["status"] == "finished"
         await exactly_once(stack, scan_id, symbols)
@@ -144,7 +162,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         # 3. A rolling restart of the three, one after the other, a scan in flight at each.
         scans = []
         for node, degree in ((1, 3), (2, 5), (3, 7)):
-            scans.append(await stack.request(symbols, degree=degree))
+            scans.append(await stack.request(symbols, degree=degree, kstd=1.0))
             restarted = cluster.run(f"stop {node}", f"start {node}")
             assert restarted.returncode == 0, restarted.stderr
         for scan_id in scans:
@@ -152,8 +170,22 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
             assert scan["status"] == "finished"
             await exactly_once(stack, scan_id, symbols)
         await until_in_sync(settings, topic)
+
+        # Every alert raised through it all reached the webhook, each once.
+        conn = await stack.connect()
+        try:
+            alerts = await conn.fetchval("SELECT count(*) FROM alerts")
+        finally:
+            await conn.close()
+        assert alerts > 0
+        got = await receiver.wait_for("all", alerts, within=120, distinct=True)
+        ids = [r.headers["webhook-id"] for r in got]
+        assert len(set(ids)) == alerts
+        assert receiver.bad == []
     finally:
         stack.stop_all()
+        api.terminate()
+        api.wait(20)
 
 
 def partition_of(symbol: str, partitions: int) -> int:

@@ -21,11 +21,29 @@ def free_port() -> int:
         return port
 
 
+def kafka_env(k: KafkaSettings) -> dict[str, str]:
+    """``k`` as the services' environment variables (what differs from the defaults: the
+    brokers, the prefix, a cluster's replication, SASL)."""
+    env = {
+        "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
+        "AUTONAMA_KAFKA__TOPIC_PREFIX": k.topic_prefix,
+    }
+    if k.replication_factor != 1:  # a cluster: every process makes the topics alike
+        env["AUTONAMA_KAFKA__REPLICATION_FACTOR"] = str(k.replication_factor)
+    if k.security_protocol != "PLAINTEXT":
+        env |= {
+            "AUTONAMA_KAFKA__SECURITY_PROTOCOL": k.security_protocol,
+            "AUTONAMA_KAFKA__SASL_MECHANISM": k.sasl_mechanism,
+            "AUTONAMA_KAFKA__SASL_USERNAME": k.sasl_username,
+            "AUTONAMA_KAFKA__SASL_PASSWORD": k.sasl_password.get_secret_value(),
+        }
+    return env
+
+
 def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, str]:
     return {
         **os.environ,
-        "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "AUTONAMA_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        **kafka_env(kafka),
         "AUTONAMA_POSTGRES__HOST": pg.host,
         "AUTONAMA_POSTGRES__PORT": str(pg.port),
         "AUTONAMA_POSTGRES__USER": pg.user,

@@ -22,6 +22,7 @@ from autonama_shared.messaging.dead_letters import read_letters
 from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequested, encode
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.support.api import kafka_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,8 +79,7 @@ class Stack:
         pg = self.postgres
         env = {
             **os.environ,
-            "AUTONAMA_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
-            "AUTONAMA_KAFKA__TOPIC_PREFIX": self.kafka.topic_prefix,
+            **kafka_env(self.kafka),
             "AUTONAMA_POSTGRES__HOST": pg.host,
             "AUTONAMA_POSTGRES__PORT": str(pg.port),
             "AUTONAMA_POSTGRES__USER": pg.user,
@@ -95,16 +95,6 @@ class Stack:
             "AUTONAMA_INGESTOR_POLL_SECONDS": "0.5",
             "AUTONAMA_INGESTOR_SETTLE_SECONDS": "0.5",
         }
-        k = self.kafka
-        if k.replication_factor != 1:  # a cluster
-            env["AUTONAMA_KAFKA__REPLICATION_FACTOR"] = str(k.replication_factor)
-        if k.security_protocol != "PLAINTEXT":
-            env |= {
-                "AUTONAMA_KAFKA__SECURITY_PROTOCOL": k.security_protocol,
-                "AUTONAMA_KAFKA__SASL_MECHANISM": k.sasl_mechanism,
-                "AUTONAMA_KAFKA__SASL_USERNAME": k.sasl_username,
-                "AUTONAMA_KAFKA__SASL_PASSWORD": k.sasl_password.get_secret_value(),
-            }
         # Group ids follow the topic prefix, so tests never share a consumer group.
         for name in MODULES:
             env[f"AUTONAMA_{name.upper()}_GROUP_ID"] = f"{self.kafka.topic_prefix}{name}"
