@@ -40,6 +40,17 @@ async def test_a_topic_with_fewer_partitions_than_needed_is_refused(
         await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, PARTITIONS)])
 
 
+async def test_a_topic_with_fewer_replicas_than_asked_is_refused(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """One made with one replica (on one broker, or by a process set so) is not taken for
+    a cluster's topic of three: the writes it takes would rest on one broker."""
+    name = kafka_settings.topic("single")
+    assert await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, 2)]) == [name]
+    with pytest.raises(ConfigError, match=rf"topic {re.escape(name)} has 1 replica\(s\).* 3 are"):
+        await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, 2, 3)])
+
+
 async def test_two_consumers_in_one_group_share_keyed_messages_exactly_once(
     kafka_settings: KafkaSettings,
 ) -> None:

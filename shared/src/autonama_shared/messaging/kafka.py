@@ -109,8 +109,9 @@ async def _await_partitions(
 
     A topic the broker does not know yet (unknown topic, leader not available) is asked
     again every 0.1 s, and still unknown after ``within`` seconds is a ``TemporaryError``.
-    A topic it knows with fewer partitions, or will not describe (an ACL), is a
-    ``ConfigError`` at once.
+    A topic it knows with fewer partitions or fewer replicas than asked (made before on
+    fewer brokers, or by a process with other settings), or will not describe (an ACL), is
+    a ``ConfigError`` at once.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -126,11 +127,20 @@ async def _await_partitions(
                 continue
             if code != 0:  # an ACL refusing to describe it, say: no wait will change that
                 raise ConfigError(f"cannot describe topic {spec.name}: {for_code(code).__name__}")
-            have = len(found["partitions"]) if found is not None else 0
-            if have < spec.partitions:
+            parts = found["partitions"] if found is not None else []
+            if len(parts) < spec.partitions:
                 raise ConfigError(
-                    f"topic {spec.name} has {have} partitions but {spec.partitions} are needed; "
-                    "add partitions with kafka-topics --alter or choose another topic prefix"
+                    f"topic {spec.name} has {len(parts)} partitions but {spec.partitions} are "
+                    "needed; add partitions with kafka-topics --alter or choose another topic "
+                    "prefix"
+                )
+            replicas = min((len(p["replicas"]) for p in parts), default=0)
+            if replicas < spec.replication_factor:
+                raise ConfigError(
+                    f"topic {spec.name} has {replicas} replica(s) of a partition but "
+                    f"{spec.replication_factor} are asked (kafka.replication_factor): made "
+                    "before on fewer brokers? Reassign its partitions "
+                    "(kafka-reassign-partitions) or choose another topic prefix"
                 )
         if not pending:
             return
