@@ -25,6 +25,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.fixtures.backends import OwnBroker, own_broker
@@ -49,8 +50,8 @@ def cluster() -> Iterator[OwnBroker]:
 async def partitions_of(settings: KafkaSettings, topic: str) -> list[dict[str, object]]:
     """Each partition of ``topic``: its leader, replicas and in-sync replicas."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
+    try:  # closed even when it fails to start (a broker going or coming): no socket left
+        await admin.start()
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
@@ -59,8 +60,8 @@ async def partitions_of(settings: KafkaSettings, topic: str) -> list[dict[str, o
 
 async def min_insync_of(settings: KafkaSettings, topic: str) -> str:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
     try:
+        await admin.start()
         answer = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     finally:
         await admin.close()
@@ -72,8 +73,11 @@ async def until_in_sync(settings: KafkaSettings, topic: str, within: float = 90)
     """Until every partition of ``topic`` has its three replicas in sync again."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        parts = await partitions_of(settings, topic)
-        if all(len(p["isr"]) == 3 for p in parts):  # type: ignore[arg-type]
+        try:
+            parts = await partitions_of(settings, topic)
+        except KafkaError:  # the cluster still settling: ask again
+            parts = []
+        if parts and all(len(p["isr"]) == 3 for p in parts):  # type: ignore[arg-type]
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{topic} not back in sync: {parts}")
