@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -12,7 +11,6 @@ from autonama_alerts_api.queries.alerts import alert_of
 from autonama_shared.db.keys import key_columns
 from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
-from autonama_shared.engine.intervals import interval_ms
 from autonama_shared.formats.keys import KEY_FIELDS
 
 __all__ = ["band_series", "pruned", "signal_window"]
@@ -69,7 +67,10 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     if found is not None:
         return found
     me = await pool.fetchrow(  # where it is: then every read is of its partitions only
-        "SELECT key_id, interval, last_candle_time AS t, candles FROM closes WHERE id = $1",
+        """SELECT key_id, interval, last_candle_time AS t, candles,
+                  -- where its span starts: the store's own candle step (migration 0021)
+                  last_candle_time - candles * autonama_interval_step(interval) AS since
+           FROM closes WHERE id = $1""",
         signal_id,
     )
     if me is None:
@@ -102,7 +103,7 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
         me["key_id"],
         me["interval"],
         me["t"],
-        me["t"] - me["candles"] * _step(me["interval"]),
+        me["since"],
         me["candles"],
     )
     where = "s.id = $1 AND s.interval = $2 AND s.last_candle_time = $3"
@@ -123,11 +124,6 @@ async def signal_window(pool: asyncpg.Pool, signal_id: int) -> BandSeries | None
     cap = -me["candles"]  # the signal's own window: its candles, the newest
     shown = {k: v[cap:] for k, v in (series | ohlc).items()}
     return await _with_alerts(pool, {**own, **shown, "trail": len(trail["ids"]) - start})
-
-
-def _step(interval: str) -> timedelta:
-    """One candle of ``interval``, at its longest (a month: 31 days)."""
-    return timedelta(days=31) if interval == "1M" else timedelta(milliseconds=interval_ms(interval))
 
 
 #: A window's series that every stored window has (open, high and low may be absent).
