@@ -1,5 +1,9 @@
 #!/bin/sh
-# docker-compose's Kafka (the official apache/kafka image, KRaft, one node): clients must
+# docker-compose's Kafka (the official apache/kafka image, KRaft): one node, or node
+# KAFKA_NODE_ID of a cluster of KAFKA_BROKERS combined broker-controller nodes named kafka,
+# kafka-2, kafka-3 (the compose profile `cluster`: a static quorum of the three, the
+# cluster's internal topics replicated three times with min.insync.replicas=2, every node
+# formatted with the same KAFKA_CLUSTER_ID and the same users). Clients must
 # authenticate (SASL_PLAINTEXT with SCRAM-SHA-256 on the compose network) and may do only
 # what an ACL allows (the StandardAuthorizer; nothing without an ACL). Two users, created
 # when the storage is formatted: admin (the broker's own, the super user) and autonama
@@ -9,17 +13,32 @@
 set -eu
 : "${KAFKA_ADMIN_PASSWORD:?set KAFKA_ADMIN_PASSWORD}"
 : "${AUTONAMA_KAFKA_PASSWORD:?set AUTONAMA_KAFKA_PASSWORD}"
-bin=/opt/kafka/bin
-data=/var/lib/kafka/data
-cfg=/tmp/server.properties
-admin=/tmp/admin.properties
+bin="${KAFKA_BIN:-/opt/kafka/bin}"  # the image's (other values: the tests)
+data="${KAFKA_DATA:-/var/lib/kafka/data}"
+etc="${KAFKA_CONF_DIR:-/tmp}"
+cfg="$etc/server.properties"
+admin="$etc/admin.properties"
 jaas="org.apache.kafka.common.security.scram.ScramLoginModule required"
+node="${KAFKA_NODE_ID:-1}"
+brokers="${KAFKA_BROKERS:-1}"
+case "$brokers:$node" in
+  1:1 | 3:[123]) ;;
+  *) echo "KAFKA_BROKERS=$brokers, KAFKA_NODE_ID=$node: one node (1) or node 1-3 of three" >&2; exit 2 ;;
+esac
+name_of() { if [ "$1" = 1 ]; then echo kafka; else echo "kafka-$1"; fi; }
+voters=""
+i=1
+while [ "$i" -le "$brokers" ]; do
+  voters="${voters:+$voters,}$i@$(name_of "$i"):9093"
+  i=$((i + 1))
+done
+if [ "$brokers" = 3 ]; then isr=2; else isr=1; fi
 cat >"$cfg" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@kafka:9093
+node.id=$node
+controller.quorum.voters=$voters
 listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093
-advertised.listeners=SASL_PLAINTEXT://kafka:9092
+advertised.listeners=SASL_PLAINTEXT://$(name_of "$node"):9092
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
@@ -31,11 +50,12 @@ super.users=User:admin;User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
 log.dirs=$data
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+offsets.topic.replication.factor=$brokers
+transaction.state.log.replication.factor=$brokers
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$brokers
+share.coordinator.state.topic.min.isr=$isr
+min.insync.replicas=$isr
 group.initial.rebalance.delay.ms=0
 PROPS
 cat >"$admin" <<PROPS
@@ -45,7 +65,7 @@ sasl.jaas.config=$jaas username="admin" password="$KAFKA_ADMIN_PASSWORD";
 PROPS
 chmod 600 "$cfg" "$admin"
 if [ ! -f "$data/meta.properties" ]; then
-  "$bin/kafka-storage.sh" format -t "$("$bin/kafka-storage.sh" random-uuid)" -c "$cfg" \
+  "$bin/kafka-storage.sh" format -t "${KAFKA_CLUSTER_ID:?set KAFKA_CLUSTER_ID}" -c "$cfg" \
     --add-scram "SCRAM-SHA-256=[name=admin,password=$KAFKA_ADMIN_PASSWORD]" \
     --add-scram "SCRAM-SHA-256=[name=autonama,password=$AUTONAMA_KAFKA_PASSWORD]"
 fi
@@ -55,6 +75,6 @@ fi
   until "$bin/kafka-acls.sh" --bootstrap-server localhost:9092 --command-config "$admin" \
     --add --allow-principal User:autonama --operation All --resource-pattern-type prefixed \
     --topic autonama. --group autonama- >/dev/null 2>&1; do sleep 2; done
-  touch /tmp/acls-ready
+  touch "$etc/acls-ready"
 ) &
 exec "$bin/kafka-server-start.sh" "$cfg"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole stack on this machine, without Docker: Kafka, PostgreSQL, the
 # fetcher, two analyzer replicas, the ingestor, the notifier and the alerts API
-# with the dashboard. Logs per service in $AUTONAMA_LOCAL_DIR/logs/.
+# with the dashboard (ANALYZERS=n and INGESTORS=m: more replicas of either). Logs
+# per service in $AUTONAMA_LOCAL_DIR/logs/.
 #
 #   deploy/local/stack.sh up       start what is not running (make up)
 #   deploy/local/stack.sh down     stop everything (make down)
@@ -13,7 +14,9 @@
 #
 # Settings: API_PORT (8000), DASHBOARD_PORT (3001), DATA (candle files for an
 # offline demo), and those of kafka.sh / postgres.sh (KAFKA_PORT 9092, PG_PORT 5433;
-# KAFKA_BROKERS=3: a cluster of three brokers, every topic replicated three times).
+# KAFKA_BROKERS=3: a cluster of three brokers, every topic replicated three times),
+# ANALYZERS (2) and INGESTORS (1): the replicas of each, one consumer group each (the
+# first ingestor alone watches the drop folder; docs/how-to/scaling.md).
 # `up` writes them to $AUTONAMA_LOCAL_DIR/stack.env; status, down and the autonama
 # CLI read them back from there.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,7 +27,16 @@ RUN="$AUTONAMA_LOCAL_DIR/run"
 DROP="$AUTONAMA_LOCAL_DIR/drop"
 API_PORT="${API_PORT:-8000}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-3001}"
-SERVICES=(ingestor analyzer-1 analyzer-2 fetcher notifier alerts-api)
+ANALYZERS="${ANALYZERS:-2}"
+INGESTORS="${INGESTORS:-1}"
+[[ $ANALYZERS =~ ^[1-9][0-9]?$ ]] || die "ANALYZERS=$ANALYZERS: a number of analyzer replicas, 1 to 99"
+[[ $INGESTORS =~ ^[1-9][0-9]?$ ]] || die "INGESTORS=$INGESTORS: a number of ingestor replicas, 1 to 99"
+# One ingestor is "ingestor" (its log is logs/ingestor.log, as ever); several are
+# ingestor-1..m. The analyzers are analyzer-1..n.
+if ((INGESTORS == 1)); then SERVICES=(ingestor); else SERVICES=(); fi
+for ((i = 1; INGESTORS > 1 && i <= INGESTORS; i++)); do SERVICES+=("ingestor-$i"); done
+for ((i = 1; i <= ANALYZERS; i++)); do SERVICES+=("analyzer-$i"); done
+SERVICES+=(fetcher notifier alerts-api)
 KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
 REPLICAS=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))
 bootstrap() { "$here/kafka.sh" bootstrap; }  # every broker (of a cluster), at the call's ports
@@ -34,7 +46,7 @@ bootstrap() { "$here/kafka.sh" bootstrap; }  # every broker (of a cluster), at t
 login_of() {
   case "$1" in
     alerts-api) echo autonama_api ;;
-    ingestor | fetcher) echo autonama_writer ;;
+    ingestor* | fetcher) echo autonama_writer ;;
     notifier) echo autonama_notifier ;;
     analyzer-*) echo "" ;;  # the analyzer never touches the database
     *) echo "${PG_USER:-autonama}" ;;
@@ -44,6 +56,7 @@ login_of() {
 module_of() {
   case "$1" in
     analyzer-*) echo autonama_analyzer ;;
+    ingestor-*) echo autonama_ingestor ;;
     alerts-api) echo autonama_alerts_api ;;
     *) echo "autonama_$1" ;;
   esac
@@ -58,7 +71,7 @@ SUPERVISORCTL=("$REPO_ROOT/.venv/bin/supervisorctl" -c "$CONF")
 
 write_conf() {
   [[ -x $SUPERVISORD ]] || die "no supervisord in $REPO_ROOT/.venv: run make setup"
-  local name common login
+  local name common login extra
   common="AUTONAMA_KAFKA__BOOTSTRAP_SERVERS=\"$(bootstrap)\""
   common+=",AUTONAMA_KAFKA__REPLICATION_FACTOR=\"$REPLICAS\""
   common+=",AUTONAMA_POSTGRES__HOST=\"${PG_HOST:-127.0.0.1}\",AUTONAMA_POSTGRES__PORT=\"${PG_PORT:-5433}\""
@@ -85,7 +98,12 @@ write_conf() {
       echo "[program:$name]"
       echo "command=$PY -m $(module_of "$name")"
       login=$(login_of "$name")
-      echo "environment=$common${login:+,AUTONAMA_POSTGRES__USER=\"$login\"}"
+      extra=""
+      # one watcher of the drop folder: two would race to move the same file
+      if [[ $name == ingestor-* && $name != ingestor-1 ]]; then
+        extra=",AUTONAMA_INGESTOR_WATCH_FILES=\"false\""
+      fi
+      echo "environment=$common${login:+,AUTONAMA_POSTGRES__USER=\"$login\"}$extra"
       echo "autorestart=true"
       echo "startsecs=3"
       echo "startretries=20"
@@ -153,6 +171,8 @@ write_stack_env() {
     echo "KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}"
     echo "KAFKA_PORT=${KAFKA_PORT:-9092}"
     echo "KAFKA_BROKERS=$KAFKA_BROKERS"
+    echo "ANALYZERS=$ANALYZERS"
+    echo "INGESTORS=$INGESTORS"
     echo "PG_HOST=${PG_HOST:-127.0.0.1}"
     echo "PG_PORT=${PG_PORT:-5433}"
     echo "API_PORT=$API_PORT"

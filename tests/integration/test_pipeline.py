@@ -284,6 +284,61 @@ async def test_stopping_and_restarting_the_ingestor_mid_scan(
 
 
 @pytest.mark.slow
+async def test_ingestor_replicas_share_a_scan_and_their_rebalances_lose_nothing(
+    stack: Stack, standin_2022: StandIn
+) -> None:
+    """Several ingestors in one group (`make up INGESTORS=m`): one added mid-scan takes
+    partitions from the first (a rebalance), the first killed (kill -9) hands its own over
+    unfinished. Every signal is stored once, every alert raised once, in id order."""
+    symbols = all_symbols(standin_2022)
+    standin_2022.latency_seconds = 0.5  # a scan of some 16 s: room for two rebalances
+    replica = {"AUTONAMA_INGESTOR_WATCH_FILES": "false"}
+    first = stack.start("ingestor")
+    stack.start("analyzer", AUTONAMA_ANALYZER_MAX_BATCH="1")
+    await wait_for_log(first, "assigned")
+    stack.start("fetcher", AUTONAMA_FETCHER_CONCURRENCY="1")
+    scan_id = await stack.request(symbols, kstd=1.0)  # narrow bands: calls, so alerts
+    await wait_for_log(first, "stored 1 signals", count=2)
+    second = stack.start("ingestor", **replica)  # a replica added: partitions move
+    await wait_for_log(second, "stored 1 signals")
+    first.kill9()  # and one killed mid-batch: its partitions go to the others
+    assert await stack.scan_status(scan_id) == "running"
+    third = stack.start("ingestor", **replica)
+    scan = await stack.wait_for_scan(scan_id, within=180)
+    assert scan["status"] == "finished"
+    await exactly_once(stack, scan_id, symbols)
+    shares = [
+        sum(
+            int(line.split("stored ")[1].split()[0])
+            for line in service.log().splitlines()
+            if " stored " in line
+        )
+        for service in (first, second)
+    ]
+    assert all(share > 0 for share in shares), shares  # both wrote some of it
+    assert "assigned" in third.log()
+    conn = await stack.connect()
+    try:
+        raised = await conn.fetch(
+            """SELECT a.id, a.signal_id, a.reason FROM alerts a
+               WHERE a.scan_id = $1 ORDER BY a.id""",
+            uuid.UUID(scan_id),
+        )
+        calls = await conn.fetchval(
+            "SELECT count(*) FROM signals WHERE scan_id = $1 AND signal <> 'HOLD'",
+            uuid.UUID(scan_id),
+        )
+        outbox = await conn.fetchval("SELECT last_id FROM outbox_positions WHERE name = 'alerts'")
+    finally:
+        await conn.close()
+    # each key's first signal: an alert for every BUY or SELL, one each, none for HOLD
+    assert len(raised) == calls > 0
+    assert len({r["signal_id"] for r in raised}) == len(raised)
+    assert {r["reason"] for r in raised} == {"new"}
+    assert outbox is not None
+
+
+@pytest.mark.slow
 async def test_kafka_restart_during_a_scan(
     own_kafka: OwnBroker,
     kafka_settings: KafkaSettings,

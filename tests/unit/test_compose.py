@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -133,12 +134,11 @@ def test_apps_build_from_one_dockerfile_and_wait_for_their_deps(
         "kafka": {"condition": "service_healthy"},
         "migrate": {"condition": "service_completed_successfully"},
     }
-    assert app["environment"]["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    # kafka:9092 unless the .env file names the cluster's three
+    assert app["environment"]["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"] == (
+        "${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}"
+    )
     assert app["environment"]["AUTONAMA_POSTGRES__HOST"] == "postgres"
-
-
-def test_analyzer_runs_two_replicas(compose: dict[str, Any]) -> None:
-    assert compose["services"]["analyzer"]["deploy"]["replicas"] == 2
 
 
 def test_dockerfile_installs_one_package_from_the_lock_file() -> None:
@@ -157,3 +157,95 @@ def test_no_password_has_a_default(compose: dict[str, Any]) -> None:
                 assert str(value).startswith("${"), (name, value)
                 assert ":?" in str(value), (name, value)
     assert found >= 6
+
+
+def run_kafka_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """deploy/docker/kafka-sasl.sh with stand-ins for the image's Kafka tools: the broker's
+    start prints the configuration it was given; formatting records its arguments."""
+    bin_dir, etc = tmp_path / "bin", tmp_path / "etc"
+    bin_dir.mkdir(exist_ok=True)
+    etc.mkdir(exist_ok=True)
+    tools = {
+        "kafka-server-start.sh": 'cat "$1"',
+        "kafka-storage.sh": f'echo "$@" >> "{tmp_path}/format.args"',
+        "kafka-acls.sh": "exit 0",
+    }
+    for name, body in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return subprocess.run(
+        ["sh", str(REPO_ROOT / "deploy" / "docker" / "kafka-sasl.sh")],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "KAFKA_BIN": str(bin_dir),
+            "KAFKA_DATA": str(tmp_path / "data"),
+            "KAFKA_CONF_DIR": str(etc),
+            "KAFKA_ADMIN_PASSWORD": "a",
+            "AUTONAMA_KAFKA_PASSWORD": "b",
+            "KAFKA_CLUSTER_ID": "etgMT8ouQWyBYeCkkLjhKA",
+        }
+        | env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_cluster_profile_is_three_nodes_of_one_quorum(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    services = compose["services"]
+    nodes = {name: services[name] for name in ("kafka", "kafka-2", "kafka-3")}
+    assert "profiles" not in nodes["kafka"]  # the one node of the default
+    assert nodes["kafka-2"]["profiles"] == nodes["kafka-3"]["profiles"] == ["cluster"]
+    for number, (name, node) in enumerate(nodes.items(), start=1):
+        assert node["entrypoint"] == nodes["kafka"]["entrypoint"]
+        assert node["environment"]["KAFKA_NODE_ID"] == str(number)
+        assert node["environment"]["KAFKA_BROKERS"] == "${KAFKA_BROKERS:-1}"
+        assert (
+            node["environment"]["KAFKA_CLUSTER_ID"]
+            == nodes["kafka"]["environment"]["KAFKA_CLUSTER_ID"]
+        )
+        data = [v for v in node["volumes"] if v.endswith(":/var/lib/kafka/data")]
+        assert data == [f"{name}-data:/var/lib/kafka/data"], name  # its own storage
+    for name in APPS:
+        env = services[name]["environment"]
+        assert env["AUTONAMA_KAFKA__REPLICATION_FACTOR"] == "${KAFKA_BROKERS:-1}"
+        assert env["AUTONAMA_KAFKA__BOOTSTRAP_SERVERS"].startswith("${KAFKA_BOOTSTRAP_SERVERS:-")
+
+    second = run_kafka_script(tmp_path, KAFKA_BROKERS="3", KAFKA_NODE_ID="2")
+    assert second.returncode == 0, second.stderr
+    config = second.stdout.splitlines()
+    for line in (
+        "node.id=2",
+        "controller.quorum.voters=1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093",
+        "advertised.listeners=SASL_PLAINTEXT://kafka-2:9092",
+        "offsets.topic.replication.factor=3",
+        "transaction.state.log.min.isr=2",
+        "min.insync.replicas=2",
+    ):
+        assert line in config, line
+    formatted = (tmp_path / "format.args").read_text()
+    assert "-t etgMT8ouQWyBYeCkkLjhKA" in formatted  # the one id of every node
+    assert "name=autonama," in formatted
+
+
+def test_the_one_node_default_and_a_wrong_node_named(tmp_path: Path) -> None:
+    one = run_kafka_script(tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert "controller.quorum.voters=1@kafka:9093" in one.stdout.splitlines()
+    assert "offsets.topic.replication.factor=1" in one.stdout.splitlines()
+    wrong = run_kafka_script(tmp_path, KAFKA_BROKERS="3", KAFKA_NODE_ID="4")
+    assert wrong.returncode == 2
+    assert "KAFKA_NODE_ID=4" in wrong.stderr
+
+
+def test_replicas_of_the_workers_are_knobs(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["analyzer"]["deploy"]["replicas"] == "${ANALYZERS:-2}"
+    extra = services["ingestor-replica"]
+    assert extra["deploy"]["replicas"] == "${EXTRA_INGESTORS:-0}"
+    assert extra["build"]["args"]["PACKAGE"] == "autonama-ingestor"
+    assert extra["environment"]["AUTONAMA_INGESTOR_WATCH_FILES"] == "false"  # one watcher
+    assert "volumes" not in extra
+    assert extra["environment"]["AUTONAMA_POSTGRES__USER"] == "autonama_writer"

@@ -70,3 +70,49 @@ def test_the_stack_env_written_by_up_is_read_back_and_the_environment_wins(
     assert cli_env["AUTONAMA_POSTGRES__HOST"] == "db.example"  # the environment wins
     assert "KAFKA_PORT" not in cli_env  # only the CLI's own settings
     assert stack_environment({"AUTONAMA_LOCAL_DIR": str(tmp_path / "none")}) is None
+
+
+def test_the_replicas_asked_for_are_the_programs_supervised(tmp_path: Path) -> None:
+    """`make up ANALYZERS=4 INGESTORS=3`: four analyzers, three ingestors (writers' login,
+    the first alone watching the drop folder); the defaults keep one "ingestor"."""
+    text = STACK.read_text()
+    body = text[: text.rindex("case ")]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AUTONAMA_LOCAL_DIR": str(tmp_path)}
+
+    def programs(**replicas: str) -> dict[str, str]:
+        subprocess.run(
+            ["bash", "-c", f"{body}\nwrite_conf", str(STACK)],
+            env=env | replicas,
+            check=True,
+            timeout=30,
+            cwd=STACK.parent,
+        )
+        conf = (tmp_path / "supervisord.conf").read_text()
+        sections = re.split(r"^\[program:([a-z0-9-]+)\]$", conf, flags=re.MULTILINE)[1:]
+        return dict(zip(sections[::2], sections[1::2], strict=True))
+
+    default = programs()
+    assert sorted(default) == sorted(
+        ["ingestor", "analyzer-1", "analyzer-2", "fetcher", "notifier", "alerts-api"]
+    )
+    assert "WATCH_FILES" not in default["ingestor"]
+    scaled = programs(ANALYZERS="4", INGESTORS="3")
+    ingestors = [name for name in scaled if name.startswith("ingestor")]
+    analyzers = [name for name in scaled if name.startswith("analyzer")]
+    assert ingestors == ["ingestor-1", "ingestor-2", "ingestor-3"]
+    assert analyzers == ["analyzer-1", "analyzer-2", "analyzer-3", "analyzer-4"]
+    for name in ingestors:
+        assert "-m autonama_ingestor\n" in scaled[name]
+        assert 'AUTONAMA_POSTGRES__USER="autonama_writer"' in scaled[name]
+    watching = [n for n in ingestors if 'AUTONAMA_INGESTOR_WATCH_FILES="false"' not in scaled[n]]
+    assert watching == ["ingestor-1"]
+    refused = subprocess.run(
+        ["bash", "-c", f"{body}\nwrite_conf", str(STACK)],
+        env=env | {"INGESTORS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=STACK.parent,
+    )
+    assert refused.returncode != 0
+    assert "INGESTORS=0" in refused.stderr

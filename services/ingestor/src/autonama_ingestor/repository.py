@@ -24,7 +24,7 @@ from autonama_shared.db.backtests import (
 )
 from autonama_shared.db.pool import transaction
 from autonama_shared.db.scans import FinishedScan, record_plan, record_request, update_progress
-from autonama_shared.db.store import store_signals
+from autonama_shared.db.store import WRITERS_LOCK, store_signals
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestPlanned,
@@ -87,13 +87,17 @@ class Repository(Protocol):
 
 
 class PostgresRepository:
-    """The batch in one PostgreSQL transaction (the runner commits the poll's offsets after)."""
+    """The batch in one PostgreSQL transaction (the runner commits the poll's offsets after),
+    holding the writers' lock from its start (``WRITERS_LOCK``): with several ingestors, a
+    scan's request, plan and signals come through different ones, and a batch of plans alone
+    must not recount beside the uncommitted signals of another."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def store(self, batch: Batch) -> Stored:
         async with transaction(self.pool) as conn:
+            await conn.execute(WRITERS_LOCK)
             for request in batch.requests:  # visible as "requested"
                 await record_request(conn, request)
             for plan in batch.plans:

@@ -26,7 +26,14 @@ from autonama_shared.db.windows import WINDOW_COLUMNS, pack
 from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.messaging.events import SignalComputed
 
-__all__ = ["store_signals"]
+__all__ = ["WRITERS_LOCK", "store_signals"]
+
+#: Held by every transaction that writes signals, plans or progress until it commits: the
+#: writers (the ingestor's replicas, its drop folder, ``autonama ingest``) are serialised,
+#: so alert ids commit in id order (the outbox and the stream read "every id above the
+#: last") and each recount sees the rows of every writer before it (a scan's plan stored by
+#: one ingestor, its last signals by another, still finishes it).
+WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'))"
 
 
 #: The columns of ``signals`` read straight off the event, each with its attribute.
@@ -73,7 +80,7 @@ _PREPARE = f"""
 CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
     SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA;
 DELETE FROM signals_staging;
-SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'));
+{WRITERS_LOCK};
 """  # noqa: S608 - constants only
 
 #: After the batch is staged: the partitions its candles go to (migration 0019) and its
