@@ -8,7 +8,10 @@
    analyzer replicas.
 2. The storage path: 100,000 signals (1,000 symbols, an hourly scan of each) through
    ``store_signals`` and the scans' progress in batches of the ingestor's default size
-   (2,000), in this process: rows/s. Goal 150,000 rows/s.
+   (2,000), in this process, by one writer and by two at once (as two ingestors), each as a
+   ratio of PostgreSQL's own insert of the same rows into the same table in the same run
+   (COPY and ``INSERT ... ON CONFLICT DO NOTHING``, nothing else). Goal (#27): 0.5x with
+   one ingestor, 0.8x with two.
 3. The ingestor service: the same 100,000 signals read from Kafka by the real
    ``autonama-ingestor`` process (decoding, storage, offsets): rows/s and the
    process's peak RSS (VmHWM).
@@ -42,11 +45,17 @@ from tests.support.stack import Stack, wait_for_log  # noqa: E402
 
 from autonama_shared import __version__  # noqa: E402
 from autonama_shared.db import migrate  # noqa: E402
+from autonama_shared.db.keys import KEY, key_columns  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
 from autonama_shared.db.scans import record_plan, update_progress  # noqa: E402
-from autonama_shared.db.store import store_signals  # noqa: E402
+from autonama_shared.db.store import (  # noqa: E402
+    _CLOSE_COLUMNS,  # the yardstick inserts the very columns the path does
+    _signal_row,
+    store_signals,
+)
 from autonama_shared.engine.specs import ScanSpec  # noqa: E402
 from autonama_shared.formats._files import write_new  # noqa: E402
+from autonama_shared.formats.keys import KEY_FIELDS  # noqa: E402
 from autonama_shared.messaging.events import (  # noqa: E402
     ScanParams,
     ScanPlanned,
@@ -266,26 +275,88 @@ async def drop_rate(workdir: Path, *, series: bool) -> tuple[int, float, float]:
     return size, FILES * FILE_SYMBOLS / elapsed, rss
 
 
-async def write_rate() -> tuple[float, float]:
+async def write_rate(writers: int = 1) -> tuple[float, float]:
+    """The storage path: ``store_signals`` and the scans' progress per batch of BATCH, each
+    batch its own transaction, by ``writers`` connections at once (as that many ingestors
+    write: each takes the next batch when its last one committed)."""
     pg = PostgresSettings(db_schema=f"bench_{uuid.uuid4().hex[:8]}")
     events = hourly_signals()
-    async with open_pool(pg) as pool:
+    async with open_pool(pg, max_size=max(writers, 2)) as pool:
         async with pool.acquire() as conn:
             await migrate(conn, pg.db_schema)
             for plan in plans_of(events):  # so that progress is counted against real plans
                 await record_plan(conn, plan)
+        batches = iter(range(0, SIGNALS, BATCH))
+
+        async def writer() -> None:
+            for start in batches:
+                batch = events[start : start + BATCH]
+                async with pool.acquire() as conn, conn.transaction():
+                    await store_signals(conn, batch, origin="bench")
+                    await update_progress(conn, [e.scan_id for e in batch])
+
         started = time.perf_counter()
-        for start in range(0, SIGNALS, BATCH):
-            batch = events[start : start + BATCH]
-            async with pool.acquire() as conn, conn.transaction():
-                await store_signals(conn, batch, origin="bench")
-                await update_progress(conn, [e.scan_id for e in batch])
+        await asyncio.gather(*(writer() for _ in range(writers)))
         elapsed = time.perf_counter() - started
         async with pool.acquire() as conn:
             stored = await conn.fetchval("SELECT count(*) FROM signals")
             await conn.execute(f'DROP SCHEMA "{pg.db_schema}" CASCADE')
     assert stored == SIGNALS, stored
     return elapsed, SIGNALS / elapsed
+
+
+#: The yardstick's staging table: the columns of ``closes``.
+_OWN_STAGING = """CREATE TEMP TABLE own_staging ON COMMIT DELETE ROWS AS
+                  SELECT * FROM closes WITH NO DATA"""
+
+
+async def own_insert_rate() -> float:
+    """PostgreSQL's own insert of the same rows into the same table, the yardstick: each
+    batch of BATCH COPied into a staging table and ``INSERT INTO closes SELECT ... ON
+    CONFLICT DO NOTHING`` (the unique key of a signal), one transaction per batch, durable
+    commits; the key ids known beforehand (the storage path looks them up). No alerts, no
+    current state, no progress: only the rows."""
+    pg = PostgresSettings(db_schema=f"bench_{uuid.uuid4().hex[:8]}")
+    events = hourly_signals()
+    async with open_pool(pg) as pool, pool.acquire() as conn:
+        await migrate(conn, pg.db_schema)
+        # the keys and the partitions made first (the path makes them once too)
+        await conn.executemany(
+            f"INSERT INTO signal_keys ({KEY}) VALUES ($1, $2, $3, $4, $5, $6)",  # noqa: S608
+            sorted({_signal_row(e, uuid.UUID(e.scan_id), "")[: len(KEY_FIELDS)] for e in events}),
+        )
+        key_ids = {
+            tuple(r)[1:]: r["id"]
+            for r in await conn.fetch(f"SELECT id, {key_columns('k')} FROM signal_keys k")  # noqa: S608
+        }
+        await conn.execute(
+            "SELECT autonama_ensure_partition('1h', autonama_partition_start('1h', t)) "
+            "FROM generate_series($1::timestamptz, $2, interval '1 hour') t",
+            events[0].last_candle_time,
+            events[-1].last_candle_time,
+        )
+        columns = ["id", "key_id", *_CLOSE_COLUMNS]  # the path's own columns of a close
+        rows = [
+            (i + 1, key_ids[row[: len(KEY_FIELDS)]], e.params.interval, *row[len(KEY_FIELDS) :])
+            for i, e in enumerate(events)
+            if (row := _signal_row(e, uuid.UUID(e.scan_id), "bench"))
+        ]
+        await conn.execute(_OWN_STAGING)
+        started = time.perf_counter()
+        for start in range(0, SIGNALS, BATCH):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "own_staging", records=rows[start : start + BATCH], columns=columns
+                )
+                await conn.execute(
+                    f"INSERT INTO closes ({', '.join(columns)}) "  # noqa: S608 - constants
+                    f"SELECT {', '.join(columns)} FROM own_staging ON CONFLICT DO NOTHING"
+                )
+        elapsed = time.perf_counter() - started
+        stored = await conn.fetchval("SELECT count(*) FROM closes")
+        await conn.execute(f'DROP SCHEMA "{pg.db_schema}" CASCADE')
+    assert stored == SIGNALS, stored
+    return SIGNALS / elapsed
 
 
 async def main() -> None:
@@ -299,11 +370,7 @@ async def main() -> None:
                 f"median {statistics.median(times):.2f} s over {RUNS} runs "
                 f"(min {min(times):.2f}, max {max(times):.2f})"
             )
-    rates = [(await write_rate())[1] for _ in range(3)]
-    print(
-        f"storage path, {SIGNALS:,} signals in batches of {BATCH:,}: "
-        f"{spread(rates)} rows/s over 3 runs (goal 150,000: {min(rates) / 150_000:.2f}x)"
-    )
+    await storage_path()
     with tempfile.TemporaryDirectory() as tmp:
         runs = [await service_rate(Path(tmp)) for _ in range(3)]
         print(
@@ -321,6 +388,28 @@ async def main() -> None:
                 f"{min(r for _, r, _ in drops) / 20_000:.2f}x), peak RSS "
                 f"{max(m for _, _, m in drops):.0f} MiB"
             )
+
+
+async def storage_path() -> None:
+    """The storage path as a ratio of PostgreSQL's own insert, each run measured in turn
+    (yardstick, one writer, two writers), three runs."""
+    own, one, two = [], [], []
+    for _ in range(3):
+        own.append(await own_insert_rate())
+        one.append((await write_rate(1))[1])
+        two.append((await write_rate(2))[1])
+    print(
+        f"PostgreSQL's own insert, {SIGNALS:,} rows in batches of {BATCH:,} "
+        f"(COPY, INSERT ... ON CONFLICT DO NOTHING): {spread(own)} rows/s over 3 runs"
+    )
+    for name, rates in (("one ingestor", one), ("two ingestors", two)):
+        ratios = [r / o for r, o in zip(rates, own, strict=True)]
+        print(
+            f"storage path, {name}: {statistics.median(rates):,.0f} rows/s = "
+            f"{statistics.median(ratios):.2f}x PostgreSQL's own insert "
+            f"(runs {min(rates):,.0f}-{max(rates):,.0f} rows/s, "
+            f"{min(ratios):.2f}-{max(ratios):.2f}x)"
+        )
 
 
 def spread(values: list[float]) -> str:

@@ -24,7 +24,7 @@ from autonama_shared.db.backtests import (
 )
 from autonama_shared.db.pool import transaction
 from autonama_shared.db.scans import FinishedScan, record_plan, record_request, update_progress
-from autonama_shared.db.store import WRITERS_LOCK, store_signals
+from autonama_shared.db.store import WRITERS_LOCK, stage_signals, store_staged
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestPlanned,
@@ -88,21 +88,22 @@ class Repository(Protocol):
 
 class PostgresRepository:
     """The batch in one PostgreSQL transaction (the runner commits the poll's offsets after),
-    holding the writers' lock from its start (``WRITERS_LOCK``): with several ingestors, a
-    scan's request, plan and signals come through different ones, and a batch of plans alone
-    must not recount beside the uncommitted signals of another."""
+    holding the writers' lock once its signals are staged (``WRITERS_LOCK``): with several
+    ingestors, a scan's request, plan and signals come through different ones, and a batch
+    of plans alone must not recount beside the uncommitted signals of another."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def store(self, batch: Batch) -> Stored:
         async with transaction(self.pool) as conn:
+            staged = await stage_signals(conn, batch.signals, origin="pipeline")  # no lock yet
             await conn.execute(WRITERS_LOCK)
             for request in batch.requests:  # visible as "requested"
                 await record_request(conn, request)
             for plan in batch.plans:
                 await record_plan(conn, plan)
-            new = await store_signals(conn, batch.signals, origin="pipeline")
+            new = await store_staged(conn, staged)
             finished = await update_progress(conn, batch.scan_ids())
             for bt_request in batch.backtest_requests:
                 await record_backtest_request(conn, bt_request)

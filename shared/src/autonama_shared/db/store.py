@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import attrgetter
 
 from autonama_shared.db.keys import KEY, key_columns
@@ -26,7 +27,7 @@ from autonama_shared.db.windows import WINDOW_COLUMNS, pack
 from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.messaging.events import SignalComputed
 
-__all__ = ["WRITERS_LOCK", "store_signals"]
+__all__ = ["WRITERS_LOCK", "Staged", "stage_signals", "store_signals", "store_staged"]
 
 #: Held by every transaction that writes signals, plans or progress until it commits: the
 #: writers (the ingestor's replicas, its drop folder, ``autonama ingest``) are serialised,
@@ -74,13 +75,13 @@ _KEY = f"{KEY}, last_candle_time"
 #: The key's id of staging row ``st`` (made by ``_PARTITIONS`` where new).
 _KEY_ID = f"(SELECT k.id FROM signal_keys k WHERE ({key_columns('k')}) = ({key_columns('st')}))"  # noqa: S608
 
-#: Before each batch: the staging table (once per connection, empty in every transaction)
-#: and the writers' lock.
+#: Before each batch: the staging table (once per connection, empty in every transaction).
+#: Staging is the connection's own: it needs no lock, so one writer stages its batch
+#: while another holds the writers' lock.
 _PREPARE = f"""
 CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
     SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA;
 DELETE FROM signals_staging;
-{WRITERS_LOCK};
 """  # noqa: S608 - constants only
 
 #: After the batch is staged: the partitions its candles go to (migration 0019) and its
@@ -215,15 +216,27 @@ FROM counts,
 """  # noqa: S608 - constants only
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A batch of signals in the connection's staging table (``stage_signals``), to be stored
+    in the same transaction (``store_staged``)."""
+
+    batch: list[SignalComputed]
+    #: (scan, symbol) -> why it has no signal
+    failed: dict[tuple[str, str], str]
+
+
 async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> int:
     """Store signals, their alerts, the current state and per-symbol outcomes in one statement;
-    return how many signal rows are new.
-
-    Takes the alerts' advisory lock first: writers are serialised, so alert ids commit in
-    order and every decision reads the current state as the previous writer left it.
-    """
+    return how many signal rows are new (``stage_signals`` then ``store_staged``)."""
     if not events:
         return 0
+    return await store_staged(conn, await stage_signals(conn, events, origin))
+
+
+async def stage_signals(conn: Conn, events: Sequence[SignalComputed], origin: str) -> Staged:
+    """COPY the batch, de-duplicated, into the connection's staging table: no lock is taken
+    (the ingestor stages while another writer stores)."""
     good: dict[tuple[object, ...], SignalComputed] = {}
     for e in events:
         if e.error is None and e.last_candle_time is not None:
@@ -245,10 +258,25 @@ async def store_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
             ],
             columns=["seq", *_SIGNAL_COLUMNS],
         )
+    return Staged(batch, failed)
+
+
+async def store_staged(conn: Conn, staged: Staged) -> int:
+    """Store what ``stage_signals`` staged in this transaction; return how many rows are new.
+
+    Takes the writers' lock first (``WRITERS_LOCK``): writers are serialised, so alert ids
+    commit in order and every decision reads the current state as the previous writer
+    left it.
+    """
+    batch, failed = staged.batch, staged.failed
+    await conn.execute(WRITERS_LOCK)
+    if not batch and not failed:
+        return 0
+    if batch:
         await conn.execute(_PARTITIONS)
     row = await conn.fetchrow(
         _STORE,
-        [uuids[s] for s, _ in failed],
+        [uuid.UUID(s) for s, _ in failed],
         [symbol for _, symbol in failed],
         list(failed.values()),
         any(e.series for e in batch),
