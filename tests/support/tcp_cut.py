@@ -27,6 +27,9 @@ class TcpCut:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        #: One more at each cut: a connection accepted before a cut whose upstream opens
+        #: after it is cut too (it was not in ``writers`` when the cut came).
+        self.generation = 0
         self.thread.start()
 
     def _call(self, coro: object) -> None:
@@ -40,12 +43,20 @@ class TcpCut:
         writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)  # from its accept on: a cut while it connects ends it
+        generation = self.generation
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            writer.close()
+            writer.transport.abort()
+            self.writers.discard(writer)
             return
-        self.writers |= {writer, up_writer}
+        if generation != self.generation:  # cut while the upstream was opened
+            for w in (writer, up_writer):
+                w.transport.abort()
+            self.writers.discard(writer)
+            return
+        self.writers.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self.writers -= {writer, up_writer}
 
@@ -53,6 +64,7 @@ class TcpCut:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
     async def _close(self) -> None:
+        self.generation += 1
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -66,8 +78,22 @@ class TcpCut:
     def cut(self) -> None:
         self._call(self._close())
 
+    async def _settle(self) -> None:
+        """Every relaying task ended and its sockets closed, before the loop stops (a
+        transport left to the garbage collector is an unclosed socket)."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for w in list(self.writers):
+            w.transport.abort()
+        self.writers.clear()
+        await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks
+        await asyncio.sleep(0)
+
     def close(self) -> None:
         self.cut()
+        self._call(self._settle())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
