@@ -8,7 +8,8 @@ three times with min.insync.replicas=2, producers acks=all and idempotent:
 - one broker down for the whole of a scan: the scan runs on the two others;
 - a rolling restart of the three brokers, one after the other, while scans run;
 - the topics the services make have three replicas and min.insync.replicas=2;
-- a webhook subscription gets every alert raised meanwhile once (retries keep their id).
+- a webhook subscription gets every alert raised meanwhile once (retries keep their id),
+  and so does a subscriber of the alerts stream (SSE), connected throughout.
 
 One test, one cluster: a cluster is three JVMs, and the suite's workers would each start
 their own for tests of one module.
@@ -17,6 +18,7 @@ their own for tests of one module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.fixtures.backends import OwnBroker, own_broker
+from tests.integration.test_alerts_api import Events
 from tests.integration.test_notifier import NOTIFIER_ENV, subscribe
 from tests.integration.test_pipeline import all_symbols, exactly_once
 from tests.support.api import start_api
@@ -93,8 +96,9 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
 ) -> None:
     """One cluster, one running pipeline, three faults in turn (each scan with parameters
     of its own, so that each stores its own signals): a leader killed mid-scan, a broker
-    down for a whole scan, a rolling restart under scans. A webhook subscription gets
-    every alert raised meanwhile, each once (a retry only with the same webhook id)."""
+    down for a whole scan, a rolling restart under scans. A webhook subscription and a
+    stream subscriber get every alert raised meanwhile, each once (a webhook's retry only
+    with the same webhook id)."""
     settings = KafkaSettings(
         bootstrap_servers=cluster.bootstrap,
         topic_prefix=f"cluster.{secrets.token_hex(6)}.",
@@ -104,6 +108,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
     topic = stack.topics.signals
     symbols = all_symbols(standin_2022)
     api, url = start_api(pg_settings, settings, tmp_path / "api.log")
+    watching: asyncio.Future[None] | None = None
     try:
         stack.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
         analyzer = stack.start("analyzer")
@@ -114,6 +119,21 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
             base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
         ) as http:
             await subscribe(http, receiver, "all")
+        streamed: list[dict[str, object]] = []
+        opened = asyncio.Event()
+
+        async def subscriber() -> None:
+            """Connected before the first scan, reading until cancelled."""
+            async with (
+                httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10, read=None)) as sse,
+                sse.stream("GET", "/v1/alerts/stream") as response,
+            ):
+                assert response.status_code == 200
+                opened.set()
+                await Events(response).take(100_000, within=3600, events=streamed)
+
+        watching = asyncio.ensure_future(subscriber())
+        await asyncio.wait_for(opened.wait(), 30)
         for service in (analyzer, fetcher, notifier):
             await wait_for_log(service, "assigned")
         parts = await partitions_of(settings, topic)
@@ -186,7 +206,19 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         ids = [r.headers["webhook-id"] for r in got]
         assert len(set(ids)) == alerts
         assert receiver.bad == []
+        for _ in range(300):  # the stream: each alert once, in id order
+            if len([e for e in streamed if e["event"] == "alert"]) >= alerts:
+                break
+            await asyncio.sleep(0.1)
+        assert not watching.done(), watching  # connected throughout
+        streamed_ids = [e["id"] for e in streamed if e["event"] == "alert"]
+        assert len(streamed_ids) == alerts
+        assert streamed_ids == sorted(set(streamed_ids))  # type: ignore[type-var]
     finally:
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watching
         stack.stop_all()
         api.terminate()
         api.wait(20)
