@@ -9,7 +9,10 @@ three times with min.insync.replicas=2, producers acks=all and idempotent:
 - a rolling restart of the three brokers, one after the other, while scans run;
 - the topics the services make have three replicas and min.insync.replicas=2;
 - a webhook subscription gets every alert raised meanwhile once (retries keep their id),
-  and so does a subscriber of the alerts stream (SSE), connected throughout.
+  and so does a subscriber of the alerts stream (SSE), connected throughout;
+- the live market (the websocket stand-in's candles closing): the leader of the busiest
+  partition of the klines topic killed while candles close, then brought back: every
+  close of every key stored once, in order, no gap.
 
 One test, one cluster: a cluster is three JVMs, and the suite's workers would each start
 their own for tests of one module.
@@ -32,6 +35,16 @@ from aiokafka.errors import KafkaError
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.fixtures.backends import OwnBroker, own_broker
 from tests.integration.test_alerts_api import Events
+from tests.integration.test_live import (
+    INTERVALS,
+    STEP,
+    SYMBOLS,
+    last_closed,
+    live_candles,
+    rest_standin,
+    until_stored,
+    watch_env,
+)
 from tests.integration.test_notifier import NOTIFIER_ENV, subscribe
 from tests.integration.test_pipeline import all_symbols, exactly_once
 from tests.support.api import start_api
@@ -39,6 +52,7 @@ from tests.support.binance_standin import StandIn
 from tests.support.factories import make_token
 from tests.support.receivers import WebhookReceiver
 from tests.support.stack import Stack, wait_for_log
+from tests.support.ws_standin import KlineStreams
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +106,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
     pg_settings: PostgresSettings,
     standin_2022: StandIn,
     receiver: WebhookReceiver,
+    shared_data: Path,
     tmp_path: Path,
 ) -> None:
     """One cluster, one running pipeline, three faults in turn (each scan with parameters
@@ -214,6 +229,13 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         streamed_ids = [e["id"] for e in streamed if e["event"] == "alert"]
         assert len(streamed_ids) == alerts
         assert streamed_ids == sorted(set(streamed_ids))  # type: ignore[type-var]
+
+        # 4. The live market: a leader killed while candles close (the scans' services
+        # stopped first: one fetcher of a database leads the live feed).
+        stack.stop_all()
+        await live_market_through_a_leader_killed(
+            cluster, settings, pg_settings, shared_data, tmp_path
+        )
     finally:
         if watching is not None:
             watching.cancel()
@@ -222,6 +244,58 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         stack.stop_all()
         api.terminate()
         api.wait(20)
+
+
+async def live_market_through_a_leader_killed(
+    cluster: OwnBroker,
+    settings: KafkaSettings,
+    pg: PostgresSettings,
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    """The fetcher's live feed on the cluster (topics of their own): the leader of the
+    klines partition most of the 20 symbols go to is killed between two candle closes and
+    started again after two more; every close of every key is stored once, in order."""
+    kafka = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}live."})
+    with rest_standin(live_candles(shared_data)) as rest:
+        async with KlineStreams(rest, "1h") as streams:
+            (tmp_path / "live").mkdir()
+            live = Stack(kafka, pg, tmp_path / "live", rest.url, extra_env=watch_env(streams.url))
+            try:
+                live.start("ingestor", AUTONAMA_INGESTOR_WATCH_FILES="false")
+                live.start("analyzer")
+                fetcher = live.start("fetcher")
+                await wait_for_log(fetcher, "live: connected")
+                await streams.wait_for_connections()
+                first = last_closed(rest.now_ms)
+                await until_stored(live, first, within=180)
+                closed = await streams.tick()
+                parts = await partitions_of(kafka, live.topics.klines)
+                busiest = max(
+                    parts,
+                    key=lambda p: sum(
+                        1 for s in SYMBOLS if partition_of(s, len(parts)) == p["partition"]
+                    ),
+                )
+                leader = busiest["leader"]
+                killed = cluster.run(f"kill {leader}")
+                assert killed.returncode == 0, killed.stderr
+                closed += await streams.tick()  # candles close with the leader gone
+                closed += await streams.tick()
+                back = cluster.run(f"start {leader}")
+                assert back.returncode == 0, back.stderr
+                closed += await streams.tick(4)  # and after it is back (a 4h close too)
+                last = last_closed(rest.now_ms)
+                got = await until_stored(live, last, within=180)
+                assert len(closed) >= 7
+                for (symbol, interval), signals in got.items():
+                    expected = list(range(first[interval], last[interval] + 1, STEP[interval]))
+                    times = [t for t, _ in signals]
+                    assert times == expected, (symbol, interval)  # once each, in order
+                assert {i for _, i in got} == set(INTERVALS)
+                await until_in_sync(kafka, live.topics.klines)
+            finally:
+                live.stop_all()
 
 
 def partition_of(symbol: str, partitions: int) -> int:

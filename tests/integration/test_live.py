@@ -7,6 +7,7 @@ signal equals the batch engine over the same window (1e-9)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -45,6 +46,10 @@ Stored = dict[tuple[str, str], list[tuple[int, dict[str, Any]]]]
 
 @pytest.fixture(scope="module")
 def hourly(shared_data: Path) -> dict[tuple[str, str], np.ndarray]:
+    return live_candles(shared_data)
+
+
+def live_candles(shared_data: Path) -> dict[tuple[str, str], np.ndarray]:
     """Real 1h and 4h candles of 20 symbols (the earlier clones keep their own times)."""
     klines = load_klines(shared_data / "klines" / "until-2022-10", intervals=tuple(INTERVALS))
     out = {k: v for k, v in klines.items() if k[0] in REAL}
@@ -58,6 +63,13 @@ def hourly(shared_data: Path) -> dict[tuple[str, str], np.ndarray]:
 
 @pytest.fixture
 def rest(hourly: dict[tuple[str, str], np.ndarray]) -> Iterator[StandIn]:
+    with rest_standin(hourly) as fake:
+        yield fake
+
+
+@contextlib.contextmanager
+def rest_standin(hourly: dict[tuple[str, str], np.ndarray]) -> Iterator[StandIn]:
+    """The REST stand-in of the live candles, serving."""
     # "Now": 200 hours before the common end of the series, so candles keep coming.
     end = min(int(rows[-1, 0]) for rows in hourly.values())
     fake = StandIn(dict(hourly), end - 200 * HOUR + 30 * 60_000)
@@ -79,21 +91,26 @@ def live_stack(
     streams: KlineStreams,
     tmp_path: Path,
 ) -> Iterator[Stack]:
-    watch = WatchSettings(
-        enabled=True, symbols=SYMBOLS, intervals=INTERVALS, params=[PARAMS], ws_url=streams.url
-    )
-    env = {
-        "AUTONAMA_WATCH__ENABLED": "true",
-        "AUTONAMA_WATCH__SYMBOLS": json.dumps(watch.symbols),
-        "AUTONAMA_WATCH__INTERVALS": json.dumps(watch.intervals),
-        "AUTONAMA_WATCH__PARAMS": json.dumps([PARAMS.model_dump()]),
-        "AUTONAMA_WATCH__WS_URL": streams.url,
-    }
-    s = Stack(kafka_settings, pg_settings, tmp_path, rest.url, extra_env=env)
+    s = Stack(kafka_settings, pg_settings, tmp_path, rest.url, extra_env=watch_env(streams.url))
     try:
         yield s
     finally:
         s.stop_all()
+
+
+def watch_env(ws_url: str) -> dict[str, str]:
+    """The fetcher's default watch: the 20 symbols, 1h and 4h, from the stand-in at
+    ``ws_url``."""
+    watch = WatchSettings(
+        enabled=True, symbols=SYMBOLS, intervals=INTERVALS, params=[PARAMS], ws_url=ws_url
+    )
+    return {
+        "AUTONAMA_WATCH__ENABLED": "true",
+        "AUTONAMA_WATCH__SYMBOLS": json.dumps(watch.symbols),
+        "AUTONAMA_WATCH__INTERVALS": json.dumps(watch.intervals),
+        "AUTONAMA_WATCH__PARAMS": json.dumps([PARAMS.model_dump()]),
+        "AUTONAMA_WATCH__WS_URL": ws_url,
+    }
 
 
 async def stored(stack: Stack) -> Stored:
