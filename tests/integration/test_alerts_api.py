@@ -1349,3 +1349,53 @@ async def test_a_catch_up_from_far_back_is_served_in_bounded_parts(
             if line.startswith("data:"):
                 break
     assert json.loads(resumed[-1][5:])["id"] == last
+
+
+async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """A live key's BUY alert on day 10 (price 110, fit 115.5, bands 99 and 121), then its
+    closes: the numbers below are worked out by hand from the bars written here."""
+    from autonama_shared.formats.records import LastCandle
+
+    def bar(day: int, signal: str, ohlc: tuple[float, float, float, float]) -> object:
+        o, h, low, c = ohlc
+        return live_close(make_signal("OUTUSDT", signal, day)).model_copy(
+            update={"price": c, "last_candle": LastCandle(open=o, high=h, low=low)}
+        )
+
+    await store(pool, live_close(make_signal("OUTUSDT", "BUY", 10)))
+    alert_id = await pool.fetchval("SELECT max(id) FROM alerts")
+    await store(
+        pool,
+        bar(11, "BUY", (111, 114, 108, 112)),  # entry 111; +0.90 % at its close
+        bar(12, "BUY", (112, 116, 107, 115)),  # the target 115.5 reached; low 107: -3.60 %
+        bar(13, "BUY", (115, 118, 101, 117)),  # lower, but after the target: not counted
+        bar(14, "HOLD", (117, 122, 116, 120)),  # the upper band 121 reached; the key ended
+        # day 15 never stored (a gap): nothing after it is scored
+        bar(16, "HOLD", (121, 125, 119, 124)),
+    )
+    got = (await http.get(f"/v1/alerts/{alert_id}/outcome")).json()
+    assert got == {
+        "alert_id": alert_id,
+        "signal": "BUY",
+        "entry_time": (DAY0 + timedelta(days=11)).isoformat().replace("+00:00", "Z"),
+        "entry_price": 111.0,
+        "return_1": pytest.approx(100 / 111),
+        "return_5": None,  # bar 5 is day 15: not stored
+        "return_20": None,
+        "target_price": pytest.approx(115.5),
+        "target_hit_after": 2,
+        "opposite_band_price": pytest.approx(121.0),
+        "opposite_band_hit_after": 4,
+        "max_adverse": pytest.approx(-400 / 111),
+        "ended_after": 4,
+        "bars_seen": 4,
+        "final": False,
+    }
+    ended = await pool.fetchval("SELECT id FROM alerts WHERE reason = 'ended'")
+    refused = await http.get(f"/v1/alerts/{ended}/outcome")
+    assert refused.status_code == 404
+    assert "ended alert" in refused.json()["detail"]
+    assert (await http.get("/v1/alerts/999999999/outcome")).status_code == 404
+    assert (await http.get("/v1/alerts/0/outcome")).status_code == 422

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonama_alerts_api.models.common import ALERT_EXAMPLE, SCAN_ID, with_examples
 from autonama_shared.formats.alerts import AlertRecord
 
-__all__ = ["Alert", "AlertPage", "ScanFailure", "Summary"]
+__all__ = ["Alert", "AlertOutcome", "AlertPage", "ScanFailure", "Summary"]
 
 
 class Alert(AlertRecord):
@@ -72,3 +73,35 @@ class ScanFailure(BaseModel):
     scan_id: str
     requested_at: datetime
     error: str | None
+
+
+class AlertOutcome(BaseModel):
+    """What the market did after a BUY or SELL alert, bar by bar up to 20 bars (the rules:
+    the README's "How alerts are scored"). Percentages are numbers (4.2 is 4.2 %), bars are
+    counts of bars after the alert's; null where not known yet (the bar has not closed, or
+    a gap in the key's candles stops the count)."""
+
+    alert_id: int
+    signal: Literal["BUY", "SELL"]
+    entry_time: datetime | None = Field(description="Open time of the bar after the alert's.")
+    entry_price: float | None = Field(description="Open of the bar after the alert's.")
+    return_1: float | None = Field(description="Gross return (%) at the close 1 bar after.")
+    return_5: float | None = Field(description="Gross return (%) at the close 5 bars after.")
+    return_20: float | None = Field(description="Gross return (%) at the close 20 bars after.")
+    target_price: float = Field(description="The fit at the alert's bar.")
+    target_hit_after: int | None = Field(
+        description="Bars until a high (BUY) or low (SELL) reached the target."
+    )
+    opposite_band_price: float = Field(
+        description="The upper (BUY) or lower (SELL) band at the alert's bar."
+    )
+    opposite_band_hit_after: int | None = Field(
+        description="Bars until the opposite band was reached."
+    )
+    max_adverse: float | None = Field(
+        description="Worst excursion against the alert (%, zero or negative) until the target "
+        "was hit, or over all the bars seen."
+    )
+    ended_after: int | None = Field(description="Bars until the key turned HOLD, within 20.")
+    bars_seen: int = Field(description="Closed bars after the alert's, without a gap (at most 20).")
+    final: bool = Field(description="20 bars seen: the outcome no longer changes.")

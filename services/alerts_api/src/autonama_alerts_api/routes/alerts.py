@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
@@ -22,7 +23,7 @@ from autonama_alerts_api.deps import (
     alert_filter,
     invalid,
 )
-from autonama_alerts_api.models.alerts import Alert, AlertPage, Summary
+from autonama_alerts_api.models.alerts import Alert, AlertOutcome, AlertPage, Summary
 from autonama_alerts_api.pages import serve_page
 from autonama_alerts_api.queries.alerts import (
     AlertFilter,
@@ -32,6 +33,7 @@ from autonama_alerts_api.queries.alerts import (
     list_alerts,
     summary_rows,
 )
+from autonama_alerts_api.queries.outcomes import NotScored, alert_outcome
 
 router = APIRouter(
     prefix="/v1/alerts",
@@ -144,3 +146,26 @@ async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> Res
     return first. Example: `GET /v1/alerts/top-sell?limit=5`."""
     build = partial(_top, state, "SELL", limit)
     return await serve_page(state, request, build)
+
+
+@router.get(
+    "/{alert_id}/outcome",
+    response_model=AlertOutcome,
+    summary="What the market did after an alert",
+    responses={404: {"description": "No such alert, or an ended alert (not scored)"}},
+)
+async def outcome(
+    state: StateDep, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> AlertOutcome:
+    """The alert's outcome so far from the closed bars of its key after it: entry at the
+    next bar's open, returns after 1, 5 and 20 bars, when the target (the fit) and the
+    opposite band were reached, the worst excursion against it, when its key turned HOLD.
+    Computed from the stored candles each time (nothing is estimated; a gap in the key's
+    candles stops the count). Example: `GET /v1/alerts/1234/outcome`."""
+    try:
+        scored = await alert_outcome(state.pool, alert_id)
+    except NotScored as e:
+        raise HTTPException(404, str(e)) from e
+    if scored is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return AlertOutcome(alert_id=alert_id, **asdict(scored))
