@@ -28,6 +28,7 @@ import pytest
 
 from autonama_alerts_api.queries.alerts import AlertFilter
 from autonama_alerts_api.stream import Broadcaster
+from autonama_shared.db import outcomes
 from autonama_shared.db.channels import alerts_channel, notify_state
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.retention import prune
@@ -1399,3 +1400,33 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
     assert "ended alert" in refused.json()["detail"]
     assert (await http.get("/v1/alerts/999999999/outcome")).status_code == 404
     assert (await http.get("/v1/alerts/0/outcome")).status_code == 422
+
+    # The ingestor's keeper stores it as the API scored it; again, it changes nothing.
+    assert await outcomes.update(pool) >= 1
+    kept = dict(await pool.fetchrow("SELECT * FROM alert_outcomes WHERE alert_id = $1", alert_id))
+    assert kept.pop("updated_at") is not None
+    assert kept | {"alert_id": alert_id} == {
+        k: v for k, v in got.items() if k != "signal" and k != "entry_time"
+    } | {"entry_time": DAY0 + timedelta(days=11)}
+    assert await outcomes.update(pool) == 0  # a replay: nothing moved
+
+    # The gap filled (day 15), then the bars up to day 30: final at its 20th bar.
+    await store(pool, bar(15, "HOLD", (118, 123, 117, 119)))
+    await store(pool, *(bar(d, "HOLD", (120, 121, 119, 120)) for d in range(17, 30)))
+    await store(pool, bar(30, "HOLD", (130, 134, 129, 133)))
+    assert await outcomes.update(pool) >= 1
+    final = (await http.get(f"/v1/alerts/{alert_id}/outcome")).json()
+    assert final["return_5"] == pytest.approx(800 / 111)  # day 15 closed at 119
+    assert final["return_20"] == pytest.approx(2200 / 111)  # day 30 closed at 133
+    assert (final["target_hit_after"], final["opposite_band_hit_after"]) == (2, 4)
+    assert final["max_adverse"] == pytest.approx(-400 / 111)  # up to the target, as before
+    assert (final["bars_seen"], final["final"], final["ended_after"]) == (20, True, 4)
+    stored_final = await pool.fetchrow(
+        "SELECT final, return_20 FROM alert_outcomes WHERE alert_id = $1", alert_id
+    )
+    assert stored_final["final"]
+    assert stored_final["return_20"] == pytest.approx(2200 / 111)
+    # final: kept even when its closes are gone (retention drops whole partitions)
+    await pool.execute("UPDATE closes SET candle_open = NULL WHERE last_candle_time > $1", DAY0)
+    again = (await http.get(f"/v1/alerts/{alert_id}/outcome")).json()
+    assert again == final

@@ -110,6 +110,7 @@ def watch_env(ws_url: str) -> dict[str, str]:
         "AUTONAMA_WATCH__INTERVALS": json.dumps(watch.intervals),
         "AUTONAMA_WATCH__PARAMS": json.dumps([PARAMS.model_dump()]),
         "AUTONAMA_WATCH__WS_URL": ws_url,
+        "AUTONAMA_INGESTOR_OUTCOMES_SECONDS": "0.5",  # the alerts' outcomes kept at once
     }
 
 
@@ -222,6 +223,79 @@ async def test_every_close_is_analysed_once_in_order_through_drops_duplicates_an
     published = await published_batches(live_stack)
     for (symbol, interval), signals in got.items():
         assert published[(symbol, interval)] == [t for t, _ in signals], (symbol, interval)
+
+    # Every BUY or SELL alert's outcome, kept by the ingestor, equals one computed here
+    # from the real candles, and has nothing of a bar that had not closed.
+    await outcomes_equal_the_candles(live_stack, hourly, got)
+
+
+async def outcomes_equal_the_candles(
+    stack: Stack, hourly: dict[tuple[str, str], np.ndarray], got: Stored
+) -> None:
+    """The stored outcomes against the rules computed again, with numpy, from the stand-in's
+    candles: entry the next open, returns at closes 1/5/20 bars on, the first bar whose
+    high (BUY) or low (SELL) reaches the fit and the opposite band, the worst low (high)
+    up to the target, the first HOLD of the key."""
+    conn = await stack.connect()
+    try:
+        for _ in range(120):  # until the keeper has seen every bar stored
+            rows = await conn.fetch(
+                """SELECT a.id, a.symbol, a.interval, a.signal, a.fit, a.lower_band,
+                          a.upper_band, a.last_candle_time, o.*
+                   FROM alerts a LEFT JOIN alert_outcomes o ON o.alert_id = a.id
+                   WHERE a.signal IN ('BUY', 'SELL') AND a.scan_id = ANY($1::uuid[])""",
+                [uuid.UUID(scan_id_of(p)) for p in SCAN.values()],
+            )
+            expected = {}
+            for r in rows:
+                times = [t for t, _ in got[(r["symbol"], r["interval"])]]
+                t = int(r["last_candle_time"].timestamp() * 1000)
+                expected[r["id"]] = min(20, len([x for x in times if x > t]))
+            if all((r["bars_seen"] or 0) == expected[r["id"]] for r in rows):
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
+    assert rows, "no alert to score"
+    scored = 0
+    for r in rows:
+        n = expected[r["id"]]
+        assert (r["bars_seen"] or 0) == n, dict(r)
+        if n == 0:
+            continue  # no bar after it yet: nothing of it exists
+        candles = hourly[(r["symbol"], r["interval"])]
+        t = int(r["last_candle_time"].timestamp() * 1000)
+        i = int(np.searchsorted(candles[:, 0], t))
+        after = candles[i + 1 : i + 1 + n]
+        opens, highs, lows, closes = after[:, 1], after[:, 2], after[:, 3], after[:, 4]
+        buy = r["signal"] == "BUY"
+        sign = 1.0 if buy else -1.0
+        entry = opens[0]
+        gains = sign * (closes - entry) / entry * 100
+        for h in (1, 5, 20):
+            want = gains[h - 1] if n >= h else None
+            assert (r[f"return_{h}"] is None) == (want is None), (h, dict(r))
+            if want is not None:
+                np.testing.assert_allclose(r[f"return_{h}"], want, rtol=1e-9, atol=1e-12)
+        reach_target = highs >= r["fit"] if buy else lows <= r["fit"]
+        opposite = r["upper_band"] if buy else r["lower_band"]
+        reach_opposite = highs >= opposite if buy else lows <= opposite
+        hit = int(np.argmax(reach_target)) + 1 if reach_target.any() else None
+        assert r["target_hit_after"] == hit
+        assert r["opposite_band_hit_after"] == (
+            int(np.argmax(reach_opposite)) + 1 if reach_opposite.any() else None
+        )
+        span = slice(0, hit or n)
+        worst = lows[span].min() if buy else highs[span].max()
+        adverse = min(0.0, sign * (worst - entry) / entry * 100)
+        np.testing.assert_allclose(r["max_adverse"], adverse, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(r["entry_price"], entry, rtol=0, atol=0)
+        signals = [v["signal"] for x, v in got[(r["symbol"], r["interval"])] if x > t][:n]
+        holds = [k for k, signal in enumerate(signals, start=1) if signal == "HOLD"]
+        assert r["ended_after"] == (holds[0] if holds else None)
+        assert r["final"] == (n == 20)
+        scored += 1
+    assert scored > 0
 
 
 async def published_batches(stack: Stack) -> dict[tuple[str, str], list[int]]:

@@ -4,8 +4,9 @@ Each poll becomes one transaction (requests, plans, signals, per-symbol
 progress, backtests); the runner commits the Kafka offsets only after it
 commits, so a crash replays the poll and the idempotent writes make the replay
 a no-op. The drop folder of offline results files is watched beside it, the alerts
-committed (by either) are relayed to the ``alerts`` topic in id order (``db.outbox``), and
-the retention job drops what is past its keep (``db.retention``).
+committed (by either) are relayed to the ``alerts`` topic in id order (``db.outbox``), the
+alerts' outcomes are kept up to date (``db.outcomes``), and the retention job drops what is
+past its keep (``db.retention``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiokafka.errors import KafkaError
 from autonama_ingestor.files import DropFolder
 from autonama_ingestor.repository import Batch, PostgresRepository, Repository
 from autonama_ingestor.settings import Settings
-from autonama_shared.db import retention
+from autonama_shared.db import outcomes, retention
 from autonama_shared.db.channels import alerts_channel
 from autonama_shared.db.outbox import AlertRelay
 from autonama_shared.db.pool import migrate_when_ready, open_pool
@@ -127,5 +128,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             )
             runner.supervise("alert-relay", lambda: relay.run(stop))
         runner.supervise("retention", lambda: retention.keep(pool, settings.retention, stop))
+        runner.supervise("outcomes", lambda: outcomes.keep(pool, stop, settings.outcomes_seconds))
         runner.add_task(report_health(pool, runner.health, stop, service="ingestor"), name="health")
         await runner.sink(make_handler(PostgresRepository(pool)))

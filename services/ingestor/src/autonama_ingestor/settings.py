@@ -34,3 +34,10 @@ class Settings(AppSettings):
         default=True, description="Publish committed alerts to the alerts topic (notifier)."
     )
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outcomes_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often the alerts' outcomes are scored again from the closes stored "
+        "since (README: How alerts are scored).",
+    )

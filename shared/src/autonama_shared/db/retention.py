@@ -174,6 +174,7 @@ GROWING = (
     "band_windows",
     "band_series",
     "alerts",
+    "alert_outcomes",
     "current_signals",
     "scans",
     "scan_symbols",

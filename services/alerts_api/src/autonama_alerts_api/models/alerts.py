@@ -81,6 +81,26 @@ class AlertOutcome(BaseModel):
     counts of bars after the alert's; null where not known yet (the bar has not closed, or
     a gap in the key's candles stops the count)."""
 
+    model_config = with_examples(
+        {
+            "alert_id": 42,
+            "signal": "BUY",
+            "entry_time": "2026-03-02T00:00:00Z",
+            "entry_price": 61250.0,
+            "return_1": 0.82,
+            "return_5": 2.4,
+            "return_20": None,
+            "target_price": 63400.0,
+            "target_hit_after": 4,
+            "opposite_band_price": 66100.0,
+            "opposite_band_hit_after": None,
+            "max_adverse": -1.35,
+            "ended_after": 6,
+            "bars_seen": 9,
+            "final": False,
+        }
+    )
+
     alert_id: int
     signal: Literal["BUY", "SELL"]
     entry_time: datetime | None = Field(description="Open time of the bar after the alert's.")

@@ -33,7 +33,7 @@ from autonama_alerts_api.queries.alerts import (
     list_alerts,
     summary_rows,
 )
-from autonama_alerts_api.queries.outcomes import NotScored, alert_outcome
+from autonama_shared.db.outcomes import NotScored, alert_outcome
 
 router = APIRouter(
     prefix="/v1/alerts",
@@ -160,8 +160,9 @@ async def outcome(
     """The alert's outcome so far from the closed bars of its key after it: entry at the
     next bar's open, returns after 1, 5 and 20 bars, when the target (the fit) and the
     opposite band were reached, the worst excursion against it, when its key turned HOLD.
-    Computed from the stored candles each time (nothing is estimated; a gap in the key's
-    candles stops the count). Example: `GET /v1/alerts/1234/outcome`."""
+    A final one (20 bars) as stored; an open one scored from the stored candles on the
+    spot (nothing is estimated; a gap in the key's candles stops the count). Example:
+    `GET /v1/alerts/1234/outcome`."""
     try:
         scored = await alert_outcome(state.pool, alert_id)
     except NotScored as e:

@@ -1,0 +1,23 @@
+-- Every BUY or SELL alert's outcome (#28, the rules in engine/outcomes.py), kept by the
+-- ingestor as its key's bars close (db/outcomes.py) and final after 20 bars: kept here,
+-- the outcome outlives the closes it was computed from (retention drops those).
+CREATE TABLE alert_outcomes (
+    alert_id                bigint PRIMARY KEY REFERENCES alerts (id),
+    entry_time              timestamptz,
+    entry_price             double precision,
+    return_1                double precision,
+    return_5                double precision,
+    return_20               double precision,
+    target_price            double precision NOT NULL,
+    target_hit_after        smallint CHECK (target_hit_after BETWEEN 1 AND 20),
+    opposite_band_price     double precision NOT NULL,
+    opposite_band_hit_after smallint CHECK (opposite_band_hit_after BETWEEN 1 AND 20),
+    max_adverse             double precision CHECK (max_adverse <= 0),
+    ended_after             smallint CHECK (ended_after BETWEEN 1 AND 20),
+    bars_seen               smallint NOT NULL CHECK (bars_seen BETWEEN 0 AND 20),
+    final                   boolean NOT NULL,
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    CHECK (final = (bars_seen = 20))
+);
+-- what the keeper looks at: the outcomes still open
+CREATE INDEX alert_outcomes_open ON alert_outcomes (alert_id) WHERE NOT final;

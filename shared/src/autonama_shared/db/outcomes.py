@@ -1,0 +1,169 @@
+"""Alert outcomes in PostgreSQL (#28; the rules in ``engine/outcomes.py``).
+
+The bars of an alert are its key's own stored closes (each with its candle's open, high
+and low), read at the candle times t + k steps (k = 1..20, the store's own step,
+``autonama_interval_step``): a time with no close, or a close without its candle, is a
+gap, and nothing after a gap is scored (never an estimate). So a key followed live has
+every bar; a key only scanned now and then has gaps, and its outcome stays short.
+
+The ingestor keeps ``alert_outcomes`` (migration 0025) up to date (``keep``): each round
+scores the open outcomes of recent alerts again from the closes stored since and writes
+those that changed; scoring the same bars again gives the same numbers, so a replay or a
+restart changes nothing. An outcome is final at 20 bars and is kept after its closes
+are pruned. The API reads a final one from the table and scores an open one on the spot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+
+import asyncpg
+
+from autonama_shared.db.keys import key_columns
+from autonama_shared.db.pool import Conn
+from autonama_shared.engine.outcomes import FINAL_BARS, Bar, Outcome, score
+from autonama_shared.lifecycle import wait_or_stop
+
+__all__ = ["OUTCOME_COLUMNS", "NotScored", "alert_outcome", "keep", "score_alerts", "update"]
+
+log = logging.getLogger(__name__)
+
+#: The stored columns of an outcome, in ``Outcome``'s order but its signal.
+OUTCOME_COLUMNS = tuple(f.name for f in fields(Outcome) if f.name != "signal")
+
+
+class NotScored(ValueError):
+    """The alert is not one that is scored: an ended alert (HOLD)."""
+
+
+#: For each alert of $1: the alert, and each of the 20 bars after it (null where its key
+#: stored none), with whether the key's alert at that bar ended it.
+_BARS = f"""
+WITH a AS (
+    SELECT a.id, a.signal, a.fit, a.lower_band, a.upper_band, a.last_candle_time AS t,
+           {key_columns("a")}
+    FROM alerts a WHERE a.id = ANY($1::bigint[])),
+k AS (
+    SELECT a.id, k.id AS key_id FROM a
+    JOIN signal_keys k ON ({key_columns("k")}) = ({key_columns("a")}))
+SELECT a.id, a.signal, a.fit, a.lower_band, a.upper_band, g.n, x.at,
+       o.candle_open, o.candle_high, o.candle_low, o.price,
+       EXISTS (SELECT 1 FROM alerts e
+               WHERE ({key_columns("e")}) = ({key_columns("a")})
+                 AND e.last_candle_time = x.at AND e.reason = 'ended') AS ended
+FROM a
+CROSS JOIN generate_series(1, {FINAL_BARS}) AS g (n)
+CROSS JOIN LATERAL (SELECT a.t + g.n * autonama_interval_step(a.interval) AS at) x
+LEFT JOIN k USING (id)
+LEFT JOIN closes o ON o.key_id = k.key_id AND o.interval = a.interval
+                  AND o.last_candle_time = x.at
+ORDER BY a.id, g.n
+"""  # noqa: S608 - constants only
+
+
+async def score_alerts(conn: Conn | asyncpg.Pool, ids: Sequence[int]) -> dict[int, Outcome | None]:
+    """The outcome so far of each alert of ``ids`` that exists: None for an ended one."""
+    rows = await conn.fetch(_BARS, list(ids))
+    by_alert: dict[int, list[asyncpg.Record]] = {}
+    for r in rows:
+        by_alert.setdefault(r["id"], []).append(r)
+    out: dict[int, Outcome | None] = {}
+    for alert_id, bars_of in by_alert.items():
+        first = bars_of[0]
+        if first["signal"] not in ("BUY", "SELL"):
+            out[alert_id] = None
+            continue
+        bars: list[Bar] = []
+        for r in bars_of:  # in order, up to the first gap
+            candle = (r["candle_open"], r["candle_high"], r["candle_low"], r["price"])
+            if any(v is None for v in candle):
+                break
+            bars.append(Bar(r["at"], *candle))
+        ended = next((r["n"] for r in bars_of if r["ended"]), None)
+        out[alert_id] = score(
+            first["signal"], first["fit"], first["lower_band"], first["upper_band"], bars, ended
+        )
+    return out
+
+
+async def alert_outcome(pool: asyncpg.Pool, alert_id: int) -> Outcome | None:
+    """Alert ``alert_id``'s outcome: the stored one when final, else scored now from the
+    closes; None if there is no such alert; raises ``NotScored`` for an ended alert."""
+    stored = await pool.fetchrow(
+        f"""SELECT a.signal, {", ".join(f"o.{c}" for c in OUTCOME_COLUMNS)}
+            FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id
+            WHERE o.alert_id = $1 AND o.final""",  # noqa: S608 - constants only
+        alert_id,
+    )
+    if stored is not None:
+        return Outcome(*stored)
+    scored = await score_alerts(pool, [alert_id])
+    if alert_id not in scored:
+        return None
+    outcome = scored[alert_id]
+    if outcome is None:
+        raise NotScored(f"alert {alert_id} is an ended alert (HOLD): only BUY and SELL are scored")
+    return outcome
+
+
+#: The alerts whose outcome may move on: BUY or SELL, not final, whose key has closed a
+#: candle after the last bar their outcome saw (nothing new, nothing to score), and not
+#: long ago: a key 40 bars past the alert will not fill a gap of its first 20 any more (a
+#: key only scanned now and then would otherwise be scored again for ever). The oldest
+#: first, $1 at a time after id $2.
+_OPEN = f"""
+SELECT a.id FROM alerts a
+JOIN current_signals cs ON ({key_columns("cs")}) = ({key_columns("a")})
+LEFT JOIN alert_outcomes o ON o.alert_id = a.id
+WHERE a.signal IN ('BUY', 'SELL') AND o.final IS NOT TRUE AND a.id > $2
+  AND cs.last_candle_time > a.last_candle_time
+      + coalesce(o.bars_seen, 0) * autonama_interval_step(a.interval)
+  AND cs.last_candle_time <= a.last_candle_time
+      + {2 * FINAL_BARS} * autonama_interval_step(a.interval)
+ORDER BY a.id
+LIMIT $1
+"""  # noqa: S608 - constants only
+
+#: Write the outcomes given (arrays by column) where new or changed.
+_UPSERT = f"""
+INSERT INTO alert_outcomes AS s (alert_id, {", ".join(OUTCOME_COLUMNS)})
+SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
+                     $5::float8[], $6::float8[], $7::float8[], $8::smallint[], $9::float8[],
+                     $10::smallint[], $11::float8[], $12::smallint[], $13::smallint[],
+                     $14::boolean[])
+ON CONFLICT (alert_id) DO UPDATE
+SET ({", ".join(OUTCOME_COLUMNS)}, updated_at)
+  = ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)}, now())
+WHERE ({", ".join(f"s.{c}" for c in OUTCOME_COLUMNS)})
+      IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)})
+"""  # noqa: S608 - constants only
+
+
+async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
+    """Score every open outcome again and write those that changed; how many changed."""
+    changed, after = 0, 0
+    while True:
+        async with pool.acquire() as conn:
+            ids = [r["id"] for r in await conn.fetch(_OPEN, batch, after)]
+            if not ids:
+                return changed
+            scored = [(i, o) for i, o in (await score_alerts(conn, ids)).items() if o]
+            if scored:
+                columns = list(
+                    zip(*((i, *astuple(o)[1:]) for i, o in scored), strict=True)
+                )  # astuple(o)[0] is the signal, the alert's own
+                status = await conn.execute(_UPSERT, *(list(c) for c in columns))
+                changed += int(status.split()[-1])
+        after = ids[-1]
+
+
+async def keep(pool: asyncpg.Pool, stop: asyncio.Event, every_seconds: float = 10.0) -> None:
+    """The outcomes' keeper (the ingestor runs it): ``update`` every ``every_seconds``."""
+    while not stop.is_set():
+        changed = await update(pool)
+        if changed:
+            log.info("outcomes: %d alert outcome(s) moved on", changed)
+        await wait_or_stop(stop, every_seconds)
