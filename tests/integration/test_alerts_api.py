@@ -1430,3 +1430,80 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
     await pool.execute("UPDATE closes SET candle_open = NULL WHERE last_candle_time > $1", DAY0)
     again = (await http.get(f"/v1/alerts/{alert_id}/outcome")).json()
     assert again == final
+
+
+async def test_the_scorecard_is_what_the_outcomes_say(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """45 days of BUY closes of one key (45 alerts, the first 25 of them final) and 25 of
+    another (5 final): the scorecard's counts, rates, intervals and returns recomputed
+    here from each alert's `/v1/alerts/{id}/outcome`."""
+    import math
+    import statistics
+
+    from autonama_shared.formats.records import LastCandle
+
+    def close(symbol: str, day: int) -> object:
+        c = 100 + 10 * math.sin(day / 3) + 0.2 * day
+        o = 100 + 10 * math.sin((day - 1) / 3) + 0.2 * (day - 1)
+        return live_close(make_signal(symbol, "BUY", day)).model_copy(
+            update={
+                "price": c,
+                "last_candle": LastCandle(open=o, high=max(o, c) + 1.5, low=min(o, c) - 1.5),
+            }
+        )
+
+    for start in range(1, 46, 10):  # the keeper after every 10 days, as it runs meanwhile
+        days = range(start, min(start + 10, 46))
+        await store(pool, *(close("SCOREUSDT", d) for d in days))
+        await store(pool, *(close("FEWUSDT", d) for d in days if d <= 25))
+        await outcomes.update(pool)
+
+    card = (await http.get("/v1/scorecard", params={"by": "symbol"})).json()
+    assert card["by"] == ["symbol"]
+    groups = {g["key"]["symbol"]: g for g in card["groups"]}
+    assert groups["FEWUSDT"]["count"] == 5
+    assert groups["FEWUSDT"]["insufficient"]
+    assert groups["FEWUSDT"]["target_hit_rate"] is None
+
+    ids = [
+        r["id"]
+        for r in await pool.fetch("SELECT id FROM alerts WHERE symbol = 'SCOREUSDT' ORDER BY id")
+    ]
+    assert len(ids) == 45
+    seen = [(await http.get(f"/v1/alerts/{i}/outcome")).json() for i in ids]
+    final = [o for o in seen if o["final"]]
+    n = len(final)
+    assert n == 25
+    group = groups["SCOREUSDT"]
+    assert (group["count"], group["insufficient"]) == (n, False)
+    z = 1.96
+    for name in ("target", "opposite_band"):
+        hits = sum(o[f"{name}_hit_after"] is not None for o in final)
+        assert group[f"{name}_hit_rate"] == pytest.approx(hits / n)
+        p = hits / n  # Wilson's score interval, written out again
+        low = (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (
+            1 + z * z / n
+        )
+        high = (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (
+            1 + z * z / n
+        )
+        assert group[f"{name}_hit_interval"] == pytest.approx([max(0, low), min(1, high)], abs=1e-4)
+    for h in ("1", "5", "20"):
+        gross = [o[f"return_{h}"] for o in final]
+        figures = group["returns"][h]
+        assert figures["median_gross"] == pytest.approx(statistics.median(gross))
+        assert figures["mean_gross"] == pytest.approx(sum(gross) / n)
+        # net of 0.1 % a fill: a long return r is (0.999^2 (1 + r) - 1)
+        nets = [((0.999**2) * (1 + g / 100) - 1) * 100 for g in gross]
+        assert figures["median_net"] == pytest.approx(statistics.median(nets))
+    reached = [o["target_hit_after"] for o in final if o["target_hit_after"] is not None]
+    assert group["median_bars_to_target"] == (statistics.median(reached) if reached else None)
+    assert group["median_max_adverse"] == pytest.approx(
+        statistics.median(o["max_adverse"] for o in final)
+    )
+    buys = (await http.get("/v1/scorecard", params={"by": ["signal", "interval"]})).json()
+    assert [(g["key"], g["count"]) for g in buys["groups"]] == [
+        ({"signal": "BUY", "interval": "1d"}, 30)
+    ]
+    assert (await http.get("/v1/scorecard", params={"by": "colour"})).status_code == 422

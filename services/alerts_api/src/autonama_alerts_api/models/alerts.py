@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonama_alerts_api.models.common import ALERT_EXAMPLE, SCAN_ID, with_examples
+from autonama_shared.engine.scorecard import MIN_SAMPLE
 from autonama_shared.formats.alerts import AlertRecord
 
-__all__ = ["Alert", "AlertOutcome", "AlertPage", "ScanFailure", "Summary"]
+__all__ = [
+    "Alert",
+    "AlertOutcome",
+    "AlertPage",
+    "GroupField",
+    "HorizonFigures",
+    "ScanFailure",
+    "Scorecard",
+    "ScorecardGroup",
+    "Summary",
+]
 
 
 class Alert(AlertRecord):
@@ -125,3 +136,69 @@ class AlertOutcome(BaseModel):
     ended_after: int | None = Field(description="Bars until the key turned HOLD, within 20.")
     bars_seen: int = Field(description="Closed bars after the alert's, without a gap (at most 20).")
     final: bool = Field(description="20 bars seen: the outcome no longer changes.")
+
+
+GroupField = Literal["symbol", "interval", "degree", "kstd", "price_scale", "days", "signal"]
+
+
+_HORIZON_EXAMPLE = {"median_gross": 1.2, "mean_gross": 0.9, "median_net": 1.0, "mean_net": 0.7}
+_GROUP_EXAMPLE: dict[str, Any] = {
+    "key": {"signal": "BUY"},
+    "count": 48,
+    "insufficient": False,
+    "target_hit_rate": 0.625,
+    "target_hit_interval": [0.484, 0.748],
+    "opposite_band_hit_rate": 0.146,
+    "opposite_band_hit_interval": [0.072, 0.272],
+    "returns": {"1": _HORIZON_EXAMPLE, "5": _HORIZON_EXAMPLE, "20": _HORIZON_EXAMPLE},
+    "median_bars_to_target": 4.0,
+    "median_max_adverse": -1.8,
+}
+
+
+class HorizonFigures(BaseModel):
+    model_config = with_examples(_HORIZON_EXAMPLE)
+
+    median_gross: float
+    mean_gross: float
+    median_net: float
+    mean_net: float
+
+
+class ScorecardGroup(BaseModel):
+    model_config = with_examples(_GROUP_EXAMPLE)
+
+    key: dict[str, Any] = Field(description="The group's values of the fields asked for.")
+    count: int = Field(description="Final outcomes (20 bars seen) in the group.")
+    insufficient: bool = Field(
+        description=f"Fewer than {MIN_SAMPLE} final outcomes: no rate or figure is claimed."
+    )
+    target_hit_rate: float | None = Field(description="Share that reached the target.")
+    target_hit_interval: tuple[float, float] | None = Field(description="Wilson 95 %.")
+    opposite_band_hit_rate: float | None
+    opposite_band_hit_interval: tuple[float, float] | None
+    returns: dict[str, HorizonFigures] = Field(
+        description="By horizon in bars (1, 5, 20): returns in percent, gross and net."
+    )
+    median_bars_to_target: float | None
+    median_max_adverse: float | None
+
+
+class Scorecard(BaseModel):
+    """Final alert outcomes by group (README: How alerts are scored)."""
+
+    model_config = with_examples(
+        {
+            "by": ["signal"],
+            "fee": 0.001,
+            "slippage_bps": 0.0,
+            "min_sample": 20,
+            "groups": [_GROUP_EXAMPLE],
+        }
+    )
+
+    by: list[str]
+    fee: float = Field(description="Per fill, in the net figures (the backtest's default).")
+    slippage_bps: float
+    min_sample: int
+    groups: list[ScorecardGroup]

@@ -7,6 +7,7 @@ from autonama_alerts_api.routes import (
     market,
     operations,
     scans,
+    scorecard,
     stream,
     subscriptions,
     symbols,
@@ -16,6 +17,7 @@ from autonama_alerts_api.routes import (
 ROUTERS = [
     operations.router,
     alerts.router,
+    scorecard.router,
     market.router,
     stream.router,
     scans.router,
