@@ -1409,6 +1409,9 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
         k: v for k, v in got.items() if k != "signal" and k != "entry_time"
     } | {"entry_time": DAY0 + timedelta(days=11)}
     assert await outcomes.update(pool) == 0  # a replay: nothing moved
+    listed = await alerts(http, latest="false", symbol="OUTUSDT")
+    assert next(a for a in listed if a["id"] == alert_id)["outcome"] == got  # carried along
+    assert next(a for a in listed if a["reason"] == "ended")["outcome"] is None
 
     # The gap filled (day 15), then the bars up to day 30: final at its 20th bar.
     await store(pool, bar(15, "HOLD", (118, 123, 117, 119)))
@@ -1421,6 +1424,12 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
     assert (final["target_hit_after"], final["opposite_band_hit_after"]) == (2, 4)
     assert final["max_adverse"] == pytest.approx(-400 / 111)  # up to the target, as before
     assert (final["bars_seen"], final["final"], final["ended_after"]) == (20, True, 4)
+    for _ in range(50):  # the keeper's NOTIFY makes the cached page of alerts stale
+        listed = await alerts(http, latest="false", symbol="OUTUSDT")
+        if next(a for a in listed if a["id"] == alert_id)["outcome"] == final:
+            break
+        await asyncio.sleep(0.1)
+    assert next(a for a in listed if a["id"] == alert_id)["outcome"] == final
     stored_final = await pool.fetchrow(
         "SELECT final, return_20 FROM alert_outcomes WHERE alert_id = $1", alert_id
     )

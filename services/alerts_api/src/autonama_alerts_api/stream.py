@@ -38,8 +38,7 @@ import asyncpg
 from fastapi import HTTPException
 
 from autonama_alerts_api.models.alerts import Alert
-from autonama_alerts_api.queries.alerts import AlertFilter, alert_of
-from autonama_shared.db.outbox import ALERT_COLUMNS
+from autonama_alerts_api.queries.alerts import ALERT_COLUMNS, OUTCOME_JOIN, AlertFilter, alert_of
 from autonama_shared.lifecycle import Backoff, supervise
 
 __all__ = ["MARKET_SECONDS", "Broadcaster", "Client", "Seats", "sse_event"]
@@ -258,7 +257,8 @@ class Broadcaster:
     async def _fan_out(self) -> None:
         while True:
             rows = await self.pool.fetch(
-                f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id > $1 ORDER BY a.id LIMIT 500",  # noqa: S608
+                f"SELECT {ALERT_COLUMNS} FROM alerts a {OUTCOME_JOIN} "  # noqa: S608
+                "WHERE a.id > $1 ORDER BY a.id LIMIT 500",
                 self.last_id,
             )
             if not rows:

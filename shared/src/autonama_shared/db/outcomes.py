@@ -22,6 +22,7 @@ from dataclasses import astuple, fields
 
 import asyncpg
 
+from autonama_shared.db.channels import notify_state
 from autonama_shared.db.keys import key_columns
 from autonama_shared.db.pool import Conn
 from autonama_shared.engine.outcomes import FINAL_BARS, Bar, Outcome, score
@@ -156,7 +157,10 @@ async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
                     zip(*((i, *astuple(o)[1:]) for i, o in scored), strict=True)
                 )  # astuple(o)[0] is the signal, the alert's own
                 status = await conn.execute(_UPSERT, *(list(c) for c in columns))
-                changed += int(status.split()[-1])
+                moved = int(status.split()[-1])
+                if moved:  # cached pages of alerts (their outcomes) are stale now
+                    await notify_state(conn)
+                changed += moved
         after = ids[-1]
 
 

@@ -24,11 +24,69 @@ __all__ = [
 ]
 
 
+class AlertOutcome(BaseModel):
+    """What the market did after a BUY or SELL alert, bar by bar up to 20 bars (the rules:
+    the README's "How alerts are scored"). Percentages are numbers (4.2 is 4.2 %), bars are
+    counts of bars after the alert's; null where not known yet (the bar has not closed, or
+    a gap in the key's candles stops the count)."""
+
+    model_config = with_examples(
+        {
+            "alert_id": 42,
+            "signal": "BUY",
+            "entry_time": "2026-03-02T00:00:00Z",
+            "entry_price": 61250.0,
+            "return_1": 0.82,
+            "return_5": 2.4,
+            "return_20": None,
+            "target_price": 63400.0,
+            "target_hit_after": 4,
+            "opposite_band_price": 66100.0,
+            "opposite_band_hit_after": None,
+            "max_adverse": -1.35,
+            "ended_after": 6,
+            "bars_seen": 9,
+            "final": False,
+        }
+    )
+
+    alert_id: int
+    signal: Literal["BUY", "SELL"]
+    entry_time: datetime | None = Field(description="Open time of the bar after the alert's.")
+    entry_price: float | None = Field(description="Open of the bar after the alert's.")
+    return_1: float | None = Field(description="Gross return (%) at the close 1 bar after.")
+    return_5: float | None = Field(description="Gross return (%) at the close 5 bars after.")
+    return_20: float | None = Field(description="Gross return (%) at the close 20 bars after.")
+    target_price: float = Field(description="The fit at the alert's bar.")
+    target_hit_after: int | None = Field(
+        description="Bars until a high (BUY) or low (SELL) reached the target."
+    )
+    opposite_band_price: float = Field(
+        description="The upper (BUY) or lower (SELL) band at the alert's bar."
+    )
+    opposite_band_hit_after: int | None = Field(
+        description="Bars until the opposite band was reached."
+    )
+    max_adverse: float | None = Field(
+        description="Worst excursion against the alert (%, zero or negative) until the target "
+        "was hit, or over all the bars seen."
+    )
+    ended_after: int | None = Field(description="Bars until the key turned HOLD, within 20.")
+    bars_seen: int = Field(description="Closed bars after the alert's, without a gap (at most 20).")
+    final: bool = Field(description="20 bars seen: the outcome no longer changes.")
+
+
 class Alert(AlertRecord):
     """A BUY or SELL signal that was new for its symbol, interval and parameters, or the end
     of one: signal HOLD, reason ``ended``, previous_signal the side that ended."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [ALERT_EXAMPLE]})
+
+    outcome: AlertOutcome | None = Field(
+        default=None,
+        description="What the market did after it so far (`GET /v1/alerts/{id}/outcome`); "
+        "null until a bar after it has been scored, and for an ended alert.",
+    )
 
 
 class AlertPage(BaseModel):
@@ -84,58 +142,6 @@ class ScanFailure(BaseModel):
     scan_id: str
     requested_at: datetime
     error: str | None
-
-
-class AlertOutcome(BaseModel):
-    """What the market did after a BUY or SELL alert, bar by bar up to 20 bars (the rules:
-    the README's "How alerts are scored"). Percentages are numbers (4.2 is 4.2 %), bars are
-    counts of bars after the alert's; null where not known yet (the bar has not closed, or
-    a gap in the key's candles stops the count)."""
-
-    model_config = with_examples(
-        {
-            "alert_id": 42,
-            "signal": "BUY",
-            "entry_time": "2026-03-02T00:00:00Z",
-            "entry_price": 61250.0,
-            "return_1": 0.82,
-            "return_5": 2.4,
-            "return_20": None,
-            "target_price": 63400.0,
-            "target_hit_after": 4,
-            "opposite_band_price": 66100.0,
-            "opposite_band_hit_after": None,
-            "max_adverse": -1.35,
-            "ended_after": 6,
-            "bars_seen": 9,
-            "final": False,
-        }
-    )
-
-    alert_id: int
-    signal: Literal["BUY", "SELL"]
-    entry_time: datetime | None = Field(description="Open time of the bar after the alert's.")
-    entry_price: float | None = Field(description="Open of the bar after the alert's.")
-    return_1: float | None = Field(description="Gross return (%) at the close 1 bar after.")
-    return_5: float | None = Field(description="Gross return (%) at the close 5 bars after.")
-    return_20: float | None = Field(description="Gross return (%) at the close 20 bars after.")
-    target_price: float = Field(description="The fit at the alert's bar.")
-    target_hit_after: int | None = Field(
-        description="Bars until a high (BUY) or low (SELL) reached the target."
-    )
-    opposite_band_price: float = Field(
-        description="The upper (BUY) or lower (SELL) band at the alert's bar."
-    )
-    opposite_band_hit_after: int | None = Field(
-        description="Bars until the opposite band was reached."
-    )
-    max_adverse: float | None = Field(
-        description="Worst excursion against the alert (%, zero or negative) until the target "
-        "was hit, or over all the bars seen."
-    )
-    ended_after: int | None = Field(description="Bars until the key turned HOLD, within 20.")
-    bars_seen: int = Field(description="Closed bars after the alert's, without a gap (at most 20).")
-    final: bool = Field(description="20 bars seen: the outcome no longer changes.")
 
 
 GroupField = Literal["symbol", "interval", "degree", "kstd", "price_scale", "days", "signal"]

@@ -13,11 +13,14 @@ import asyncpg
 import orjson
 
 from autonama_alerts_api.models.alerts import Alert
-from autonama_shared.db.outbox import ALERT_COLUMNS
+from autonama_shared.db.outbox import ALERT_COLUMNS as _RECORD_COLUMNS
+from autonama_shared.db.outcomes import OUTCOME_COLUMNS
 from autonama_shared.db.pool import one
 
 __all__ = [
+    "ALERT_COLUMNS",
     "CURRENT_JOIN",
+    "OUTCOME_JOIN",
     "AlertFilter",
     "Cursor",
     "Sort",
@@ -26,6 +29,7 @@ __all__ = [
     "alerts_json",
     "list_alerts",
     "summary_rows",
+    "with_outcome",
 ]
 
 
@@ -37,6 +41,27 @@ _SORT_COLUMN = {
     "target_return": "a.target_return",
     "time": "a.id",
 }
+
+
+#: The columns of an alert as the API gives it: the record's (``db.outbox``), then its
+#: outcome so far (migration 0025; ``OUTCOME_JOIN``) under ``outcome_`` names, which
+#: ``with_outcome`` nests as ``outcome`` (null until the ingestor has scored a bar).
+ALERT_COLUMNS = f"{_RECORD_COLUMNS}, o.alert_id AS outcome_alert_id, " + ", ".join(
+    f"o.{c} AS outcome_{c}" for c in OUTCOME_COLUMNS
+)
+OUTCOME_JOIN = "LEFT JOIN alert_outcomes o ON o.alert_id = a.id"
+_OUTCOME_NAMES = tuple((f"outcome_{c}", c) for c in OUTCOME_COLUMNS)
+
+
+def with_outcome(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """An ``ALERT_COLUMNS`` row as ``Alert``'s fields in its order: the outcome nested."""
+    alert = dict(row)
+    scored = alert.pop("outcome_alert_id") is not None
+    flat = {name: alert.pop(column) for column, name in _OUTCOME_NAMES}
+    alert["outcome"] = (
+        {"alert_id": alert["id"], "signal": alert["signal"], **flat} if scored else None
+    )
+    return alert
 
 
 #: An alert is current while its signal is the newest of its key: the key's row of
@@ -111,7 +136,7 @@ class Cursor:
 
 
 def alert_of(row: asyncpg.Record) -> Alert:
-    return Alert.model_validate(dict(row))
+    return Alert.model_validate(with_outcome(row))
 
 
 async def list_alerts(
@@ -138,12 +163,11 @@ async def list_alerts(
     args.append(limit + 1)
     current = CURRENT_JOIN if latest else ""
     rows = await pool.fetch(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a {current} {where} "  # noqa: S608 - no user text
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {current} {OUTCOME_JOIN} {where} "  # noqa: S608
         f"ORDER BY {column} {direction}, a.id {direction} LIMIT ${len(args)}",
         *args,
     )
-    names = tuple(rows[0].keys()) if rows else ()
-    alerts = [dict(zip(names, r, strict=True)) for r in rows[:limit]]
+    alerts = [with_outcome(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = alerts[-1]
@@ -187,7 +211,7 @@ async def summary_rows(pool: asyncpg.Pool) -> dict[str, Any]:
     strongest: dict[int, Alert] = {}
     if ids:
         rows = await pool.fetch(
-            f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = ANY($1::bigint[])",  # noqa: S608
+            f"SELECT {ALERT_COLUMNS} FROM alerts a {OUTCOME_JOIN} WHERE a.id = ANY($1::bigint[])",  # noqa: S608
             ids,
         )
         strongest = {r["id"]: alert_of(r) for r in rows}
@@ -219,7 +243,8 @@ async def alerts_after(
     conditions = ["a.id > $1", "a.id <= $2", *filters.where(args)]
     args.append(limit)
     rows = await pool.fetch(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)} "  # noqa: S608
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {OUTCOME_JOIN} "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)} "
         f"ORDER BY a.id LIMIT ${len(args)}",
         *args,
     )

@@ -7,9 +7,8 @@ from typing import Any
 import asyncpg
 
 from autonama_alerts_api.models.market import BandSeries
-from autonama_alerts_api.queries.alerts import alert_of
+from autonama_alerts_api.queries.alerts import ALERT_COLUMNS, OUTCOME_JOIN, alert_of
 from autonama_shared.db.keys import key_columns
-from autonama_shared.db.outbox import ALERT_COLUMNS
 from autonama_shared.db.windows import COLUMNS, unpack
 from autonama_shared.formats.keys import KEY_FIELDS
 
@@ -178,7 +177,7 @@ async def _window_row(
 async def _with_alerts(pool: asyncpg.Pool, found: dict[str, Any]) -> BandSeries:
     """The window with its key's alerts within it."""
     alerts = await pool.fetch(
-        f"""SELECT {ALERT_COLUMNS} FROM alerts a
+        f"""SELECT {ALERT_COLUMNS} FROM alerts a {OUTCOME_JOIN}
             WHERE ({key_columns("a")}) = ($1, $2, $3, $4, $5, $6)
               AND a.last_candle_time >= to_timestamp($7 / 1000.0)
               AND a.last_candle_time <= $8 ORDER BY a.id""",  # noqa: S608
