@@ -1405,6 +1405,7 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
     assert await outcomes.update(pool) >= 1
     kept = dict(await pool.fetchrow("SELECT * FROM alert_outcomes WHERE alert_id = $1", alert_id))
     assert kept.pop("updated_at") is not None
+    assert kept.pop("open")  # scored again as bars come
     assert kept | {"alert_id": alert_id} == {
         k: v for k, v in got.items() if k != "signal" and k != "entry_time"
     } | {"entry_time": DAY0 + timedelta(days=11)}
@@ -1431,9 +1432,10 @@ async def test_an_alerts_outcome_from_the_bars_its_key_closed_after_it(
         await asyncio.sleep(0.1)
     assert next(a for a in listed if a["id"] == alert_id)["outcome"] == final
     stored_final = await pool.fetchrow(
-        "SELECT final, return_20 FROM alert_outcomes WHERE alert_id = $1", alert_id
+        "SELECT final, open, return_20 FROM alert_outcomes WHERE alert_id = $1", alert_id
     )
     assert stored_final["final"]
+    assert not stored_final["open"]  # no longer scored
     assert stored_final["return_20"] == pytest.approx(2200 / 111)
     # final: kept even when its closes are gone (retention drops whole partitions)
     await pool.execute("UPDATE closes SET candle_open = NULL WHERE last_candle_time > $1", DAY0)
@@ -1516,3 +1518,23 @@ async def test_the_scorecard_is_what_the_outcomes_say(
         ({"signal": "BUY", "interval": "1d"}, 30)
     ]
     assert (await http.get("/v1/scorecard", params={"by": "colour"})).status_code == 422
+
+
+async def test_an_outcome_whose_bars_never_come_is_let_go(pool: asyncpg.Pool) -> None:
+    """A key scanned now and then: its alert's bars are not stored. Scored while the key is
+    within 40 bars of it (bars_seen 0), let go once it is past: no longer read each round."""
+    await store(pool, live_close(make_signal("GAPUSDT", "BUY", 10)))
+    await store(pool, live_close(make_signal("GAPUSDT", "BUY", 30)))  # 20 bars on, a gap
+    await outcomes.update(pool)
+    rows = await pool.fetch(
+        "SELECT bars_seen, final, open FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id"
+        " WHERE a.symbol = 'GAPUSDT' ORDER BY a.id"
+    )
+    assert [tuple(r) for r in rows] == [(0, False, True), (0, False, True)]
+    await store(pool, live_close(make_signal("GAPUSDT", "HOLD", 51)))  # 41 bars past day 10
+    await outcomes.update(pool)
+    rows = await pool.fetch(
+        "SELECT a.last_candle_time, o.open FROM alert_outcomes o JOIN alerts a"
+        " ON a.id = o.alert_id WHERE a.symbol = 'GAPUSDT' ORDER BY a.id"
+    )
+    assert [r["open"] for r in rows] == [False, True]  # day 30's is 21 bars back: still open

@@ -7,10 +7,13 @@ gap, and nothing after a gap is scored (never an estimate). So a key followed li
 every bar; a key only scanned now and then has gaps, and its outcome stays short.
 
 The ingestor keeps ``alert_outcomes`` (migration 0025) up to date (``keep``): each round
-scores the open outcomes of recent alerts again from the closes stored since and writes
-those that changed; scoring the same bars again gives the same numbers, so a replay or a
-restart changes nothing. An outcome is final at 20 bars and is kept after its closes
-are pruned. The API reads a final one from the table and scores an open one on the spot.
+admits the new BUY and SELL alerts (an empty outcome row each, past a position as the
+alert relay keeps one), scores again the open outcomes whose key closed a bar since and
+writes those that changed, and lets go of those whose key is 40 bars past them. Its
+reads are of the open outcomes only (a partial index), however many alerts the table
+holds. Scoring the same bars again gives the same numbers, so a replay or a restart
+changes nothing. An outcome is final at 20 bars and is kept after its closes are pruned.
+The API reads a final one from the table and scores an open one on the spot.
 """
 
 from __future__ import annotations
@@ -110,45 +113,76 @@ async def alert_outcome(pool: asyncpg.Pool, alert_id: int) -> Outcome | None:
     return outcome
 
 
-#: The alerts whose outcome may move on: BUY or SELL, not final, whose key has closed a
-#: candle after the last bar their outcome saw (nothing new, nothing to score), and not
-#: long ago: a key 40 bars past the alert will not fill a gap of its first 20 any more (a
-#: key only scanned now and then would otherwise be scored again for ever). The oldest
-#: first, $1 at a time after id $2.
-_OPEN = f"""
-SELECT a.id FROM alerts a
+#: The new alerts admitted, $1 at a time: each BUY or SELL alert above the keeper's
+#: position gets its (empty) outcome row, and the position moves past them (the row lock
+#: makes two keepers, of two ingestors, take turns). Returns the new position.
+_ADMIT = """
+WITH pos AS (SELECT last_id FROM outbox_positions WHERE name = 'outcomes' FOR UPDATE),
+next AS (
+    SELECT a.id, a.signal, a.fit, a.lower_band, a.upper_band FROM alerts a, pos
+    WHERE a.id > pos.last_id ORDER BY a.id LIMIT $1),
+admitted AS (
+    INSERT INTO alert_outcomes (alert_id, target_price, opposite_band_price, bars_seen, final)
+    SELECT id, fit, CASE WHEN signal = 'BUY' THEN upper_band ELSE lower_band END, 0, false
+    FROM next WHERE signal IN ('BUY', 'SELL')
+    ON CONFLICT DO NOTHING)
+UPDATE outbox_positions SET last_id = (SELECT max(id) FROM next)
+WHERE name = 'outcomes' AND EXISTS (SELECT 1 FROM next)
+RETURNING last_id
+"""
+
+#: The open outcomes whose key has closed a candle after the last bar they saw (nothing
+#: new, nothing to score), $1 at a time after alert $2.
+_MOVED = f"""
+SELECT o.alert_id FROM alert_outcomes o
+JOIN alerts a ON a.id = o.alert_id
 JOIN current_signals cs ON ({key_columns("cs")}) = ({key_columns("a")})
-LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE a.signal IN ('BUY', 'SELL') AND o.final IS NOT TRUE AND a.id > $2
+WHERE o.open AND o.alert_id > $2
   AND cs.last_candle_time > a.last_candle_time
-      + coalesce(o.bars_seen, 0) * autonama_interval_step(a.interval)
-  AND cs.last_candle_time <= a.last_candle_time
-      + {2 * FINAL_BARS} * autonama_interval_step(a.interval)
-ORDER BY a.id
+      + o.bars_seen * autonama_interval_step(a.interval)
+ORDER BY o.alert_id
 LIMIT $1
 """  # noqa: S608 - constants only
 
-#: Write the outcomes given (arrays by column) where new or changed.
+#: Let go of the open outcomes whose key is 40 bars past the alert: a gap in their first
+#: 20 bars will not be filled any more (a key only scanned now and then).
+_LET_GO = f"""
+UPDATE alert_outcomes o SET open = false, updated_at = now()
+FROM alerts a, current_signals cs
+WHERE o.open AND a.id = o.alert_id AND ({key_columns("cs")}) = ({key_columns("a")})
+  AND cs.last_candle_time > a.last_candle_time
+      + {2 * FINAL_BARS} * autonama_interval_step(a.interval)
+"""  # noqa: S608 - constants only
+
+#: Write the outcomes given (arrays by column) where changed; a final one is closed.
 _UPSERT = f"""
-INSERT INTO alert_outcomes AS s (alert_id, {", ".join(OUTCOME_COLUMNS)})
-SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
+INSERT INTO alert_outcomes AS s (alert_id, {", ".join(OUTCOME_COLUMNS)}, open)
+SELECT *, NOT final FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
                      $5::float8[], $6::float8[], $7::float8[], $8::smallint[], $9::float8[],
                      $10::smallint[], $11::float8[], $12::smallint[], $13::smallint[],
-                     $14::boolean[])
+                     $14::boolean[]) AS u (alert_id, {", ".join(OUTCOME_COLUMNS)})
 ON CONFLICT (alert_id) DO UPDATE
-SET ({", ".join(OUTCOME_COLUMNS)}, updated_at)
-  = ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)}, now())
+SET ({", ".join(OUTCOME_COLUMNS)}, open, updated_at)
+  = ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)}, EXCLUDED.open, now())
 WHERE ({", ".join(f"s.{c}" for c in OUTCOME_COLUMNS)})
       IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)})
 """  # noqa: S608 - constants only
 
 
 async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
-    """Score every open outcome again and write those that changed; how many changed."""
+    """One round of the keeper: the new alerts admitted, every open outcome whose key
+    closed a bar since scored again (those that changed written), those long past let go;
+    how many outcomes moved."""
+    async with pool.acquire() as conn:
+        while True:
+            async with conn.transaction():
+                if await conn.fetchval(_ADMIT, 5 * batch) is None:
+                    break
+        await conn.execute(_LET_GO)
     changed, after = 0, 0
     while True:
         async with pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(_OPEN, batch, after)]
+            ids = [r["alert_id"] for r in await conn.fetch(_MOVED, batch, after)]
             if not ids:
                 return changed
             scored = [(i, o) for i, o in (await score_alerts(conn, ids)).items() if o]

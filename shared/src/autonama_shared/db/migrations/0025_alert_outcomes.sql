@@ -16,8 +16,14 @@ CREATE TABLE alert_outcomes (
     ended_after             smallint CHECK (ended_after BETWEEN 1 AND 20),
     bars_seen               smallint NOT NULL CHECK (bars_seen BETWEEN 0 AND 20),
     final                   boolean NOT NULL,
+    -- still scored each round: not final, and its key not yet 40 bars past it (a key
+    -- scanned now and then, whose bars never all come, is let go then)
+    open                    boolean NOT NULL DEFAULT true,
     updated_at              timestamptz NOT NULL DEFAULT now(),
-    CHECK (final = (bars_seen = 20))
+    CHECK (final = (bars_seen = 20)),
+    CHECK (NOT (final AND open))
 );
--- what the keeper looks at: the outcomes still open
-CREATE INDEX alert_outcomes_open ON alert_outcomes (alert_id) WHERE NOT final;
+-- what the keeper scores: the open outcomes only, however many alerts there are
+CREATE INDEX alert_outcomes_open ON alert_outcomes (alert_id) WHERE open;
+-- the alerts the keeper has admitted (an outcome row each, BUY and SELL): from now on
+INSERT INTO outbox_positions (name, last_id) SELECT 'outcomes', coalesce(max(id), 0) FROM alerts;
