@@ -43,6 +43,9 @@ NOTIFIER_ENV = {
     "AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": "127.0.0.1/32",
 }
 
+#: The alert relay's position (the outcomes' keeper has one beside it, migration 0025).
+RELAY_POSITION = "SELECT last_id FROM outbox_positions WHERE name = 'alerts'"
+
 
 @pytest.fixture
 def api(
@@ -141,7 +144,7 @@ async def test_the_relay_publishes_committed_alerts_in_order_and_again_after_a_c
         with pytest.raises(RuntimeError, match="crash after publishing"):
             await AlertRelay(pool, send_then_fail, topics.alerts, channel).relay_once()
         async with pool.acquire() as conn:
-            assert await conn.fetchval("SELECT last_id FROM outbox_positions") == 0
+            assert await conn.fetchval(RELAY_POSITION) == 0
 
         async def send(topic: str, value: bytes, key: bytes) -> None:
             await producer.send_and_wait(topic, value, key=key)
@@ -155,7 +158,7 @@ async def test_the_relay_publishes_committed_alerts_in_order_and_again_after_a_c
     events = await read_alert_events(kafka_settings, 6)
     async with pool.acquire() as conn:
         stored = await conn.fetch("SELECT id, symbol, reason FROM alerts ORDER BY id")
-        assert await conn.fetchval("SELECT last_id FROM outbox_positions") == stored[-1]["id"]
+        assert await conn.fetchval(RELAY_POSITION) == stored[-1]["id"]
     # At least once: the failed round's 3 events, then the 3 again; every one keyed by its key.
     assert sorted(e.id for _, e in events) == sorted([r["id"] for r in stored] * 2)
     for key, e in events:

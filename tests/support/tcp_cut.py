@@ -43,7 +43,10 @@ class TcpCut:
         writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.add(writer)  # from its accept on: a cut while it connects ends it
+        if self.server is None:  # accepted just before a cut, served after it: cut too
+            writer.transport.abort()
+            return
+        self.writers.add(writer)  # from here on: a cut while it connects ends it
         generation = self.generation
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
