@@ -6,6 +6,9 @@ allowed without an ACL), the services authenticating through their settings.
 - The pipeline (fetcher, analyzer, ingestor) runs a scan through it, every client of every
   service authenticated as the one user the ACL lets use its topic and group prefixes.
 - That user can create no topic outside its prefix.
+
+One test, one broker: the module's tests were spread over the suite's processes, and each
+started a broker of its own for its module (three JVM starts where one does).
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from tests.support.stack import Stack, wait_for_log
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sasl() -> Iterator[tuple[OwnBroker, KafkaSettings]]:
-    """One broker for the module (each test uses what it needs of it)."""
+    """A broker with SASL/SCRAM and ACLs, and the settings of its one user."""
     unique_id = secrets.token_hex(6)
     user_password = secrets.token_urlsafe(18)
     users = f"admin:{secrets.token_urlsafe(18)},autonama:{user_password}"
@@ -68,10 +71,21 @@ async def can_list_topics(settings: KafkaSettings) -> bool:
         await admin.close()
 
 
-async def test_a_client_without_the_password_gets_nothing(
+async def test_sasl_and_acls_keep_out_and_let_the_pipeline_through(
     sasl: tuple[OwnBroker, KafkaSettings],
+    pg_settings: PostgresSettings,
+    standin_2022: StandIn,
+    tmp_path: Path,
 ) -> None:
     _, settings = sasl
+    await a_client_without_the_password_gets_nothing(settings)
+    await an_acl_keeps_a_user_to_its_own_prefixes(settings)
+    await a_scan_runs_through_a_broker_with_sasl_and_acls(
+        settings, pg_settings, standin_2022, tmp_path
+    )
+
+
+async def a_client_without_the_password_gets_nothing(settings: KafkaSettings) -> None:
     assert await can_list_topics(settings)  # the one with the password does
     wrong = settings.model_copy(update={"sasl_password": SecretStr("not-the-password")})
     assert not await can_list_topics(wrong)
@@ -79,10 +93,7 @@ async def test_a_client_without_the_password_gets_nothing(
     assert not await can_list_topics(plain)
 
 
-async def test_an_acl_keeps_a_user_to_its_own_prefixes(
-    sasl: tuple[OwnBroker, KafkaSettings],
-) -> None:
-    _, settings = sasl
+async def an_acl_keeps_a_user_to_its_own_prefixes(settings: KafkaSettings) -> None:
     mine = TopicSpec(f"{settings.topic_prefix}mine", partitions=1)
     created = await ensure_topics(
         settings.bootstrap_servers, [mine], options=settings.client_options()
@@ -93,13 +104,9 @@ async def test_an_acl_keeps_a_user_to_its_own_prefixes(
         await ensure_topics(settings.bootstrap_servers, [other], options=settings.client_options())
 
 
-async def test_a_scan_runs_through_a_broker_with_sasl_and_acls(
-    sasl: tuple[OwnBroker, KafkaSettings],
-    pg_settings: PostgresSettings,
-    standin_2022: StandIn,
-    tmp_path: Path,
+async def a_scan_runs_through_a_broker_with_sasl_and_acls(
+    settings: KafkaSettings, pg_settings: PostgresSettings, standin_2022: StandIn, tmp_path: Path
 ) -> None:
-    _, settings = sasl
     stack = Stack(settings, pg_settings, tmp_path, standin_2022.url)
     try:
         symbols = all_symbols(standin_2022)[:5]
