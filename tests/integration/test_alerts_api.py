@@ -1513,6 +1513,15 @@ async def test_the_scorecard_is_what_the_outcomes_say(
     assert group["median_max_adverse"] == pytest.approx(
         statistics.median(o["max_adverse"] for o in final)
     )
+    # the notifications' track record of the key: the same final outcomes
+    async with pool.acquire() as conn:
+        tracks = await outcomes.track_records(conn, [("SCOREUSDT", "1d", 4, 2.0, "linear", 720)])
+    track = tracks[("SCOREUSDT", "1d", 4, 2.0, "linear", 720)]
+    assert track.sample == n
+    assert track.hit_rate == pytest.approx(
+        sum(o["target_hit_after"] is not None for o in final) / n
+    )
+    assert track.median_return_5 == pytest.approx(statistics.median(o["return_5"] for o in final))
     buys = (await http.get("/v1/scorecard", params={"by": ["signal", "interval"]})).json()
     assert [(g["key"], g["count"]) for g in buys["groups"]] == [
         ({"signal": "BUY", "interval": "1d"}, 30)

@@ -215,6 +215,12 @@ async def test_the_notifier_reads_targets_and_moves_deliveries_and_nothing_else(
             "INSERT INTO worker_status (name, running, detail) VALUES ('notifier-t', true, 'ok')"
         )
         await conn.execute("DELETE FROM worker_status WHERE name = 'notifier-t'")
+        # a key's track record for its messages (0025): which alerts are a key's, and
+        # whether their final outcomes reached the target; none of their numbers
+        await conn.fetch(
+            "SELECT a.symbol, o.target_hit_after, o.return_5 FROM alerts a"
+            " JOIN alert_outcomes o ON o.alert_id = a.id AND o.final"
+        )
         await refused(
             conn,
             f"UPDATE subscriptions SET url = 'http://10.0.0.1/' WHERE id = {victim}",
@@ -222,7 +228,8 @@ async def test_the_notifier_reads_targets_and_moves_deliveries_and_nothing_else(
             "VALUES ('x', 'apprise', 'json://x', '{}')",
             "DELETE FROM subscriptions",
             "SELECT count(*) FROM signals",
-            "SELECT count(*) FROM alerts",
+            "SELECT price, fit FROM alerts",
+            "SELECT entry_price FROM alert_outcomes",
             "SELECT sha256 FROM api_tokens",
             "CREATE TABLE mine (id int)",
             "SET ROLE autonama_writers",

@@ -17,8 +17,9 @@ from autonama_notifier.senders import signed_headers
 from autonama_notifier.settings import Settings
 from autonama_shared.db.deliveries import Claimed
 from autonama_shared.db.subscriptions import new_secret
+from autonama_shared.engine.outcomes import TrackRecord
 from autonama_shared.formats.alerts import AlertRecord
-from autonama_shared.notify.messages import message_text, webhook_body
+from autonama_shared.notify.messages import check_template, message_text, webhook_body
 from autonama_shared.notify.retry import Attempt, of_status
 from autonama_shared.notify.subscriptions import AlertFilter, SubscriptionSpec, matches
 from autonama_shared.retry import backoff_seconds
@@ -129,6 +130,31 @@ def test_messages_read_as_a_trader_expects() -> None:
     sell = make_alert(signal="SELL", price=3700.0)
     title, text = message_text("$symbol $headline $where at $price", webhook_body(sell, "x"))
     assert text == "ETHUSDT SELL above the upper band at 3700"
+
+
+def test_a_keys_track_record_in_the_body_and_the_text() -> None:
+    """$sample, $hit_rate and $median_return_5: in any template; in the default text only
+    when the key has 20 final outcomes or more (a rate of 3 alerts says nothing)."""
+    alert = make_alert()
+    large = TrackRecord(sample=48, hit_rate=0.625, median_return_5=1.234)
+    body = webhook_body(alert, "http://h", track=large)
+    assert json.loads(body)["data"]["track_record"] == {
+        "sample": 48,
+        "hit_rate": 0.625,
+        "median_return_5": 1.234,
+    }
+    _, text = message_text(None, body)
+    assert text.endswith(
+        "Track record of this key: the fit reached by 62.50% of 48 alerts, median 1.23% "
+        "after 5 bars."
+    )
+    small = webhook_body(alert, "http://h", track=TrackRecord(3, 1.0, 4.0))
+    assert "Track record" not in message_text(None, small)[1]
+    _, own = message_text("$symbol: $hit_rate% of $sample", small)
+    assert own == "ETHUSDT: 100.00% of 3"
+    none = webhook_body(alert, "http://h", track=TrackRecord(0, None, None))
+    assert message_text("$hit_rate/$median_return_5/$sample", none)[1] == "n/a/n/a/0"
+    assert check_template("$hit_rate $median_return_5 $sample")
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,10 @@ from typing import Protocol
 import asyncpg
 
 from autonama_shared.db.deliveries import enqueue_deliveries, live_subscriptions
+from autonama_shared.db.outcomes import track_records
 from autonama_shared.db.pool import transaction
 from autonama_shared.formats.alerts import AlertRecord
+from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.notify.deliveries import planned
 
 __all__ = ["DeliveryQueue", "PostgresQueue"]
@@ -37,4 +39,7 @@ class PostgresQueue:
             return 0  # a poll of other records: no round trip
         async with transaction(self.pool) as conn:
             subscriptions = await live_subscriptions(conn)
-            return await enqueue_deliveries(conn, planned(alerts, subscriptions, self.public_url))
+            keys = [tuple(getattr(a, f) for f in KEY_FIELDS) for a in alerts]
+            tracks = await track_records(conn, keys) if subscriptions else {}
+            deliveries = planned(alerts, subscriptions, self.public_url, tracks)
+            return await enqueue_deliveries(conn, deliveries)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["FINAL_BARS", "HORIZONS", "Bar", "Outcome", "score"]
+__all__ = ["FINAL_BARS", "HORIZONS", "Bar", "Outcome", "TrackRecord", "score"]
 
 #: The bars after which an outcome is final, and the horizons of its returns.
 FINAL_BARS = 20
@@ -63,6 +63,16 @@ class Outcome:
     ended_after: int | None
     bars_seen: int
     final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """A key's final outcomes so far: how many, the share that reached the target, their
+    median return after 5 bars (none without a final outcome)."""
+
+    sample: int
+    hit_rate: float | None
+    median_return_5: float | None
 
 
 def score(

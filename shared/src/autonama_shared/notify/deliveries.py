@@ -3,11 +3,14 @@ PostgreSQL or in memory, stores what ``planned`` says."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from autonama_shared.engine.outcomes import TrackRecord
 from autonama_shared.formats.alerts import AlertRecord
+from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.notify.messages import event_type, webhook_body
 from autonama_shared.notify.subscriptions import AlertFilter, matches
 
@@ -38,17 +41,22 @@ class Delivery:
 
 
 def planned(
-    alerts: Sequence[AlertRecord], subscriptions: Sequence[Subscription], public_url: str
+    alerts: Sequence[AlertRecord],
+    subscriptions: Sequence[Subscription],
+    public_url: str,
+    tracks: Mapping[tuple[Any, ...], TrackRecord] | None = None,
 ) -> list[Delivery]:
     """Each alert to each subscription whose filter it matches and that was made before the
-    alert was committed (a subscription is not sent what was raised before it existed)."""
+    alert was committed (a subscription is not sent what was raised before it existed);
+    ``tracks``: the track record of each alert's key, by its fields' values."""
     out: list[Delivery] = []
     bodies: dict[int, str] = {}
     for alert in alerts:
         for sub in subscriptions:
             if sub.created_at <= alert.created_at and matches(sub.filter, alert):
                 if alert.id not in bodies:
-                    bodies[alert.id] = webhook_body(alert, public_url)
+                    track = (tracks or {}).get(tuple(getattr(alert, f) for f in KEY_FIELDS))
+                    bodies[alert.id] = webhook_body(alert, public_url, track=track)
                 out.append(
                     Delivery(
                         sub.id,

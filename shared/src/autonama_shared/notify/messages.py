@@ -10,11 +10,14 @@ import string
 from datetime import UTC, datetime
 from typing import Any
 
+from autonama_shared.engine.outcomes import TrackRecord
+from autonama_shared.engine.scorecard import MIN_SAMPLE
 from autonama_shared.formats.alerts import AlertRecord
 
 __all__ = [
     "DEFAULT_TEMPLATE",
     "TEMPLATE_FIELDS",
+    "TRACK_TEMPLATE",
     "chart_url",
     "check_template",
     "event_type",
@@ -54,6 +57,15 @@ TEMPLATE_FIELDS = (
     "last_candle_time",
     "alert_id",
     "chart_url",
+    "sample",
+    "hit_rate",
+    "median_return_5",
+)
+
+#: Added to the default text when the key's track record has this many final outcomes.
+TRACK_TEMPLATE = (
+    " Track record of this key: the fit reached by $hit_rate% of $sample alerts, median "
+    "$median_return_5% after 5 bars."
 )
 
 
@@ -72,13 +84,25 @@ def chart_url(public_url: str, alert: AlertRecord) -> str:
     return f"{public_url.rstrip('/')}/alerts#signal={alert.signal_id}"
 
 
-def webhook_body(alert: AlertRecord, public_url: str, now: datetime | None = None) -> str:
+def webhook_body(
+    alert: AlertRecord,
+    public_url: str,
+    now: datetime | None = None,
+    track: TrackRecord | None = None,
+) -> str:
     """The JSON body POSTed to a webhook: ``{"type", "timestamp", "data"}``, data being the
-    alert as ``GET /v1/alerts`` serves it plus ``chart_url``. Built once per delivery and
-    stored, so every retry sends (and signs) the same bytes."""
+    alert as ``GET /v1/alerts`` serves it plus ``chart_url`` and, when known, its key's
+    ``track_record`` (final outcomes: ``sample``, ``hit_rate``, ``median_return_5``). Built
+    once per delivery and stored, so every retry sends (and signs) the same bytes."""
     # The record's fields only: an event (a subclass) also carries its type and version.
     data = alert.model_dump(mode="json", include=_ALERT_FIELDS)
     data["chart_url"] = chart_url(public_url, alert)
+    if track is not None:
+        data["track_record"] = {
+            "sample": track.sample,
+            "hit_rate": track.hit_rate,
+            "median_return_5": track.median_return_5,
+        }
     return _envelope(event_type(alert), data, now)
 
 
@@ -97,6 +121,11 @@ def _number(x: float) -> str:
     return f"{x:.8g}"
 
 
+def _percent(x: object, scale: float) -> str:
+    """A share or a percentage as text with two decimals; "n/a" when unknown."""
+    return f"{x * scale:.2f}" if isinstance(x, float | int) else "n/a"
+
+
 def _fields(alert: dict[str, Any]) -> dict[str, str]:
     ended = alert["reason"] == "ended"
     side = alert["previous_signal"] if ended else alert["signal"]
@@ -107,6 +136,12 @@ def _fields(alert: dict[str, Any]) -> dict[str, str]:
     else:
         headline, where = "SELL", "above the upper band"
     fields = {name: str(alert.get(name, "")) for name in TEMPLATE_FIELDS}
+    track = alert.get("track_record") or {}
+    fields |= {
+        "sample": str(track.get("sample", 0)),
+        "hit_rate": _percent(track.get("hit_rate"), 100),
+        "median_return_5": _percent(track.get("median_return_5"), 1),
+    }
     fields |= {
         "headline": headline,
         "where": where,
@@ -135,7 +170,11 @@ def message_text(template: str | None, body: str) -> tuple[str, str]:
         return "Autonama test", f"Test event for subscription {data['name']!r}: it works."
     fields = _fields(data)
     title = f"{fields['symbol']} {fields['interval']}: {fields['headline']}"
-    return title, string.Template(template or DEFAULT_TEMPLATE).safe_substitute(fields)
+    if template is None:  # the default: the track record when the sample says something
+        track = data.get("track_record") or {}
+        large = int(track.get("sample") or 0) >= MIN_SAMPLE
+        template = DEFAULT_TEMPLATE + (TRACK_TEMPLATE if large else "")
+    return title, string.Template(template).safe_substitute(fields)
 
 
 def check_template(template: str) -> str:
