@@ -84,6 +84,11 @@ class TcpCut:
     async def _settle(self) -> None:
         """Every relaying task ended and its sockets closed, before the loop stops (a
         transport left to the garbage collector is an unclosed socket)."""
+        # A connection accepted before the cut whose ``_serve`` has not started yet: let it
+        # start (it aborts its connection: the server is closed). Cancelled before it
+        # starts, it would never close its transport.
+        for _ in range(5):
+            await asyncio.sleep(0)
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in tasks:
             t.cancel()
