@@ -139,6 +139,8 @@ MinPotentialQ = Annotated[
     float | None, Query(ge=0, le=1e6, description="Minimum potential return, percent")
 ]
 SymbolPath = Annotated[str, Path(pattern=SYMBOL, description="e.g. BTCUSDT")]
+#: A stored row's id in a path: a positive bigint (anything else is a 422, not a 500).
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SinceQ = Annotated[
     str | None,
     Query(

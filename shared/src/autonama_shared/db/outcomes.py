@@ -35,6 +35,7 @@ from autonama_shared.lifecycle import wait_or_stop
 
 __all__ = [
     "OUTCOME_COLUMNS",
+    "TRACK_SAMPLE",
     "NotScored",
     "alert_outcome",
     "keep",
@@ -208,16 +209,25 @@ async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
         after = ids[-1]
 
 
-#: Per key of $1-$6 (arrays): its final outcomes' count, how many reached the target,
-#: and their median return after 5 bars.
+#: How many of a key's newest final outcomes its track record counts: a bound on the work
+#: of the notifier's every poll (a key followed live raises an alert a bar for months).
+TRACK_SAMPLE = 500
+
+#: Per key of $1-$6 (arrays): of its newest ``TRACK_SAMPLE`` final outcomes (the key's
+#: alerts newest first, by the alerts' key-and-time index), the count, how many reached
+#: the target, and their median return after 5 bars.
 _TRACK = f"""
-SELECT {key_columns("k")}, count(o.alert_id) AS sample,
-       count(o.target_hit_after) AS hits,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY o.return_5) AS median_return_5
+SELECT {key_columns("k")}, count(r.return_5) AS sample,
+       count(r.target_hit_after) AS hits,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.return_5) AS median_return_5
 FROM unnest($1::text[], $2::text[], $3::smallint[], $4::float8[], $5::text[], $6::int[])
      AS k ({key_columns()})
-LEFT JOIN alerts a ON ({key_columns("a")}) = ({key_columns("k")})
-LEFT JOIN alert_outcomes o ON o.alert_id = a.id AND o.final
+LEFT JOIN LATERAL (
+    SELECT o.target_hit_after, o.return_5
+    FROM alerts a JOIN alert_outcomes o ON o.alert_id = a.id AND o.final
+    WHERE ({key_columns("a")}) = ({key_columns("k")})
+    ORDER BY a.last_candle_time DESC
+    LIMIT {TRACK_SAMPLE}) r ON true
 GROUP BY {key_columns("k")}
 """  # noqa: S608 - constants only
 
@@ -226,8 +236,9 @@ async def track_records(
     conn: Conn, keys: Sequence[Sequence[Any]]
 ) -> dict[tuple[Any, ...], TrackRecord]:
     """The track record of each key (symbol, interval, degree, kstd, price scale, days):
-    its final outcomes, the share that reached the target, their median return after 5
-    bars (the notifications' ``$sample``, ``$hit_rate``, ``$median_return_5``)."""
+    its newest final outcomes (at most ``TRACK_SAMPLE``), the share that reached the
+    target, their median return after 5 bars (the notifications' ``$sample``,
+    ``$hit_rate``, ``$median_return_5``)."""
     unique = list(dict.fromkeys(tuple(k) for k in keys))
     if not unique:
         return {}

@@ -7,11 +7,12 @@ from dataclasses import asdict
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import (
+    IdPath,
     IntervalQ,
     LimitQ,
     MinPotentialQ,
@@ -154,9 +155,7 @@ async def top_sell(state: StateDep, request: Request, limit: LimitQ = 10) -> Res
     summary="What the market did after an alert",
     responses={404: {"description": "No such alert, or an ended alert (not scored)"}},
 )
-async def outcome(
-    state: StateDep, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
-) -> AlertOutcome:
+async def outcome(state: StateDep, alert_id: IdPath) -> AlertOutcome:
     """The alert's outcome so far from the closed bars of its key after it: entry at the
     next bar's open, returns after 1, 5 and 20 bars, when the target (the fit) and the
     opposite band were reached, the worst excursion against it, when its key turned HOLD.

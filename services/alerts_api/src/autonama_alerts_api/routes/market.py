@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
-from autonama_alerts_api.deps import IntervalQ, StateDep, invalid
+from autonama_alerts_api.deps import IdPath, IntervalQ, StateDep, invalid
 from autonama_alerts_api.models.common import Problem
 from autonama_alerts_api.models.market import BandSeries, MarketPage
 from autonama_alerts_api.pages import serve_page
@@ -81,9 +81,7 @@ async def market_watch(
     summary="One signal's window: candles, fit and bands",
     responses={**NOT_FOUND, 410: {"model": Problem, "description": "Pruned by retention"}},
 )
-async def signal_bands(
-    state: StateDep, signal_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
-) -> BandSeries:
+async def signal_bands(state: StateDep, signal_id: IdPath) -> BandSeries:
     """The stored window of one signal (a market-watch row, an alert's signal): candles, fit
     and bands as that fit drew them, with the key's alerts within the window. Signal ids come
     from `/v1/market` rows (`signal_id`) and alerts (`signal_id`). A live close is stored

@@ -3,13 +3,13 @@ operation needs a write token: a watch costs Binance weight and analysis."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import ConfigDict, Field
 
 from autonama_alerts_api.auth import WRITE_ERRORS, ManageAccess
-from autonama_alerts_api.deps import StateDep
+from autonama_alerts_api.deps import IdPath, StateDep
 from autonama_alerts_api.models.common import Problem
 from autonama_alerts_api.routes.subscriptions import NOT_JSON, manage_connection
 from autonama_shared.db import watches as db
@@ -79,7 +79,7 @@ async def list_all(state: StateDep) -> list[WatchView]:
     summary="Stop following a watch",
     responses={204: {"description": "Deleted"}, **NOT_FOUND},
 )
-async def delete(state: StateDep, watch_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
+async def delete(state: StateDep, watch_id: IdPath) -> Response:
     """Delete a watch: within seconds the fetcher no longer follows what only it asked for
     (streams other watches share go on). 404 if there is no such watch."""
     async with manage_connection(state) as conn:

@@ -29,7 +29,7 @@ CREATE INDEX alert_outcomes_open ON alert_outcomes (alert_id) WHERE open;
 INSERT INTO outbox_positions (name, last_id) SELECT 'outcomes', coalesce(max(id), 0) FROM alerts;
 -- the notifier reads a key's track record into its messages ($hit_rate, $sample...):
 -- which alerts are a key's, and their final outcomes' hit and 5-bar return; nothing else
-GRANT SELECT (id, symbol, interval, degree, kstd, price_scale, days) ON alerts
+GRANT SELECT (id, symbol, interval, degree, kstd, price_scale, days, last_candle_time) ON alerts
     TO autonama_notifiers;
 GRANT SELECT (alert_id, target_hit_after, return_5, final) ON alert_outcomes
     TO autonama_notifiers;
