@@ -142,8 +142,14 @@ async def test_a_50_mb_file(pool: asyncpg.Pool, scan_results: ResultsFile, tmp_p
     async with pool.acquire() as conn:
         count = await conn.fetchval("SELECT count(*) FROM signals")
         series = await conn.fetchval("SELECT count(*) FROM band_windows")
+        codecs = await conn.fetch(
+            "SELECT pg_column_compression(open_time) AS codec, count(*) FROM band_windows "
+            "GROUP BY 1"
+        )
     assert count == 900
     assert series == 900
+    # compressed as stored, with lz4 (migration 0026: pglz took twice the time)
+    assert [(r["codec"], r["count"]) for r in codecs] == [("lz4", 900)]
 
 
 async def test_a_file_over_the_size_limit_is_rejected(

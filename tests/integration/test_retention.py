@@ -169,6 +169,18 @@ async def test_moving_a_populated_old_layout_database_keeps_every_row(
         # The sequence goes on after the moved ids: a new signal gets a new id.
         next_id = await pool.fetchval("SELECT nextval('signals_id_seq')")
         assert next_id > last_id
+        # Windows are compressed with lz4 (0026) in every table of band_windows, the
+        # partitions the move made included, and in the partitions made afterwards.
+        await pool.execute("SELECT autonama_ensure_partition('1h', timestamptz '2027-03-05')")
+        codecs = await pool.fetch(
+            """SELECT t.relid::regclass::text AS relation, a.attname,
+                      a.attcompression::text AS codec
+               FROM pg_partition_tree('band_windows') t
+               JOIN pg_attribute a ON a.attrelid = t.relid
+               WHERE a.attname IN ('open_time', 'open', 'high', 'low', 'close')"""
+        )
+        assert {r["relation"] for r in codecs} >= {"band_windows_1h_20270301", "band_windows_1m"}
+        assert [r for r in codecs if r["codec"] != "l"] == []
 
 
 async def test_finished_deliveries_past_their_keep_go_with_their_attempts_pending_ones_stay(
