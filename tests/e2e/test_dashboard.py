@@ -7,10 +7,12 @@ Screenshots go to artifacts/screenshots/ (ignored by git).
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -18,10 +20,16 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from autonama_shared.db import migrate
+from autonama_shared.db import migrate, outcomes
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.scans import record_plan
-from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested
+from autonama_shared.formats.records import LastCandle
+from autonama_shared.messaging.events import (
+    ScanParams,
+    ScanPlanned,
+    ScanRequested,
+    SignalComputed,
+)
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import start_api
 from tests.support.factories import live_close, make_signal, make_token, store
@@ -402,5 +410,161 @@ async def test_the_api_docs_render_with_no_network(
         assert [u for u in requested if "/v1/subscriptions" in u] == []
         assert console_errors == []
     finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 20)
+
+
+MINUS, EN_DASH = "\u2212", "\u2013"  # as the page writes a sign and a range
+
+
+def outcome_badge(o: dict[str, Any] | None) -> str:
+    """What the feed must say of an alert's outcome (README: How alerts are scored)."""
+    if o is None:
+        return "not scored yet"
+    if o["bars_seen"] == 0:
+        return "entry at the next bar's open"
+
+    def bars(n: int) -> str:
+        return f"{n} bar{'' if n == 1 else 's'}"
+
+    h = next(h for h in (20, 5, 1) if o[f"return_{h}"] is not None)
+    r = o[f"return_{h}"]
+    parts = [f"{'+' if r >= 0 else MINUS}{abs(r):.2f}% after {bars(h)}"]
+    if o["target_hit_after"] is not None:
+        parts.append(f"target hit after {bars(o['target_hit_after'])}")
+    else:
+        parts.append("target missed" if o["final"] else "target not hit yet")
+    if o["final"]:
+        parts.append("final")
+    return " · ".join(parts)
+
+
+@pytest.mark.slow
+async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
+    browser: Browser,
+    pool: asyncpg.Pool,
+    pg_settings: PostgresSettings,
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
+) -> None:
+    """45 daily BUY closes of one key and 25 of another, scored by the ingestor's keeper:
+    the feed's badges say what each alert's /outcome says, the scorecard's rows are the
+    API's groups (sortable, by symbol or by parameter set, too few said so), and a chart
+    marks its newest scored alerts' entries, targets and the bars that hit them."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def close(symbol: str, day: int) -> SignalComputed:
+        c = 100 + 10 * math.sin(day / 3) + 0.2 * day
+        o = 100 + 10 * math.sin((day - 1) / 3) + 0.2 * (day - 1)
+        return live_close(make_signal(symbol, "BUY", day, candles=40)).model_copy(
+            update={
+                "price": c,
+                "last_candle": LastCandle(open=o, high=max(o, c) + 1.5, low=min(o, c) - 1.5),
+            }
+        )
+
+    for start in range(1, 46, 10):  # the keeper after every 10 days, as it runs meanwhile
+        days = range(start, min(start + 10, 46))
+        await store(pool, *(close("SCOREUSDT", d) for d in days))
+        await store(pool, *(close("FEWUSDT", d) for d in days if d <= 25))
+        await outcomes.update(pool)
+    proc, api = await asyncio.to_thread(
+        start_api, pg_settings, kafka_settings, tmp_path / "api.log"
+    )
+    client: httpx.AsyncClient | None = None
+    try:
+        token = await make_token(pg_settings, "read")
+        auth = {"Authorization": f"Bearer {token}"}
+        client = httpx.AsyncClient(base_url=api, headers=auth, timeout=10)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{api}/alerts#token={token}")
+        await until(page, "window.autonamaReady === true")
+
+        # The feed: each alert's badge is its outcome so far.
+        listed = (await client.get("/v1/alerts?latest=false&sort=time&limit=50")).json()["items"]
+        assert len(listed) == 50
+        feed = page.locator("#feed li")
+        await until(page, "document.querySelectorAll('#feed li .outcome').length === 50")
+        shown = await feed.locator(".outcome").all_inner_texts()
+        assert shown == [outcome_badge(a["outcome"]) for a in listed]
+        assert {a["outcome"]["final"] for a in listed} == {True, False}  # both kinds shown
+        assert await feed.locator(".outcome.up").count() + await feed.locator(
+            ".outcome.down"
+        ).count() == sum(a["outcome"]["bars_seen"] > 0 for a in listed)
+
+        # A bar closes and the keeper scores it: the newest alert's badge follows.
+        newest = listed[0]["id"]
+        assert shown[0] == "entry at the next bar's open"
+        await store(pool, close("SCOREUSDT", 46))
+        await outcomes.update(pool)
+        scored = (await client.get(f"/v1/alerts/{newest}/outcome")).json()
+        assert scored["bars_seen"] == 1
+        badge = page.locator(f"#feed li[data-id='{newest}'] .outcome")
+        for _ in range(50):  # the page cache refreshes on the keeper's NOTIFY
+            await page.evaluate("refreshOutcomes()")
+            if await badge.inner_text() == outcome_badge(scored):
+                break
+            await asyncio.sleep(0.1)
+        assert await badge.inner_text() == outcome_badge(scored)
+        await page.locator(".feed").screenshot(path=str(SHOTS / "outcomes.png"))
+
+        # The scorecard by symbol: the API's groups, the most alerts first.
+        await page.evaluate("loadScorecard()")  # as it does every minute
+        card = (await client.get("/v1/scorecard?by=symbol&by=interval")).json()
+        rows = page.locator("#scorecard tbody tr")
+        assert await rows.locator("th").all_inner_texts() == ["SCOREUSDT 1d", "FEWUSDT 1d"]
+        score = next(g for g in card["groups"] if g["key"]["symbol"] == "SCOREUSDT")
+        cells = await rows.nth(0).locator("td").all_inner_texts()
+        low, high = score["target_hit_interval"]
+        assert cells == [
+            str(score["count"]),
+            f"{score['target_hit_rate'] * 100:.1f} ({low * 100:.1f}{EN_DASH}{high * 100:.1f})",
+            f"{score['opposite_band_hit_rate'] * 100:.1f}",
+            *(f"{score['returns'][h]['median_gross']:.2f}" for h in ("1", "5", "20")),
+            f"{score['returns']['5']['median_net']:.2f}",
+            f"{score['median_bars_to_target']:g}",
+            f"{score['median_max_adverse']:.2f}",
+        ]
+        few = await rows.nth(1).locator("td").all_inner_texts()
+        assert few[:2] == ["5", "fewer than 20"]  # no rate claimed
+        assert await rows.nth(1).get_attribute("class") == "insufficient"
+        # sorted by a column's button: the fewest first, then the most again
+        alerts_heading = page.locator("#scorecard th[data-sort='count']")
+        await alerts_heading.get_by_role("button").click()
+        assert await alerts_heading.get_attribute("aria-sort") == "ascending"
+        assert await rows.locator("th").all_inner_texts() == ["FEWUSDT 1d", "SCOREUSDT 1d"]
+        await alerts_heading.get_by_role("button").click()
+        assert await rows.locator("th").all_inner_texts() == ["SCOREUSDT 1d", "FEWUSDT 1d"]
+        await page.locator(".scorecard").screenshot(path=str(SHOTS / "scorecard.png"))
+        assert await accessibility_problems(page) == []
+        # by parameter set: both keys share theirs, enough final outcomes together to judge
+        await page.get_by_role("button", name="By parameter set").click()
+        await until(page, "document.querySelector('#scorecard tbody th').textContent.includes('·')")
+        assert await rows.locator("th").all_inner_texts() == ["1d · deg 4 · k 2 · 720 d"]
+        together = sum(g["count"] for g in card["groups"])  # 26 + 5
+        assert (await rows.nth(0).locator("td").all_inner_texts())[0] == str(together)
+
+        # The chart of the newest alert: its key's newest three scored alerts marked.
+        await feed.nth(0).get_by_role("button").click()
+        await until(page, "window.autonamaChart && window.autonamaChart.symbol === 'SCOREUSDT'")
+        chart = await page.evaluate("window.autonamaChart")
+        bands = (await client.get(f"/v1/signals/{chart['signal_id']}/bands")).json()
+        marked = sorted(
+            (a for a in bands["alerts"] if a["outcome"] and a["outcome"]["bars_seen"] > 0),
+            key=lambda a: -a["id"],
+        )[:3]
+        assert len(marked) == 3
+        assert chart["entries"] == chart["targets"] == 3
+        assert chart["target_hits"] == sum(
+            a["outcome"]["target_hit_after"] is not None for a in marked
+        )
+        assert chart["markers"] == len(bands["alerts"]) + 3 + chart["target_hits"]
+        await page.wait_for_timeout(300)
+        assert await canvas_is_drawn(page)
+        await page.locator("#chart-panel").screenshot(path=str(SHOTS / "chart-outcomes.png"))
+        assert await accessibility_problems(page) == []
+    finally:
+        if client is not None:
+            await client.aclose()
         proc.terminate()
         await asyncio.to_thread(proc.wait, 20)

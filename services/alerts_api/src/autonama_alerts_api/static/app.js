@@ -94,6 +94,51 @@ function badge(signal, ended) {
   return span;
 }
 
+// ---- Outcomes: what the market did after a BUY or SELL alert (README: How alerts are
+// scored). Returns exist only at 1, 5 and 20 bars, once that bar has closed.
+const signed = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(Number(x)).toFixed(2)}`;
+const barsText = (n) => `${n} bar${n === 1 ? "" : "s"}`;
+const latestReturn = (o) => [20, 5, 1].find((h) => o[`return_${h}`] != null);
+
+function outcomeText(o) {
+  if (o.bars_seen === 0) return "entry at the next bar's open";
+  const h = latestReturn(o);
+  const parts = [h ? `${signed(o[`return_${h}`])}% after ${barsText(h)}` : `${barsText(o.bars_seen)} seen`];
+  parts.push(o.target_hit_after != null
+    ? `target hit after ${barsText(o.target_hit_after)}`
+    : o.final ? "target missed" : "target not hit yet");
+  if (o.final) parts.push("final");
+  return parts.join(" · ");
+}
+
+// The feed's badge of an alert's outcome so far; none for an ended alert (nothing to score).
+function outcomeBadge(a) {
+  if (a.reason === "ended" || (a.signal !== "BUY" && a.signal !== "SELL")) return null;
+  const span = document.createElement("span");
+  span.className = "outcome";
+  const o = a.outcome;
+  if (!o) {
+    span.textContent = "not scored yet";
+    return span;
+  }
+  span.textContent = outcomeText(o);
+  const h = latestReturn(o);
+  if (h) span.classList.add(o[`return_${h}`] >= 0 ? "up" : "down");
+  span.dataset.final = String(o.final);
+  return span;
+}
+
+// The feed's alerts again (the newest page, cached by the server until an outcome moves):
+// their badges follow the bars that closed since.
+async function refreshOutcomes() {
+  const recent = await api("/v1/alerts?latest=false&sort=time&limit=50");
+  for (const a of recent.items) {
+    const old = $("feed").querySelector(`li[data-id="${a.id}"] .outcome`);
+    const fresh = outcomeBadge(a);
+    if (old && fresh && old.textContent !== fresh.textContent) old.replaceWith(fresh);
+  }
+}
+
 function sparkline(values) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -256,6 +301,8 @@ function feedItem(a) {
   at.className = "when";
   at.textContent = `candle ${when(a.last_candle_time)} UTC · alert ${when(a.created_at)} UTC`;
   li.append(badge(a.signal, ended), " ", symbol, what, at);
+  const outcome = outcomeBadge(a);
+  if (outcome) li.append(outcome);
   return li;
 }
 
@@ -410,7 +457,8 @@ async function openChart(signalId) {
   const upper = line(data.upper_series, sell, 2);
   const lower = line(data.lower_series, buy, 2);
   const first = t[0], last = t[t.length - 1];
-  const markers = markersOf(data, first, last);
+  const marks = outcomeMarks(data);
+  const markers = markersOf(data, first, last, marks);
   const markerLayer = LightweightCharts.createSeriesMarkers(main, markers);
   // Room on the right (about 50 px) so that the last marker's text is never clipped.
   const room = Math.max(3, Math.ceil((50 * t.length) / Math.max(200, container.clientWidth - 80)));
@@ -425,7 +473,9 @@ async function openChart(signalId) {
   view = {
     key: keyOf(data), signalId: data.signal_id, candles: Boolean(candles), decimals, bars,
     main, fitLine, upper, lower, markerLayer, last, data, appended: 0, markers: markers.length,
+    targets: [], scored: null,
   };
+  drawTargets(marks);
   chart.subscribeCrosshairMove((param) => showLegend(param.time ?? view.last));
   showLegend(last);
   showNumbers(data);
@@ -451,8 +501,35 @@ function showLegend(time) {
   );
 }
 
-function markersOf(data, first, last) {
-  const buy = css("--buy"), sell = css("--sell");
+// The newest three scored alerts of a chart: the bar they entered at (the open after the
+// alert), their target (the fit at the alert) and the bar that reached it, if one did.
+function outcomeMarks(data) {
+  const times = data.open_time;
+  return data.alerts
+    .filter((a) => a.outcome && a.outcome.bars_seen > 0)
+    .sort((a, b) => b.id - a.id)
+    .slice(0, 3)
+    .flatMap((a) => {
+      const o = a.outcome;
+      const i = times.indexOf(new Date(a.last_candle_time).getTime());
+      if (i < 0 || i + 1 >= times.length) return []; // its bars are not on this chart
+      const k = o.target_hit_after;
+      const hit = k != null && i + k < times.length ? times[i + k] / 1000 : null;
+      const end = times[Math.min(times.length - 1, i + (k ?? o.bars_seen))] / 1000;
+      return [{ alert: a, entry: times[i + 1] / 1000, end, hit }];
+    });
+}
+
+function markersOf(data, first, last, marks = []) {
+  const buy = css("--buy"), sell = css("--sell"), link = css("--link");
+  // the newest alert's marks are labelled; the older ones' are smaller and unlabelled
+  const scored = marks.flatMap(({ alert, entry, hit }, n) => [
+    { time: entry, position: "atPriceMiddle", price: alert.outcome.entry_price, shape: "circle",
+      color: link, text: n ? "" : "entry", size: n ? 0.5 : 0.8 },
+    ...(hit == null ? [] : [{ time: hit, position: "atPriceMiddle", price: alert.outcome.target_price,
+      shape: "square", color: alert.signal === "BUY" ? buy : sell, text: n ? "" : "target hit",
+      size: n ? 0.5 : 0.8 }]),
+  ]);
   return data.alerts
     .map((a) => {
       const ended = a.reason === "ended";
@@ -464,7 +541,24 @@ function markersOf(data, first, last) {
         text: ended ? "END" : a.signal,
       };
     })
+    .concat(scored)
     .sort((a, b) => a.time - b.time);
+}
+
+// Each mark's target: a dashed level from its entry to the bar that hit it (or the last
+// bar scored). Drawn again when the chart follows a new close.
+function drawTargets(marks) {
+  for (const s of view.targets) chart.removeSeries(s);
+  view.targets = marks.map(({ alert, entry, end }) => {
+    const s = chart.addSeries(LightweightCharts.LineSeries, {
+      color: css("--link"), lineWidth: 1, lineStyle: 1, priceLineVisible: false,
+      lastValueVisible: false, crosshairMarkerVisible: false,
+    });
+    const level = alert.outcome.target_price;
+    s.setData(entry < end ? [{ time: entry, value: level }, { time: end, value: level }] : [{ time: entry, value: level }]);
+    return s;
+  });
+  view.scored = { entries: marks.length, hits: marks.filter((m) => m.hit != null).length };
 }
 
 // For tests and for whoever reads the page's state: what the chart shows.
@@ -475,6 +569,7 @@ function publishChart() {
     degree: data.degree, kstd: data.kstd, days: data.days, fit: data.fit,
     candles: view.bars.size, bands: 3, markers: view.markers, appended: view.appended,
     candlesticks: view.candles, last_candle_time: data.last_candle_time,
+    entries: view.scored.entries, target_hits: view.scored.hits, targets: view.targets.length,
   };
 }
 
@@ -512,8 +607,10 @@ async function followChart() {
   view.upper.setData(t.map((time, i) => ({ time, value: data.upper_series[i] })));
   view.lower.setData(t.map((time, i) => ({ time, value: data.lower_series[i] })));
   const shown = [...view.bars.keys()];
-  const markers = markersOf(data, Math.min(...shown), view.last);
+  const marks = outcomeMarks(data);
+  const markers = markersOf(data, Math.min(...shown), view.last, marks);
   view.markerLayer.setMarkers(markers);
+  drawTargets(marks);
   view.markers = markers.length;
   view.data = data;
   showLegend(view.last);
@@ -535,6 +632,95 @@ function showNumbers(data) {
     const dd = document.createElement("dd"); dd.textContent = v;
     return [dt, dd];
   }));
+}
+
+// ---- The scorecard: final outcomes by symbol or by parameter set (GET /v1/scorecard),
+// sortable by any figure; a group too small to judge says so and sorts last.
+let scoreBy = "symbol,interval";
+let scoreSort = { key: "count", dir: -1 };
+let scorecard = null;
+const rate = (x) => (x == null ? "–" : (Number(x) * 100).toFixed(1));
+const figure = (g, h, f) => (g.returns && g.returns[h] ? g.returns[h][f] : null);
+const SCORE_SORTS = {
+  group: (g) => groupLabel(g),
+  count: (g) => g.count,
+  target: (g) => g.target_hit_rate,
+  opposite: (g) => g.opposite_band_hit_rate,
+  r1: (g) => figure(g, "1", "median_gross"),
+  r5: (g) => figure(g, "5", "median_gross"),
+  r20: (g) => figure(g, "20", "median_gross"),
+  net5: (g) => figure(g, "5", "median_net"),
+  bars: (g) => g.median_bars_to_target,
+  adverse: (g) => g.median_max_adverse,
+};
+
+function groupLabel(g) {
+  const k = g.key;
+  return k.symbol ? `${k.symbol} ${k.interval}` : params(k);
+}
+
+async function loadScorecard() {
+  const query = scoreBy.split(",").map((f) => `by=${f}`).join("&");
+  scorecard = await api(`/v1/scorecard?${query}`);
+  renderScorecard();
+}
+
+function renderScorecard() {
+  if (!scorecard) return;
+  const { key, dir } = scoreSort;
+  const value = SCORE_SORTS[key];
+  const groups = [...scorecard.groups].sort((a, b) => {
+    const x = value(a), y = value(b);
+    if (x == null || y == null) return (x == null) - (y == null); // no figure: last
+    return (x < y ? -1 : x > y ? 1 : 0) * dir;
+  });
+  for (const th of $("scorecard").tHead.rows[0].cells) {
+    if (!th.dataset.sort) continue;
+    th.setAttribute("aria-sort", th.dataset.sort !== key ? "none" : dir > 0 ? "ascending" : "descending");
+  }
+  const few = `fewer than ${scorecard.min_sample}`;
+  $("scorecard").tBodies[0].replaceChildren(...groups.map((g) => {
+    const tr = document.createElement("tr");
+    tr.dataset.group = groupLabel(g);
+    if (g.insufficient) tr.classList.add("insufficient");
+    const th = cell("th", groupLabel(g));
+    th.scope = "row";
+    const hits = g.insufficient ? few
+      : `${rate(g.target_hit_rate)} (${rate(g.target_hit_interval[0])}–${rate(g.target_hit_interval[1])})`;
+    tr.append(
+      th, cell("td", String(g.count), "num"),
+      cell("td", hits, "num"),
+      cell("td", rate(g.opposite_band_hit_rate), "num wide"),
+      ...["1", "5", "20"].map((h) => cell("td", pct(figure(g, h, "median_gross")), "num")),
+      cell("td", pct(figure(g, "5", "median_net")), "num wide"),
+      cell("td", g.median_bars_to_target == null ? "–" : String(g.median_bars_to_target), "num wide"),
+      cell("td", pct(g.median_max_adverse), "num wide"),
+    );
+    return tr;
+  }));
+  $("scorecard-status").textContent = groups.length
+    ? `${groups.length} group${groups.length === 1 ? "" : "s"}; returns are medians, in percent.`
+    : "No final outcomes yet: an alert's outcome is final 20 bars after it.";
+}
+
+for (const button of $("scorecard-by").querySelectorAll("button")) {
+  button.addEventListener("click", () => {
+    for (const b of $("scorecard-by").querySelectorAll("button")) {
+      b.setAttribute("aria-pressed", String(b === button));
+    }
+    scoreBy = button.dataset.by;
+    loadScorecard().catch((error) => { $("scorecard-status").textContent = `The scorecard could not be loaded: ${error.message}`; });
+  });
+}
+for (const th of document.querySelectorAll("#scorecard th[data-sort]")) {
+  th.querySelector("button").addEventListener("click", () => {
+    const key = th.dataset.sort;
+    // a new column sorts the most first (names from A); the same column turns around
+    scoreSort = scoreSort.key === key
+      ? { key, dir: -scoreSort.dir }
+      : { key, dir: key === "group" ? 1 : -1 };
+    renderScorecard();
+  });
 }
 
 // ---- Backtests: runs, per symbol the chosen parameters beside buy-and-hold, the equity
@@ -852,6 +1038,8 @@ setInterval(() => renderMarket(), 30000); // ages and stale marks
 // revalidated now and then (a 304 when nothing changed).
 setInterval(() => loadMarket().catch(() => {}), 15000);
 setInterval(() => loadBacktests().catch(() => {}), 30000);
+setInterval(() => refreshOutcomes().catch(() => {}), 20000);
+setInterval(() => loadScorecard().catch(() => {}), 60000);
 
 async function start() {
   // The newest alerts first: the stream starts exactly after what the feed shows.
@@ -863,6 +1051,7 @@ async function start() {
   connect();
   loadSummary().catch(() => {});
   loadBacktests().catch(() => {});
+  loadScorecard().catch(() => {});
   loadSubscriptions().catch(() => {});
   window.autonamaReady = true;
 }
