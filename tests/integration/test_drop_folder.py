@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 
 from autonama_ingestor.files import DropFolder
@@ -283,52 +286,110 @@ async def test_a_linked_rejected_folder_is_refused_and_reported(
     assert "is a link or not a folder" in row["detail"]
 
 
-async def test_version_2_files_carry_candles_and_version_1_files_are_still_read(
+def unpacked(series: dict[str, Any]) -> dict[str, list[Any]]:
+    """A version 3 series as JSON arrays (base64 of little-endian int64 times, float64 values)."""
+    return {
+        name: np.frombuffer(
+            base64.b64decode(text), "<i8" if name == "open_time" else "<f8"
+        ).tolist()
+        for name, text in series.items()
+        if name != "encoding"
+    }
+
+
+async def test_version_3_packs_windows_and_versions_1_and_2_are_still_read(
     pool: asyncpg.Pool, scan_results: ResultsFile, tmp_path: Path
 ) -> None:
-    assert scan_results.schema_version == 2
-    btc = next(r for r in scan_results.results if r.symbol == "BTCUSDT")
-    assert btc.series is not None
-    assert btc.series.open is not None
-    assert btc.series.high is not None
-    assert btc.series.low is not None
-    # every candle's high is its highest price, its low its lowest (the real candles)
-    for o, h, lo, c in zip(
-        btc.series.open, btc.series.high, btc.series.low, btc.series.close, strict=True
-    ):
-        assert lo <= min(o, c) <= max(o, c) <= h
+    assert scan_results.schema_version == 3
     folder = tmp_path / "drop"
     new = write_results(scan_results, folder)
-    # The same results as version 1 wrote them: closes only.
-    old = json.loads(new.read_text())
-    old["schema_version"] = 1
-    old["generated_at"] = "2026-01-02T00:00:00Z"
-    for r in old["results"]:
-        r["symbol"] = "OLD" + r["symbol"]  # other keys than the version 2 file's
-        if r["series"] is not None:
-            for column in ("open", "high", "low"):
-                del r["series"][column]
-    (folder / "backtest_results_20260102_000000.json").write_text(json.dumps(old))
-    # Version 1 with candles is not what version 1 was: refused, saying why.
-    wrong = json.loads(new.read_text())
-    wrong["schema_version"] = 1
-    wrong["generated_at"] = "2026-01-03T00:00:00Z"
-    (folder / "backtest_results_20260103_000000.json").write_text(json.dumps(wrong))
+    written = json.loads(new.read_text())
+    btc = next(r for r in written["results"] if r["symbol"] == "BTCUSDT")
+    assert btc["series"]["encoding"] == "base64-le64"
+    btc_plain = unpacked(btc["series"])
+    # the real candles: every high is its candle's highest price, every low its lowest
+    for o, h, lo, c in zip(
+        btc_plain["open"], btc_plain["high"], btc_plain["low"], btc_plain["close"], strict=True
+    ):
+        assert lo <= min(o, c) <= max(o, c) <= h
+    assert btc_plain["close"][-1] == btc["price"]
+    assert btc_plain["fit"][-1] == pytest.approx(btc["fit"], rel=1e-12)
+
+    def rewritten(day: int, version: int, prefix: str, keep_candles: bool = True) -> None:
+        doc = json.loads(new.read_text())
+        doc["schema_version"] = version
+        doc["generated_at"] = f"2026-01-{day:02d}T00:00:00Z"
+        for r in doc["results"]:
+            r["symbol"] = prefix + r["symbol"]  # other keys than the others'
+            if r["series"] is not None:
+                r["series"] = unpacked(r["series"])
+                if not keep_candles:
+                    for column in ("open", "high", "low"):
+                        del r["series"][column]
+        (folder / f"backtest_results_202601{day:02d}_000000.json").write_text(json.dumps(doc))
+
+    rewritten(2, 2, "TWO")  # as version 2 wrote it: JSON arrays with the candles
+    rewritten(3, 1, "ONE", keep_candles=False)  # version 1: closes only
+    rewritten(4, 1, "BAD")  # version 1 with candles is not what version 1 was
+    rewritten(5, 3, "BAD")  # version 3 with JSON arrays
+    packed_in_2 = json.loads(new.read_text()) | {"schema_version": 2}
+    packed_in_2["generated_at"] = "2026-01-06T00:00:00Z"
+    (folder / "backtest_results_20260106_000000.json").write_text(json.dumps(packed_in_2))
+
+    # Packed columns that are not what they say: each file refused, saying why.
+    def hostile(day: int, column: str, text: str) -> None:
+        doc = json.loads(new.read_text())
+        doc["generated_at"] = f"2026-01-{day:02d}T00:00:00Z"
+        next(r for r in doc["results"] if r["symbol"] == "BTCUSDT")["series"][column] = text
+        (folder / f"backtest_results_202601{day:02d}_000000.json").write_text(json.dumps(doc))
+
+    closes = np.asarray(btc_plain["close"], "<f8")
+    times = np.asarray(btc_plain["open_time"], "<i8")
+    b64 = lambda a: base64.b64encode(a.tobytes()).decode()  # noqa: E731
+    hostile(10, "close", "not base64!")
+    hostile(11, "close", b64(closes)[:-4])  # 3 bytes short
+    hostile(12, "close", b64(np.append(closes[:-1], np.nan)))
+    hostile(13, "close", b64(closes[1:]))  # a value short
+    hostile(14, "open_time", b64(times[::-1]))  # times backwards
+    hostile(15, "low", b64(-np.asarray(btc_plain["low"], "<f8")))  # negative prices
+
     drop = DropFolder(folder, pool, settle_seconds=0, max_bytes=200 * 1024 * 1024)
     await drain(drop)
-    assert reason(folder / "processed", new.name)["status"] == "ingested"
-    old_reason = reason(folder / "processed", "backtest_results_20260102_000000.json")
-    assert old_reason["status"] == "ingested"
-    why = reason(folder / "rejected", "backtest_results_20260103_000000.json")["error"]
-    assert "open, high and low in a series need schema_version 2" in str(why)
+    processed, rejected = folder / "processed", folder / "rejected"
+    for name in (
+        new.name,
+        "backtest_results_20260102_000000.json",
+        "backtest_results_20260103_000000.json",
+    ):
+        assert reason(processed, name)["status"] == "ingested", name
+    refused = {
+        4: "open, high and low in a series need schema_version 2",
+        5: "schema_version 3 packs each column of a series (encoding base64-le64)",
+        6: "a packed series needs schema_version 3",
+        10: "close is not base64",
+        11: f"close holds {8 * len(closes) - 3} bytes, not a whole number of 8-byte values",
+        12: "close holds NaN or infinity",
+        13: f"close holds {len(closes) - 1} values, open_time {len(closes)}",
+        14: "open_time is not strictly increasing at row 1",
+        15: "low is not a finite positive number at row 0",
+    }
+    for day, why in refused.items():
+        error = str(reason(rejected, f"backtest_results_202601{day:02d}_000000.json")["error"])
+        assert why in error, (day, error)
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            """SELECT s.symbol, w.open IS NOT NULL AS candles
+            """SELECT s.symbol, w.open IS NOT NULL AS candles, w.close, w.open_time
                FROM band_windows w JOIN signals s ON s.id = w.signal_id"""
         )
-    candles = {r["symbol"]: r["candles"] for r in rows}
-    assert candles["BTCUSDT"] is True
-    assert candles["OLDBTCUSDT"] is False  # closes only, as version 1 had them
+        assert await conn.fetchval("SELECT count(*) FROM signals WHERE symbol LIKE 'BAD%'") == 0
+    stored = {r["symbol"]: r for r in rows}
+    assert stored["BTCUSDT"]["candles"] is True
+    assert stored["TWOBTCUSDT"]["candles"] is True
+    assert stored["ONEBTCUSDT"]["candles"] is False  # closes only, as version 1 had them
+    # packed or not, the same window stored (8-byte big-endian columns, migration 0009)
+    for symbol in ("BTCUSDT", "TWOBTCUSDT", "ONEBTCUSDT"):
+        assert np.frombuffer(stored[symbol]["close"], ">f8").tolist() == btc_plain["close"]
+        assert np.frombuffer(stored[symbol]["open_time"], ">i8").tolist() == btc_plain["open_time"]
 
 
 async def test_a_file_renamed_or_rewritten_while_read_never_stalls_the_folder(

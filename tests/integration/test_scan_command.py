@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -93,8 +94,12 @@ def test_scan_of_ten_majors_matches_an_independent_fit(standin: StandIn, tmp_pat
         assert r["price"] == closes[-1]
         expected = "BUY" if closes[-1] < lower[-1] else "SELL" if closes[-1] > upper[-1] else "HOLD"
         assert r["signal"] == expected
-        assert r["series"]["open_time"] == closed[:, 0].astype(np.int64).tolist()
-        assert_allclose(r["series"]["upper"], upper, rtol=1e-9)
+        series = r["series"]  # packed: base64 of little-endian int64 / float64 columns
+        assert series["encoding"] == "base64-le64"
+        times = np.frombuffer(base64.b64decode(series["open_time"]), "<i8")
+        assert times.tolist() == closed[:, 0].astype(np.int64).tolist()
+        assert_allclose(np.frombuffer(base64.b64decode(series["upper"]), "<f8"), upper, rtol=1e-9)
+        assert np.frombuffer(base64.b64decode(series["close"]), "<f8").tolist() == closes.tolist()
         png = tmp_path / "charts" / f"{r['symbol']}_1d.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "results: out/backtest_results_" in run.stdout

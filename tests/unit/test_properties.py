@@ -11,11 +11,13 @@ unequal lists), and check two properties:
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import uuid
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -187,3 +189,72 @@ def test_a_results_file_is_rejected_with_a_reason_or_stored_finite(
     _, _, events = converted
     assert finite_everywhere([e.model_dump() for e in events])
     assert all(e.signal == "HOLD" or e.price is not None for e in events)
+
+
+def _packed_file() -> dict[str, Any]:
+    """The valid file as version 3 writes it: the window's columns packed."""
+    doc = json.loads(json.dumps(VALID_FILE))
+    series = make_signal("BTCUSDT", "SELL", 5).series
+    assert series is not None
+    doc["schema_version"] = 3
+    doc["results"][0]["series"] = {"encoding": "base64-le64"} | {
+        name: base64.b64encode(
+            np.asarray(getattr(series, name), "<i8" if name == "open_time" else "<f8").tobytes()
+        ).decode()
+        for name in ("open_time", "open", "high", "low", "close", "fit", "lower", "upper")
+    }
+    return doc
+
+
+PACKED_FILE = _packed_file()
+PACKED_PATHS = paths(PACKED_FILE)
+#: A packed column's hostile texts: not base64, a byte short, NaN, infinity, -1, uneven.
+PACKED_HOSTILE = st.one_of(
+    HOSTILE,
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=!", max_size=40
+    ),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=4).map(
+        lambda xs: base64.b64encode(np.asarray(xs, "<f8").tobytes()).decode()
+    ),
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
+)
+
+
+def test_the_valid_packed_file_is_accepted_as_the_same_window() -> None:
+    converted, problem = _check(json.dumps(PACKED_FILE).encode(), str(uuid.uuid4()))
+    assert problem is None
+    assert converted is not None
+    window = converted[2][0].series
+    expected = make_signal("BTCUSDT", "SELL", 5).series
+    assert window is not None
+    assert expected is not None
+    for name in ("open_time", "open", "high", "low", "close", "fit", "lower", "upper"):
+        assert list(getattr(window, name)) == getattr(expected, name), name
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.sampled_from(PACKED_PATHS), PACKED_HOSTILE)
+def test_a_packed_file_is_rejected_with_a_reason_or_stored_finite(
+    path: tuple[Any, ...], value: Any
+) -> None:
+    data = json.dumps(replaced(PACKED_FILE, path, value)).encode()
+    converted, problem = _check(data, str(uuid.uuid4()))
+    if converted is None:
+        assert isinstance(problem, str)
+        assert problem
+        return
+    _, _, events = converted
+    for e in events:
+        assert finite_everywhere(e.model_dump(exclude={"series"}))
+        if e.series is not None:
+            columns = [getattr(e.series, c) for c in ("open", "high", "low", "close", "fit")]
+            assert all(np.isfinite(np.asarray(c, dtype=float)).all() for c in columns)
+            times = np.asarray(e.series.open_time)
+            assert (np.diff(times) > 0).all()
+            assert all(len(c) == len(times) for c in columns)

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from autonama_shared.db.scans import record_plan, update_progress
 from autonama_shared.db.store import store_signals
 from autonama_shared.errors import ConfigError
-from autonama_shared.formats.records import RECORD_FIELDS, WindowSeries, describe
+from autonama_shared.formats.records import RECORD_FIELDS, describe
 from autonama_shared.formats.results import ResultsFile, results_schema
 from autonama_shared.messaging.events import ScanParams, ScanPlanned, ScanRequested, SignalComputed
 
@@ -106,7 +106,7 @@ def _signals(results: ResultsFile, scan_id: str) -> tuple[ScanPlanned, list[Sign
                 **{name: getattr(r, name) for name in RECORD_FIELDS},
                 "symbol": r.symbol,
                 "last_candle_time": _utc(r.last_candle_time),
-                "series": WindowSeries.model_construct(**dict(r.series)) if r.series else None,
+                "series": r.window(),
             }
         )
         for r in results.results

@@ -344,8 +344,9 @@ def _signal_row(e: SignalComputed, scan_id: uuid.UUID, origin: str) -> tuple[obj
     c, w = e.last_candle, e.series
     if c is not None:
         candle: tuple[float | None, ...] = (c.open, c.high, c.low)
-    elif w is not None and w.open and w.high and w.low:  # its window's last: kept with it
-        candle = (w.open[-1], w.high[-1], w.low[-1])
+    elif w is not None and w.open is not None and w.high is not None and w.low is not None:
+        # its window's last candle, kept with it (lists, or a packed results file's arrays)
+        candle = (float(w.open[-1]), float(w.high[-1]), float(w.low[-1]))
     else:
         candle = (None, None, None)
     return (*_key_values(e), *_event_values(e), scan_id, origin, *candle)

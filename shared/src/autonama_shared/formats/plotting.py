@@ -136,8 +136,8 @@ def draw_symbol_chart(
     result: SymbolResult, folder: Path, parameters: ScanParameters | None = None
 ) -> Path | None:
     """Write ``<SYMBOL>_<interval>.png`` into ``folder``; None when there is no series to draw."""
-    series = result.series
-    if series is None or not series.open_time:
+    series = result.window()
+    if series is None or not len(series.open_time):
         return None
     folder.mkdir(parents=True, exist_ok=True)
     title = f"{result.symbol} {result.interval}"

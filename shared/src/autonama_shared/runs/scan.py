@@ -18,7 +18,12 @@ from autonama_shared.engine.candles import Candles
 from autonama_shared.engine.specs import ScanSpec
 from autonama_shared.errors import AutonamaError
 from autonama_shared.formats.records import record_of, series_of
-from autonama_shared.formats.results import ResultsFile, ScanParameters, SymbolResult
+from autonama_shared.formats.results import (
+    ResultsFile,
+    ScanParameters,
+    SymbolResult,
+    pack_series,
+)
 from autonama_shared.sources.base import CORE_MOVERS, CandleSource
 
 __all__ = [
@@ -141,6 +146,7 @@ def results_file(report: ScanReport) -> ResultsFile:
     for item in report.items:
         r, c = item.result, item.candles
         window = c.tail(r.candles) if c is not None and r.candles else None
+        columns = series_of(r, c, with_ohlc=True)
         results.append(
             SymbolResult(
                 **record_of(r),
@@ -148,7 +154,7 @@ def results_file(report: ScanReport) -> ResultsFile:
                 interval=item.interval,
                 first_candle_time=_utc(window.first_open_time) if window else None,
                 last_candle_time=_utc(window.last_open_time) if window else None,
-                series=series_of(r, c, with_ohlc=True),
+                series=pack_series(columns) if columns is not None else None,
             )
         )
     return ResultsFile(
