@@ -1547,3 +1547,23 @@ async def test_an_outcome_whose_bars_never_come_is_let_go(pool: asyncpg.Pool) ->
         " ON a.id = o.alert_id WHERE a.symbol = 'GAPUSDT' ORDER BY a.id"
     )
     assert [r["open"] for r in rows] == [False, True]  # day 30's is 21 bars back: still open
+
+
+async def test_a_keeper_that_comes_late_scores_what_is_stored_before_letting_go(
+    pool: asyncpg.Pool,
+) -> None:
+    """The keeper away while a key closed 45 bars after its alert (an ingestor down, a
+    burst of closes): the alert's 20 bars are stored, so it is final when the keeper comes
+    back, not let go unscored for being 40 bars back."""
+    await store(pool, *(live_close(make_signal("LATEUSDT", "BUY", d)) for d in range(1, 47)))
+    await outcomes.update(pool)
+    first = await pool.fetchrow(
+        "SELECT o.final, o.bars_seen FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id"
+        " WHERE a.symbol = 'LATEUSDT' ORDER BY a.id LIMIT 1"
+    )
+    assert (first["final"], first["bars_seen"]) == (True, 20)
+    counts = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE final) AS final, count(*) FILTER (WHERE open) AS open "
+        "FROM alert_outcomes"
+    )
+    assert (counts["final"], counts["open"]) == (26, 20)  # days 1-26 final; 27-46 open

@@ -189,12 +189,15 @@ async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
             async with conn.transaction():
                 if await conn.fetchval(_ADMIT, 5 * batch) is None:
                     break
-        await conn.execute(_LET_GO)
     changed, after = 0, 0
     while True:
         async with pool.acquire() as conn:
             ids = [r["alert_id"] for r in await conn.fetch(_MOVED, batch, after)]
             if not ids:
+                # Let go only after scoring: an alert admitted late (the keeper was away,
+                # or the closes came in a burst) with its key already 40 bars on has its 20
+                # bars stored, and is final now, not dropped unscored.
+                await conn.execute(_LET_GO)
                 return changed
             scored = [(i, o) for i, o in (await score_alerts(conn, ids)).items() if o]
             if scored:
