@@ -439,6 +439,18 @@ def outcome_badge(o: dict[str, Any] | None) -> str:
     return " · ".join(parts)
 
 
+def beside_text(b: dict[str, Any]) -> str:
+    """What the scorecard must say of the backtest beside a group."""
+    if not b["trades"]:
+        return f"no trades in {b['bars']} bars"
+    net = b["median_net_return"]
+    return (
+        f"{b['trades']} trade{'' if b['trades'] == 1 else 's'} · "
+        f"{b['target_exit_rate'] * 100:.1f}% at the fit · {b['win_rate'] * 100:.1f}% won · "
+        f"median {'+' if net >= 0 else MINUS}{abs(net):.2f}% net"
+    )
+
+
 @pytest.mark.slow
 async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
     browser: Browser,
@@ -537,6 +549,19 @@ async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
         assert await rows.locator("th").all_inner_texts() == ["SCOREUSDT 1d", "FEWUSDT 1d"]
         await page.locator(".scorecard").screenshot(path=str(SHOTS / "scorecard.png"))
         assert await accessibility_problems(page) == []
+        # beside the backtest of the same bars (compare=backtest): the API's figures
+        await page.check("#scorecard-compare")
+        await until(page, "!document.querySelector('#scorecard th.beside').hidden")
+        compared = (await client.get("/v1/scorecard?by=symbol&by=interval&compare=backtest")).json()
+        beside = [
+            next(g for g in compared["groups"] if g["key"]["symbol"] == s)["backtest"]
+            for s in ("SCOREUSDT", "FEWUSDT")
+        ]
+        assert all(b["bars"] > 0 for b in beside)
+        assert await rows.locator("td.beside").all_inner_texts() == [beside_text(b) for b in beside]
+        assert await accessibility_problems(page) == []
+        await page.uncheck("#scorecard-compare")
+        await until(page, "document.querySelector('#scorecard th.beside').hidden")
         # by parameter set: both keys share theirs, enough final outcomes together to judge
         await page.get_by_role("button", name="By parameter set").click()
         await until(page, "document.querySelector('#scorecard tbody th').textContent.includes('·')")

@@ -1529,6 +1529,91 @@ async def test_the_scorecard_is_what_the_outcomes_say(
     assert (await http.get("/v1/scorecard", params={"by": "colour"})).status_code == 422
 
 
+async def test_the_backtest_beside_a_scorecard_trades_the_bars_its_alerts_were_scored_on(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    """GAPUSDT's closes with its bands fixed at 90 / 100 / 110 (worked out by hand below):
+    BUY on days 2, 24 and 30 (a close of 85), back inside the next day (92), the fit
+    reached the day after (100.5); day 26 never stored. The day-2 and day-30 alerts are
+    final, so the span traded is days 2 to 50, in two parts around the gap."""
+    from autonama_shared.formats.records import LastCandle
+
+    flat, dip, back, up = (
+        (100, 101, 99, 100),
+        (100, 101, 84, 85),
+        (86, 95, 84, 92),
+        (
+            92,
+            101,
+            91,
+            100.5,
+        ),
+    )
+    days = {d: flat for d in range(1, 51) if d != 26}
+    for start in (2, 24, 30):
+        days[start], days[start + 1] = dip, back
+        if start + 2 in days:
+            days[start + 2] = up
+
+    def bar(day: int, ohlc: tuple[float, float, float, float]) -> object:
+        o, h, low, c = ohlc
+        return live_close(make_signal("GAPUSDT", "BUY" if c < 90 else "HOLD", day)).model_copy(
+            update={
+                "price": c,
+                "lower": 90.0,
+                "fit": 100.0,
+                "upper": 110.0,
+                "last_candle": LastCandle(open=o, high=h, low=low),
+            }
+        )
+
+    for day in sorted(days):
+        await store(pool, bar(day, days[day]))
+    await outcomes.update(pool)
+    finals = await pool.fetch(
+        "SELECT a.last_candle_time FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id "
+        "WHERE o.final ORDER BY 1"
+    )
+    assert [r[0] for r in finals] == [DAY0 + timedelta(days=2), DAY0 + timedelta(days=30)]
+
+    card = (
+        await http.get(
+            "/v1/scorecard", params={"by": "symbol", "symbol": "GAPUSDT", "compare": "backtest"}
+        )
+    ).json()
+    (group,) = card["groups"]
+    assert (group["count"], group["insufficient"]) == (2, True)
+    # Days 2-25: buy day 3's open (86), the fit reached at day 4's close, sold at day 5's
+    # open (100); buy day 25's open (86), and the part ends at day 25's close (92): valued
+    # there. Days 27-50: buy day 31's open (86), sold at day 33's open (100). Traded as one
+    # run, the day-25 position would have run across the gap to the target.
+    target = (0.999**2) * 100 / 86 - 1
+    end = (0.999**2) * 92 / 86 - 1
+    nets = sorted([target * 100, end * 100, target * 100])
+    assert group["backtest"] == {
+        "keys": 1,
+        "bars": 48,
+        "trades": 3,
+        "target_exit_rate": pytest.approx(2 / 3),
+        "win_rate": 1.0,
+        "median_net_return": pytest.approx(nets[1]),
+        "mean_net_return": pytest.approx(sum(nets) / 3),
+    }
+    plain = (await http.get("/v1/scorecard", params={"by": "symbol", "symbol": "GAPUSDT"})).json()
+    assert plain["groups"][0]["backtest"] is None  # only when asked for
+    shorts = (
+        await http.get(
+            "/v1/scorecard",
+            params={"by": "signal", "symbol": "GAPUSDT", "compare": "backtest"},
+        )
+    ).json()
+    assert [(g["key"], g["backtest"]["trades"]) for g in shorts["groups"]] == [
+        ({"signal": "BUY"}, 3)  # the long trades: no SELL was ever closed
+    ]
+    refused = await http.get("/v1/scorecard", params={"compare": "forward"})
+    assert refused.status_code == 422
+
+
 async def test_an_outcome_whose_bars_never_come_is_let_go(pool: asyncpg.Pool) -> None:
     """A key scanned now and then: its alert's bars are not stored. Scored while the key is
     within 40 bars of it (bars_seen 0), let go once it is past: no longer read each round."""

@@ -7,6 +7,12 @@ band within 20 bars, each with its Wilson 95 % interval; the median and mean ret
 (``engine.backtest.trade_return``, fills as the backtest makes them); the median bars to
 the target (of those that reached it) and the median max adverse excursion. A group of
 fewer than ``MIN_SAMPLE`` final outcomes gives its count and ``insufficient``, no rate.
+
+Beside a group, the backtest of the same keys over the same bars (``beside``): the band
+signals the keys closed with, traded by ``engine.backtest.simulate`` under the backtest's
+default fee and slippage, shorts allowed (so that SELL alerts have their trades too); a
+group of one signal counts the trades of its side. It answers "did the alerts behave as
+the backtest said?" on the very bars the alerts were scored on.
 """
 
 from __future__ import annotations
@@ -17,11 +23,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from autonama_shared.engine.backtest import trade_return
+import numpy as np
+from numpy.typing import NDArray
+
+from autonama_shared.engine.backtest import simulate, trade_return
 from autonama_shared.engine.outcomes import HORIZONS
 from autonama_shared.engine.specs import TradeRules
 
-__all__ = ["GROUP_FIELDS", "MIN_SAMPLE", "Group", "Horizon", "scorecard", "wilson"]
+__all__ = [
+    "GROUP_FIELDS",
+    "MIN_SAMPLE",
+    "Beside",
+    "Group",
+    "Horizon",
+    "Segment",
+    "beside",
+    "scorecard",
+    "wilson",
+]
 
 #: What a scorecard may group by.
 GROUP_FIELDS = ("symbol", "interval", "degree", "kstd", "price_scale", "days", "signal")
@@ -120,3 +139,69 @@ def scorecard(
             )
         )
     return out
+
+
+#: One key's consecutive stored bars (each a close with its candle and its bands), oldest
+#: first: the columns ``simulate`` trades. A gap in a key's closes starts another segment.
+Segment = Mapping[str, NDArray[np.float64]]
+
+_SIDES = {"BUY": "long", "SELL": "short"}
+
+
+@dataclass(frozen=True)
+class Beside:
+    """The backtest of a group's keys over the bars their alerts were scored on."""
+
+    keys: int
+    bars: int
+    trades: int
+    target_exit_rate: float | None  # the share of trades that left at the regression line
+    win_rate: float | None  # the share with a positive net return
+    median_net_return: float | None  # per trade, percent, after fees and slippage
+    mean_net_return: float | None
+
+
+def beside(
+    segments: Iterable[tuple[Any, Segment]], signal: str | None, rules: TradeRules
+) -> Beside:
+    """The backtest of ``segments`` (each with its key), its trades all or, with ``signal``,
+    those of its side (BUY long, SELL short).
+
+    >>> flat = np.full(6, 100.0)
+    >>> bars = {"open": np.array([100, 100, 86, 92, 100, 100.]), "close": np.array(
+    ...     [100, 85, 92, 100.5, 100, 100.]), "lower": flat - 10, "fit": flat, "upper": flat + 10}
+    >>> bars |= {"high": np.maximum(bars["open"], bars["close"]) + 1,
+    ...          "low": np.minimum(bars["open"], bars["close"]) - 1}
+    >>> b = beside([("KEY", bars)], "BUY", TradeRules())
+    >>> b.trades, b.target_exit_rate, round(b.median_net_return, 4)
+    (1, 1.0, 16.0466)
+    """
+    side = _SIDES.get(signal) if signal is not None else None
+    keys, bars, nets, targets = set(), 0, [], 0
+    for key, seg in segments:
+        keys.add(key)
+        bars += len(seg["close"])
+        run = simulate(
+            seg["open"],
+            seg["high"],
+            seg["low"],
+            seg["close"],
+            seg["lower"],
+            seg["fit"],
+            seg["upper"],
+            rules,
+        )
+        for trade in run.trades:
+            if side is None or trade.side == side:
+                nets.append(trade.net_return * 100)
+                targets += trade.reason == "target"
+    n = len(nets)
+    return Beside(
+        keys=len(keys),
+        bars=bars,
+        trades=n,
+        target_exit_rate=targets / n if n else None,
+        win_rate=sum(x > 0 for x in nets) / n if n else None,
+        median_net_return=statistics.median(nets) if n else None,
+        mean_net_return=statistics.fmean(nets) if n else None,
+    )

@@ -15,6 +15,7 @@ __all__ = [
     "Alert",
     "AlertOutcome",
     "AlertPage",
+    "BacktestBeside",
     "GroupField",
     "HorizonFigures",
     "ScanFailure",
@@ -159,7 +160,31 @@ _GROUP_EXAMPLE: dict[str, Any] = {
     "returns": {"1": _HORIZON_EXAMPLE, "5": _HORIZON_EXAMPLE, "20": _HORIZON_EXAMPLE},
     "median_bars_to_target": 4.0,
     "median_max_adverse": -1.8,
+    "backtest": None,
 }
+_BESIDE_EXAMPLE = {
+    "keys": 3,
+    "bars": 1260,
+    "trades": 17,
+    "target_exit_rate": 0.588,
+    "win_rate": 0.647,
+    "median_net_return": 1.4,
+    "mean_net_return": 0.9,
+}
+
+
+class BacktestBeside(BaseModel):
+    """The backtest of a scorecard group's keys over the bars their alerts were scored on."""
+
+    model_config = with_examples(_BESIDE_EXAMPLE)
+
+    keys: int
+    bars: int = Field(description="Stored bars traded (a missing bar splits a key's span).")
+    trades: int = Field(description="Trades of the group's side (both without a signal).")
+    target_exit_rate: float | None = Field(description="Share that left at the fit line.")
+    win_rate: float | None = Field(description="Share with a positive net return.")
+    median_net_return: float | None = Field(description="Per trade, percent, net.")
+    mean_net_return: float | None
 
 
 class HorizonFigures(BaseModel):
@@ -188,6 +213,9 @@ class ScorecardGroup(BaseModel):
     )
     median_bars_to_target: float | None
     median_max_adverse: float | None
+    backtest: BacktestBeside | None = Field(
+        None, description="With `compare=backtest`: the backtest over the same bars."
+    )
 
 
 class Scorecard(BaseModel):

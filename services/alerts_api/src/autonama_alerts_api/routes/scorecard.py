@@ -4,16 +4,18 @@ scored; ``autonama_shared.engine.scorecard``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import IntervalQ, SignalQ, StateDep, SymbolQ
 from autonama_alerts_api.models.alerts import GroupField, Scorecard, ScorecardGroup
-from autonama_shared.db.keys import key_columns
-from autonama_shared.engine.scorecard import MIN_SAMPLE, scorecard
+from autonama_alerts_api.queries.scorecard import final_outcomes, scored_bars
+from autonama_shared.engine.scorecard import MIN_SAMPLE, Group, beside, scorecard
 from autonama_shared.engine.specs import TradeRules
+from autonama_shared.errors import ConfigError
+from autonama_shared.formats.keys import KEY_FIELDS
 
 router = APIRouter(
     prefix="/v1/scorecard", tags=["alerts"], responses=READ_ERRORS, dependencies=[ReadAccess]
@@ -27,33 +29,54 @@ async def get_scorecard(
     symbol: SymbolQ = None,
     interval: IntervalQ = None,
     signal: SignalQ = None,
+    compare: Annotated[
+        Literal["backtest"] | None,
+        Query(
+            description="`backtest`: beside each group, the backtest of its keys over the "
+            "bars their alerts were scored on"
+        ),
+    ] = None,
 ) -> Scorecard:
     """The final outcomes of the alerts (20 bars seen) grouped by any of symbol, interval,
     degree, kstd, price_scale, days and signal (default: signal): count, the share that
     reached the target and the opposite band with Wilson 95 % intervals, median and mean
     returns after 1, 5 and 20 bars (gross, and net of the backtest's default fee and
     slippage), median bars to the target, median max adverse excursion. A group under
-    20 outcomes is given with its count and `insufficient`. Example:
-    `GET /v1/scorecard?by=symbol&by=interval&signal=BUY`."""
+    20 outcomes is given with its count and `insufficient`.
+
+    With `compare=backtest`, each group also has `backtest`: its keys' stored bars from
+    their first scored alert to 20 bars past their last, traded by the backtest (the band
+    signals they closed with, the same fee and slippage, shorts allowed; a group of one
+    signal counts its side's trades): trades, the share that left at the target, win rate,
+    median and mean net return per trade. Example:
+    `GET /v1/scorecard?by=symbol&by=interval&signal=BUY&compare=backtest`."""
     fields = list(dict.fromkeys(by or ["signal"]))
-    conditions, args = ["o.final"], []
-    for column, value in (("a.symbol", symbol), ("a.interval", interval), ("a.signal", signal)):
-        if value is not None:
-            args.append(value)
-            conditions.append(f"{column} = ${len(args)}")
-    rows = await state.pool.fetch(
-        f"""SELECT {key_columns("a")}, a.signal, o.return_1, o.return_5, o.return_20,
-                   o.target_hit_after, o.opposite_band_hit_after, o.max_adverse
-            FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id
-            WHERE {" AND ".join(conditions)}""",  # noqa: S608 - constants and placeholders
-        *args,
-    )
+    rows = await final_outcomes(state.pool, symbol, interval, signal)
     rules = TradeRules()
-    groups = scorecard([dict(r) for r in rows], fields, rules)
+    groups = scorecard(rows, fields, rules)
+    besides: dict[int, dict[str, Any]] = {}
+    if compare == "backtest":
+        try:
+            segments = await scored_bars(state.pool, symbol, interval, signal)
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from e
+        shorts = TradeRules(fee=rules.fee, slippage_bps=rules.slippage_bps, allow_short=True)
+        for n, group in enumerate(groups):
+            mine = [(key, seg) for key, seg in segments if _in(group, key)]
+            besides[n] = asdict(beside(mine, group.key.get("signal", signal), shorts))
     return Scorecard(
         by=fields,
         fee=rules.fee,
         slippage_bps=rules.slippage_bps,
         min_sample=MIN_SAMPLE,
-        groups=[ScorecardGroup.model_validate(asdict(g)) for g in groups],
+        groups=[
+            ScorecardGroup.model_validate(asdict(g) | {"backtest": besides.get(n)})
+            for n, g in enumerate(groups)
+        ],
     )
+
+
+def _in(group: Group, key: tuple[Any, ...]) -> bool:
+    """Whether the key (its fields in ``KEY_FIELDS`` order) is one of ``group``'s."""
+    fields = dict(zip(KEY_FIELDS, key, strict=True))
+    return all(fields[f] == v for f, v in group.key.items() if f != "signal")

@@ -659,8 +659,17 @@ function groupLabel(g) {
   return k.symbol ? `${k.symbol} ${k.interval}` : params(k);
 }
 
+// What the backtest made of the same bars (compare=backtest): its trades of the group's side.
+function besideText(b) {
+  if (!b) return "–";
+  if (!b.trades) return `no trades in ${b.bars} bars`;
+  return `${b.trades} trade${b.trades === 1 ? "" : "s"} · ${rate(b.target_exit_rate)}% at the fit · ` +
+    `${rate(b.win_rate)}% won · median ${signed(b.median_net_return)}% net`;
+}
+
 async function loadScorecard() {
-  const query = scoreBy.split(",").map((f) => `by=${f}`).join("&");
+  const compare = $("scorecard-compare").checked;
+  const query = scoreBy.split(",").map((f) => `by=${f}`).join("&") + (compare ? "&compare=backtest" : "");
   scorecard = await api(`/v1/scorecard?${query}`);
   renderScorecard();
 }
@@ -679,6 +688,8 @@ function renderScorecard() {
     th.setAttribute("aria-sort", th.dataset.sort !== key ? "none" : dir > 0 ? "ascending" : "descending");
   }
   const few = `fewer than ${scorecard.min_sample}`;
+  const compared = scorecard.groups.some((g) => g.backtest);
+  $("scorecard").tHead.querySelector("th.beside").hidden = !compared;
   $("scorecard").tBodies[0].replaceChildren(...groups.map((g) => {
     const tr = document.createElement("tr");
     tr.dataset.group = groupLabel(g);
@@ -696,6 +707,7 @@ function renderScorecard() {
       cell("td", g.median_bars_to_target == null ? "–" : String(g.median_bars_to_target), "num wide"),
       cell("td", pct(g.median_max_adverse), "num wide"),
     );
+    if (compared) tr.append(cell("td", besideText(g.backtest), "beside"));
     return tr;
   }));
   $("scorecard-status").textContent = groups.length
@@ -712,6 +724,9 @@ for (const button of $("scorecard-by").querySelectorAll("button")) {
     loadScorecard().catch((error) => { $("scorecard-status").textContent = `The scorecard could not be loaded: ${error.message}`; });
   });
 }
+$("scorecard-compare").addEventListener("change", () => {
+  loadScorecard().catch((error) => { $("scorecard-status").textContent = `The scorecard could not be loaded: ${error.message}`; });
+});
 for (const th of document.querySelectorAll("#scorecard th[data-sort]")) {
   th.querySelector("button").addEventListener("click", () => {
     const key = th.dataset.sort;
