@@ -20,6 +20,7 @@ from typing import Any
 
 from autonama_fetcher.fetch import Fetcher
 from autonama_fetcher.live import LiveMarket
+from autonama_fetcher.outcome_bars import OutcomeBars
 from autonama_fetcher.schedule import Scheduler
 from autonama_fetcher.settings import Settings
 from autonama_shared.db.pool import migrate_when_ready, open_pool
@@ -109,6 +110,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         if settings.live:
             market = LiveMarket(settings, source, scans)
             scans.supervise("live", lambda: market.run(stop))
+        if settings.outcome_bars_seconds > 0:
+            bars = OutcomeBars(settings, source)
+            scans.supervise("outcome-bars", lambda: bars.run(stop))
         handler = make_handler(source, scans.topics, stop, settings.concurrency)
         async with asyncio.TaskGroup() as group:
             group.create_task(scans.map(handler))

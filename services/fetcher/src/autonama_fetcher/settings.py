@@ -60,6 +60,18 @@ class Settings(AppSettings):
         default_factory=WatchSettings,
         description="The live market (AUTONAMA_WATCH__ENABLED=true, __SYMBOLS, __INTERVALS...)",
     )
+    outcome_bars_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often the bars that open alert outcomes lack (keys not followed "
+        "live) are caught up from the candle cache and Binance; 0: never.",
+    )
+    outcome_bars_symbols: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Symbols caught up a round at most (one klines request each, at most).",
+    )
     schedule_delay_seconds: float = Field(
         default=5.0, ge=0, description="Seconds after a candle close before the scan starts."
     )

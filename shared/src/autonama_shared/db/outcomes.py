@@ -2,9 +2,10 @@
 
 The bars of an alert are its key's own stored closes (each with its candle's open, high
 and low), read at the candle times t + k steps (k = 1..20, the store's own step,
-``autonama_interval_step``): a time with no close, or a close without its candle, is a
-gap, and nothing after a gap is scored (never an estimate). So a key followed live has
-every bar; a key only scanned now and then has gaps, and its outcome stays short.
+``autonama_interval_step``), or where the key stored none, the candle the fetcher caught
+up for it (``outcome_bars``, migration 0027): a time with neither is a gap, and nothing
+after a gap is scored (never an estimate). So a key followed live has every bar from its
+closes; a key only scanned now and then has its bars once the fetcher caught them up.
 
 The ingestor keeps ``alert_outcomes`` (migration 0025) up to date (``keep``): each round
 admits the new BUY and SELL alerts (an empty outcome row each, past a position as the
@@ -66,6 +67,7 @@ k AS (
     JOIN signal_keys k ON ({key_columns("k")}) = ({key_columns("a")}))
 SELECT a.id, a.signal, a.fit, a.lower_band, a.upper_band, g.n, x.at,
        o.candle_open, o.candle_high, o.candle_low, o.price,
+       b.open AS bar_open, b.high AS bar_high, b.low AS bar_low, b.close AS bar_close,
        EXISTS (SELECT 1 FROM alerts e
                WHERE ({key_columns("e")}) = ({key_columns("a")})
                  AND e.last_candle_time = x.at AND e.reason = 'ended') AS ended
@@ -75,6 +77,7 @@ CROSS JOIN LATERAL (SELECT a.t + g.n * autonama_interval_step(a.interval) AS at)
 LEFT JOIN k USING (id)
 LEFT JOIN closes o ON o.key_id = k.key_id AND o.interval = a.interval
                   AND o.last_candle_time = x.at
+LEFT JOIN outcome_bars b ON (b.symbol, b.interval, b.open_time) = (a.symbol, a.interval, x.at)
 ORDER BY a.id, g.n
 """  # noqa: S608 - constants only
 
@@ -94,6 +97,8 @@ async def score_alerts(conn: Conn | asyncpg.Pool, ids: Sequence[int]) -> dict[in
         bars: list[Bar] = []
         for r in bars_of:  # in order, up to the first gap
             candle = (r["candle_open"], r["candle_high"], r["candle_low"], r["price"])
+            if any(v is None for v in candle):  # no close with its candle: one caught up?
+                candle = (r["bar_open"], r["bar_high"], r["bar_low"], r["bar_close"])
             if any(v is None for v in candle):
                 break
             bars.append(Bar(r["at"], *candle))
@@ -142,15 +147,20 @@ WHERE name = 'outcomes' AND EXISTS (SELECT 1 FROM next)
 RETURNING last_id
 """
 
-#: The open outcomes whose key has closed a candle after the last bar they saw (nothing
-#: new, nothing to score), $1 at a time after alert $2.
+#: The open outcomes whose key has closed a candle after the last bar they saw, or whose
+#: next bar the fetcher caught up (nothing new, nothing to score), $1 at a time after
+#: alert $2.
 _MOVED = f"""
 SELECT o.alert_id FROM alert_outcomes o
 JOIN alerts a ON a.id = o.alert_id
 JOIN current_signals cs ON ({key_columns("cs")}) = ({key_columns("a")})
 WHERE o.open AND o.alert_id > $2
-  AND cs.last_candle_time > a.last_candle_time
-      + o.bars_seen * autonama_interval_step(a.interval)
+  AND (cs.last_candle_time > a.last_candle_time
+           + o.bars_seen * autonama_interval_step(a.interval)
+       OR EXISTS (SELECT 1 FROM outcome_bars b
+                  WHERE (b.symbol, b.interval) = (a.symbol, a.interval)
+                    AND b.open_time = a.last_candle_time
+                        + (o.bars_seen + 1) * autonama_interval_step(a.interval)))
 ORDER BY o.alert_id
 LIMIT $1
 """  # noqa: S608 - constants only
