@@ -317,7 +317,7 @@ async def main() -> None:
                     receiver.secrets[f"w{i}"] = secret
                     await pool.execute(
                         """INSERT INTO subscriptions (name, kind, url, secret, filter)
-                           VALUES ($1, 'webhook', $2, $3, '{}')""",
+                           VALUES ($1, 'webhook', $2, $3, '{"confirmed": true}')""",
                         f"chaos-{i}",
                         f"{receiver.url}/hook/w{i}",
                         secret,

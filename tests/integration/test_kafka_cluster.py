@@ -133,7 +133,7 @@ async def test_scans_lose_and_double_nothing_through_broker_faults(
         async with httpx.AsyncClient(
             base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
         ) as http:
-            await subscribe(http, receiver, "all")
+            await subscribe(http, receiver, "all", confirmed=True)  # every alert, repeats too
         streamed: list[dict[str, object]] = []
         opened = asyncio.Event()
 

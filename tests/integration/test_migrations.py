@@ -82,3 +82,30 @@ async def test_package_migrations_apply(
     applied = await migrate(pg_conn, pg_settings.db_schema)
     assert applied == [m.version for m in shipped]
     assert await migrate(pg_conn, pg_settings.db_schema) == []
+
+
+async def test_subscriptions_made_before_the_confirmed_setting_keep_receiving_repeats(
+    pg_conn: asyncpg.Connection, pg_settings: PostgresSettings
+) -> None:
+    """Migration 0028: a subscription made before the filter had `confirmed` received every
+    alert, repeats included; it still does. One made after leaves them out unless asked."""
+    from autonama_shared.notify.subscriptions import AlertFilter
+
+    schema = pg_settings.db_schema
+    await migrate(pg_conn, schema, [m for m in load_migrations() if m.version < 28])
+    await pg_conn.execute(
+        f"""INSERT INTO "{schema}".subscriptions (name, kind, url, secret, filter)
+            VALUES ('old', 'webhook', 'https://example.com/a', 'whsec_x', '{{}}'),
+                   ('old BUY', 'webhook', 'https://example.com/b', 'whsec_x',
+                    '{{"signals": ["BUY"], "events": ["raised"]}}')"""
+    )
+    assert await migrate(pg_conn, schema) == [m.version for m in load_migrations()][27:]
+    stored = [
+        AlertFilter.model_validate_json(r["filter"])
+        for r in await pg_conn.fetch(f'SELECT filter FROM "{schema}".subscriptions ORDER BY id')
+    ]
+    assert [(f.confirmed, f.signals, f.events) for f in stored] == [
+        (True, ["BUY", "SELL"], ["raised", "ended"]),
+        (True, ["BUY"], ["raised"]),  # nothing else of it changed
+    ]
+    assert AlertFilter().confirmed is False  # a new one, unless asked

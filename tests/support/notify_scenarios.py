@@ -105,9 +105,33 @@ async def an_alert_from_before_a_subscription_is_not_sent(world: World) -> tuple
     return ([count], await world.queued()), ([1], [(sid, 2)])
 
 
+async def repeats_go_only_where_asked_for(world: World) -> tuple[Result, Result]:
+    """A key outside its bands raises a confirmed alert every close: a subscription hears
+    it turn BUY, change side and end, and the repeats only with ``confirmed``."""
+    changes = await world.subscribe(spec("changes"))
+    repeats = await world.subscribe(spec("repeats", confirmed=True))
+    alerts = [
+        alert(1, "BTCUSDT", "BUY", None, "new"),
+        alert(2, "BTCUSDT", "BUY", "BUY", "confirmed"),
+        alert(3, "BTCUSDT", "BUY", "BUY", "confirmed"),
+        alert(4, "BTCUSDT", "HOLD", "BUY", "ended"),
+    ]
+    count = await world.queue(alerts)
+    expected = [
+        (changes, 1),
+        (repeats, 1),
+        (repeats, 2),
+        (repeats, 3),
+        (changes, 4),
+        (repeats, 4),
+    ]
+    return ([count], await world.queued()), ([6], expected)
+
+
 Scenario = Callable[[World], Awaitable[tuple[Result, Result]]]
 SCENARIOS: list[Scenario] = [
     filters_choose_and_a_replay_queues_nothing,
     a_disabled_subscription_is_queued_nothing,
     an_alert_from_before_a_subscription_is_not_sent,
+    repeats_go_only_where_asked_for,
 ]

@@ -259,6 +259,12 @@ def _subscriptions(sub: Any) -> None:
     a.add_argument("--intervals", nargs="+", choices=INTERVALS, metavar="INTERVAL", help="(all)")
     a.add_argument("--min-potential-return", type=float, metavar="PCT", help="raised alerts only")
     a.add_argument(
+        "--confirmed",
+        action="store_true",
+        help="also the alerts that repeat a key's signal at each newer close (off: a key "
+        "turning BUY or SELL, changing side and ending)",
+    )
+    a.add_argument(
         "--template",
         help="an Apprise message: $symbol $signal $price ... (docs/tutorial/notifications.md)",
     )

@@ -35,6 +35,7 @@ def _spec(args: argparse.Namespace) -> SubscriptionSpec:
         "symbols": args.symbols,
         "intervals": args.intervals,
         "min_potential_return": args.min_potential_return,
+        "confirmed": args.confirmed or None,
     }
     body: dict[str, Any] = {
         "name": args.name,

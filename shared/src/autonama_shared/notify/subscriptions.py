@@ -10,7 +10,12 @@ Filter rules (every given field must match; an empty filter matches every alert)
 - ``symbols``: exact symbols or globs (``ETH*``, ``*BTC``, ``?OLUSDT``);
 - ``intervals``: Binance intervals (``1d``, ``4h``...);
 - ``min_potential_return``: percent; applies to raised alerts only, so that the end of an
-  alert one was told about is never filtered out.
+  alert one was told about is never filtered out;
+- ``confirmed``: also the alerts that repeat a key's signal at a newer close (reason
+  ``confirmed``: a key outside its bands raises one every close, most of a live market's
+  alerts). Off unless asked for: a subscription hears a key turn BUY or SELL, change side,
+  and end. Subscriptions made before this setting existed keep receiving them (migration
+  0028 set it on for them).
 """
 
 from __future__ import annotations
@@ -130,6 +135,11 @@ class AlertFilter(BaseModel):
     symbols: list[SymbolGlob] | None = Field(default=None, min_length=1, max_length=500)
     intervals: list[IntervalName] | None = Field(default=None, min_length=1)
     min_potential_return: float | None = Field(default=None, ge=0, le=1e6)
+    confirmed: bool = Field(
+        default=False,
+        description="Also the alerts that repeat a key's signal at a newer close (reason "
+        "confirmed: a key outside its bands raises one every close).",
+    )
 
 
 #: A subscription as asked for (the examples of the API's and the CLI's documentation).
@@ -142,6 +152,7 @@ SPEC_EXAMPLE: dict[str, Any] = {
         "symbols": ["BTCUSDT", "ETH*"],
         "intervals": ["1d"],
         "min_potential_return": 10,
+        "confirmed": False,
     },
 }
 
@@ -183,12 +194,17 @@ def matches(f: AlertFilter, alert: AlertRecord) -> bool:
     True
     >>> matches(AlertFilter(symbols=["BTC*"]), a)
     False
+    >>> again = a.model_copy(update={"previous_signal": "BUY", "reason": "confirmed"})
+    >>> matches(AlertFilter(), again), matches(AlertFilter(confirmed=True), again)
+    (False, True)
     """
     if alert.ended:
         if "ended" not in f.events or alert.previous_signal not in f.signals:
             return False
     else:
         if "raised" not in f.events or alert.signal not in f.signals:
+            return False
+        if alert.reason == "confirmed" and not f.confirmed:
             return False
         if f.min_potential_return is not None and alert.potential_return < f.min_potential_return:
             return False

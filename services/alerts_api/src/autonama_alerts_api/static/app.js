@@ -966,6 +966,7 @@ function describeFilter(f) {
   if (f.events.length === 1) parts.push(`${f.events[0]} only`);
   if (f.intervals) parts.push(f.intervals.join(" "));
   if (f.min_potential_return != null) parts.push(`≥ ${f.min_potential_return}%`);
+  if (f.confirmed) parts.push("repeats too");
   return parts.join(", ");
 }
 
@@ -1027,6 +1028,7 @@ async function subscribe(event) {
   const symbols = $("notify-symbols").value.split(/[\s,]+/).filter(Boolean);
   if (symbols.length) filter.symbols = symbols;
   if ($("notify-min").value !== "") filter.min_potential_return = Number($("notify-min").value);
+  if ($("notify-confirmed").checked) filter.confirmed = true;
   const body = {
     name: $("notify-name").value,
     target: { kind: $("notify-kind").value, url: $("notify-url").value },
