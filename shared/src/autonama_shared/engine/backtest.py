@@ -28,7 +28,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from autonama_shared.engine._kernels import REASONS, metrics_kernel, simulate_kernel
 from autonama_shared.engine.specs import TradeRules
 
 __all__ = [
@@ -80,6 +79,8 @@ class TradeResult:
 
     @property
     def trades(self) -> list[Trade]:
+        from autonama_shared.engine._kernels import REASONS
+
         if self._trades is None:
             self._trades = [
                 Trade(
@@ -145,6 +146,10 @@ def simulate(
     >>> [(t.entry_bar, t.entry_price, t.exit_bar, t.exit_price, t.reason) for t in r.trades]
     [(2, 8.0, 4, 10.0, 'target')]
     """
+
+    # numba, loaded when a backtest first runs: the services that only import this module
+    # (the API's scorecard, the notifier's messages) start 0.6 s sooner without it
+    from autonama_shared.engine._kernels import simulate_kernel
 
     def c(a: Float64Array) -> Float64Array:
         return np.ascontiguousarray(a, dtype=np.float64)
@@ -223,6 +228,8 @@ def metrics_from(
     equity: Float64Array, per_year: float, net_returns: Float64Array, exposure: float = 1.0
 ) -> Metrics:
     """``metrics_of`` with the trades given by their net returns (the sweep's fast path)."""
+    from autonama_shared.engine._kernels import metrics_kernel
+
     total, cagr, vol, sharpe, sortino, mdd, mdd_bars, win_rate, average = metrics_kernel(
         np.ascontiguousarray(equity, dtype=np.float64),
         float(per_year),
