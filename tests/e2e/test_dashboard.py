@@ -7,7 +7,6 @@ Screenshots go to artifacts/screenshots/ (ignored by git).
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -23,16 +22,21 @@ from playwright.async_api import Browser, Page, async_playwright
 from autonama_shared.db import migrate, outcomes
 from autonama_shared.db.pool import open_pool
 from autonama_shared.db.scans import record_plan
-from autonama_shared.formats.records import LastCandle
 from autonama_shared.messaging.events import (
     ScanParams,
     ScanPlanned,
     ScanRequested,
-    SignalComputed,
 )
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import start_api
-from tests.support.factories import live_close, make_signal, make_token, store
+from tests.support.factories import (
+    live_close,
+    make_signal,
+    make_token,
+    sine_close,
+    store,
+    store_scored_market,
+)
 from tests.support.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -465,21 +469,7 @@ async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
     marks its newest scored alerts' entries, targets and the bars that hit them."""
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    def close(symbol: str, day: int) -> SignalComputed:
-        c = 100 + 10 * math.sin(day / 3) + 0.2 * day
-        o = 100 + 10 * math.sin((day - 1) / 3) + 0.2 * (day - 1)
-        return live_close(make_signal(symbol, "BUY", day, candles=40)).model_copy(
-            update={
-                "price": c,
-                "last_candle": LastCandle(open=o, high=max(o, c) + 1.5, low=min(o, c) - 1.5),
-            }
-        )
-
-    for start in range(1, 46, 10):  # the keeper after every 10 days, as it runs meanwhile
-        days = range(start, min(start + 10, 46))
-        await store(pool, *(close("SCOREUSDT", d) for d in days))
-        await store(pool, *(close("FEWUSDT", d) for d in days if d <= 25))
-        await outcomes.update(pool)
+    await store_scored_market(pool)
     proc, api = await asyncio.to_thread(
         start_api, pg_settings, kafka_settings, tmp_path / "api.log"
     )
@@ -507,7 +497,7 @@ async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
         # A bar closes and the keeper scores it: the newest alert's badge follows.
         newest = listed[0]["id"]
         assert shown[0] == "entry at the next bar's open"
-        await store(pool, close("SCOREUSDT", 46))
+        await store(pool, sine_close("SCOREUSDT", 46))
         await outcomes.update(pool)
         scored = (await client.get(f"/v1/alerts/{newest}/outcome")).json()
         assert scored["bars_seen"] == 1

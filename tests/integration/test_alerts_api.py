@@ -38,7 +38,14 @@ from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings, RetentionSettings
 from tests.support.api import api_env, free_port, start_api
 from tests.support.binance_standin import StandIn
-from tests.support.factories import DAY0, live_close, make_signal, make_token, store
+from tests.support.factories import (
+    DAY0,
+    live_close,
+    make_signal,
+    make_token,
+    store,
+    store_scored_market,
+)
 from tests.support.stack import Stack
 
 
@@ -1452,23 +1459,7 @@ async def test_the_scorecard_is_what_the_outcomes_say(
     import math
     import statistics
 
-    from autonama_shared.formats.records import LastCandle
-
-    def close(symbol: str, day: int) -> object:
-        c = 100 + 10 * math.sin(day / 3) + 0.2 * day
-        o = 100 + 10 * math.sin((day - 1) / 3) + 0.2 * (day - 1)
-        return live_close(make_signal(symbol, "BUY", day)).model_copy(
-            update={
-                "price": c,
-                "last_candle": LastCandle(open=o, high=max(o, c) + 1.5, low=min(o, c) - 1.5),
-            }
-        )
-
-    for start in range(1, 46, 10):  # the keeper after every 10 days, as it runs meanwhile
-        days = range(start, min(start + 10, 46))
-        await store(pool, *(close("SCOREUSDT", d) for d in days))
-        await store(pool, *(close("FEWUSDT", d) for d in days if d <= 25))
-        await outcomes.update(pool)
+    await store_scored_market(pool)
 
     card = (await http.get("/v1/scorecard", params={"by": "symbol"})).json()
     assert card["by"] == ["symbol"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -90,3 +91,29 @@ async def make_token(pg: PostgresSettings, scope: Scope, name: str | None = None
         await migrate(conn, pg.db_schema)
         token, _ = await create_token(conn, name or f"test-{uuid.uuid4().hex[:8]}", scope)
     return token
+
+
+def sine_close(symbol: str, day: int) -> SignalComputed:
+    """A live BUY close (40-candle key) of a sine-shaped market: close 100 + 10 sin(day / 3)
+    + 0.2 day, opened at the day before's, its candle 1.5 beyond both: alerts that reach
+    their target and alerts that miss it."""
+    c = 100 + 10 * math.sin(day / 3) + 0.2 * day
+    o = 100 + 10 * math.sin((day - 1) / 3) + 0.2 * (day - 1)
+    return live_close(make_signal(symbol, "BUY", day, candles=40)).model_copy(
+        update={
+            "price": c,
+            "last_candle": LastCandle(open=o, high=max(o, c) + 1.5, low=min(o, c) - 1.5),
+        }
+    )
+
+
+async def store_scored_market(pool: asyncpg.Pool) -> None:
+    """45 days of SCOREUSDT's sine closes and 25 of FEWUSDT's, the outcomes' keeper run
+    after every 10 days (as it runs meanwhile): 25 and 5 final outcomes."""
+    from autonama_shared.db import outcomes
+
+    for start in range(1, 46, 10):
+        days = range(start, min(start + 10, 46))
+        await store(pool, *(sine_close("SCOREUSDT", d) for d in days))
+        await store(pool, *(sine_close("FEWUSDT", d) for d in days if d <= 25))
+        await outcomes.update(pool)

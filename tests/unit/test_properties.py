@@ -50,6 +50,13 @@ HOSTILE = st.one_of(
 )
 
 
+#: How hostile values are tried: the same examples on every run (CI is reproducible),
+#: however slow.
+HOSTILE_RUNS = settings(
+    deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
 def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every place in a JSON document a value can be replaced (lists: their first items)."""
     out = [prefix] if prefix else []
@@ -108,12 +115,7 @@ VALID_EVENTS = [
 EVENT_PATHS = [(i, p) for i, doc in enumerate(VALID_EVENTS) for p in paths(doc)]
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: CI is reproducible
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(HOSTILE_RUNS, max_examples=600)
 @given(st.sampled_from(EVENT_PATHS), HOSTILE)
 def test_decoding_refuses_cleanly_or_yields_finite_events(
     where: tuple[int, tuple[Any, ...]], value: Any
@@ -170,12 +172,7 @@ def test_the_valid_file_is_accepted() -> None:
     assert converted is not None
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: CI is reproducible
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(HOSTILE_RUNS, max_examples=600)
 @given(st.sampled_from(FILE_PATHS), HOSTILE)
 def test_a_results_file_is_rejected_with_a_reason_or_stored_finite(
     path: tuple[Any, ...], value: Any
@@ -233,12 +230,7 @@ def test_the_valid_packed_file_is_accepted_as_the_same_window() -> None:
         assert list(getattr(window, name)) == getattr(expected, name), name
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(HOSTILE_RUNS, max_examples=300)
 @given(st.sampled_from(PACKED_PATHS), PACKED_HOSTILE)
 def test_a_packed_file_is_rejected_with_a_reason_or_stored_finite(
     path: tuple[Any, ...], value: Any
