@@ -529,7 +529,7 @@ async def test_the_cli_manages_subscriptions_the_notifier_delivers(
     assert bad.returncode != 0
     assert "http:// or https://" in bad.stderr
     args = ("subscribe", "add", "--name", "cli", "--webhook", f"{receiver.url}/hook/cli",
-            "--symbols", "BTC*", "--signals", "BUY")  # fmt: skip
+            "--symbols", "BTC*", "--signals", "BUY", "--confirmed")  # fmt: skip
     inside = await asyncio.to_thread(
         cli, pg_settings, *args, extra_env={"AUTONAMA_NOTIFIER_ALLOWED_NETWORKS": ""}
     )
@@ -542,6 +542,7 @@ async def test_the_cli_manages_subscriptions_the_notifier_delivers(
     created = json.loads(made.stdout)
     receiver.secrets["cli"] = created["secret"]
     assert created["filter"]["symbols"] == ["BTC*"]
+    assert created["filter"]["confirmed"] is True  # the repeats too, as asked
     notifier = notifying.start("notifier")
     await wait_for_log(notifier, "assigned")
     sent = await asyncio.to_thread(cli, pg_settings, "subscribe", "test", str(created["id"]))
