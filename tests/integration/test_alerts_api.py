@@ -1625,6 +1625,26 @@ async def test_an_outcome_whose_bars_never_come_is_let_go(pool: asyncpg.Pool) ->
     assert [r["open"] for r in rows] == [False, True]  # day 30's is 21 bars back: still open
 
 
+async def test_an_outcome_that_has_not_moved_for_40_bars_time_is_let_go(
+    pool: asyncpg.Pool,
+) -> None:
+    """A key scanned once and never again (its bars never come, the fetcher cannot catch
+    them up): its outcome is let go once nothing of it changed for 40 bars of real time,
+    not kept open and read every round for ever."""
+    await store(pool, live_close(make_signal("ONCEUSDT", "BUY", 10)))
+    await outcomes.update(pool)
+    open_ = "SELECT o.open FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id"
+    assert await pool.fetchval(open_) is True
+    await pool.execute(  # 39 days without a change: still waited for
+        "UPDATE alert_outcomes SET updated_at = now() - interval '39 days'"
+    )
+    await outcomes.update(pool)
+    assert await pool.fetchval(open_) is True
+    await pool.execute("UPDATE alert_outcomes SET updated_at = now() - interval '41 days'")
+    await outcomes.update(pool)
+    assert await pool.fetchval(open_) is False
+
+
 async def test_a_keeper_that_comes_late_scores_what_is_stored_before_letting_go(
     pool: asyncpg.Pool,
 ) -> None:

@@ -62,17 +62,21 @@ class OutcomeBars:
     async def round(self, pool: asyncpg.Pool) -> int:
         """One round: the bars wanted fetched and kept, those no longer needed deleted;
         how many bars were new."""
-        with classified("PostgreSQL: the outcomes' bars cannot be read"):
-            async with pool.acquire() as conn:
-                wants = await wanted(conn, self.settings.outcome_bars_symbols)
-        new = 0
         # the exchange's clock says what has closed (the database's may be ahead of it)
         now = await self.source.server_now_ms(max_age=self.settings.outcome_bars_seconds)
+        waiting = {k for k, until in self._not_before.items() if now < until}
+        self._not_before = {k: self._not_before[k] for k in waiting}
+        with classified("PostgreSQL: the outcomes' bars cannot be read"):
+            async with pool.acquire() as conn:
+                wants = await wanted(conn, self.settings.outcome_bars_symbols, waiting)
+        new = 0
         for want in wants:
             step = interval_ms(want.interval)
             start = int(want.start.timestamp() * 1000)
-            if now < max(start + step, self._not_before.get((want.symbol, want.interval), 0)):
-                continue  # not closed on the exchange yet: no request spent on it
+            if now < start + step:
+                # not closed on the exchange yet: no request spent on it until it is
+                self._not_before[(want.symbol, want.interval)] = start + step
+                continue
             bars = await self._bars(want, now)
             if not bars or bars[0][0] != want.start:
                 # the exchange has no candle there (yet): not asked again for one interval

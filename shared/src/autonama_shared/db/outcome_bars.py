@@ -11,7 +11,7 @@ those in the spans asked for (``keep``), and deletes what no open outcome needs 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +47,7 @@ WITH lacking AS (
 SELECT l.symbol, l.interval, min(l.next) AS start, max(l.last) AS "end"
 FROM lacking l
 WHERE l.next + autonama_interval_step(l.interval) + interval '2 minutes' <= now()
+  AND (l.symbol, l.interval) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))
   AND NOT EXISTS (SELECT 1 FROM outcome_bars b
                   WHERE (b.symbol, b.interval, b.open_time) = (l.symbol, l.interval, l.next))
   AND NOT EXISTS (SELECT 1 FROM closes c JOIN signal_keys k ON k.id = c.key_id
@@ -59,9 +60,11 @@ LIMIT $1
 """  # noqa: S608 - constants only
 
 
-async def wanted(conn: Conn, most: int) -> list[Wanted]:
-    """At most ``most`` symbols and intervals whose candles open outcomes lack."""
-    rows = await conn.fetch(_WANTED, most)
+async def wanted(conn: Conn, most: int, skip: Collection[tuple[str, str]] = ()) -> list[Wanted]:
+    """At most ``most`` symbols and intervals whose candles open outcomes lack, but those
+    of ``skip`` (symbol, interval): asked for in vain lately, they must not take the places
+    of the others round after round."""
+    rows = await conn.fetch(_WANTED, most, [s for s, _ in skip], [i for _, i in skip])
     return [Wanted(r["symbol"], r["interval"], r["start"], r["end"]) for r in rows]
 
 

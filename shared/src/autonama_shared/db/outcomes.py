@@ -165,14 +165,17 @@ ORDER BY o.alert_id
 LIMIT $1
 """  # noqa: S608 - constants only
 
-#: Let go of the open outcomes whose key is 40 bars past the alert: a gap in their first
-#: 20 bars will not be filled any more (a key only scanned now and then).
+#: Let go of the open outcomes that will not move any more: their key is 40 bars past the
+#: alert (a gap in their first 20 bars will not be filled), or nothing of them changed for
+#: 40 bars' time (a key never scanned again whose bars the fetcher cannot catch up: a
+#: symbol delisted, the fetcher's catch-up off), so that open outcomes do not pile up.
 _LET_GO = f"""
 UPDATE alert_outcomes o SET open = false, updated_at = now()
 FROM alerts a, current_signals cs
 WHERE o.open AND a.id = o.alert_id AND ({key_columns("cs")}) = ({key_columns("a")})
-  AND cs.last_candle_time > a.last_candle_time
-      + {2 * FINAL_BARS} * autonama_interval_step(a.interval)
+  AND (cs.last_candle_time > a.last_candle_time
+           + {2 * FINAL_BARS} * autonama_interval_step(a.interval)
+       OR o.updated_at < now() - {2 * FINAL_BARS} * autonama_interval_step(a.interval))
 """  # noqa: S608 - constants only
 
 #: Write the outcomes given (arrays by column) where changed; a final one is closed.
