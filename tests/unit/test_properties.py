@@ -166,6 +166,20 @@ VALID_FILE = _results_file()
 FILE_PATHS = paths(VALID_FILE)
 
 
+SCAN_ID = str(uuid.uuid4())
+
+
+def accepted_events(doc: Any, path: tuple[Any, ...], value: Any) -> list[Any]:
+    """The events of ``doc`` with ``value`` at ``path``, as the drop folder reads it; none
+    when it is refused, which must then say why."""
+    converted, problem = _check(json.dumps(replaced(doc, path, value)).encode(), SCAN_ID)
+    if converted is None:
+        assert isinstance(problem, str)
+        assert problem
+        return []
+    return converted[2]
+
+
 def test_the_valid_file_is_accepted() -> None:
     converted, problem = _check(json.dumps(VALID_FILE).encode(), str(uuid.uuid4()))
     assert problem is None
@@ -177,13 +191,7 @@ def test_the_valid_file_is_accepted() -> None:
 def test_a_results_file_is_rejected_with_a_reason_or_stored_finite(
     path: tuple[Any, ...], value: Any
 ) -> None:
-    data = json.dumps(replaced(VALID_FILE, path, value)).encode()
-    converted, problem = _check(data, str(uuid.uuid4()))
-    if converted is None:
-        assert isinstance(problem, str)
-        assert problem
-        return
-    _, _, events = converted
+    events = accepted_events(VALID_FILE, path, value)
     assert finite_everywhere([e.model_dump() for e in events])
     assert all(e.signal == "HOLD" or e.price is not None for e in events)
 
@@ -235,14 +243,7 @@ def test_the_valid_packed_file_is_accepted_as_the_same_window() -> None:
 def test_a_packed_file_is_rejected_with_a_reason_or_stored_finite(
     path: tuple[Any, ...], value: Any
 ) -> None:
-    data = json.dumps(replaced(PACKED_FILE, path, value)).encode()
-    converted, problem = _check(data, str(uuid.uuid4()))
-    if converted is None:
-        assert isinstance(problem, str)
-        assert problem
-        return
-    _, _, events = converted
-    for e in events:
+    for e in accepted_events(PACKED_FILE, path, value):
         assert finite_everywhere(e.model_dump(exclude={"series"}))
         if e.series is not None:
             columns = [getattr(e.series, c) for c in ("open", "high", "low", "close", "fit")]
