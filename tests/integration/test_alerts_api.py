@@ -1626,14 +1626,17 @@ async def test_an_outcome_whose_bars_never_come_is_let_go(pool: asyncpg.Pool) ->
 
 
 async def test_an_outcome_that_has_not_moved_for_40_bars_time_is_let_go(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, http: httpx.AsyncClient
 ) -> None:
-    """A key scanned once and never again (its bars never come, the fetcher cannot catch
-    them up): its outcome is let go once nothing of it changed for 40 bars of real time,
-    not kept open and read every round for ever."""
-    await store(pool, live_close(make_signal("ONCEUSDT", "BUY", 10)))
+    """A key whose bars stop coming after two (never scanned again, the fetcher unable to
+    catch them up): its outcome is let go once nothing of it changed for 40 bars of real
+    time, not kept open and read every round for ever; and served as it was kept."""
+    await store(pool, *(live_close(make_signal("ONCEUSDT", "BUY", d)) for d in (10, 11, 12)))
     await outcomes.update(pool)
-    open_ = "SELECT o.open FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id"
+    open_ = (
+        "SELECT o.open FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id "
+        "ORDER BY a.id LIMIT 1"
+    )
     assert await pool.fetchval(open_) is True
     await pool.execute(  # 39 days without a change: still waited for
         "UPDATE alert_outcomes SET updated_at = now() - interval '39 days'"
@@ -1643,6 +1646,14 @@ async def test_an_outcome_that_has_not_moved_for_40_bars_time_is_let_go(
     await pool.execute("UPDATE alert_outcomes SET updated_at = now() - interval '41 days'")
     await outcomes.update(pool)
     assert await pool.fetchval(open_) is False
+    first = await pool.fetchval("SELECT min(id) FROM alerts WHERE symbol = 'ONCEUSDT'")
+    # its bars gone since (as retention prunes them): the kept outcome is what is served
+    await pool.execute(
+        "UPDATE closes SET candle_open = NULL WHERE last_candle_time > $1",
+        DAY0 + timedelta(days=10),
+    )
+    kept = (await http.get(f"/v1/alerts/{first}/outcome")).json()
+    assert (kept["bars_seen"], kept["final"]) == (2, False)  # as kept, not re-read from less
 
 
 async def test_a_keeper_that_comes_late_scores_what_is_stored_before_letting_go(

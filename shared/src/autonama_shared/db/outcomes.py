@@ -110,12 +110,13 @@ async def score_alerts(conn: Conn | asyncpg.Pool, ids: Sequence[int]) -> dict[in
 
 
 async def alert_outcome(pool: asyncpg.Pool, alert_id: int) -> Outcome | None:
-    """Alert ``alert_id``'s outcome: the stored one when final, else scored now from the
-    closes; None if there is no such alert; raises ``NotScored`` for an ended alert."""
+    """Alert ``alert_id``'s outcome: the stored one when it is no longer scored (final, or
+    let go: its bars will not come, and those caught up are deleted), else scored now from
+    the bars; None if there is no such alert; raises ``NotScored`` for an ended alert."""
     stored = await pool.fetchrow(
         f"""SELECT a.signal, {", ".join(f"o.{c}" for c in OUTCOME_COLUMNS)}
             FROM alert_outcomes o JOIN alerts a ON a.id = o.alert_id
-            WHERE o.alert_id = $1 AND o.final""",  # noqa: S608 - constants only
+            WHERE o.alert_id = $1 AND NOT o.open""",  # noqa: S608 - constants only
         alert_id,
     )
     if stored is not None:
