@@ -51,6 +51,22 @@ async def test_a_topic_with_fewer_replicas_than_asked_is_refused(
         await ensure_topics(kafka_settings.bootstrap_servers, [TopicSpec(name, 2, 3)])
 
 
+async def test_a_topic_with_a_lower_min_insync_replicas_than_asked_is_refused(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """A topic made by a process that asked for fewer in-sync replicas is not taken for
+    one whose writes must be on more; one stricter than asked is taken as it is."""
+    lax, strict = kafka_settings.topic("lax"), kafka_settings.topic("strict")
+    servers = kafka_settings.bootstrap_servers
+    one, two = {"min.insync.replicas": "1"}, {"min.insync.replicas": "2"}
+    assert await ensure_topics(servers, [TopicSpec(lax, 2, 1, one), TopicSpec(strict, 2, 1, two)])
+    with pytest.raises(
+        ConfigError, match=rf"topic {re.escape(lax)} has min.insync.replicas=1 but 2"
+    ):
+        await ensure_topics(servers, [TopicSpec(lax, 2, 1, two)])
+    assert await ensure_topics(servers, [TopicSpec(strict, 2, 1, one)]) == []
+
+
 async def test_two_consumers_in_one_group_share_keyed_messages_exactly_once(
     kafka_settings: KafkaSettings,
 ) -> None:

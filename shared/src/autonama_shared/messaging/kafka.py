@@ -15,6 +15,7 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from autonama_shared.errors import ConfigError, TemporaryError
@@ -56,7 +57,9 @@ async def ensure_topics(
     metadata holds the topic, and a describe in that window shows no partitions
     (seen in CI). An existing topic with fewer partitions than asked is a
     ``ConfigError``: the partition count bounds how many consumers can share the
-    work, so it must not be silently less.
+    work, so it must not be silently less; so is one with fewer replicas, or a lower
+    ``min.insync.replicas`` than asked (its acknowledged writes would rest on fewer
+    brokers than the settings say).
     """
     wanted = {spec.name: spec for spec in specs}
     admin = AIOKafkaAdminClient(
@@ -88,6 +91,7 @@ async def ensure_topics(
                     raise ConfigError(f"cannot create topic {topic}: {message}")
         if wanted:
             await _await_partitions(admin, list(wanted.values()))
+            await _check_insync(admin, list(wanted.values()))
         return created
     except KafkaError as e:
         raise TemporaryError(f"Kafka at {bootstrap_servers} did not answer: {e}") from e
@@ -150,6 +154,51 @@ async def _await_partitions(
                 f"after {within:.0f} s"
             )
         await asyncio.sleep(0.1)
+
+
+_INSYNC = "min.insync.replicas"
+
+
+async def _check_insync(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], *, within: float = TOPIC_VISIBLE_SECONDS
+) -> None:
+    """``ConfigError`` when a topic that asks for ``min.insync.replicas`` has a lower one
+    (made before by a process with other settings): a write acknowledged by fewer replicas
+    than asked is lost with them. A higher one is kept (stricter than asked)."""
+    asked = {s.name: int(s.config[_INSYNC]) for s in specs if _INSYNC in s.config}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while asked:
+        answers = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {_INSYNC: None}) for name in asked]
+        )
+        for answer in answers:
+            for resource in answer.to_object()["resources"]:
+                name, code = resource["resource_name"], resource["error_code"]
+                if code in _NOT_YET_VISIBLE:
+                    continue  # its configuration not in this broker's metadata yet
+                if code != 0:
+                    raise ConfigError(
+                        f"cannot describe the configuration of topic {name}: "
+                        f"{for_code(code).__name__}"
+                    )
+                values = {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+                have = int(values.get(_INSYNC) or 1)
+                if have < asked[name]:
+                    raise ConfigError(
+                        f"topic {name} has {_INSYNC}={have} but {asked[name]} are asked "
+                        "(kafka.min_insync_replicas): its writes would be acknowledged by "
+                        "fewer replicas; raise it with kafka-configs --alter --add-config "
+                        f"{_INSYNC}={asked[name]}, or choose another topic prefix"
+                    )
+                del asked[name]
+        if asked:
+            if loop.time() >= deadline:
+                raise TemporaryError(
+                    f"the configuration of topics {', '.join(asked)} still not described "
+                    f"after {within:.0f} s"
+                )
+            await asyncio.sleep(0.1)
 
 
 def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:

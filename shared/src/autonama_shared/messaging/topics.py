@@ -51,7 +51,8 @@ class Topics:
 
     def specs(self) -> list[TopicSpec]:
         """Every topic, created at start-up by each service (idempotently), with the
-        settings' replicas and ``min.insync.replicas`` (a topic made before keeps its own)."""
+        settings' replicas and ``min.insync.replicas`` (a topic made before with fewer of
+        either is refused: ``messaging.kafka.ensure_topics``)."""
         r = self.replicas  # (one broker: the topics as they always were)
         isr = {"min.insync.replicas": str(self.min_insync)} if r > 1 else {}
         big = {"max.message.bytes": str(self.max_message_bytes), **isr}
