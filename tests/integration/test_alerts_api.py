@@ -38,6 +38,7 @@ from autonama_shared.runs.backtest import run_symbol
 from autonama_shared.settings import KafkaSettings, PostgresSettings, RetentionSettings
 from tests.support.api import api_env, free_port, start_api
 from tests.support.binance_standin import StandIn
+from tests.support.cli import cli
 from tests.support.factories import (
     DAY0,
     live_close,
@@ -1654,6 +1655,37 @@ async def test_an_outcome_that_has_not_moved_for_40_bars_time_is_let_go(
     )
     kept = (await http.get(f"/v1/alerts/{first}/outcome")).json()
     assert (kept["bars_seen"], kept["final"]) == (2, False)  # as kept, not re-read from less
+
+
+async def test_alerts_from_before_the_keeper_are_scored_when_asked(
+    pool: asyncpg.Pool, pg_settings: PostgresSettings
+) -> None:
+    """Alerts raised before migration 0025 (which started the keeper at the newest alert)
+    were never scored: `autonama db score-alerts --since` has the keeper admit and score
+    them; those it scored already are left as they are."""
+    await store(pool, *(live_close(make_signal("OLDUSDT", "BUY", d)) for d in range(1, 26)))
+    await pool.execute(  # as 0025 left an existing database: the keeper after every alert
+        "UPDATE outbox_positions SET last_id = (SELECT max(id) FROM alerts) WHERE name = 'outcomes'"
+    )
+    await store(pool, live_close(make_signal("OLDUSDT", "BUY", 26)))  # the first one after
+    await outcomes.update(pool)
+    assert await pool.fetchval("SELECT count(*) FROM alert_outcomes") == 1
+    bad = await asyncio.to_thread(cli, pg_settings, "db", "score-alerts", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "'yesterday' is not a date" in bad.stderr
+    asked = await asyncio.to_thread(cli, pg_settings, "db", "score-alerts", "--since", "2020-01-01")
+    assert asked.returncode == 0, asked.stderr
+    assert "25 alert(s) raised since 2020-01-01T00:00:00+00:00 never scored" in asked.stdout
+    await outcomes.update(pool)
+    rows = await pool.fetch(
+        "SELECT a.last_candle_time, o.final, o.bars_seen FROM alert_outcomes o "
+        "JOIN alerts a ON a.id = o.alert_id ORDER BY a.id"
+    )
+    assert len(rows) == 26
+    # days 1-6 have their 20 bars (up to day 26): final; the others as far as they go
+    assert [(r["final"], r["bars_seen"]) for r in rows] == [
+        (d <= 6, min(20, 26 - d)) for d in range(1, 27)
+    ]
 
 
 async def test_a_keeper_that_comes_late_scores_what_is_stored_before_letting_go(

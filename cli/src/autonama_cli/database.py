@@ -1,4 +1,5 @@
-"""``autonama db stats|prune``: the database's size and retention (``db.retention``)."""
+"""``autonama db stats|prune|score-alerts``: the database's size and retention
+(``db.retention``), and the alerts its outcomes' keeper never scored (``db.outcomes``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from rich.table import Table
 
 from autonama_cli._console import stdout_console
 from autonama_cli._db import with_database
-from autonama_shared.db import retention
+from autonama_shared.db import outcomes, retention
 from autonama_shared.settings import AppSettings, load_settings
 
-__all__ = ["prune_now", "stats"]
+__all__ = ["prune_now", "score_alerts", "stats"]
 
 
 def _when(t: datetime | None) -> str:
@@ -77,5 +78,19 @@ def prune_now(args: argparse.Namespace) -> int:
     print(
         f"{verb} {len(parts)} partition(s) and {deliveries:,} finished deliveries older than "
         f"{policy.deliveries_days} days"
+    )
+    return 0
+
+
+def score_alerts(args: argparse.Namespace) -> int:
+    since: datetime = args.since
+
+    async def run(conn: Any) -> int:
+        return await outcomes.admit_since(conn, since)
+
+    count = with_database(run)
+    print(
+        f"{count:,} alert(s) raised since {since.isoformat()} never scored: the ingestor's "
+        "keeper admits and scores them in its next rounds (AUTONAMA_INGESTOR_OUTCOMES_SECONDS)"
     )
     return 0

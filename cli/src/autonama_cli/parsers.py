@@ -5,6 +5,7 @@ matplotlib, Kafka or database client. Each command names its handler as
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,15 @@ def _pipeline(sub: Any) -> None:
     p.set_defaults(handler="autonama_cli.pipeline:ingestions")
 
 
+def _aware_date(text: str) -> datetime:
+    """A day (UTC midnight) or a moment; one without its offset is read as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or moment") from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _database(sub: Any) -> None:
     db = _command(
         sub,
@@ -209,6 +219,19 @@ def _database(sub: Any) -> None:
     p = actions.add_parser("prune", help="drop what is past its keep now")
     p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     p.set_defaults(handler="autonama_cli.database:prune_now")
+    p = actions.add_parser(
+        "score-alerts",
+        help="have the ingestor score the alerts raised since a date that were never scored "
+        "(those from before migration 0025)",
+    )
+    p.add_argument(
+        "--since",
+        required=True,
+        type=_aware_date,
+        metavar="DATE",
+        help="alerts raised from this day (YYYY-MM-DD, UTC) or moment (ISO 8601) on",
+    )
+    p.set_defaults(handler="autonama_cli.database:score_alerts")
 
 
 def _tokens(sub: Any) -> None:

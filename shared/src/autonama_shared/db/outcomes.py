@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import astuple, fields
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -38,6 +39,7 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "TRACK_SAMPLE",
     "NotScored",
+    "admit_since",
     "alert_outcome",
     "keep",
     "score_alerts",
@@ -192,6 +194,30 @@ SET ({", ".join(OUTCOME_COLUMNS)}, open, updated_at)
 WHERE ({", ".join(f"s.{c}" for c in OUTCOME_COLUMNS)})
       IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in OUTCOME_COLUMNS)})
 """  # noqa: S608 - constants only
+
+
+async def admit_since(conn: Conn, since: datetime) -> int:
+    """Have the keeper score the BUY and SELL alerts raised since ``since`` that it never
+    admitted (those raised before migration 0025, which started it at the newest alert):
+    its position goes back to just before the first of them, and its next rounds admit and
+    score them (an alert it has already admitted is left as it is). Returns how many it
+    will admit."""
+    first = await conn.fetchval("SELECT min(id) FROM alerts WHERE created_at >= $1", since)
+    if first is None:
+        return 0
+    async with conn.transaction():
+        await conn.execute(
+            """UPDATE outbox_positions SET last_id = least(last_id, $1::bigint - 1)
+               WHERE name = 'outcomes'""",
+            first,
+        )
+        count: int = await conn.fetchval(
+            """SELECT count(*) FROM alerts a
+               WHERE a.id >= $1 AND a.signal IN ('BUY', 'SELL')
+                 AND NOT EXISTS (SELECT 1 FROM alert_outcomes o WHERE o.alert_id = a.id)""",
+            first,
+        )
+    return count
 
 
 async def update(pool: asyncpg.Pool, batch: int = 1000) -> int:
