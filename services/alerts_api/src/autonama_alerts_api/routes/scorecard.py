@@ -3,6 +3,7 @@ scored; ``autonama_shared.engine.scorecard``)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -61,9 +62,16 @@ async def get_scorecard(
         except ConfigError as e:
             raise HTTPException(422, str(e)) from e
         shorts = TradeRules(fee=rules.fee, slippage_bps=rules.slippage_bps, allow_short=True)
-        for n, group in enumerate(groups):
-            mine = [(key, seg) for key, seg in segments if _in(group, key)]
-            besides[n] = asdict(beside(mine, group.key.get("signal", signal), shorts))
+
+        def trade() -> dict[int, dict[str, Any]]:
+            out = {}
+            for n, group in enumerate(groups):
+                mine = [(key, seg) for key, seg in segments if _in(group, key)]
+                out[n] = asdict(beside(mine, group.key.get("signal", signal), shorts))
+            return out
+
+        # CPU work (and numba's first load): off the event loop the other requests share
+        besides = await asyncio.to_thread(trade)
     return Scorecard(
         by=fields,
         fee=rules.fee,
