@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -245,6 +246,13 @@ async def test_the_writer_stores_signals_but_changes_no_schema(owner: PostgresSe
             new = await store_signals(conn, [make_signal("BTCUSDT", "BUY", 3)], origin="test")
         assert new == 1
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+        # the fetcher's catch-up of the outcomes' bars, through the same login (0027)
+        from autonama_shared.db import outcome_bars
+
+        bar = (datetime(2026, 1, 5, tzinfo=UTC), 100.0, 101.0, 99.0, 100.5)
+        assert await outcome_bars.keep(conn, "BTCUSDT", "1d", [bar]) == 1
+        assert await outcome_bars.wanted(conn, 5) == []  # no open outcome: nothing wanted
+        assert await outcome_bars.prune(conn) == 1  # and the bar is not needed
         await refused(
             conn,
             "CREATE TABLE mine (id int)",
