@@ -14,6 +14,9 @@ in batches of the ingestor's default size, 2,000):
   signal carries the key's whole window, as the live analyzer sends it;
 - an hourly scan of ``--pairs / 4`` symbols (100 at 400 pairs) at 1d over 720 days,
   each signal with its 720-candle window, as a scan sends it;
+- the ingestor's outcomes keeper (``db.outcomes.update``) after each store, as it runs
+  every 10 s: its rounds' times and the outcomes it moved, and ``alert_outcomes`` in the
+  bytes per close;
 - 10 webhook subscriptions with the default filter: every alert but the repeats of a
   key's signal (reason confirmed, migration 0028) is a delivery to each, with one attempt.
 
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -61,7 +65,7 @@ from tests.support.api import start_api  # noqa: E402
 
 from api import ensure_wrk, wrk_latency  # noqa: E402
 from autonama_shared import __version__  # noqa: E402
-from autonama_shared.db import migrate  # noqa: E402
+from autonama_shared.db import migrate, outcomes  # noqa: E402
 from autonama_shared.db.deliveries import Outcome, claim_due, record_outcomes  # noqa: E402
 from autonama_shared.db.pool import open_pool  # noqa: E402
 from autonama_shared.db.retention import (  # noqa: E402
@@ -424,8 +428,9 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
         last_alert = 0
         finished: dict[int, datetime] = {}  # the real time each simulated day's deliveries end
         for day in range(1, days + 1):
-            stored = delivered = 0
+            stored = delivered = moved = 0
             spent = 0.0
+            rounds: list[float] = []  # the outcomes' keeper, after each store (seconds)
             pending: list[SignalComputed] = []
             for minute in range(MINUTES):
                 t = T0 + timedelta(days=day - 1, minutes=minute)
@@ -444,6 +449,9 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                     spent += time.perf_counter() - started
                     stored += len(pending)
                     pending = []
+                    started = time.perf_counter()  # the ingestor's keeper on what came
+                    moved += await outcomes.update(pool)
+                    rounds.append(time.perf_counter() - started)
                 if minute % 60 == 59:  # the notifier's hour: every alert so far delivered
                     delivered += await deliver(pool, last_alert)
                     last_alert = await alert_top(pool)
@@ -491,6 +499,15 @@ async def main(pairs: int, days: int, keep: bool, api: bool) -> None:
                         flush=True,
                     )
                     print(f"  day {day:>2} autovacuum: {dead}", flush=True)
+                    still = await conn.fetchval("SELECT count(*) FROM alert_outcomes WHERE open")
+                    print(
+                        f"  day {day:>2} outcomes' keeper: {len(rounds)} rounds (one after each "
+                        f"store), median {statistics.median(rounds) * 1000:,.0f} ms, max "
+                        f"{max(rounds) * 1000:,.0f} ms; {moved:,} outcomes moved that day, "
+                        f"{still:,} open; outcomes {size['alert_outcomes'] / kept:,.0f} bytes "
+                        "a kept close",
+                        flush=True,
+                    )
                     if api:
                         await api_latency(pg, conn, day, Path(tempfile.gettempdir()))
         if not keep:

@@ -77,9 +77,19 @@ FROM a
 CROSS JOIN generate_series(1, {FINAL_BARS}) AS g (n)
 CROSS JOIN LATERAL (SELECT a.t + g.n * autonama_interval_step(a.interval) AS at) x
 LEFT JOIN k USING (id)
-LEFT JOIN closes o ON o.key_id = k.key_id AND o.interval = a.interval
-                  AND o.last_candle_time = x.at
-LEFT JOIN outcome_bars b ON (b.symbol, b.interval, b.open_time) = (a.symbol, a.interval, x.at)
+-- each bar looked up by its key, interval and time (LATERAL: an index probe per bar; as a
+-- plain join the planner hashed the whole closes table, every round: 0.4 s at day 10 of
+-- bench/longrun.py, growing with the history kept)
+LEFT JOIN LATERAL (
+    SELECT c.candle_open, c.candle_high, c.candle_low, c.price FROM closes c
+    WHERE c.key_id = k.key_id AND c.interval = a.interval AND c.last_candle_time = x.at
+    LIMIT 1  -- (unique anyway) keeps the planner from flattening it into that hash join
+) o ON true
+LEFT JOIN LATERAL (
+    SELECT b.open, b.high, b.low, b.close FROM outcome_bars b
+    WHERE (b.symbol, b.interval, b.open_time) = (a.symbol, a.interval, x.at)
+    LIMIT 1
+) b ON true
 ORDER BY a.id, g.n
 """  # noqa: S608 - constants only
 
