@@ -549,6 +549,7 @@ async def test_outcome_badges_the_scorecard_and_a_charts_entry_and_target(
         ]
         assert all(b["bars"] > 0 for b in beside)
         assert await rows.locator("td.beside").all_inner_texts() == [beside_text(b) for b in beside]
+        await page.locator(".scorecard").screenshot(path=str(SHOTS / "scorecard-backtest.png"))
         assert await accessibility_problems(page) == []
         await page.uncheck("#scorecard-compare")
         await until(page, "document.querySelector('#scorecard th.beside').hidden")

@@ -9,12 +9,14 @@ closes; a key only scanned now and then has its bars once the fetcher caught the
 
 The ingestor keeps ``alert_outcomes`` (migration 0025) up to date (``keep``): each round
 admits the new BUY and SELL alerts (an empty outcome row each, past a position as the
-alert relay keeps one), scores again the open outcomes whose key closed a bar since and
-writes those that changed, and lets go of those whose key is 40 bars past them. Its
+alert relay keeps one), scores again the open outcomes whose key closed a bar (or had one
+caught up) since and writes those that changed, and then lets go of those whose bars will
+not come: their key 40 bars past them, or nothing of them changed for 40 bars' time. Its
 reads are of the open outcomes only (a partial index), however many alerts the table
 holds. Scoring the same bars again gives the same numbers, so a replay or a restart
 changes nothing. An outcome is final at 20 bars and is kept after its closes are pruned.
-The API reads a final one from the table and scores an open one on the spot.
+The API reads one no longer scored (final or let go) from the table and scores an open one
+on the spot.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from autonama_shared.formats.keys import KEY_FIELDS
 __all__ = ["MAX_BARS", "final_outcomes", "scored_bars"]
 
 #: The most bars one request may trade beside a scorecard (a live 1m key closes 1,440 a
-#: day): past it, the filter is to be narrowed.
-MAX_BARS = 500_000
+#: day): past it, the filter is to be narrowed. Every bar is read into the API's memory
+#: (some 300 bytes a row as a record): 100,000 is about 30 MB a request.
+MAX_BARS = 100_000
 
 
 def _where(symbol: str | None, interval: str | None, signal: str | None) -> tuple[str, list[Any]]:

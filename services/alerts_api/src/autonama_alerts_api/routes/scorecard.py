@@ -13,7 +13,7 @@ from autonama_alerts_api.auth import READ_ERRORS, ReadAccess
 from autonama_alerts_api.deps import IntervalQ, SignalQ, StateDep, SymbolQ
 from autonama_alerts_api.models.alerts import GroupField, Scorecard, ScorecardGroup
 from autonama_alerts_api.queries.scorecard import final_outcomes, scored_bars
-from autonama_shared.engine.scorecard import MIN_SAMPLE, Group, beside, scorecard
+from autonama_shared.engine.scorecard import MIN_SAMPLE, Segment, beside, scorecard
 from autonama_shared.engine.specs import TradeRules
 from autonama_shared.errors import ConfigError
 from autonama_shared.formats.keys import KEY_FIELDS
@@ -63,12 +63,25 @@ async def get_scorecard(
             raise HTTPException(422, str(e)) from e
         shorts = TradeRules(fee=rules.fee, slippage_bps=rules.slippage_bps, allow_short=True)
 
+        # each key's segments under its group's values (the key fields grouped by; the
+        # signal is not a key field: a key's segments go to its BUY and its SELL group)
+        keyed = [f for f in fields if f != "signal"]
+        by_group: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], Segment]]] = {}
+        for key, seg in segments:
+            values = dict(zip(KEY_FIELDS, key, strict=True))
+            by_group.setdefault(tuple(values[f] for f in keyed), []).append((key, seg))
+
         def trade() -> dict[int, dict[str, Any]]:
-            out = {}
-            for n, group in enumerate(groups):
-                mine = [(key, seg) for key, seg in segments if _in(group, key)]
-                out[n] = asdict(beside(mine, group.key.get("signal", signal), shorts))
-            return out
+            return {
+                n: asdict(
+                    beside(
+                        by_group.get(tuple(g.key[f] for f in keyed), []),
+                        g.key.get("signal", signal),
+                        shorts,
+                    )
+                )
+                for n, g in enumerate(groups)
+            }
 
         # CPU work (and numba's first load): off the event loop the other requests share
         besides = await asyncio.to_thread(trade)
@@ -82,9 +95,3 @@ async def get_scorecard(
             for n, g in enumerate(groups)
         ],
     )
-
-
-def _in(group: Group, key: tuple[Any, ...]) -> bool:
-    """Whether the key (its fields in ``KEY_FIELDS`` order) is one of ``group``'s."""
-    fields = dict(zip(KEY_FIELDS, key, strict=True))
-    return all(fields[f] == v for f, v in group.key.items() if f != "signal")

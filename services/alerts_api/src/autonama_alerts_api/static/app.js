@@ -698,8 +698,10 @@ function renderScorecard() {
     th.scope = "row";
     const hits = g.insufficient ? few
       : `${rate(g.target_hit_rate)} (${rate(g.target_hit_interval[0])}–${rate(g.target_hit_interval[1])})`;
+    // beside the group's name when asked for: in view without scrolling the table
+    tr.append(th, ...(compared ? [cell("td", besideText(g.backtest), "beside")] : []));
     tr.append(
-      th, cell("td", String(g.count), "num"),
+      cell("td", String(g.count), "num"),
       cell("td", hits, "num"),
       cell("td", rate(g.opposite_band_hit_rate), "num wide"),
       ...["1", "5", "20"].map((h) => cell("td", pct(figure(g, h, "median_gross")), "num")),
@@ -707,7 +709,6 @@ function renderScorecard() {
       cell("td", g.median_bars_to_target == null ? "–" : String(g.median_bars_to_target), "num wide"),
       cell("td", pct(g.median_max_adverse), "num wide"),
     );
-    if (compared) tr.append(cell("td", besideText(g.backtest), "beside"));
     return tr;
   }));
   $("scorecard-status").textContent = groups.length
