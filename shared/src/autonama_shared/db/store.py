@@ -88,12 +88,17 @@ DELETE FROM signals_staging;
 #: keys (migration 0024), made where missing (a new day of 1m closes, an old results file,
 #: a new key) before anything is inserted. Only keys not there are offered: an insert that
 #: conflicts would still draw an id, and a batch's every key would use up the ids.
+#: The candle times are made distinct before their partitions are computed (a batch holds
+#: a few, and the function costs 2.5 us a row), and the keys are looked up by one hash
+#: anti-join instead of an index probe per row (10 -> 1 ms a batch of 2,000, bench/pipeline.py).
 _PARTITIONS = f"""
 SELECT autonama_ensure_partition(interval, lo)
-FROM (SELECT DISTINCT interval, autonama_partition_start(interval, last_candle_time) AS lo
-      FROM signals_staging) batch;
+FROM (SELECT DISTINCT interval, autonama_partition_start(interval, t) AS lo
+      FROM (SELECT DISTINCT interval, last_candle_time AS t FROM signals_staging) times
+     ) batch;
 INSERT INTO signal_keys ({KEY})
-SELECT DISTINCT {key_columns("st")} FROM signals_staging st WHERE {_KEY_ID} IS NULL
+SELECT {KEY} FROM (SELECT DISTINCT {KEY} FROM signals_staging) st
+WHERE NOT EXISTS (SELECT FROM signal_keys k WHERE ({key_columns("k")}) = ({key_columns("st")}))
 ON CONFLICT DO NOTHING;
 """  # noqa: S608 - constants only
 
