@@ -46,6 +46,26 @@ pid_alive() {
 # port_open HOST PORT: true when something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# exited PID: true once process PID has exited and closed its files: gone, or a zombie
+# nobody has reaped yet. Its command line empties before its sockets close (the kernel
+# releases a dying process's memory first): a JVM killed with SIGKILL is "not running"
+# by pid_alive a moment before its listening port is free.
+exited() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+  [[ -z $state || $state == Z* || $state == X* ]]
+}
+
+# wait_exited PID NAME: until PID has exited (exited), up to 30 s.
+wait_exited() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    exited "$1" && return 0
+    sleep 0.1
+  done
+  die "$2 (pid $1) has not exited 30 s after SIGKILL"
+}
+
 # stop_pid PIDFILE PATTERN NAME: SIGTERM, wait up to 60 s, then SIGKILL.
 stop_pid() {
   local pidfile=$1 pattern=$2 name=$3 pid i
@@ -57,13 +77,13 @@ stop_pid() {
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 600; i++)); do
-    [[ -d /proc/$pid ]] || break
+    exited "$pid" && break
     sleep 0.1
   done
-  if [[ -d /proc/$pid ]]; then
+  if ! exited "$pid"; then
     log "$name did not stop in 60 s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
+    wait_exited "$pid" "$name"
   fi
   rm -f "$pidfile"
   log "$name stopped"

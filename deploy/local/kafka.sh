@@ -308,7 +308,9 @@ case "$cmd" in
     for n in $(nodes "${1:?usage: kafka.sh kill N}"); do
       node "$n"
       if pid_alive "$PID_FILE" "$PATTERN"; then
-        kill -KILL "$(<"$PID_FILE")"
+        pid=$(<"$PID_FILE")
+        kill -KILL "$pid"
+        wait_exited "$pid" "$(name)"  # its port free: a start right after finds it so
         log "node $n killed (SIGKILL)"
       fi
     done ;;
