@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from autonama_shared.settings import KafkaSettings, PostgresSettings
+from tests.support.launch import Launched, launch
 
 
 def free_port() -> int:
@@ -66,16 +65,10 @@ def api_env(pg: PostgresSettings, kafka: KafkaSettings, port: int) -> dict[str, 
 
 def start_api(
     pg: PostgresSettings, kafka: KafkaSettings, log: Path, **settings: str
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> tuple[Launched, str]:
     """The API in a process of its own (``settings``: more of its environment variables)."""
     port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autonama_alerts_api"],
-            env=api_env(pg, kafka, port) | settings,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = launch("autonama_alerts_api", api_env(pg, kafka, port) | settings, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

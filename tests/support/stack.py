@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequest
 from autonama_shared.messaging.topics import Topics
 from autonama_shared.settings import KafkaSettings, PostgresSettings
 from tests.support.api import kafka_env
+from tests.support.launch import Launched, launch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ MODULES = {
 @dataclass
 class Service:
     name: str
-    process: subprocess.Popen[bytes]
+    process: Launched
     log_path: Path
 
     def log(self) -> str:
@@ -105,14 +105,7 @@ class Stack:
         index = sum(s.name == name for s in self.services)
         log_path = self.workdir / f"{name}-{index}.log"
         full_env = {**self.env(), **env}
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", MODULES[name]],
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
+        process = launch(MODULES[name], full_env, log_path, cwd=self.workdir)
         service = Service(name, process, log_path)
         self.services.append(service)
         return service
