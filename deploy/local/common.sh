@@ -46,6 +46,13 @@ pid_alive() {
 # port_open HOST PORT: true when something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# port_holder PORT: what listens on PORT, as ss(8) tells (for an error message).
+port_holder() {
+  local held
+  held=$(ss -Hltnp "sport = :$1" 2>/dev/null | awk '{print $4, $6}' | head -n 3 | tr '\n' ' ')
+  echo "${held:-listener unknown}"
+}
+
 # exited PID: true once process PID has exited and closed its files: gone, or a zombie
 # nobody has reaped yet. Its command line empties before its sockets close (the kernel
 # releases a dying process's memory first): a JVM killed with SIGKILL is "not running"

@@ -221,8 +221,13 @@ launch() {
     log "$(name) already running (pid $(<"$PID_FILE")) on $KAFKA_HOST:$PORT"
     return 0
   fi
+  local i
+  for ((i = 0; i < 50; i++)); do  # a process ending may still hold it (10 s)
+    port_open "$KAFKA_HOST" "$PORT" || break
+    sleep 0.2
+  done
   if port_open "$KAFKA_HOST" "$PORT"; then
-    die "port $KAFKA_HOST:$PORT is taken by another process; set KAFKA_PORT(S)"
+    die "port $KAFKA_HOST:$PORT is taken by another process ($(port_holder "$PORT")); set KAFKA_PORT(S)"
   fi
   write_config
   format_once
