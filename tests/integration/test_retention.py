@@ -236,6 +236,7 @@ async def test_db_stats_and_prune_from_the_command_line(
     shown = cli(pg_settings, "db", "stats", extra_env=keep)
     assert shown.returncode == 0, shown.stderr
     assert "band_windows" in shown.stdout
+    assert "outcome_bars" in shown.stdout  # the fetcher's catch-up of bars (migration 0027)
     lines = {line.split()[1]: line for line in shown.stdout.splitlines() if "│ 1" in line}
     assert "7 days" in lines["1m"]
     assert "forever" in lines["1d"]

@@ -175,6 +175,7 @@ GROWING = (
     "band_series",
     "alerts",
     "alert_outcomes",
+    "outcome_bars",
     "current_signals",
     "scans",
     "scan_symbols",
