@@ -27,6 +27,9 @@ class TcpCut:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        #: Every connection's writer, both sides, kept to the end: a pipe that ends closes
+        #: its peer gracefully (after its buffer), which may still be under way at close.
+        self.opened: set[asyncio.StreamWriter] = set()
         #: One more at each cut: a connection accepted before a cut whose upstream opens
         #: after it is cut too (it was not in ``writers`` when the cut came).
         self.generation = 0
@@ -47,6 +50,7 @@ class TcpCut:
             writer.transport.abort()
             return
         self.writers.add(writer)  # from here on: a cut while it connects ends it
+        self.opened.add(writer)
         generation = self.generation
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -60,6 +64,7 @@ class TcpCut:
             self.writers.discard(writer)
             return
         self.writers.add(up_writer)
+        self.opened.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self.writers -= {writer, up_writer}
 
@@ -83,18 +88,24 @@ class TcpCut:
 
     async def _settle(self) -> None:
         """Every relaying task ended and its sockets closed, before the loop stops (a
-        transport left to the garbage collector is an unclosed socket)."""
-        # A connection accepted before the cut whose ``_serve`` has not started yet: let it
-        # start (it aborts its connection: the server is closed). Cancelled before it
-        # starts, it would never close its transport.
-        for _ in range(5):
-            await asyncio.sleep(0)
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for w in list(self.writers):
-            w.transport.abort()
+        transport or an accepted socket left to the garbage collector is an unclosed
+        socket, which fails whichever test is running when it is collected)."""
+        # After the cut each task ends by itself: a pipe reads the reset, a connection
+        # accepted just before the cut is wrapped by asyncio and then aborted by _serve
+        # (the server is closed). They are waited for, up to 3 s, not cancelled: an accept
+        # cancelled before asyncio wrapped its socket leaves that socket to the collector.
+        deadline = self.loop.time() + 3
+        while tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                break
+            await asyncio.wait(tasks, timeout=left)
+        for w in self.opened:
+            w.transport.abort()  # closed ones are left as they are; closing ones now
+        self.opened.clear()
         self.writers.clear()
         await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks
         await asyncio.sleep(0)
