@@ -17,6 +17,9 @@
 -- no login can then use: the local cluster and docker-compose authenticate with
 -- scram-sha-256).
 \set ON_ERROR_STOP on
+-- One run at a time (held until this session ends): two at once fail on the same roles
+-- ("tuple concurrently updated", or a role created twice), as the tests' parallel runs did.
+SELECT pg_advisory_lock(hashtext('autonama.roles')) \gset
 SELECT 'CREATE ROLE autonama_reader NOLOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'autonama_reader') \gexec
 SELECT 'CREATE ROLE autonama_writers NOLOGIN'
