@@ -32,7 +32,7 @@ import asyncpg
 
 from autonama_shared.db.channels import notify_state
 from autonama_shared.db.keys import key_columns
-from autonama_shared.db.pool import Conn
+from autonama_shared.db.pool import CUSTOM_PLANS, Conn
 from autonama_shared.engine.outcomes import FINAL_BARS, Bar, Outcome, TrackRecord, score
 from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.lifecycle import wait_or_stop
@@ -96,22 +96,13 @@ ORDER BY a.id, g.n
 """  # noqa: S608 - constants only
 
 
-#: The bars' read is planned for its own values at each run, never from a cached generic
-#: plan: one made while the day's partition of closes was new and near empty reads that
-#: partition by a sequential scan for every bar for as long as it stays cached (until
-#: autovacuum analyzes the partition). Measured by bench/longrun.py, whose simulated days
-#: pass faster than autovacuum's rounds: a keeper round 15 ms on day 10, 340 ms (max 0.98 s)
-#: on day 12, 10,400 rows filtered for each bar of the day.
-_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
-
-
 async def score_alerts(conn: Conn | asyncpg.Pool, ids: Sequence[int]) -> dict[int, Outcome | None]:
     """The outcome so far of each alert of ``ids`` that exists: None for an ended one."""
     if isinstance(conn, asyncpg.Pool):
         async with conn.acquire() as acquired:
             return await score_alerts(acquired, ids)
     async with conn.transaction():
-        await conn.execute(_CUSTOM_PLAN)
+        await conn.execute(CUSTOM_PLANS)  # the bars' read: see CUSTOM_PLANS
         rows = await conn.fetch(_BARS, list(ids))
     by_alert: dict[int, list[asyncpg.Record]] = {}
     for r in rows:

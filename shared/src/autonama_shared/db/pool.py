@@ -18,6 +18,7 @@ from autonama_shared.lifecycle import retry_until_ready
 from autonama_shared.settings import PostgresSettings
 
 __all__ = [
+    "CUSTOM_PLANS",
     "Conn",
     "classified",
     "migrate_when_ready",
@@ -31,6 +32,16 @@ log = logging.getLogger(__name__)
 
 #: A connection of the pool or a plain one: what the storage functions take.
 Conn = asyncpg.Connection | PoolConnectionProxy
+
+#: For a transaction whose statements read partitions of closes (or band_windows) by
+#: values known at run time: each statement is planned for its own values, never run from
+#: a cached generic plan (``SET LOCAL``: until the transaction ends). asyncpg prepares
+#: statements and PostgreSQL may keep a generic plan after five runs; one made while the
+#: day's new partition was near empty reads it by a sequential scan on every run for as
+#: long as it stays cached, which is until autovacuum first analyzes that partition (about
+#: a minute a day at the market's pace; a whole simulated day in bench/longrun.py, where
+#: it halved the storage path and multiplied the outcomes' keeper rounds by 20).
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 @asynccontextmanager

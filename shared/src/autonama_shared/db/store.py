@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from autonama_shared.db.keys import KEY, key_columns
-from autonama_shared.db.pool import Conn, one
+from autonama_shared.db.pool import CUSTOM_PLANS, Conn, one
 from autonama_shared.db.windows import WINDOW_COLUMNS, pack
 from autonama_shared.formats.keys import KEY_FIELDS
 from autonama_shared.messaging.events import SignalComputed
@@ -271,10 +271,11 @@ async def store_staged(conn: Conn, staged: Staged) -> int:
 
     Takes the writers' lock first (``WRITERS_LOCK``): writers are serialised, so alert ids
     commit in order and every decision reads the current state as the previous writer
-    left it.
+    left it. The rest of the transaction plans each statement for its values
+    (``CUSTOM_PLANS``).
     """
     batch, failed = staged.batch, staged.failed
-    await conn.execute(WRITERS_LOCK)
+    await conn.execute(f"{WRITERS_LOCK}; {CUSTOM_PLANS}")  # windows' coverage reads closes
     if not batch and not failed:
         return 0
     if batch:
