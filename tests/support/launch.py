@@ -12,6 +12,7 @@ docker-compose and the tests of the entry points run.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import multiprocessing.process
 import os
@@ -104,6 +105,19 @@ class Launched:
         self.send_signal(signal.SIGKILL)
 
 
+#: Every service launched by this test process, for ``_kill_left``.
+_LAUNCHED: list[Launched] = []
+
+
+@atexit.register
+def _kill_left() -> None:
+    """When the test process ends, SIGKILL to the services still running (a test that left
+    one): multiprocessing's own exit would send SIGTERM and then wait on each without a
+    time limit. (atexit runs this before multiprocessing's, registered earlier.)"""
+    for launched in _LAUNCHED:
+        launched.kill()
+
+
 def launch(module: str, env: dict[str, str], log: Path, cwd: Path | None = None) -> Launched:
     """Start ``python -m module`` (forked from the preloaded server) with exactly ``env``."""
     process = _CONTEXT.Process(
@@ -113,4 +127,6 @@ def launch(module: str, env: dict[str, str], log: Path, cwd: Path | None = None)
         daemon=True,  # a service a test leaves running is stopped when the test process ends
     )
     process.start()
-    return Launched(process)
+    launched = Launched(process)
+    _LAUNCHED.append(launched)
+    return launched
