@@ -105,7 +105,9 @@ class Launched:
         self.send_signal(signal.SIGKILL)
 
 
-#: Every service launched by this test process, for ``_kill_left``.
+#: The services launched by this test process and running at the last launch, for
+#: ``_kill_left`` (those that ended are let go: each holds a pipe to its process until
+#: it is collected).
 _LAUNCHED: list[Launched] = []
 
 
@@ -128,5 +130,5 @@ def launch(module: str, env: dict[str, str], log: Path, cwd: Path | None = None)
     )
     process.start()
     launched = Launched(process)
-    _LAUNCHED.append(launched)
+    _LAUNCHED[:] = [*(left for left in _LAUNCHED if left.poll() is None), launched]
     return launched
