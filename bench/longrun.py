@@ -278,7 +278,7 @@ async def deliver(pool: asyncpg.Pool, since: int) -> int:
 
 
 #: Tables that are updated, whose dead row versions autovacuum must keep up with.
-UPDATED = ("deliveries", "current_signals")
+UPDATED = ("deliveries", "current_signals", "alert_outcomes")
 
 
 async def vacuum_at_pace(pool: asyncpg.Pool) -> list[str]:
@@ -325,7 +325,15 @@ async def dead_tuples(conn: object) -> str:
                          UNION SELECT to_regclass(t.name)) p ON true
            JOIN pg_stat_user_tables s ON s.relid = p.relid
            GROUP BY t.name ORDER BY t.name""",
-        ["closes", "band_windows", "alerts", "current_signals", "scan_symbols", "deliveries"],
+        [
+            "closes",
+            "band_windows",
+            "alerts",
+            "alert_outcomes",
+            "current_signals",
+            "scan_symbols",
+            "deliveries",
+        ],
     )
     return ", ".join(
         f"{r['name']} {r['dead']:,} dead / {r['live']:,} live ({r['runs']} runs)" for r in rows
