@@ -158,7 +158,15 @@ async def test_moving_a_populated_old_layout_database_keeps_every_row(
             "upper_band FROM band_windows ORDER BY signal_id",
         )
         assert moved == windows
-        assert await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id") == current
+        kept = await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id")
+        assert [r[:-1] for r in kept] == current  # key_id is the column 0029 added
+        # each current row names its key by id (0029), as the store looks it up
+        named = await pool.fetchval(
+            "SELECT count(*) FROM current_signals c JOIN signal_keys k ON k.id = c.key_id "
+            "WHERE (k.symbol, k.interval, k.degree, k.kstd, k.price_scale, k.days) "
+            "= (c.symbol, c.interval, c.degree, c.kstd, c.price_scale, c.days)"
+        )
+        assert named == len(current) == 8
         # Every row sits in the partition of its interval and candle time.
         placed = await pool.fetchval(
             "SELECT count(*) FROM signals s JOIN signal_partitions p "

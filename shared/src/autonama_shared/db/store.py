@@ -146,15 +146,15 @@ ranked AS (
     SELECT n.*,
            lag(signal) OVER oldest_first AS batch_previous,
            lag(last_candle_time) OVER oldest_first AS batch_previous_time,
-           row_number() OVER (PARTITION BY {KEY} ORDER BY last_candle_time DESC) AS rank
+           row_number() OVER (PARTITION BY key_id ORDER BY last_candle_time DESC) AS rank
     FROM new n
-    WINDOW oldest_first AS (PARTITION BY {KEY} ORDER BY last_candle_time)),
+    WINDOW oldest_first AS (PARTITION BY key_id ORDER BY last_candle_time)),
 steps AS (
     SELECT r.*,
            CASE WHEN c.last_candle_time IS NULL
                   OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous
                 ELSE c.signal END AS previous
-    FROM ranked r LEFT JOIN current_signals c USING ({KEY})
+    FROM ranked r LEFT JOIN current_signals c ON c.key_id = r.key_id
     WHERE c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time),
 raised AS (
     INSERT INTO alerts (signal_id, {KEY}, signal, previous_signal, reason, price,
@@ -172,14 +172,14 @@ raised AS (
     ORDER BY last_candle_time, id
     RETURNING id, signal_id),
 made_current AS (
-    INSERT INTO current_signals AS c ({KEY}, {_CURRENT_COLUMNS})
-    SELECT {key_columns("p")}, p.id, p.signal,
+    INSERT INTO current_signals AS c (key_id, {KEY}, {_CURRENT_COLUMNS})
+    SELECT p.key_id, {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
            p.target_return, p.last_candle_time,
            CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
     FROM steps p LEFT JOIN raised a ON a.signal_id = p.id
     WHERE p.rank = 1
-    ON CONFLICT ({KEY}) DO UPDATE
+    ON CONFLICT (key_id) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
          EXCLUDED.lower_band, EXCLUDED.upper_band, EXCLUDED.fit, EXCLUDED.sigma,
          EXCLUDED.potential_return, EXCLUDED.target_return, EXCLUDED.last_candle_time,
