@@ -52,11 +52,11 @@ async def history(pool: asyncpg.Pool) -> None:
 async def test_the_keepers_admission_reads_only_the_alerts_past_its_position(
     pool: asyncpg.Pool,
 ) -> None:
-    """Two new alerts past a history of 600: the admission reads those two (and the one
-    after, to know the range is done), in a plan made for the values and in the generic plan
-    PostgreSQL keeps for a statement after five runs, which is how the keeper runs it every
-    10 s. Joined to its position's row, that plan read every alert ever raised in id
-    order, every round."""
+    """Two new alerts past a history of 600: the admission reads those two (a third at
+    most, where a scan reads one past its range), in a plan made for the values and in the
+    generic plan PostgreSQL keeps for a statement after five runs, which is how the keeper
+    runs it every 10 s. Joined to its position's row, that plan read every alert ever raised
+    in id order, every round."""
     await history(pool)
     await store(pool, live_close(make_signal("NEWUSDT", "BUY", DAYS + 1)))
     await store(pool, live_close(make_signal("NEWUSDT", "HOLD", DAYS + 2)))
