@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,8 +279,10 @@ async def drop_rate(workdir: Path, *, series: bool) -> tuple[int, float, float]:
 
 async def write_rate(writers: int = 1) -> tuple[float, float]:
     """The storage path: ``store_signals`` and the scans' progress per batch of BATCH, each
-    batch its own transaction, by ``writers`` connections at once (as that many ingestors
-    write: each takes the next batch when its last one committed)."""
+    batch its own transaction, by ``writers`` connections at once, as that many ingestors
+    write: the analyzers key each signal by its symbol, so each ingestor of the consumer
+    group reads the symbols of its partitions (here split by a hash of the symbol), in
+    batches of BATCH, the next when its last one committed."""
     pg = PostgresSettings(db_schema=f"bench_{uuid.uuid4().hex[:8]}")
     events = hourly_signals()
     async with open_pool(pg, max_size=max(writers, 2)) as pool:
@@ -287,17 +290,20 @@ async def write_rate(writers: int = 1) -> tuple[float, float]:
             await migrate(conn, pg.db_schema)
             for plan in plans_of(events):  # so that progress is counted against real plans
                 await record_plan(conn, plan)
-        batches = iter(range(0, SIGNALS, BATCH))
+        shares = [
+            [e for e in events if zlib.crc32(e.symbol.encode()) % writers == w]
+            for w in range(writers)
+        ]
 
-        async def writer() -> None:
-            for start in batches:
-                batch = events[start : start + BATCH]
+        async def writer(share: list[SignalComputed]) -> None:
+            for start in range(0, len(share), BATCH):
+                batch = share[start : start + BATCH]
                 async with pool.acquire() as conn, conn.transaction():
                     await store_signals(conn, batch, origin="bench")
                     await update_progress(conn, [e.scan_id for e in batch])
 
         started = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(writers)))
+        await asyncio.gather(*(writer(share) for share in shares))
         elapsed = time.perf_counter() - started
         async with pool.acquire() as conn:
             stored = await conn.fetchval("SELECT count(*) FROM signals")

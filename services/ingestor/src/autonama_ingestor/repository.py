@@ -24,7 +24,7 @@ from autonama_shared.db.backtests import (
 )
 from autonama_shared.db.pool import transaction
 from autonama_shared.db.scans import FinishedScan, record_plan, record_request, update_progress
-from autonama_shared.db.store import WRITERS_LOCK, stage_signals, store_staged
+from autonama_shared.db.store import stage_signals, store_staged
 from autonama_shared.messaging.events import (
     BacktestComputed,
     BacktestPlanned,
@@ -87,10 +87,14 @@ class Repository(Protocol):
 
 
 class PostgresRepository:
-    """The batch in one PostgreSQL transaction (the runner commits the poll's offsets after),
-    holding the writers' lock once its signals are staged (``WRITERS_LOCK``): with several
-    ingestors, a scan's request, plan and signals come through different ones, and a batch
-    of plans alone must not recount beside the uncommitted signals of another."""
+    """The batch in one PostgreSQL transaction (the runner commits the poll's offsets after).
+    Its signals are staged and stored under their keys' locks, beside other writers; then,
+    holding the writers' lock (``WRITERS_LOCK``, which ``store_staged`` takes) to the end,
+    its alerts, requests, plans and the scans' recount: with several ingestors, a scan's
+    request, plan and signals come through different ones, and a batch of plans alone must
+    not recount beside the uncommitted signals of another. (A plan written before that
+    lock would hold its scan's row while waiting for it, and the lock's holder may be
+    recounting that scan.)"""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -98,12 +102,11 @@ class PostgresRepository:
     async def store(self, batch: Batch) -> Stored:
         async with transaction(self.pool) as conn:
             staged = await stage_signals(conn, batch.signals, origin="pipeline")  # no lock yet
-            await conn.execute(WRITERS_LOCK)
+            new = await store_staged(conn, staged)  # holds the writers' lock from here on
             for request in batch.requests:  # visible as "requested"
                 await record_request(conn, request)
             for plan in batch.plans:
                 await record_plan(conn, plan)
-            new = await store_staged(conn, staged)
             finished = await update_progress(conn, batch.scan_ids())
             for bt_request in batch.backtest_requests:
                 await record_backtest_request(conn, bt_request)

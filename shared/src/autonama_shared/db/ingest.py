@@ -261,8 +261,10 @@ async def ingest_file(
                     )
                     await _record(conn, outcome)
                     return outcome
-                await record_plan(conn, plan)
+                # the plan after the signals: written under the writers' lock, which
+                # store_signals takes (see PostgresRepository)
                 await store_signals(conn, events, origin="file")
+                await record_plan(conn, plan)
                 await update_progress(conn, [scan_id])
                 rows = sum(e.error is None for e in events)
                 outcome = IngestOutcome(name, "ingested", rows, digest, size, None, scan_id)

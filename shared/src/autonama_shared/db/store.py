@@ -6,9 +6,11 @@ delivered twice is one row), decides the alerts set-wise against
 ``current_signals`` (the latest signal of every key), moves the current state
 forward and records each symbol's outcome in ``scan_symbols`` (idempotent too);
 a scan is finished once every symbol of its plan is in. Each batch is
-de-duplicated first. Five round trips per batch, whatever its size (one makes the
-batch's partitions and keys where missing: migrations 0019 and 0024), and one more when
-it carries windows.
+de-duplicated first. Writers of different keys store at once: each batch locks its keys
+first, and only its alerts are written under the writers' lock, held from there to the
+commit. Seven round trips per batch, whatever its size (one makes the batch's partitions
+and keys where missing: migrations 0019 and 0024; one locks its keys; one takes the
+writers' lock), one more when it raises alerts and one more when it carries windows.
 
 Callers run these inside a transaction and commit their Kafka offsets only
 after it commits.
@@ -29,11 +31,13 @@ from autonama_shared.messaging.events import SignalComputed
 
 __all__ = ["WRITERS_LOCK", "Staged", "stage_signals", "store_signals", "store_staged"]
 
-#: Held by every transaction that writes signals, plans or progress until it commits: the
-#: writers (the ingestor's replicas, its drop folder, ``autonama ingest``) are serialised,
-#: so alert ids commit in id order (the outbox and the stream read "every id above the
-#: last") and each recount sees the rows of every writer before it (a scan's plan stored by
-#: one ingestor, its last signals by another, still finishes it).
+#: Held by every transaction that writes alerts, plans or progress, from its alerts until
+#: it commits (``store_staged`` takes it after the batch's signals are stored; nothing that
+#: another holder may wait on is written before it but those signals, under their keys'
+#: locks): the writers (the ingestor's replicas, its drop folder, ``autonama ingest``)
+#: commit one at a time, so alert ids commit in id order (the outbox and the stream read
+#: "every id above the last") and each recount sees the rows of every writer before it (a
+#: scan's plan stored by one ingestor, its last signals by another, still finishes it).
 WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('autonama.alerts'))"
 
 
@@ -75,6 +79,12 @@ _KEY = f"{KEY}, last_candle_time"
 #: The key's id of staging row ``st`` (made by ``_PARTITIONS`` where new).
 _KEY_ID = f"(SELECT k.id FROM signal_keys k WHERE ({key_columns('k')}) = ({key_columns('st')}))"  # noqa: S608
 
+#: The columns an alert is written with (``_STORE`` decides them, ``_RAISE`` writes them).
+_ALERT_COLUMNS = (
+    f"signal_id, {KEY}, signal, previous_signal, reason, price, lower_band, upper_band, fit, "
+    "potential_return, target_return, last_candle_time, scan_id"
+)
+
 #: Before each batch: the staging table (once per connection, empty in every transaction).
 #: Staging is the connection's own: it needs no lock, so one writer stages its batch
 #: while another holds the writers' lock.
@@ -82,6 +92,9 @@ _PREPARE = f"""
 CREATE TEMP TABLE IF NOT EXISTS signals_staging ON COMMIT DELETE ROWS AS
     SELECT 0 AS seq, {", ".join(_SIGNAL_COLUMNS)} FROM signals WITH NO DATA;
 DELETE FROM signals_staging;
+CREATE TEMP TABLE IF NOT EXISTS alerts_pending ON COMMIT DELETE ROWS AS
+    SELECT 0 AS key_id, true AS newest, {_ALERT_COLUMNS} FROM alerts WITH NO DATA;
+DELETE FROM alerts_pending;
 """  # noqa: S608 - constants only
 
 #: After the batch is staged: the partitions its candles go to (migration 0019) and its
@@ -102,6 +115,16 @@ WHERE NOT EXISTS (SELECT FROM signal_keys k WHERE ({key_columns("k")}) = ({key_c
 ON CONFLICT DO NOTHING;
 """  # noqa: S608 - constants only
 
+#: Each key of the batch locked (its ``signal_keys`` row, in id order, so that two writers
+#: never wait on each other's): a key's closes are decided by one writer at a time, against
+#: its current state as the writer before left it. Writers of other keys go on.
+_LOCK_KEYS = f"""
+SELECT k.id FROM signal_keys k
+WHERE ({key_columns("k")}) IN (SELECT {KEY} FROM signals_staging)
+ORDER BY k.id
+FOR NO KEY UPDATE
+"""  # noqa: S608 - constants only
+
 #: Where a window is kept: its signal's partition (band_windows is partitioned as signals).
 _WINDOW_PLACE = ("interval", "last_candle_time")
 
@@ -120,10 +143,11 @@ _CURRENT_COLUMNS = (
 #:   before it when that is newer than the current one, else the current one. So several
 #:   closes of one key stored together (a live feed filling a gap) are decided in candle
 #:   order, as if stored one at a time;
-#: - ``raised``: an alert for each step to BUY or SELL, and an "ended" one for each step
-#:   to HOLD whose previous signal was BUY or SELL, in candle order (then signal id);
-#: - ``made_current``: each key's newest step becomes its current signal, with its alert
-#:   (an ended alert is no key's current alert);
+#: - ``pending``: an alert for each step to BUY or SELL, and an "ended" one for each step
+#:   to HOLD whose previous signal was BUY or SELL, into ``alerts_pending``: ``_RAISE``
+#:   writes them under the writers' lock;
+#: - ``made_current``: each key's newest step becomes its current signal (its alert is
+#:   set by ``_RAISE``);
 #: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
 #:   or why it failed ($1-$3);
 #:
@@ -156,11 +180,9 @@ steps AS (
                 ELSE c.signal END AS previous
     FROM ranked r LEFT JOIN current_signals c ON c.key_id = r.key_id
     WHERE c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time),
-raised AS (
-    INSERT INTO alerts (signal_id, {KEY}, signal, previous_signal, reason, price,
-                        lower_band, upper_band, fit, potential_return, target_return,
-                        last_candle_time, scan_id)
-    SELECT id, {KEY}, signal, previous,
+pending AS (
+    INSERT INTO alerts_pending (key_id, newest, {_ALERT_COLUMNS})
+    SELECT key_id, rank = 1, id, {KEY}, signal, previous,
            CASE WHEN signal = 'HOLD' THEN 'ended'
                 WHEN previous IS NULL THEN 'new'
                 WHEN previous = signal THEN 'confirmed'
@@ -169,15 +191,13 @@ raised AS (
            last_candle_time, scan_id
     FROM steps
     WHERE signal IN ('BUY', 'SELL') OR previous IN ('BUY', 'SELL')
-    ORDER BY last_candle_time, id
-    RETURNING id, signal_id),
+    RETURNING 1),
 made_current AS (
     INSERT INTO current_signals AS c (key_id, {KEY}, {_CURRENT_COLUMNS})
     SELECT p.key_id, {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
-           p.target_return, p.last_candle_time,
-           CASE WHEN p.signal <> 'HOLD' THEN a.id END, now()
-    FROM steps p LEFT JOIN raised a ON a.signal_id = p.id
+           p.target_return, p.last_candle_time, NULL::bigint, now()
+    FROM steps p
     WHERE p.rank = 1
     ON CONFLICT (key_id) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
@@ -205,19 +225,40 @@ progress AS (
     RETURNING 1),
 counts AS (
     SELECT (SELECT count(*) FROM new) AS new_rows,
-           (SELECT max(id) FROM raised) AS top,
+           (SELECT count(*) FROM pending) AS alerts,
            (SELECT count(*) FROM made_current) AS changed,
            (SELECT count(*) FROM progress) AS outcomes)
-SELECT new_rows, top,
+SELECT new_rows, alerts,
        news.seqs AS new_seqs, news.ids AS new_ids,
-       (CASE WHEN top IS NOT NULL
-             THEN pg_notify(current_schema() || '_alerts', top::text) END) IS NULL AS a,
        (CASE WHEN new_rows > 0 THEN pg_notify(current_schema() || '_state', '') END)
            IS NULL AS s
 FROM counts,
      LATERAL (SELECT array_agg(ids.seq ORDER BY ids.seq) AS seqs,
                      array_agg(ids.id ORDER BY ids.seq) AS ids
               FROM ids JOIN new USING (id) WHERE $4) news
+"""  # noqa: S608 - constants only
+
+
+#: Under the writers' lock, the batch's alerts decided by ``_STORE`` are written: ids drawn
+#: in candle order (then signal id), so that alert ids commit in id order whatever the
+#: writers (the outbox and the stream read "every id above the last"); each key whose
+#: newest step raised one has it as its current alert (an ended alert is no key's current
+#: alert); listeners are told the newest id.
+_RAISE = f"""
+WITH raised AS (
+    INSERT INTO alerts ({_ALERT_COLUMNS})
+    SELECT {_ALERT_COLUMNS} FROM alerts_pending
+    ORDER BY last_candle_time, signal_id
+    RETURNING id, signal_id),
+made_current AS (
+    UPDATE current_signals c SET alert_id = r.id
+    FROM raised r JOIN alerts_pending p USING (signal_id)
+    WHERE p.newest AND p.signal <> 'HOLD' AND c.key_id = p.key_id AND c.signal_id = p.signal_id
+    RETURNING 1)
+SELECT (CASE WHEN top IS NOT NULL
+             THEN pg_notify(current_schema() || '_alerts', top::text) END) IS NULL AS a,
+       (SELECT count(*) FROM made_current) AS current
+FROM (SELECT max(id) AS top FROM raised) raised_top
 """  # noqa: S608 - constants only
 
 
@@ -269,17 +310,21 @@ async def stage_signals(conn: Conn, events: Sequence[SignalComputed], origin: st
 async def store_staged(conn: Conn, staged: Staged) -> int:
     """Store what ``stage_signals`` staged in this transaction; return how many rows are new.
 
-    Takes the writers' lock first (``WRITERS_LOCK``): writers are serialised, so alert ids
-    commit in order and every decision reads the current state as the previous writer
-    left it. The rest of the transaction plans each statement for its values
-    (``CUSTOM_PLANS``).
+    The batch's keys are locked first (``_LOCK_KEYS``): each key's closes are decided
+    against its current state as the writer before left it, while writers of other keys
+    store theirs. Then, holding the writers' lock until the transaction ends
+    (``WRITERS_LOCK``), the alerts are written (``_RAISE``): alert ids commit in order, and
+    what the caller does after (plans, the scans' recount) sees every writer before it.
+    The transaction plans each statement for its values (``CUSTOM_PLANS``).
     """
     batch, failed = staged.batch, staged.failed
-    await conn.execute(f"{WRITERS_LOCK}; {CUSTOM_PLANS}")  # windows' coverage reads closes
+    await conn.execute(CUSTOM_PLANS)  # windows' coverage reads closes
     if not batch and not failed:
+        await conn.execute(WRITERS_LOCK)
         return 0
     if batch:
         await conn.execute(_PARTITIONS)
+        await conn.execute(_LOCK_KEYS)
     row = await conn.fetchrow(
         _STORE,
         [uuid.UUID(s) for s, _ in failed],
@@ -303,6 +348,9 @@ async def store_staged(conn: Conn, staged: Staged) -> int:
             await conn.copy_records_to_table(
                 "band_windows", records=windows, columns=[*WINDOW_COLUMNS, *_WINDOW_PLACE]
             )
+    await conn.execute(WRITERS_LOCK)
+    if row["alerts"]:
+        await conn.execute(_RAISE)
     new_rows: int = row["new_rows"]
     return new_rows
 
