@@ -8,9 +8,9 @@ forward and records each symbol's outcome in ``scan_symbols`` (idempotent too);
 a scan is finished once every symbol of its plan is in. Each batch is
 de-duplicated first. Writers of different keys store at once: each batch locks its keys
 first, and only its alerts are written under the writers' lock, held from there to the
-commit. Seven round trips per batch, whatever its size (one makes the batch's partitions
-and keys where missing: migrations 0019 and 0024; one locks its keys; one takes the
-writers' lock), one more when it raises alerts and one more when it carries windows.
+commit. Five round trips per batch, whatever its size (one makes the batch's partitions
+and keys where missing, migrations 0019 and 0024, and locks its keys; one takes the
+writers' lock and writes the alerts), and two more when it carries windows.
 
 Callers run these inside a transaction and commit their Kafka offsets only
 after it commits.
@@ -318,13 +318,11 @@ async def store_staged(conn: Conn, staged: Staged) -> int:
     The transaction plans each statement for its values (``CUSTOM_PLANS``).
     """
     batch, failed = staged.batch, staged.failed
-    await conn.execute(CUSTOM_PLANS)  # windows' coverage reads closes
+    # one round trip: windows' coverage reads closes (CUSTOM_PLANS), partitions, keys
+    await conn.execute(f"{CUSTOM_PLANS}; {_PARTITIONS}; {_LOCK_KEYS}" if batch else CUSTOM_PLANS)
     if not batch and not failed:
         await conn.execute(WRITERS_LOCK)
         return 0
-    if batch:
-        await conn.execute(_PARTITIONS)
-        await conn.execute(_LOCK_KEYS)
     row = await conn.fetchrow(
         _STORE,
         [uuid.UUID(s) for s, _ in failed],
@@ -348,9 +346,7 @@ async def store_staged(conn: Conn, staged: Staged) -> int:
             await conn.copy_records_to_table(
                 "band_windows", records=windows, columns=[*WINDOW_COLUMNS, *_WINDOW_PLACE]
             )
-    await conn.execute(WRITERS_LOCK)
-    if row["alerts"]:
-        await conn.execute(_RAISE)
+    await conn.execute(f"{WRITERS_LOCK}; {_RAISE}" if row["alerts"] else WRITERS_LOCK)
     new_rows: int = row["new_rows"]
     return new_rows
 
