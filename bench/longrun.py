@@ -384,7 +384,7 @@ async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Pat
                 flush=True,
             )
         top = await conn.fetchval("SELECT max(id) FROM alerts")  # type: ignore[attr-defined]
-        took = sorted([await catch_up(url, top - CATCH_UP, top) for _ in range(3)])
+        took = sorted([await catch_up(url, max(0, top - CATCH_UP), top) for _ in range(3)])
         print(
             f"  day {day:>2} API a stream catch-up of the last {CATCH_UP:,} alerts: "
             f"{took[1] * 1000:.0f} ms ({took[0] * 1000:.0f}-{took[2] * 1000:.0f})",
