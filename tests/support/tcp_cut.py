@@ -46,11 +46,11 @@ class TcpCut:
         writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.opened.add(writer)  # aborted at close whatever happens below
         if self.server is None:  # accepted just before a cut, served after it: cut too
             writer.transport.abort()
             return
         self.writers.add(writer)  # from here on: a cut while it connects ends it
-        self.opened.add(writer)
         generation = self.generation
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -94,15 +94,24 @@ class TcpCut:
         # accepted just before the cut is wrapped by asyncio and then aborted by _serve
         # (the server is closed). They are waited for, up to 3 s, not cancelled: an accept
         # cancelled before asyncio wrapped its socket leaves that socket to the collector.
-        deadline = self.loop.time() + 3
+        # A task ending may start another (an accept finishing starts its connection's
+        # _serve, which aborts it, the server being closed): the loop goes on until none
+        # is left, and after the deadline cancels what is there, a few rounds at most.
+        # (A task cancelled before it first ran never runs at all: each round lets the new
+        # ones start first.)
+        deadline, rounds = self.loop.time() + 3, 0
         while tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
             left = deadline - self.loop.time()
-            if left <= 0:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            if left > 0:
+                await asyncio.wait(tasks, timeout=left)
+                continue
+            rounds += 1
+            if rounds > 5:
                 break
-            await asyncio.wait(tasks, timeout=left)
+            _, pending = await asyncio.wait(tasks, timeout=0.1)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for w in self.opened:
             w.transport.abort()  # closed ones are left as they are; closing ones now
         self.opened.clear()
