@@ -250,15 +250,11 @@ WITH raised AS (
     SELECT {_ALERT_COLUMNS} FROM alerts_pending
     ORDER BY last_candle_time, signal_id
     RETURNING id, signal_id),
-made_current AS (
+made_current AS (  -- run to completion though nothing reads it, as every such CTE
     UPDATE current_signals c SET alert_id = r.id
     FROM raised r JOIN alerts_pending p USING (signal_id)
-    WHERE p.newest AND p.signal <> 'HOLD' AND c.key_id = p.key_id AND c.signal_id = p.signal_id
-    RETURNING 1)
-SELECT (CASE WHEN top IS NOT NULL
-             THEN pg_notify(current_schema() || '_alerts', top::text) END) IS NULL AS a,
-       (SELECT count(*) FROM made_current) AS current
-FROM (SELECT max(id) AS top FROM raised) raised_top
+    WHERE p.newest AND p.signal <> 'HOLD' AND c.key_id = p.key_id AND c.signal_id = p.signal_id)
+SELECT pg_notify(current_schema() || '_alerts', max(id)::text) FROM raised HAVING count(*) > 0
 """  # noqa: S608 - constants only
 
 
