@@ -167,11 +167,17 @@ PROPS
   fi
   cat >"$LOG4J" <<PROPS
 status = warn
-appender.file.type = File
+appender.file.type = RollingFile
 appender.file.name = file
 appender.file.fileName = $LOG_FILE
+appender.file.filePattern = $LOG_FILE.%i
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = file
 logger.kafka.name = kafka
@@ -233,8 +239,8 @@ launch() {
   format_once
   : >"$LOG_FILE.start"
   touch "$LOG_FILE"
-  local seen
-  seen=$(wc -l <"$LOG_FILE")
+  local seen  # the log's size in bytes: what it said before this start
+  seen=$(stat -c %s "$LOG_FILE")
   log "starting $(name) $KAFKA_VERSION on $KAFKA_HOST:$PORT (log: $LOG_FILE)"
   nohup java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" \
@@ -243,7 +249,18 @@ launch() {
   WAITING+=("$NODE:$!:$seen")
 }
 
-# wait_ready N PID SEEN: until node N (pid PID) has logged that it started since line SEEN.
+# said_since OFFSET TEXT: the node's log holds TEXT after byte OFFSET (from its start if
+# it was rolled over since). Not "tail | grep -q": grep leaving at the first match ends tail
+# by SIGPIPE, which pipefail makes a failure whenever the broker logs on after the line (a
+# broker loading thousands of partitions did, and its start was taken for a hang).
+said_since() {
+  local size
+  size=$(stat -c %s "$LOG_FILE" 2>/dev/null) || return 1
+  ((size >= $1)) || set -- 0 "$2"
+  grep -q -F "$2" < <(tail -c +"$(($1 + 1))" "$LOG_FILE" 2>/dev/null)
+}
+
+# wait_ready N PID SEEN: until node N (pid PID) has logged that it started since byte SEEN.
 wait_ready() {
   node "$1"
   local pid=$2 seen=$3 i
@@ -254,8 +271,7 @@ wait_ready() {
       die "Kafka node $NODE exited during start-up; see $LOG_FILE"
     fi
     # The broker binds its listener late in start-up and logs this line when done.
-    if port_open "$KAFKA_HOST" "$PORT" \
-      && tail -n +"$((seen + 1))" "$LOG_FILE" 2>/dev/null | grep -q "Kafka Server started"; then
+    if port_open "$KAFKA_HOST" "$PORT" && said_since "$seen" "Kafka Server started"; then
       log "$(name) ready after $((i / 5)) s (pid $pid)"
       return 0
     fi
