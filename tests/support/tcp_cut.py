@@ -5,6 +5,13 @@ behind it. ``cut()`` closes every open connection and refuses new ones, as a
 database host that went away does; ``restore()`` listens again on the same
 port. The relay runs its own event loop in a thread, so a test's loop (and
 the service processes) never wait on it.
+
+It accepts connections itself (a listening socket and a reader callback) rather than
+through ``asyncio.start_server``: on Python 3.11 a server closed between the accept of a
+connection and its wrapping in a transport makes asyncio drop that half-made transport
+silently (``Server._attach`` asserts the server is open, and the accept task swallows the
+error), and the socket is left to the garbage collector, which fails whichever test is
+running when it is collected. Here every accepted socket is the relay's until it closes it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,11 @@ class TcpCut:
             self.port: int = s.getsockname()[1]
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server: asyncio.Server | None = None
+        self.listener: socket.socket | None = None
+        #: Every socket accepted, closed at the end whatever became of it.
+        self.accepted: list[socket.socket] = []
+        #: The relaying tasks (the loop keeps only weak references to tasks).
+        self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
         #: Every connection's writer, both sides, kept to the end: a pipe that ends closes
         #: its peer gracefully (after its buffer), which may still be under way at close.
@@ -45,37 +56,64 @@ class TcpCut:
                 await writer.drain()
         writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self) -> None:
+        """The listening socket is readable: take every connection waiting, each relayed by
+        a task of its own."""
+        while self.listener is not None:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(False)
+            self.accepted.append(conn)
+            task = self.loop.create_task(self._serve(conn, self.generation))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _serve(self, conn: socket.socket, generation: int) -> None:
+        """Relay ``conn``, accepted in ``generation``: a cut since (before this task ran,
+        while it is wrapped, while the upstream connects) ends it."""
+        if generation != self.generation:
+            conn.close()
+            return
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except OSError:
+            conn.close()
+            return
         self.opened.add(writer)  # aborted at close whatever happens below
-        if self.server is None:  # accepted just before a cut, served after it: cut too
+        if generation != self.generation:  # cut while it was being wrapped
             writer.transport.abort()
             return
         self.writers.add(writer)  # from here on: a cut while it connects ends it
-        generation = self.generation
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
             self.writers.discard(writer)
             return
+        self.opened.add(up_writer)
         if generation != self.generation:  # cut while the upstream was opened
             for w in (writer, up_writer):
                 w.transport.abort()
             self.writers.discard(writer)
             return
         self.writers.add(up_writer)
-        self.opened.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self.writers -= {writer, up_writer}
 
     async def _listen(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: same port
+        listener.setblocking(False)
+        self.listener = listener
+        self.loop.add_reader(listener.fileno(), self._accept)
 
     async def _close(self) -> None:
         self.generation += 1
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        if self.listener is not None:  # what waits in its backlog is refused with it
+            self.loop.remove_reader(self.listener.fileno())
+            self.listener.close()
+            self.listener = None
         for w in list(self.writers):
             w.transport.abort()  # a reset, as a host that went away gives
         self.writers.clear()
@@ -87,35 +125,24 @@ class TcpCut:
         self._call(self._close())
 
     async def _settle(self) -> None:
-        """Every relaying task ended and its sockets closed, before the loop stops (a
-        transport or an accepted socket left to the garbage collector is an unclosed
-        socket, which fails whichever test is running when it is collected)."""
-        # After the cut each task ends by itself: a pipe reads the reset, a connection
-        # accepted just before the cut is wrapped by asyncio and then aborted by _serve
-        # (the server is closed). They are waited for, up to 3 s, not cancelled: an accept
-        # cancelled before asyncio wrapped its socket leaves that socket to the collector.
-        # A task ending may start another (an accept finishing starts its connection's
-        # _serve, which aborts it, the server being closed): the loop goes on until none
-        # is left, and after the deadline cancels what is there, a few rounds at most.
-        # (A task cancelled before it first ran never runs at all: each round lets the new
-        # ones start first.)
-        deadline, rounds = self.loop.time() + 3, 0
-        while tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
-            left = deadline - self.loop.time()
-            if left > 0:
-                await asyncio.wait(tasks, timeout=left)
-                continue
-            rounds += 1
-            if rounds > 5:
-                break
-            _, pending = await asyncio.wait(tasks, timeout=0.1)
+        """Every relaying task ended and every socket closed, before the loop stops (a
+        socket left to the garbage collector is an unclosed socket, which fails whichever
+        test is running when it is collected)."""
+        # After the cut each task ends by itself (a pipe reads the reset; a connection
+        # being wrapped or connecting upstream sees the new generation); waited for up to
+        # 3 s, then cancelled.
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=3)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for w in self.opened:
             w.transport.abort()  # closed ones are left as they are; closing ones now
+        for conn in self.accepted:
+            conn.close()  # a no-op for those their transport closed
         self.opened.clear()
         self.writers.clear()
+        self.accepted.clear()
         await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks
         await asyncio.sleep(0)
 
