@@ -330,9 +330,7 @@ async def one_run(
             await ws.stop()
             clock_stop.set()
             await clock
-            conn = await stack.connect()
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{pg.db_schema}" CASCADE')
-            await conn.close()
+            await stack.dispose()  # its schema and topics (the services are stopped above)
     stored = {
         (r["symbol"], r["interval"], int(r["last_candle_time"].timestamp() * 1000)) for r in rows
     }

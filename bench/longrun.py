@@ -62,6 +62,7 @@ from autonama_ingestor.repository import Batch, PostgresRepository  # noqa: E402
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 from tests.support.api import start_api  # noqa: E402
+from tests.support.stack import delete_topics  # noqa: E402
 
 from api import ensure_wrk, wrk_latency  # noqa: E402
 from autonama_shared import __version__  # noqa: E402
@@ -393,6 +394,7 @@ async def api_latency(pg: PostgresSettings, conn: object, day: int, workdir: Pat
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 20)
+        await delete_topics(kafka, kafka.topic_prefix)  # the API made the day's topics
 
 
 #: Alerts a stream catch-up reads (a client back after some minutes away).

@@ -111,10 +111,7 @@ async def scan_latency(analyzers: int, standin: StandIn, workdir: Path) -> list[
             times.append(time.perf_counter() - started)
         return times
     finally:
-        stack.stop_all()
-        conn = await stack.connect()
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.postgres.db_schema}" CASCADE')
-        await conn.close()
+        await stack.dispose()  # its services, schema and topics
 
 
 def hourly_signals() -> list[SignalComputed]:
@@ -224,10 +221,7 @@ async def service_rate(workdir: Path) -> tuple[float, float]:
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(ingestor.process.pid)
     finally:
-        stack.stop_all()
-        conn = await stack.connect()
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.postgres.db_schema}" CASCADE')
-        await conn.close()
+        await stack.dispose()  # its services, schema and topics
     return SIGNALS / elapsed, rss
 
 
@@ -270,10 +264,7 @@ async def drop_rate(workdir: Path, *, series: bool) -> tuple[int, float, float]:
         rejected = list((drop / "rejected").glob("*.reason.json"))
         assert not rejected, rejected[0].read_text()
     finally:
-        stack.stop_all()
-        conn = await stack.connect()
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.postgres.db_schema}" CASCADE')
-        await conn.close()
+        await stack.dispose()  # its services, schema and topics
     return size, FILES * FILE_SYMBOLS / elapsed, rss
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from autonama_shared.messaging.dead_letters import read_letters
 from autonama_shared.messaging.events import DeadLetter, ScanParams, ScanRequested, encode
@@ -114,6 +115,18 @@ class Stack:
         for s in self.services:
             s.stop()
 
+    async def dispose(self) -> None:
+        """Its services stopped, its schema dropped and its topics deleted: nothing of it is
+        left in the broker or the database (a broker that kept every run's topics took
+        minutes to start after a few hundred of them)."""
+        self.stop_all()
+        conn = await self.connect()
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.postgres.db_schema}" CASCADE')
+        finally:
+            await conn.close()
+        await delete_topics(self.kafka, self.kafka.topic_prefix)
+
     # -- talking to it ----------------------------------------------------------------
 
     async def request(
@@ -204,6 +217,22 @@ class Stack:
         finally:
             await consumer.stop()
         return letters
+
+
+async def delete_topics(kafka: KafkaSettings, prefix: str) -> list[str]:
+    """Delete the broker's topics whose names start with ``prefix`` (a test's or a bench
+    run's own); return their names."""
+    if not prefix:
+        raise ValueError("a topic prefix is needed: every topic would match an empty one")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, **kafka.client_options())
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+        return ours
+    finally:
+        await admin.close()
 
 
 async def wait_for_log(service: Service, text: str, within: float = 60.0, count: int = 1) -> None:
