@@ -117,8 +117,8 @@ class Stack:
 
     async def dispose(self) -> None:
         """Its services stopped, its schema dropped and its topics deleted: nothing of it is
-        left in the broker or the database (a broker that kept every run's topics took
-        minutes to start after a few hundred of them)."""
+        left in the broker or the database (a local broker that kept every bench run's
+        topics had thousands of partitions to load at each start)."""
         self.stop_all()
         conn = await self.connect()
         try:

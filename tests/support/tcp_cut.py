@@ -64,6 +64,8 @@ class TcpCut:
                 conn, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except ConnectionAbortedError:  # reset by its client while it waited
+                continue
             conn.setblocking(False)
             self.accepted.append(conn)
             task = self.loop.create_task(self._serve(conn, self.generation))
