@@ -1193,6 +1193,55 @@ async def test_a_live_close_without_its_window_is_charted_as_the_trail_of_the_la
     assert (own["trail"], own["open_time"]) == (0, ms[:5])
 
 
+async def test_a_keys_run_of_closes_is_followed_through_a_batch_and_never_overclaimed(
+    pool: asyncpg.Pool,
+) -> None:
+    """Which windows the key's closes hold is read from where its unbroken run of closes
+    starts (migration 0030): several closes of a key in one batch extend it or break it in
+    candle order; a late close that fills a gap is not credited, so the window after it is
+    stored (where the closes would in fact hold it: stored again, never missing)."""
+
+    def day(d: int) -> datetime:
+        return DAY0 + timedelta(days=d)
+
+    async def run_start(symbol: str) -> datetime:
+        start: datetime = await pool.fetchval(
+            "SELECT run_start FROM current_signals WHERE symbol = $1", symbol
+        )
+        return start
+
+    async def windows(symbol: str) -> list[datetime]:
+        return [
+            r["last_candle_time"]
+            for r in await pool.fetch(
+                "SELECT w.last_candle_time FROM band_windows w JOIN signals s "
+                "ON s.id = w.signal_id WHERE s.symbol = $1 ORDER BY 1",
+                symbol,
+            )
+        ]
+
+    # one batch: days 10-12, a gap (13), 14-15: the run restarts at 14
+    await store(
+        pool,
+        make_signal("RUNUSDT", "HOLD", 10, candles=3),
+        *(live_close(make_signal("RUNUSDT", "HOLD", d, candles=3)) for d in (11, 12, 14, 15)),
+    )
+    assert await run_start("RUNUSDT") == day(14)
+    await store(pool, make_signal("RUNUSDT", "BUY", 16, candles=3))  # 14, 15 held: not stored
+    await store(pool, make_signal("RUNUSDT", "SELL", 17, candles=5))  # 13-16: 13 missing, stored
+    assert await run_start("RUNUSDT") == day(14)
+    assert await windows("RUNUSDT") == [day(10), day(17)]
+
+    # a gap (day 21) filled late: closes 20-23 are all stored, but the run starts at 22
+    await store(pool, make_signal("LATEUSDT", "HOLD", 20, candles=3))
+    for d in (22, 23):
+        await store(pool, live_close(make_signal("LATEUSDT", "HOLD", d, candles=3)))
+    await store(pool, live_close(make_signal("LATEUSDT", "HOLD", 21, candles=3)))  # late
+    assert await run_start("LATEUSDT") == day(22)
+    await store(pool, make_signal("LATEUSDT", "BUY", 24, candles=4))  # 21-23 not credited
+    assert await windows("LATEUSDT") == [day(20), day(24)]
+
+
 async def test_a_window_the_keys_closes_already_hold_is_not_stored_again(
     pool: asyncpg.Pool, http: httpx.AsyncClient
 ) -> None:

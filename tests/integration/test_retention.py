@@ -57,6 +57,14 @@ async def test_a_partition_past_its_keep_is_dropped_and_nothing_current_or_kept_
     current = await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id")
     assert len(alerts) == 2 + 1 + 3
     assert len(current) == 3
+    runs = "SELECT symbol, interval, run_start FROM current_signals ORDER BY symbol, interval"
+    # BTC's 1m closes are a day apart, not a minute: each starts a run of its own; ETH's
+    # one close is a run; the daily BUYs' last run starts on day 10 (day -60 to 10 is a gap)
+    assert await rows(pool, runs) == [
+        ("BTCUSDT", "1d", DAY0 + timedelta(days=10)),
+        ("BTCUSDT", "1m", DAY0 + timedelta(days=60)),
+        ("ETHUSDT", "1m", DAY0 + timedelta(days=22)),
+    ]
     # NOW is day 60 at noon, the keep 30 days: day 30 at noon. A day's partition goes once
     # all of it is older: days 20 to 29; day 30's is kept whole.
     first_kept = DAY0 + timedelta(days=30)
@@ -87,9 +95,16 @@ async def test_a_partition_past_its_keep_is_dropped_and_nothing_current_or_kept_
     assert await rows(pool, "SELECT signal_id FROM band_windows ORDER BY signal_id") == [
         (r[0],) for r in kept if r[2] == "1d"
     ]
-    # Alerts and the current state are never pruned, whatever their signal's age.
+    # Alerts and the current state are never pruned, whatever their signal's age; a key's
+    # run of closes (0030) starts no earlier than the first kept: ETH's had none left.
     assert await rows(pool, "SELECT * FROM alerts ORDER BY id") == alerts
-    assert await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id") == current
+    after = await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id")
+    assert [r[:-1] for r in after] == [r[:-1] for r in current]  # run_start is the last
+    assert await rows(pool, runs) == [
+        ("BTCUSDT", "1d", DAY0 + timedelta(days=10)),
+        ("BTCUSDT", "1m", DAY0 + timedelta(days=60)),
+        ("ETHUSDT", "1m", first_kept),
+    ]
 
 
 async def test_the_next_partition_is_made_ahead_and_a_store_makes_a_missing_one(
@@ -159,7 +174,12 @@ async def test_moving_a_populated_old_layout_database_keeps_every_row(
         )
         assert moved == windows
         kept = await rows(pool, "SELECT * FROM current_signals ORDER BY signal_id")
-        assert [r[:-1] for r in kept] == current  # key_id is the column 0029 added
+        # key_id and run_start are the columns 0029 and 0030 added; a run starts at its
+        # key's current close (0030 does not look back into the closes)
+        assert [r[:-2] for r in kept] == current
+        assert await pool.fetchval(
+            "SELECT count(*) FROM current_signals WHERE run_start = last_candle_time"
+        ) == len(current)
         # each current row names its key by id (0029), as the store looks it up
         named = await pool.fetchval(
             "SELECT count(*) FROM current_signals c JOIN signal_keys k ON k.id = c.key_id "

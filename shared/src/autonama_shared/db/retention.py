@@ -91,6 +91,13 @@ def expired(parts: list[Partition], policy: RetentionSettings, now: datetime) ->
 LOCK_TIMEOUT = "2s"
 
 
+#: After the partitions of an interval before $2 are dropped, no run of a key's closes
+#: (``current_signals.run_start``) reaches before $2: a window is stored again where its
+#: closes went.
+_RUNS_KEPT = """UPDATE current_signals SET run_start = $2
+                WHERE interval = $1 AND run_start < $2"""
+
+
 async def prune(conn: Conn, policy: RetentionSettings, now: datetime) -> list[Partition]:
     """Drop every partition past its keep at ``now``; return those dropped. A partition
     whose locks are not free within ``LOCK_TIMEOUT`` (a long read of the table) is left
@@ -103,6 +110,8 @@ async def prune(conn: Conn, policy: RetentionSettings, now: datetime) -> list[Pa
                 gone = await conn.fetch(
                     "SELECT autonama_drop_partitions($1, $2)", p.interval, p.ends
                 )
+                # the keys' runs of closes start no earlier than what is kept (migration 0030)
+                await conn.execute(_RUNS_KEPT, p.interval, p.ends)
         except asyncpg.LockNotAvailableError:
             log.info(
                 "retention: %s partition of %s busy; it goes at the next run", p.interval, p.starts

@@ -130,7 +130,7 @@ _WINDOW_PLACE = ("interval", "last_candle_time")
 
 _CURRENT_COLUMNS = (
     "signal_id, signal, price, lower_band, upper_band, fit, sigma, potential_return, "
-    "target_return, last_candle_time, alert_id, updated_at"
+    "target_return, last_candle_time, alert_id, updated_at, run_start"
 )
 
 #: The batch in staging becomes, in one statement (one snapshot):
@@ -147,7 +147,9 @@ _CURRENT_COLUMNS = (
 #:   to HOLD whose previous signal was BUY or SELL, into ``alerts_pending``: ``_RAISE``
 #:   writes them under the writers' lock;
 #: - ``made_current``: each key's newest step becomes its current signal (its alert is
-#:   set by ``_RAISE``);
+#:   set by ``_RAISE``), with where its run of closes starts (migration 0030): the newest
+#:   of its steps that does not follow the close before it by one candle, else the run of
+#:   the current one, which they extend;
 #: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
 #:   or why it failed ($1-$3);
 #:
@@ -173,13 +175,24 @@ ranked AS (
            row_number() OVER (PARTITION BY key_id ORDER BY last_candle_time DESC) AS rank
     FROM new n
     WINDOW oldest_first AS (PARTITION BY key_id ORDER BY last_candle_time)),
-steps AS (
+stepped AS (
     SELECT r.*,
            CASE WHEN c.last_candle_time IS NULL
                   OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous
-                ELSE c.signal END AS previous
+                ELSE c.signal END AS previous,
+           CASE WHEN c.last_candle_time IS NULL
+                  OR r.batch_previous_time > c.last_candle_time THEN r.batch_previous_time
+                ELSE c.last_candle_time END AS previous_time,
+           c.run_start AS current_run_start
     FROM ranked r LEFT JOIN current_signals c ON c.key_id = r.key_id
     WHERE c.last_candle_time IS NULL OR c.last_candle_time < r.last_candle_time),
+steps AS (
+    SELECT s.*,
+           max(s.last_candle_time) FILTER (
+               WHERE s.previous_time IS NULL
+                  OR s.previous_time + autonama_interval_step(s.interval) <> s.last_candle_time
+           ) OVER (PARTITION BY s.key_id) AS run_break
+    FROM stepped s),
 pending AS (
     INSERT INTO alerts_pending (key_id, newest, {_ALERT_COLUMNS})
     SELECT key_id, rank = 1, id, {KEY}, signal, previous,
@@ -196,14 +209,15 @@ made_current AS (
     INSERT INTO current_signals AS c (key_id, {KEY}, {_CURRENT_COLUMNS})
     SELECT p.key_id, {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
-           p.target_return, p.last_candle_time, NULL::bigint, now()
+           p.target_return, p.last_candle_time, NULL::bigint, now(),
+           COALESCE(p.run_break, p.current_run_start)
     FROM steps p
     WHERE p.rank = 1
     ON CONFLICT (key_id) DO UPDATE
     SET ({_CURRENT_COLUMNS}) = (EXCLUDED.signal_id, EXCLUDED.signal, EXCLUDED.price,
          EXCLUDED.lower_band, EXCLUDED.upper_band, EXCLUDED.fit, EXCLUDED.sigma,
          EXCLUDED.potential_return, EXCLUDED.target_return, EXCLUDED.last_candle_time,
-         EXCLUDED.alert_id, EXCLUDED.updated_at)
+         EXCLUDED.alert_id, EXCLUDED.updated_at, EXCLUDED.run_start)
     WHERE c.last_candle_time < EXCLUDED.last_candle_time
     RETURNING 1),
 outcomes AS (
@@ -348,21 +362,20 @@ async def store_staged(conn: Conn, staged: Staged) -> int:
 
 
 #: Of the new signals that carry a window ($1 their staging seqs, then their keys, candle
-#: times and window lengths), those whose key's own stored closes do not already hold the window:
-#: fewer than ``candles - 1`` closes of the key in the window's span before the candle (a
-#: key's first window, a gap, a scan's history). The others' charts are their key's
+#: times and window lengths), those whose key's own stored closes do not already hold the
+#: window: the key's run of closes (``current_signals.run_start`` to its current close,
+#: one every candle, migration 0030) does not hold the ``candles - 1`` before the signal's
+#: (a key's first window, a gap, a scan's history). The others' charts are their key's
 #: closes (``queries/windows.py``), so their windows are not stored again (migration 0021).
 _UNCOVERED = f"""
 SELECT n.seq FROM unnest($1::int[], $2::text[], $3::text[], $4::smallint[], $5::float8[],
                          $6::text[], $7::int[], $8::timestamptz[], $9::int[])
                   AS n (seq, {KEY}, t, candles)
-WHERE (SELECT count(*) FROM closes o
-       WHERE o.key_id = (SELECT k.id FROM signal_keys k
-                         WHERE ({key_columns("k")}) = ({key_columns("n")}))
-         AND o.interval = n.interval
-         AND o.last_candle_time < n.t
-         AND o.last_candle_time >= n.t - (n.candles - 1) * autonama_interval_step(n.interval)
-      ) < n.candles - 1
+LEFT JOIN signal_keys k ON ({key_columns("k")}) = ({key_columns("n")})
+LEFT JOIN current_signals c ON c.key_id = k.id
+WHERE c.run_start IS NULL
+   OR c.run_start > n.t - (n.candles - 1) * autonama_interval_step(n.interval)
+   OR c.last_candle_time < n.t
 """  # noqa: S608 - constants only
 
 
