@@ -1241,6 +1241,12 @@ async def test_a_keys_run_of_closes_is_followed_through_a_batch_and_never_overcl
     await store(pool, make_signal("LATEUSDT", "BUY", 24, candles=4))  # 21-23 not credited
     assert await windows("LATEUSDT") == [day(20), day(24)]
 
+    # a row as an ingestor of the version before 0030 leaves it (no run known): the next
+    # close starts the run, however well it follows the current one
+    await pool.execute("UPDATE current_signals SET run_start = DEFAULT WHERE symbol = 'LATEUSDT'")
+    await store(pool, live_close(make_signal("LATEUSDT", "HOLD", 25, candles=3)))
+    assert await run_start("LATEUSDT") == day(25)
+
 
 async def test_a_window_the_keys_closes_already_hold_is_not_stored_again(
     pool: asyncpg.Pool, http: httpx.AsyncClient

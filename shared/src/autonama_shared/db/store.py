@@ -149,7 +149,7 @@ _CURRENT_COLUMNS = (
 #: - ``made_current``: each key's newest step becomes its current signal (its alert is
 #:   set by ``_RAISE``), with where its run of closes starts (migration 0030): the newest
 #:   of its steps that does not follow the close before it by one candle, else the run of
-#:   the current one, which they extend;
+#:   the current one, which they extend (else, no run known, the newest step);
 #: - ``progress``: one outcome per scan and symbol, the signal's id (new or stored before)
 #:   or why it failed ($1-$3);
 #:
@@ -210,7 +210,7 @@ made_current AS (
     SELECT p.key_id, {key_columns("p")}, p.id, p.signal,
            p.price, p.lower_band, p.upper_band, p.fit, p.sigma, p.potential_return,
            p.target_return, p.last_candle_time, NULL::bigint, now(),
-           COALESCE(p.run_break, p.current_run_start)
+           COALESCE(p.run_break, NULLIF(p.current_run_start, 'infinity'), p.last_candle_time)
     FROM steps p
     WHERE p.rank = 1
     ON CONFLICT (key_id) DO UPDATE

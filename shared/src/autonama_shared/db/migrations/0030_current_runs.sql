@@ -11,6 +11,12 @@
 -- It never claims more than is stored: a late close that fills a gap is not credited (a
 -- window stored that need not be, which is safe). The rows here start a run at their
 -- current close: windows are stored again for a window's span after this migration.
+--
+-- The default, 'infinity', is "no run known": an ingestor of the version before, still
+-- running while this migration is applied, inserts a key's row without it, and a NOT NULL
+-- violation there would be a record's fault (its signals dead-lettered). Such a key's
+-- windows are stored until the store starts its run again at its next close.
 ALTER TABLE current_signals ADD COLUMN run_start timestamptz;
 UPDATE current_signals SET run_start = last_candle_time;
+ALTER TABLE current_signals ALTER COLUMN run_start SET DEFAULT 'infinity';
 ALTER TABLE current_signals ALTER COLUMN run_start SET NOT NULL;
